@@ -1,0 +1,92 @@
+"""A batch of perturbations: index sets and targets, nothing graph-sized.
+
+The model makes ``keep[N, B]`` node masks on the device from ``pert_idx``/``pert_batch``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+from torch import Tensor
+
+__all__ = ["PerturbationBatch", "collate_index_sets"]
+
+
+@dataclass
+class PerturbationBatch:
+    """Deleted-gene index sets of ``B`` samples, in flat and padded form, with targets.
+
+    Attributes:
+        pert_idx: ``[P]`` gene indices of all deleted genes, sample after sample.
+        pert_batch: ``[P]`` sample (0..B-1) of each entry of ``pert_idx``.
+        pert_ptr: ``[B+1]`` offsets into ``pert_idx``.
+        pert_padded: ``[B, K]`` gene indices padded with 0 (K = largest set in the batch).
+        pert_mask: ``[B, K]`` True where ``pert_padded`` holds a real gene.
+        y: ``[B, T]`` targets (normalised as the data module says; NaN = not measured).
+        weight: ``[B]`` per-sample loss weights.
+        sample_idx: ``[B]`` index of each sample in its dataset.
+    """
+
+    pert_idx: Tensor
+    pert_batch: Tensor
+    pert_ptr: Tensor
+    pert_padded: Tensor
+    pert_mask: Tensor
+    y: Tensor
+    weight: Tensor
+    sample_idx: Tensor
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.pert_padded.shape[0])
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> "PerturbationBatch":
+        return PerturbationBatch(
+            **{f.name: getattr(self, f.name).to(device, non_blocking=non_blocking) for f in fields(self)}
+        )
+
+    def pin_memory(self) -> "PerturbationBatch":
+        return PerturbationBatch(**{f.name: getattr(self, f.name).pin_memory() for f in fields(self)})
+
+
+def collate_index_sets(
+    sets: list[Tensor],
+    y: Tensor,
+    weight: Tensor | None = None,
+    sample_idx: Tensor | None = None,
+) -> PerturbationBatch:
+    """Build a batch from ``B`` 1-D index tensors (variable length), targets ``[B, T]`` and weights ``[B]``."""
+    if len(sets) == 0:
+        raise ValueError("cannot collate an empty batch")
+    b = len(sets)
+    sizes = torch.tensor([int(s.numel()) for s in sets], dtype=torch.long)
+    if int(sizes.min()) < 1:
+        raise ValueError("every sample needs at least one deleted gene")
+    pert_idx = torch.cat([s.to(torch.long) for s in sets])
+    ptr = torch.zeros(b + 1, dtype=torch.long)
+    ptr[1:] = torch.cumsum(sizes, 0)
+    pert_batch = torch.repeat_interleave(torch.arange(b), sizes)
+    k = int(sizes.max())
+    pos = torch.arange(pert_idx.numel()) - ptr[pert_batch]
+    padded = torch.zeros(b, k, dtype=torch.long)
+    mask = torch.zeros(b, k, dtype=torch.bool)
+    padded[pert_batch, pos] = pert_idx
+    mask[pert_batch, pos] = True
+    if y.dim() == 1:
+        y = y.unsqueeze(-1)
+    if y.shape[0] != b:
+        raise ValueError(f"{b} index sets but {y.shape[0]} target rows")
+    return PerturbationBatch(
+        pert_idx=pert_idx,
+        pert_batch=pert_batch,
+        pert_ptr=ptr,
+        pert_padded=padded,
+        pert_mask=mask,
+        y=y.to(torch.float32),
+        weight=torch.ones(b) if weight is None else weight.to(torch.float32),
+        sample_idx=torch.arange(b) if sample_idx is None else sample_idx.to(torch.long),
+    )

@@ -1,0 +1,155 @@
+"""Validated run specs: YAML in, a frozen pydantic :class:`Spec` out, errors as ``FILE:LINE: path: message``.
+
+Example::
+
+    from cellgi.spec import load_spec
+    spec = load_spec("configs/quickstart.yaml")
+    spec.model.aggregator.type   # 'sum'
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+
+from cellgi.registry import ROLES, PluginLoadError, get_registry
+from cellgi.spec.base import StrictModel, resolve_model
+from cellgi.spec.data import DataSpec
+from cellgi.spec.errors import SpecError, SpecIssue, issues_from_validation
+from cellgi.spec.model import ModelSpec
+from cellgi.spec.training import TrainingSpec
+from cellgi.spec.yamlio import Located, SpecSyntaxError, load_yaml, parse_yaml
+
+__all__ = [
+    "Spec",
+    "SpecError",
+    "SpecIssue",
+    "load_spec",
+    "parse_spec",
+    "spec_json_schema",
+    "spec_model",
+    "validate_spec",
+]
+
+
+class Spec(StrictModel):
+    """A whole run: name, seed, data, model, training."""
+
+    name: str = Field(description="run name; runs go to runs/<name>/<timestamp>/")
+    seed: int = Field(0, description="global seed (model init, data order)")
+    data: DataSpec
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", v):
+            raise ValueError("use letters, digits, '_', '-' or '.' (it names a folder)")
+        return v
+
+
+_MODEL_CACHE: dict[Any, type[Spec]] = {}
+
+
+def _mentioned_types(data: Any) -> set[str]:
+    """Every string value of a ``type`` key anywhere in the document."""
+    found: set[str] = set()
+    stack = [data]
+    while stack:
+        cur = stack.pop()
+        if isinstance(cur, dict):
+            t = cur.get("type")
+            if isinstance(t, str):
+                found.add(t)
+            stack.extend(cur.values())
+        elif isinstance(cur, list):
+            stack.extend(cur)
+    return found
+
+
+def spec_model(names: set[str] | None = None, *, all_plugins: bool = False) -> type[Spec]:
+    """The :class:`Spec` class with component slots resolved against the registries.
+
+    ``names``: component names mentioned by a spec (their plugins are imported); ``all_plugins``
+    imports every installed plugin (for the JSON schema).
+    """
+    if all_plugins:
+        for role in ROLES:
+            get_registry(role).load_all()
+    regs = [get_registry(r) for r in ROLES]
+    mentioned = frozenset(n for n in (names or ()) if any(n in r.names() for r in regs))
+    for r in regs:  # load mentioned plugins before computing the cache key
+        for n in mentioned:
+            if n in r.names():
+                r.get(n)
+    key = tuple(r.generation for r in regs)
+    if key not in _MODEL_CACHE:
+        _MODEL_CACHE[key] = resolve_model(Spec, set(mentioned))  # type: ignore[assignment]
+    return _MODEL_CACHE[key]
+
+
+def validate_spec(data: Any, located: Located | None = None, *, base_dir: str | Path | None = None) -> Spec:
+    """Validate parsed spec data; raise :class:`SpecError` with positions when ``located`` is given."""
+    file = located.file if located else "<spec>"
+    if not isinstance(data, dict):
+        raise SpecError([SpecIssue(file, 1, "", "a spec must be a mapping with data/model/training sections")])
+    try:
+        cls = spec_model(_mentioned_types(data))
+    except PluginLoadError as exc:
+        loc = _find_type_loc(data, exc.name)
+        line = located.line_of(loc) if located and loc is not None else 1
+        raise SpecError([SpecIssue(file, line, ".".join(map(str, loc or ())), str(exc))]) from None
+    try:
+        spec = cls.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(issues_from_validation(exc, data, located)) from None
+    if base_dir is not None:
+        root = Path(spec.data.root)
+        if not root.is_absolute():
+            root = (Path(base_dir) / root).resolve()
+        spec = spec.model_copy(update={"data": spec.data.model_copy(update={"root": str(root)})})
+    return spec
+
+
+def _find_type_loc(data: Any, name: str, loc: tuple = ()) -> tuple | None:
+    if isinstance(data, dict):
+        if data.get("type") == name:
+            return loc + ("type",)
+        items = data.items()
+    elif isinstance(data, list):
+        items = enumerate(data)
+    else:
+        return None
+    for k, v in items:
+        found = _find_type_loc(v, name, loc + (k,))
+        if found is not None:
+            return found
+    return None
+
+
+def parse_spec(text: str, file: str = "<string>", *, base_dir: str | Path | None = None) -> Spec:
+    """Validate a spec given as YAML text."""
+    try:
+        located = parse_yaml(text, file)
+    except SpecSyntaxError as exc:
+        raise SpecError([SpecIssue(exc.file, exc.line, "", exc.message)]) from None
+    return validate_spec(located.data, located, base_dir=base_dir)
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and validate a spec file. Relative ``data.root`` is taken from the file's folder."""
+    path = Path(path)
+    try:
+        located = load_yaml(path)
+    except SpecSyntaxError as exc:
+        raise SpecError([SpecIssue(exc.file, exc.line, "", exc.message)]) from None
+    return validate_spec(located.data, located, base_dir=path.parent)
+
+
+def spec_json_schema() -> dict[str, Any]:
+    """JSON Schema of the spec with every installed component (imports all plugins)."""
+    return spec_model(all_plugins=True).model_json_schema()

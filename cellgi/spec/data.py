@@ -1,0 +1,191 @@
+"""The ``data:`` section of a spec: genes, gene graphs, perturbation screens, targets, splits, batching.
+
+Relative paths are resolved against ``data.root``, which itself is relative to the spec file's folder.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, model_validator
+
+from cellgi.spec.base import StrictModel
+
+__all__ = [
+    "DataSpec",
+    "GeneListSpec",
+    "GraphSpec",
+    "KuzminScreenSpec",
+    "ScreenSpec",
+    "SplitSpec",
+    "SyntheticSpec",
+    "TableScreenSpec",
+]
+
+
+class GeneListSpec(StrictModel):
+    """Where the ordered gene list (graph nodes) comes from."""
+
+    source: Literal["sgd_features", "list", "union"] = Field(
+        "sgd_features",
+        description="sgd_features: ORFs of SGD_features.tab; list: one ORF per line; "
+        "union: every gene seen in the graphs and screens",
+    )
+    path: str | None = Field(None, description="SGD_features.tab or the list file")
+    qualifiers: list[str] = Field(
+        default_factory=lambda: ["Verified", "Uncharacterized", "Dubious"],
+        description="ORF qualifiers kept from SGD_features.tab",
+    )
+    aliases: str | None = Field(
+        None,
+        description="SGD_features.tab used to map common names and aliases to ORFs "
+        "(defaults to path when source is sgd_features)",
+    )
+
+    @model_validator(mode="after")
+    def _path_needed(self) -> "GeneListSpec":
+        if self.source in ("sgd_features", "list") and not self.path:
+            raise ValueError(f"genes.source {self.source!r} needs a path")
+        return self
+
+
+class _GraphBase(StrictModel):
+    name: str = Field(description="edge type name, e.g. physical, regulatory, string_coexpression")
+    path: str = Field(description="file to read")
+    directed: bool = Field(False, description="undirected graphs are stored in both directions")
+    self_loops: Literal["drop", "keep"] = Field("drop", description="policy for A-A edges")
+    min_weight: float | None = Field(None, description="drop edges with a lower weight")
+    duplicates: Literal["merge_max", "merge_mean", "error"] = Field(
+        "merge_max", description="policy for repeated edges (counted and reported)"
+    )
+
+
+class StringV9GraphSpec(_GraphBase):
+    format: Literal["string_v9"]
+    genes_path: str = Field(description="genes.txt that the 1-based ids index")
+
+
+class StringActionsGraphSpec(_GraphBase):
+    format: Literal["string_actions"]
+    min_score: int = Field(0, ge=0, le=1000, description="STRING score threshold (0-1000)")
+    modes: list[str] | None = Field(None, description="keep only these modes (binding, activation, ...)")
+    actions: list[str] | None = Field(None, description="keep only these actions")
+
+
+class EdgeListGraphSpec(_GraphBase):
+    format: Literal["edgelist"]
+    weighted: bool = Field(False, description="third column is a weight")
+
+
+class RegulatoryGraphSpec(_GraphBase):
+    format: Literal["regulatory"]
+    directed: bool = True
+
+
+class TableGraphSpec(_GraphBase):
+    format: Literal["table"]
+    source_column: str
+    target_column: str
+    weight_column: str | None = None
+    sep: str | None = Field(None, description="column separator; guessed from the suffix when unset")
+
+
+GraphSpec = Annotated[
+    Union[StringV9GraphSpec, StringActionsGraphSpec, EdgeListGraphSpec, RegulatoryGraphSpec, TableGraphSpec],
+    Field(discriminator="format"),
+]
+
+
+class _ScreenBase(StrictModel):
+    path: str
+    duplicates: Literal["keep_all", "mean", "first", "error"] = Field(
+        "mean", description="policy for repeated measurements of the same gene set"
+    )
+
+
+class KuzminScreenSpec(_ScreenBase):
+    """Kuzmin et al. 2018 Data S1 layout: query A+B_suffix x array C_suffix."""
+
+    format: Literal["kuzmin"]
+    neutral_marker: str = Field("YDL227C", description="query partner that marks a digenic row (HO)")
+    strains: str | None = Field(None, description="optional strain -> ORF table")
+    weight_from_pvalue: bool = Field(False, description="per-sample weight -log10(p), clipped to [0.1, 10]")
+    kinds: list[Literal["digenic", "trigenic"]] = Field(default_factory=lambda: ["digenic", "trigenic"])
+
+
+class TableScreenSpec(_ScreenBase):
+    """A generic table: gene columns or one ``genes`` column (``YAL015C;YBL007C``), target columns."""
+
+    format: Literal["table"]
+    gene_columns: list[str] | None = None
+    genes_column: str | None = None
+    target_columns: dict[str, str] = Field(description="target name -> column")
+    weight_column: str | None = None
+    split_column: str | None = None
+    sep: str | None = None
+
+
+ScreenSpec = Annotated[Union[KuzminScreenSpec, TableScreenSpec], Field(discriminator="format")]
+
+
+class SyntheticSpec(StrictModel):
+    """A generated yeast-scale data set with a planted, graph-dependent signal (the built-in default)."""
+
+    num_genes: int = Field(6607, ge=10)
+    num_samples: int = Field(20000, ge=10)
+    trigenic_fraction: float = Field(0.3, ge=0.0, le=1.0)
+    edge_types: dict[str, int] = Field(
+        default_factory=lambda: {"physical": 40000, "regulatory": 9753, "coexpression": 60000},
+        description="edge type -> number of edges (before symmetrisation)",
+    )
+    directed: list[str] = Field(default_factory=lambda: ["regulatory"])
+    noise: float = Field(0.1, ge=0.0, description="noise std relative to the signal std")
+    seed: int = 0
+
+
+class SplitSpec(StrictModel):
+    kind: Literal["random", "gene_holdout", "strict_gene_holdout", "column"] = "random"
+    fractions: list[float] = Field(default_factory=lambda: [0.8, 0.1, 0.1], description="train, val, test")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _fractions(self) -> "SplitSpec":
+        if len(self.fractions) != 3 or any(f < 0 for f in self.fractions) or abs(sum(self.fractions) - 1) > 1e-6:
+            raise ValueError("fractions must be three non-negative numbers (train, val, test) summing to 1")
+        return self
+
+
+class DataSpec(StrictModel):
+    """Inputs of a run: either ``synthetic`` or ``genes`` + ``graphs`` + ``screens``."""
+
+    root: str = Field(".", description="folder that relative paths start from (relative to the spec file)")
+    synthetic: SyntheticSpec | None = None
+    genes: GeneListSpec | None = None
+    graphs: list[GraphSpec] = Field(default_factory=list)
+    screens: list[ScreenSpec] = Field(default_factory=list)
+    targets: list[str] = Field(default_factory=lambda: ["gene_interaction"])
+    normalize: Literal["zscore", "none"] = "zscore"
+    split: SplitSpec = Field(default_factory=SplitSpec)
+    batch_size: int = Field(32, ge=1)
+    eval_batch_size: int | None = Field(None, ge=1)
+    num_workers: int = Field(0, ge=0)
+    persistent_workers: bool = False
+    cache_dir: str | None = Field(None, description="processed-data cache; default ~/.cache/cellgi")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "DataSpec":
+        files = self.genes is not None or self.graphs or self.screens
+        if self.synthetic is not None and files:
+            raise ValueError("give either synthetic or genes/graphs/screens, not both")
+        if self.synthetic is None:
+            if not self.graphs:
+                raise ValueError("no graphs: give data.synthetic or at least one entry in data.graphs")
+            if not self.screens:
+                raise ValueError("no screens: give data.synthetic or at least one entry in data.screens")
+            names = [g.name for g in self.graphs]
+            dup = sorted({n for n in names if names.count(n) > 1})
+            if dup:
+                raise ValueError(f"graph names must be unique; repeated: {dup}")
+        if not self.targets:
+            raise ValueError("targets must name at least one target")
+        return self

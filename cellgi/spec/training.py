@@ -1,0 +1,69 @@
+"""The ``training:`` section: loss, optimiser, schedule, Lightning trainer, checkpoints, metrics, baseline."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from cellgi.spec.base import StrictModel, component
+
+__all__ = [
+    "BaselineSpec",
+    "CheckpointSpec",
+    "MetricsSpec",
+    "OptimizerSpec",
+    "SchedulerSpec",
+    "TrainerSpec",
+    "TrainingSpec",
+]
+
+
+class OptimizerSpec(StrictModel):
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-5, ge=0)
+    betas: list[float] = Field(default_factory=lambda: [0.9, 0.999])
+
+
+class SchedulerSpec(StrictModel):
+    kind: Literal["cosine", "constant"] = "cosine"
+    warmup_fraction: float = Field(0.05, ge=0, lt=1, description="fraction of all steps spent warming up")
+    min_lr_ratio: float = Field(0.01, ge=0, le=1)
+
+
+class TrainerSpec(StrictModel):
+    accelerator: str = Field("auto", description="cpu, gpu, auto, ... (Lightning)")
+    devices: int | str | list[int] = Field(1, description="Lightning devices")
+    num_nodes: int = Field(1, ge=1)
+    strategy: str = Field("auto", description="auto, ddp, ddp_spawn, ... (Lightning)")
+    precision: str = Field("32-true", description="32-true, bf16-mixed, 16-mixed (Lightning)")
+    deterministic: bool = False
+
+
+class CheckpointSpec(StrictModel):
+    monitor: str = Field("val/pearson", description="metric selecting the best checkpoint")
+    mode: Literal["max", "min"] = "max"
+    every_n_epochs: int = Field(1, ge=1)
+
+
+class MetricsSpec(StrictModel):
+    strong_threshold: float = Field(0.08, ge=0, description="|score| above which an interaction is strong")
+
+
+class BaselineSpec(StrictModel):
+    enabled: bool = True
+    alpha: float = Field(1.0, gt=0, description="ridge penalty of the per-gene additive model")
+
+
+class TrainingSpec(StrictModel):
+    max_epochs: int = Field(10, ge=1)
+    loss: component("loss") = Field(default_factory=lambda: {"type": "logcosh"})  # type: ignore[valid-type]
+    optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
+    scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
+    gradient_clip_val: float | None = Field(1.0, gt=0)
+    trainer: TrainerSpec = Field(default_factory=TrainerSpec)
+    checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
+    metrics: MetricsSpec = Field(default_factory=MetricsSpec)
+    baseline: BaselineSpec = Field(default_factory=BaselineSpec)
+    limit_train_batches: int | float | None = Field(None, description="Lightning limit (debugging)")
+    log_every_n_steps: int = Field(20, ge=1)

@@ -411,6 +411,8 @@ class Registry:
         """Import every discovered plugin; broken ones are kept (status ``broken: ...``), not raised."""
         self.discover()
         for name in list(self._pending):
+            if name not in self._pending:  # registered meanwhile by a sibling entry point's module
+                continue
             try:
                 self._load_pending(name)
             except PluginLoadError:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 import torch
 from torch import Tensor
 
-__all__ = ["PerturbationBatch", "collate_index_sets"]
+__all__ = ["PerturbationBatch", "collate_flat", "collate_index_sets"]
 
 
 @dataclass
@@ -84,6 +84,51 @@ def collate_index_sets(
         pert_idx=pert_idx,
         pert_batch=pert_batch,
         pert_ptr=ptr,
+        pert_padded=padded,
+        pert_mask=mask,
+        y=y.to(torch.float32),
+        weight=torch.ones(b) if weight is None else weight.to(torch.float32),
+        sample_idx=torch.arange(b) if sample_idx is None else sample_idx.to(torch.long),
+    )
+
+
+def collate_flat(
+    pert_idx: Tensor,
+    pert_ptr: Tensor,
+    y: Tensor,
+    weight: Tensor | None = None,
+    sample_idx: Tensor | None = None,
+) -> PerturbationBatch:
+    """Build a batch from already-flat index sets: ``pert_idx [P]`` and offsets ``pert_ptr [B+1]``.
+
+    The vectorised counterpart of :func:`collate_index_sets` (no per-sample Python work).
+    """
+    pert_ptr = pert_ptr.to(torch.long)
+    b = int(pert_ptr.numel() - 1)
+    if b < 1:
+        raise ValueError("cannot collate an empty batch")
+    sizes = pert_ptr[1:] - pert_ptr[:-1]
+    if int(sizes.min()) < 1:
+        raise ValueError("every sample needs at least one deleted gene")
+    pert_idx = pert_idx.to(torch.long)
+    total = int(pert_idx.numel())
+    if int(pert_ptr[-1]) != total or int(pert_ptr[0]) != 0:
+        raise ValueError("pert_ptr must start at 0 and end at len(pert_idx)")
+    pert_batch = torch.repeat_interleave(torch.arange(b), sizes, output_size=total)
+    k = int(sizes.max())
+    pos = torch.arange(total) - pert_ptr[pert_batch]
+    padded = torch.zeros(b, k, dtype=torch.long)
+    mask = torch.zeros(b, k, dtype=torch.bool)
+    padded[pert_batch, pos] = pert_idx
+    mask[pert_batch, pos] = True
+    if y.dim() == 1:
+        y = y.unsqueeze(-1)
+    if y.shape[0] != b:
+        raise ValueError(f"{b} index sets but {y.shape[0]} target rows")
+    return PerturbationBatch(
+        pert_idx=pert_idx,
+        pert_batch=pert_batch,
+        pert_ptr=pert_ptr,
         pert_padded=padded,
         pert_mask=mask,
         y=y.to(torch.float32),

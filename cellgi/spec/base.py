@@ -88,15 +88,15 @@ def _resolve(cls: type[BaseModel], names: set[str] | None, cache: dict) -> type[
             new, changed = _subst(ann, names, cache)
         if changed:
             kept = typing.cast(Any, finfo)
-            overrides[fname] = (
-                new,
-                Field(
-                    default=kept.default,
-                    default_factory=kept.default_factory,
-                    description=kept.description,
-                    validate_default=True,
-                ),
-            )
+            factory = kept.default_factory
+            if isinstance(factory, type) and issubclass(factory, BaseModel):
+                # a default instance of the unresolved class would fail strict validation
+                factory = dict
+            if factory is not None:
+                fld = Field(default_factory=factory, description=kept.description, validate_default=True)
+            else:
+                fld = Field(default=kept.default, description=kept.description, validate_default=True)
+            overrides[fname] = (new, fld)
     if not overrides:
         cache[cls] = cls
         return cls

@@ -111,18 +111,30 @@ class KuzminScreenSpec(_ScreenBase):
     strains: str | None = Field(None, description="optional strain -> ORF table")
     weight_from_pvalue: bool = Field(False, description="per-sample weight -log10(p), clipped to [0.1, 10]")
     kinds: list[Literal["digenic", "trigenic"]] = Field(default_factory=lambda: ["digenic", "trigenic"])
+    score_column: str | None = Field(None, description="interaction score header (default: the Data S1 name)")
+    fitness_column: str | None = Field(None, description="mutant fitness header (default: the Data S1 name)")
+    pvalue_column: str | None = Field(None, description="p-value header (default: P-value)")
 
 
 class TableScreenSpec(_ScreenBase):
     """A generic table: gene columns or one ``genes`` column (``YAL015C;YBL007C``), target columns."""
 
     format: Literal["table"]
-    gene_columns: list[str] | None = None
-    genes_column: str | None = None
+    gene_columns: list[str] | None = Field(None, description="one column per deleted gene (empty cells allowed)")
+    genes_column: str | None = Field(None, description="one column of joined genes, e.g. YAL015C;YBL007C")
+    genes_separator: str = Field(";", min_length=1, description="separator inside genes_column")
     target_columns: dict[str, str] = Field(description="target name -> column")
     weight_column: str | None = None
     split_column: str | None = None
     sep: str | None = None
+
+    @model_validator(mode="after")
+    def _genes(self) -> "TableScreenSpec":
+        if (self.gene_columns is None) == (self.genes_column is None):
+            raise ValueError("give exactly one of gene_columns and genes_column")
+        if not self.target_columns:
+            raise ValueError("target_columns must name at least one target")
+        return self
 
 
 ScreenSpec = Annotated[Union[KuzminScreenSpec, TableScreenSpec], Field(discriminator="format")]
@@ -140,7 +152,17 @@ class SyntheticSpec(StrictModel):
     )
     directed: list[str] = Field(default_factory=lambda: ["regulatory"])
     noise: float = Field(0.1, ge=0.0, description="noise std relative to the signal std")
+    additive: float = Field(
+        0.3, ge=0.0, description="std of the per-gene additive part relative to the graph-dependent part"
+    )
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _directed_known(self) -> "SyntheticSpec":
+        unknown = sorted(set(self.directed) - set(self.edge_types))
+        if unknown:
+            raise ValueError(f"directed names edge types not in edge_types: {unknown}")
+        return self
 
 
 class SplitSpec(StrictModel):
@@ -170,7 +192,10 @@ class DataSpec(StrictModel):
     eval_batch_size: int | None = Field(None, ge=1)
     num_workers: int = Field(0, ge=0)
     persistent_workers: bool = False
-    cache_dir: str | None = Field(None, description="processed-data cache; default ~/.cache/cellgi")
+    cache_dir: str | None = Field(
+        None, description="processed-data cache; default $CELLGI_CACHE_DIR or ~/.cache/cellgi"
+    )
+    cache: bool = Field(True, description="reuse processed data keyed by input contents and options")
 
     @model_validator(mode="after")
     def _one_source(self) -> "DataSpec":

@@ -103,6 +103,15 @@ def _message(err: dict[str, Any], value_exists: bool) -> str:
     return msg.removeprefix("Value error, ")
 
 
+def _at(data: Any, loc: tuple) -> Any:
+    for seg in loc:
+        try:
+            data = data[seg]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
 def issues_from_validation(exc: ValidationError, data: Any, located: Any | None) -> list[SpecIssue]:
     """One :class:`SpecIssue` per distinct error, sorted by line."""
     file = located.file if located else "<spec>"
@@ -113,6 +122,10 @@ def issues_from_validation(exc: ValidationError, data: Any, located: Any | None)
     # most specific ones (longest location) per path.
     for err in errors:
         loc, exists = _clean_loc(tuple(err["loc"]), data)
+        if err["type"] in ("union_tag_invalid", "literal_error") and exists:
+            node = _at(data, loc)
+            if isinstance(node, dict) and "type" in node and loc[-1:] != ("type",):
+                loc = loc + ("type",)
         path = ".".join(map(str, loc))
         msg = _message(err, exists)
         key = (path, msg)

@@ -1,0 +1,5 @@
+"""``python -m cellgi`` runs the command line."""
+
+from cellgi.cli.main import entrypoint
+
+entrypoint()

@@ -1,0 +1,314 @@
+"""Shared-adjacency vs per-sample-copies benchmark of the full lazy Dango model.
+
+Two paths run on the same weights in the same process (or, on CPU, in fresh child processes so that
+peak RSS is honest per measurement):
+
+- ``shared``: the model's own forward: one shared adjacency, samples are index sets.
+- ``reference``: how the published lazy model batched: B per-sample copies of every graph with the
+  deleted genes' edges removed, message passing through the convs' PyG-style single-graph forward.
+
+The benchmark first checks that both give the same predictions (``equivalence_max_abs_diff``), then
+times full training steps (forward + backward + AdamW) and inference after warm-up, median of several.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import torch
+
+__all__ = [
+    "PUBLISHED_EDGE_COUNTS",
+    "BenchConfig",
+    "make_workload",
+    "measure",
+    "run_benchmark",
+]
+
+#: stored (directed) edge counts of the published lazy Dango yeast multigraph; undirected types hold
+#: both directions, so an undirected count is twice its number of gene pairs
+PUBLISHED_EDGE_COUNTS: dict[str, int] = {
+    "physical": 139_463,
+    "regulatory": 9_753,
+    "tflink": 201_898,
+    "string_neighborhood": 147_874,
+    "string_fusion": 11_810,
+    "string_cooccurence": 11_115,
+    "string_coexpression": 1_002_538,
+    "string_experimental": 825_101,
+    "string_database": 73_818,
+}
+PUBLISHED_DIRECTED = frozenset({"regulatory", "tflink"})
+YEAST_GENES = 6_607
+
+
+@dataclass
+class BenchConfig:
+    """What to measure. ``scale`` shrinks genes and edges for quick runs (1.0 = yeast scale)."""
+
+    device: str = "cpu"
+    batch_sizes: list[int] = field(default_factory=lambda: [8])
+    aggregator: str = "sum"
+    paths: list[str] = field(default_factory=lambda: ["shared", "reference"])
+    scale: float = 1.0
+    warmup: int = 2
+    steps: int = 5
+    genes_per_sample: int = 3
+    seed: int = 0
+    isolate: bool | None = None  # CPU default: a child process per measurement
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    spec_model: dict[str, Any] | None = None  # a full model section; overrides the published default
+
+    @property
+    def num_genes(self) -> int:
+        return max(50, int(round(YEAST_GENES * self.scale)))
+
+    def edge_counts(self) -> dict[str, int]:
+        return {k: max(10, int(round(v * self.scale))) for k, v in PUBLISHED_EDGE_COUNTS.items()}
+
+
+def published_model_section(aggregator: str = "sum") -> dict[str, Any]:
+    """The published lazy Dango configuration (H=64, 3 layers, GIN with 4 MLP layers, gelu, 8 heads)."""
+    agg: dict[str, Any] = {"type": aggregator}
+    if aggregator == "pairwise_interaction":
+        agg["pairwise_hidden_dim"] = 32
+    return {
+        "hidden_dim": 64,
+        "num_layers": 3,
+        "conv": {"type": "masked_gin", "num_mlp_layers": 4},
+        "aggregator": agg,
+        "local_predictor": {"type": "hypergraph_attention", "num_heads": 8},
+        "combiner": {"type": "gate"},
+    }
+
+
+def _model_spec(cfg: BenchConfig):
+    from cellgi.spec import validate_spec
+
+    if cfg.spec_model is None:
+        section = published_model_section(cfg.aggregator)
+    else:
+        section = dict(cfg.spec_model)
+        if cfg.aggregator and section.get("aggregator", {}).get("type") != cfg.aggregator:
+            section["aggregator"] = published_model_section(cfg.aggregator)["aggregator"]
+    section.update(cfg.model_overrides)
+    spec = validate_spec({"name": "bench", "data": {"synthetic": {}}, "model": section})
+    return spec.model
+
+
+def make_workload(cfg: BenchConfig):
+    """(graph, model spec) of the benchmark, deterministic given the config."""
+    from cellgi.data.synthetic import generate_graph
+
+    counts = cfg.edge_counts()
+    # generate_graph takes gene pairs for undirected types (it stores both directions)
+    pairs = {k: (v if k in PUBLISHED_DIRECTED else max(5, v // 2)) for k, v in counts.items()}
+    graph = generate_graph(cfg.num_genes, pairs, set(PUBLISHED_DIRECTED), cfg.seed)
+    return graph, _model_spec(cfg)
+
+
+def _batch(num_genes: int, batch_size: int, k: int, seed: int):
+    from cellgi.data.batch import collate_index_sets
+
+    g = torch.Generator().manual_seed(seed)
+    sets = [torch.randperm(num_genes, generator=g)[:k] for _ in range(batch_size)]
+    y = torch.randn(batch_size, 1, generator=g)
+    return collate_index_sets(sets, y)
+
+
+def _build_model(cfg: BenchConfig, graph, spec_model, device: torch.device):
+    from cellgi.nn.model import LazyDango
+
+    torch.manual_seed(cfg.seed)
+    return LazyDango.from_spec(spec_model, graph, num_targets=1).to(device)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _forward_fn(model, path: str) -> Callable:
+    if path == "shared":
+        return model
+    if path == "reference":
+        return model.reference_forward
+    raise ValueError(f"unknown path {path!r} (shared or reference)")
+
+
+def _rss_gib() -> float:
+    # ru_maxrss is KiB on Linux, bytes on macOS
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024**3 if sys.platform == "darwin" else 1024**2)
+
+
+def measure(cfg: BenchConfig, path: str, batch_size: int, graph=None, spec_model=None) -> dict[str, Any]:
+    """One row: training and inference samples/s and peak memory of ``path`` at ``batch_size``."""
+    device = torch.device(cfg.device)
+    if graph is None:
+        graph, spec_model = make_workload(cfg)
+    row: dict[str, Any] = {"path": path, "batch_size": batch_size}
+    try:
+        model = _build_model(cfg, graph, spec_model, device)
+        fwd = _forward_fn(model, path)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        batch = _batch(graph.num_nodes, batch_size, cfg.genes_per_sample, cfg.seed + 1).to(device)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        model.train()
+        times = []
+        for i in range(cfg.warmup + cfg.steps):
+            _sync(device)
+            t0 = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            pred, _ = fwd(batch)
+            loss = (pred - batch.y).square().mean()
+            loss.backward()
+            opt.step()
+            _sync(device)
+            if i >= cfg.warmup:
+                times.append(time.perf_counter() - t0)
+        train_s = statistics.median(times)
+        model.eval()
+        times = []
+        with torch.inference_mode():
+            for i in range(cfg.warmup + cfg.steps):
+                _sync(device)
+                t0 = time.perf_counter()
+                fwd(batch)
+                _sync(device)
+                if i >= cfg.warmup:
+                    times.append(time.perf_counter() - t0)
+        infer_s = statistics.median(times)
+        peak = (
+            torch.cuda.max_memory_allocated(device) / 1024**3 if device.type == "cuda" else _rss_gib()
+        )
+        row.update(
+            train_samples_per_s=round(batch_size / train_s, 3),
+            infer_samples_per_s=round(batch_size / infer_s, 3),
+            train_step_ms=round(1000 * train_s, 2),
+            peak_mem_gib=round(peak, 3),
+        )
+    except torch.cuda.OutOfMemoryError:
+        row["oom"] = True
+    except MemoryError:
+        row["oom"] = True
+    finally:
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return row
+
+
+def _measure_in_child(cfg: BenchConfig, path: str, batch_size: int) -> dict[str, Any]:
+    """Run :func:`measure` in a fresh interpreter so that peak RSS belongs to this measurement alone."""
+    import subprocess
+
+    payload = json.dumps({"cfg": asdict(cfg), "path": path, "batch_size": batch_size})
+    code = (
+        "import json,sys; from cellgi.bench import BenchConfig, measure; "
+        "a=json.loads(sys.stdin.read()); "
+        "print('CELLGI_BENCH_ROW ' + json.dumps(measure(BenchConfig(**a['cfg']), a['path'], a['batch_size'])))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], input=payload, capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        if line.startswith("CELLGI_BENCH_ROW "):
+            return json.loads(line.removeprefix("CELLGI_BENCH_ROW "))
+    if proc.returncode in (-9, 137):  # killed by the kernel's OOM killer
+        return {"path": path, "batch_size": batch_size, "oom": True}
+    raise RuntimeError(f"benchmark child failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+
+
+def equivalence(cfg: BenchConfig, graph, spec_model) -> float:
+    """max |shared - reference| over predictions of one batch, same weights, eval mode."""
+    device = torch.device(cfg.device)
+    model = _build_model(cfg, graph, spec_model, device).eval()
+    batch = _batch(graph.num_nodes, min(cfg.batch_sizes), cfg.genes_per_sample, cfg.seed + 2).to(device)
+    with torch.no_grad():
+        a, _ = model(batch)
+        b, _ = model.reference_forward(batch)
+    return float((a - b).abs().max())
+
+
+def data_path_ms(cfg: BenchConfig, num_genes: int, batch_size: int, reps: int = 50) -> float:
+    """Median milliseconds to collate a batch of index sets and move it to the device."""
+    from cellgi.data.batch import collate_index_sets
+
+    device = torch.device(cfg.device)
+    g = torch.Generator().manual_seed(cfg.seed)
+    sets_all = [torch.randperm(num_genes, generator=g)[: cfg.genes_per_sample] for _ in range(batch_size)]
+    y = torch.randn(batch_size, 1)
+    times = []
+    for _ in range(reps):
+        _sync(device)
+        t0 = time.perf_counter()
+        collate_index_sets(sets_all, y).to(device, non_blocking=True)
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return 1000 * statistics.median(times)
+
+
+def _device_name(device: str) -> str:
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def run_benchmark(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Equivalence check, then every (batch size, path) row; returns the JSON-ready report."""
+    say = progress or (lambda _msg: None)
+    isolate = cfg.isolate if cfg.isolate is not None else cfg.device == "cpu"
+    t0 = time.perf_counter()
+    graph, spec_model = make_workload(cfg)
+    gen_s = time.perf_counter() - t0
+    edges = {n: et.num_edges for n, et in graph.edge_types.items()}
+    say(f"workload: {graph.num_nodes} genes, {sum(edges.values()):,} stored edges in {len(edges)} types "
+        f"({gen_s:.1f} s to generate)")
+    eq = equivalence(cfg, graph, spec_model) if {"shared", "reference"} <= set(cfg.paths) else math.nan
+    say(f"equivalence_max_abs_diff = {eq:.3g}")
+    rows = []
+    for bs in cfg.batch_sizes:
+        for path in cfg.paths:
+            say(f"measuring {path} at B={bs} ...")
+            row = _measure_in_child(cfg, path, bs) if isolate else measure(cfg, path, bs, graph, spec_model)
+            rows.append(row)
+            say("  " + json.dumps(row))
+    ratios = {}
+    for bs in cfg.batch_sizes:
+        s = next((r for r in rows if r["batch_size"] == bs and r["path"] == "shared" and not r.get("oom")), None)
+        r = next((r for r in rows if r["batch_size"] == bs and r["path"] == "reference" and not r.get("oom")), None)
+        if s and r:
+            ratios[str(bs)] = {
+                "train": round(s["train_samples_per_s"] / r["train_samples_per_s"], 2),
+                "infer": round(s["infer_samples_per_s"] / r["infer_samples_per_s"], 2),
+            }
+    step_ms = {r["batch_size"]: r["train_step_ms"] for r in rows if r["path"] == "shared" and not r.get("oom")}
+    data_rows = []
+    for bs in cfg.batch_sizes:
+        ms = data_path_ms(cfg, graph.num_nodes, bs)
+        frac = ms / step_ms[bs] if bs in step_ms else None
+        data_rows.append({"batch_size": bs, "collate_h2d_ms": round(ms, 3),
+                          "fraction_of_train_step": None if frac is None else round(frac, 4)})
+    return {
+        "device": _device_name(cfg.device),
+        "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+        "config": {**asdict(cfg), "model": spec_model.model_dump(mode="json")},
+        "workload": {"num_genes": graph.num_nodes, "edges": edges, "generate_s": round(gen_s, 2)},
+        "equivalence_max_abs_diff": eq,
+        "rows": rows,
+        "ratio_shared_over_reference": ratios,
+        "data_path": data_rows,
+        "threads": torch.get_num_threads(),
+        "pid": os.getpid(),
+    }

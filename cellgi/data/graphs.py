@@ -1,0 +1,142 @@
+"""From a ``data.graphs`` entry to an :class:`EdgeType`: read, map identifiers, filter, deduplicate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cellgi.data.cellgraph import DuplicateEdgeError, EdgeType, normalize_edges
+from cellgi.data.errors import DataError
+from cellgi.data.genes import GeneMapper, UnmappedLog
+from cellgi.data.readers import (
+    RawEdges,
+    read_edge_table,
+    read_edgelist,
+    read_regulatory,
+    read_string_actions,
+    read_string_v9,
+)
+
+__all__ = ["graph_input_files", "load_graph", "map_edges", "read_raw_edges"]
+
+
+def _path(root: str | Path, p: str) -> Path:
+    q = Path(p).expanduser()
+    return q if q.is_absolute() else Path(root) / q
+
+
+def graph_input_files(spec: Any, root: str | Path) -> list[Path]:
+    """Every file a graph entry reads (for cache keys)."""
+    files = [_path(root, spec.path)]
+    if spec.format == "string_v9":
+        files.append(_path(root, spec.genes_path))
+    return files
+
+
+def read_raw_edges(spec: Any, root: str | Path) -> RawEdges:
+    """Dispatch on ``spec.format`` to the reader of that format."""
+    path = _path(root, spec.path)
+    fmt = spec.format
+    if fmt == "string_v9":
+        return read_string_v9(path, _path(root, spec.genes_path))
+    if fmt == "string_actions":
+        return read_string_actions(
+            path, directed=spec.directed, min_score=spec.min_score, modes=spec.modes, actions=spec.actions
+        )
+    if fmt == "edgelist":
+        return read_edgelist(path, weighted=spec.weighted)
+    if fmt == "regulatory":
+        return read_regulatory(path)
+    if fmt == "table":
+        return read_edge_table(path, spec.source_column, spec.target_column, spec.weight_column, spec.sep)
+    raise DataError(f"unknown graph format {fmt!r}", path)  # pragma: no cover - the spec forbids it
+
+
+def map_edges(raw: RawEdges, mapper: GeneMapper, log: UnmappedLog) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Map identifiers to gene indices; rows with an unmapped end are counted in ``log`` and dropped.
+
+    Returns:
+        ``(src, dst, kept_rows)`` gene indices of the kept rows and their row numbers in ``raw``.
+    """
+    code = np.asarray(mapper.indices(raw.names), dtype=np.int64)
+    s, d = code[raw.src], code[raw.dst]
+    bad_s, bad_d = s < 0, d < 0
+    bad = bad_s | bad_d
+    if bad.any():
+        sel_d = bad_d & ~(bad_s & (raw.src == raw.dst))  # an unmapped self-pair counts once
+        ids = np.concatenate([raw.src[bad_s], raw.dst[sel_d]])
+        rows = np.concatenate([np.flatnonzero(bad_s), np.flatnonzero(sel_d)])
+        order = np.lexsort((rows, ids))
+        ids, rows = ids[order], rows[order]
+        uniq, first, counts = np.unique(ids, return_index=True, return_counts=True)
+        for u, f0, c in zip(uniq.tolist(), first.tolist(), counts.tolist()):
+            name = raw.names[u]
+            log.add(name, mapper.resolve(name)[1], int(raw.line[rows[f0]]), int(c))
+    kept = np.flatnonzero(~bad)
+    return s[kept], d[kept], kept
+
+
+def load_graph(spec: Any, root: str | Path, mapper: GeneMapper) -> tuple[EdgeType, UnmappedLog, dict[str, Any]]:
+    """Read one ``data.graphs`` entry into an :class:`EdgeType` over ``mapper.genes``.
+
+    Returns:
+        ``(edge_type, unmapped_log, report)`` where ``report`` counts rows read, filtered, unmapped,
+        below ``min_weight``, self-loops dropped, duplicates merged, and the stored edges.
+
+    Raises:
+        DataError: any reader error; a non-finite weight; repeated edges under ``duplicates: error``
+            (naming the line); no edge left after mapping.
+    """
+    raw = read_raw_edges(spec, root)
+    log = UnmappedLog(f"graph {spec.name} ({raw.path.name})")
+    s, d, kept = map_edges(raw, mapper, log)
+    w = None if raw.weight is None else raw.weight[kept]
+    lines = raw.line[kept]
+    if w is not None and not np.isfinite(w).all():
+        i = int(np.flatnonzero(~np.isfinite(w))[0])
+        raise DataError("weight is not finite", raw.path, int(lines[i]))
+    below = 0
+    if spec.min_weight is not None:
+        if w is None:
+            raise DataError(f"graph {spec.name!r}: min_weight is set but the file has no weights", raw.path)
+        ok = w >= spec.min_weight
+        below = int((~ok).sum())
+        s, d, w, lines = s[ok], d[ok], w[ok], lines[ok]
+    try:
+        ei, ew, stats = normalize_edges(
+            s, d, len(mapper.genes), directed=spec.directed, weight=w,
+            self_loops=spec.self_loops, duplicates=spec.duplicates, name=spec.name,
+        )
+    except DuplicateEdgeError as exc:
+        raise DataError(
+            f"graph {spec.name!r}: {exc.count} repeated edge(s); this line repeats an earlier one "
+            "(duplicates policy is 'error')",
+            raw.path,
+            int(lines[exc.row]),
+        ) from None
+    if ei.shape[1] == 0:
+        raise DataError(
+            f"graph {spec.name!r}: no edge left after mapping identifiers "
+            f"({log.num_identifiers} unmapped, e.g. {log.examples(3)})",
+            raw.path,
+        )
+    report = {
+        "name": spec.name,
+        "format": spec.format,
+        "path": str(raw.path),
+        "directed": spec.directed,
+        "rows": raw.num_rows,
+        "filtered": dict(raw.filtered),
+        "unmapped_rows": int(raw.num_rows - kept.size),
+        "below_min_weight": below,
+        "self_loops_dropped": stats.self_loops_dropped,
+        "duplicates_merged": stats.duplicates_merged,
+        "reverse_merged": stats.reverse_merged,
+        "edges": int(ei.shape[1]),
+        "weighted": ew is not None,
+    }
+    return EdgeType(spec.name, spec.directed, ei, ew), log, report
+
+

@@ -1,0 +1,42 @@
+"""Readers, one module per source format. Each returns raw rows with identifiers as spelled in the
+file (edges: :class:`RawEdges`; screens: :class:`RawScreen`); :mod:`cellgi.data.graphs` and
+:mod:`cellgi.data.screens` map them to genes and count what could not be mapped.
+
+| format | module | reads |
+|---|---|---|
+| ``string_v9`` | :mod:`.string_v9` | STRING v9.1 ``id_a id_b weight`` + genes.txt (1-based ids) |
+| ``string_actions`` | :mod:`.string_actions` | STRING v11 actions TSV (``4932.`` ids, score, mode, direction) |
+| ``edgelist`` | :mod:`.edgelist` | ``ORF ORF [weight]`` |
+| ``regulatory`` | :mod:`.regulatory` | ``TF<TAB>target`` (common names, mixed case) |
+| ``table`` (graph) | :mod:`.table` | CSV/TSV/Parquet with named source/target/weight columns |
+| ``kuzmin`` | :mod:`.kuzmin` | Kuzmin 2018 Data S1 screen layout |
+| ``table`` (screen) | :mod:`.screen_table` | CSV/TSV/Parquet with gene and target columns |
+| genes | :mod:`.sgd` | SGD_features.tab, plain gene lists |
+"""
+
+from cellgi.data.readers._edges import RawEdges
+from cellgi.data.readers._screen import RawScreen
+from cellgi.data.readers.edgelist import read_edgelist
+from cellgi.data.readers.kuzmin import read_kuzmin, read_strain_table
+from cellgi.data.readers.regulatory import read_regulatory
+from cellgi.data.readers.screen_table import read_screen_table
+from cellgi.data.readers.sgd import SgdFeatures, read_gene_list, read_sgd_features
+from cellgi.data.readers.string_actions import read_string_actions
+from cellgi.data.readers.string_v9 import read_string_v9
+from cellgi.data.readers.table import read_edge_table
+
+__all__ = [
+    "RawEdges",
+    "RawScreen",
+    "SgdFeatures",
+    "read_edge_table",
+    "read_edgelist",
+    "read_gene_list",
+    "read_kuzmin",
+    "read_regulatory",
+    "read_screen_table",
+    "read_sgd_features",
+    "read_strain_table",
+    "read_string_actions",
+    "read_string_v9",
+]

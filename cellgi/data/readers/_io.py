@@ -1,0 +1,58 @@
+"""Line-oriented reading shared by the readers: gzip, encodings and errors that name file and line."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from pathlib import Path
+from typing import Iterator
+
+from cellgi.data.errors import DataError
+
+__all__ = ["check_file", "iter_lines", "parse_float", "split_fields"]
+
+
+def check_file(path: str | Path, what: str = "file") -> Path:
+    """``path`` as a :class:`Path`; a :class:`DataError` when it does not exist or is not a file."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{what} not found", p)
+    if not p.is_file():
+        raise DataError(f"{what} is not a regular file", p)
+    return p
+
+
+def iter_lines(path: str | Path, what: str = "file") -> Iterator[tuple[int, str]]:
+    """``(line_number, line)`` without the newline; ``.gz`` is decompressed.
+
+    A truncated gzip stream, invalid UTF-8 or an I/O error becomes a :class:`DataError` naming the
+    file and the line where reading stopped.
+    """
+    p = check_file(path, what)
+    opener = gzip.open if p.suffix == ".gz" else open
+    lineno = 0
+    try:
+        with opener(p, "rt", encoding="utf-8", newline="") as fh:  # type: ignore[operator]
+            for lineno, line in enumerate(fh, 1):
+                yield lineno, line.rstrip("\r\n")
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise DataError(f"truncated or corrupt gzip data ({exc})", p, lineno + 1) from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"not UTF-8 text ({exc.reason})", p, lineno + 1) from None
+    except OSError as exc:
+        raise DataError(f"cannot read: {exc.strerror or exc}", p) from None
+
+
+def split_fields(line: str, sep: str | None) -> list[str]:
+    """Split on ``sep`` (``None``: any whitespace), stripping each field."""
+    if sep is None:
+        return line.split()
+    return [f.strip() for f in line.split(sep)]
+
+
+def parse_float(text: str, path: str | Path, line: int, what: str = "number") -> float:
+    """``float(text)`` or a :class:`DataError` quoting the bad value."""
+    try:
+        return float(text)
+    except ValueError:
+        raise DataError(f"{what} {text!r} is not a number", path, line) from None

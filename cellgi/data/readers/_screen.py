@@ -1,0 +1,116 @@
+"""Raw screen rows as read from a file, before identifiers are mapped to genes."""
+
+from __future__ import annotations
+
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+__all__ = ["RawScreen", "RawScreenBuilder", "SPLIT_CODES", "parse_target"]
+
+#: split-column values (lower-case) -> split code (0 train, 1 val, 2 test)
+SPLIT_CODES = {"train": 0, "training": 0, "val": 1, "valid": 1, "validation": 1, "test": 2, "testing": 2}
+_MISSING = {"", "na", "nan", "n/a", "none", "null", "-"}
+
+
+def parse_target(text: str) -> float | None:
+    """A target value: float, NaN for an empty/NA cell, None when it is not a number."""
+    t = text.strip()
+    if t.lower() in _MISSING:
+        return float("nan")
+    try:
+        return float(t)
+    except ValueError:
+        return None
+
+
+@dataclass
+class RawScreen:
+    """Measured samples of one file with gene identifiers interned.
+
+    Attributes:
+        path: the file.
+        names: distinct gene identifiers as spelled in the file (after strain-suffix stripping).
+        genes: ``[P]`` indices into ``names``; sample ``r`` is ``genes[ptr[r]:ptr[r+1]]``.
+        ptr: ``[R+1]`` offsets.
+        targets: target name -> ``[R]`` values (NaN = not measured).
+        weight: ``[R]`` per-sample weights, or None.
+        line: ``[R]`` 1-based input line of each sample.
+        split: ``[R]`` split code from a split column (-1 = none).
+        filtered: rows left out on purpose, by reason.
+    """
+
+    path: Path
+    names: list[str]
+    genes: np.ndarray
+    ptr: np.ndarray
+    targets: dict[str, np.ndarray]
+    weight: np.ndarray | None
+    line: np.ndarray
+    split: np.ndarray
+    filtered: Counter = field(default_factory=Counter)
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.ptr.size - 1)
+
+
+class RawScreenBuilder:
+    """Collects samples cheaply while a file is read."""
+
+    def __init__(self, path: str | Path, target_names: Sequence[str], weighted: bool):
+        self.path = Path(path)
+        self._ids: dict[str, int] = {}
+        self.names: list[str] = []
+        self._genes = array("q")
+        self._ptr = array("q", [0])
+        self._line = array("q")
+        self._split = array("b")
+        self._targets = {t: array("d") for t in target_names}
+        self._w = array("d") if weighted else None
+        self.filtered: Counter = Counter()
+
+    def intern(self, name: str) -> int:
+        i = self._ids.get(name)
+        if i is None:
+            i = self._ids[name] = len(self.names)
+            self.names.append(name)
+        return i
+
+    def add(
+        self,
+        genes: Sequence[str],
+        targets: dict[str, float],
+        line: int,
+        weight: float | None = None,
+        split: int = -1,
+    ) -> None:
+        for g in genes:
+            self._genes.append(self.intern(g))
+        self._ptr.append(len(self._genes))
+        self._line.append(line)
+        self._split.append(split)
+        for t, arr in self._targets.items():
+            arr.append(targets.get(t, float("nan")))
+        if self._w is not None:
+            self._w.append(1.0 if weight is None else weight)
+
+    def build(self) -> RawScreen:
+        def np_(a: array, dt: type) -> np.ndarray:
+            return np.frombuffer(a, dtype=dt).copy() if len(a) else np.zeros(0, dtype=dt)
+
+        return RawScreen(
+            path=self.path,
+            names=self.names,
+            genes=np_(self._genes, np.int64),
+            ptr=np_(self._ptr, np.int64),
+            targets={t: np_(a, np.float64) for t, a in self._targets.items()},
+            weight=None if self._w is None else np_(self._w, np.float64),
+            line=np_(self._line, np.int64),
+            split=np_(self._split, np.int8),
+            filtered=self.filtered,
+        )

@@ -1,0 +1,34 @@
+"""Plain edge lists: ``ORF ORF [weight]`` per line, whitespace-separated, ``#`` comments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cellgi.data.errors import DataError
+from cellgi.data.readers._edges import RawEdges, RawEdgesBuilder
+from cellgi.data.readers._io import iter_lines, parse_float
+
+__all__ = ["read_edgelist"]
+
+
+def read_edgelist(path: str | Path, *, weighted: bool = False) -> RawEdges:
+    """Read ``a b`` (or ``a b weight`` when ``weighted``) rows.
+
+    Raises:
+        DataError: a row with the wrong number of fields or a bad weight (file and line), or no rows.
+    """
+    want = 3 if weighted else 2
+    b = RawEdgesBuilder(path, weighted=weighted)
+    for lineno, line in iter_lines(path, "edge list"):
+        f = line.split()
+        if not f or f[0].startswith("#"):
+            continue
+        if len(f) != want:
+            hint = " (set weighted: true for a third column)" if len(f) == 3 and not weighted else ""
+            raise DataError(f"expected {want} fields, found {len(f)}{hint}", path, lineno)
+        w = parse_float(f[2], path, lineno, "weight") if weighted else None
+        b.add(f[0], f[1], lineno, w)
+    raw = b.build()
+    if raw.num_rows == 0:
+        raise DataError("no edges (empty file?)", path)
+    return raw

@@ -1,0 +1,200 @@
+"""Train/val/test splits of a :class:`PerturbationDataset`, deterministic given a seed.
+
+- ``random``: a seeded permutation cut by the fractions.
+- ``gene_holdout``: genes are drawn in a seeded order and made test genes until the samples they
+  touch reach the test fraction; any sample touching a test gene is test. Then the same for val on
+  the rest. The remaining samples train: no train sample deletes a test or val gene.
+- ``strict_gene_holdout``: genes are partitioned into train/val/test genes; a sample belongs to a
+  split only when *all* its genes are in that split's genes; mixed samples are dropped (counted).
+  Gene fractions are ``f ** (1 / k)`` normalised (k = mean set size), so kept samples follow the
+  requested ratio.
+- ``column``: the split column of a table screen (every sample must have one).
+
+Splits are ``{"train", "val", "test"} -> LongTensor`` of sample indices, sorted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from cellgi.data.errors import DataError
+from cellgi.data.perturbations import SPLIT_NAMES, PerturbationDataset
+
+__all__ = ["SplitResult", "load_splits", "make_splits", "save_splits"]
+
+
+@dataclass
+class SplitResult:
+    """Splits plus what the splitter had to leave out."""
+
+    splits: dict[str, Tensor]
+    dropped: int = 0
+    test_genes: list[int] = field(default_factory=list)
+    val_genes: list[int] = field(default_factory=list)
+
+    def sizes(self) -> dict[str, int]:
+        return {k: int(v.numel()) for k, v in self.splits.items()}
+
+
+def _counts(n: int, fractions: Sequence[float]) -> tuple[int, int, int]:
+    n_val = int(round(fractions[1] * n))
+    n_test = int(round(fractions[2] * n))
+    return n - n_val - n_test, n_val, n_test
+
+
+def _random(n: int, fractions: Sequence[float], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    perm = rng.permutation(n)
+    n_tr, n_val, _ = _counts(n, fractions)
+    return {"train": perm[:n_tr], "val": perm[n_tr : n_tr + n_val], "test": perm[n_tr + n_val :]}
+
+
+def _incidence(ds: PerturbationDataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR gene -> samples: ``(order, gptr, sample_of_entry)``."""
+    genes = ds.pert_idx.numpy().astype(np.int64)
+    sample = np.repeat(np.arange(len(ds)), ds.set_sizes.numpy())
+    order = np.argsort(genes, kind="stable")
+    gptr = np.zeros(ds.num_genes + 1, dtype=np.int64)
+    np.cumsum(np.bincount(genes, minlength=ds.num_genes), out=gptr[1:])
+    return sample[order], gptr, genes
+
+
+def _gene_holdout(ds: PerturbationDataset, fractions: Sequence[float], rng: np.random.Generator):
+    n = len(ds)
+    samples_of, gptr, _ = _incidence(ds)
+    present = np.flatnonzero(np.diff(gptr) > 0)
+    order = present[rng.permutation(present.size)]
+    assign = np.full(n, -1, dtype=np.int64)  # 2 test, 1 val
+    _, n_val, n_test = _counts(n, fractions)
+    chosen: dict[int, list[int]] = {2: [], 1: []}
+    pos = 0
+    for code, target in ((2, n_test), (1, n_val)):
+        got = 0
+        while got < target and pos < order.size:
+            g = int(order[pos])
+            pos += 1
+            touched = samples_of[gptr[g] : gptr[g + 1]]
+            new = touched[assign[touched] < 0]
+            if new.size == 0:
+                continue
+            assign[new] = code
+            got += int(np.unique(new).size)
+            chosen[code].append(g)
+    split = {
+        "train": np.flatnonzero(assign < 0),
+        "val": np.flatnonzero(assign == 1),
+        "test": np.flatnonzero(assign == 2),
+    }
+    return split, chosen[2], chosen[1]
+
+
+def _strict(ds: PerturbationDataset, fractions: Sequence[float], rng: np.random.Generator):
+    k = float(ds.set_sizes.double().mean()) if len(ds) else 1.0
+    f = np.asarray(fractions, dtype=np.float64) ** (1.0 / max(k, 1.0))
+    f = f / f.sum()
+    _, gptr, genes = _incidence(ds)
+    present = np.flatnonzero(np.diff(gptr) > 0)
+    perm = present[rng.permutation(present.size)]
+    n_val = int(round(f[1] * present.size))
+    n_test = int(round(f[2] * present.size))
+    label = np.zeros(ds.num_genes, dtype=np.int64)  # 0 train, 1 val, 2 test
+    label[perm[:n_test]] = 2
+    label[perm[n_test : n_test + n_val]] = 1
+    sizes = ds.set_sizes.numpy()
+    sample = np.repeat(np.arange(len(ds)), sizes)
+    lab = label[genes]
+    lo = np.full(len(ds), 9, dtype=np.int64)
+    hi = np.full(len(ds), -1, dtype=np.int64)
+    np.minimum.at(lo, sample, lab)
+    np.maximum.at(hi, sample, lab)
+    pure = lo == hi
+    split = {name: np.flatnonzero(pure & (lo == code)) for code, name in enumerate(SPLIT_NAMES)}
+    return split, int((~pure).sum()), perm[:n_test].tolist(), perm[n_test : n_test + n_val].tolist()
+
+
+def make_splits(
+    ds: PerturbationDataset,
+    kind: Literal["random", "gene_holdout", "strict_gene_holdout", "column"] = "random",
+    fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    seed: int = 0,
+    *,
+    allow_empty: Sequence[str] = (),
+) -> SplitResult:
+    """Split ``ds``; see the module doc for the kinds.
+
+    Raises:
+        DataError: an empty split not listed in ``allow_empty`` (a fraction of 0 allows it), or
+            ``column`` with samples lacking a split value.
+    """
+    rng = np.random.default_rng(seed)
+    dropped = 0
+    test_genes: list[int] = []
+    val_genes: list[int] = []
+    if kind == "random":
+        parts = _random(len(ds), fractions, rng)
+    elif kind == "gene_holdout":
+        parts, test_genes, val_genes = _gene_holdout(ds, fractions, rng)
+    elif kind == "strict_gene_holdout":
+        parts, dropped, test_genes, val_genes = _strict(ds, fractions, rng)
+    elif kind == "column":
+        code = ds.split.numpy()  # type: ignore[union-attr]
+        if (code < 0).any():
+            n_missing = int((code < 0).sum())
+            raise DataError(
+                f"split kind 'column' but {n_missing} sample(s) have no split value "
+                "(give split_column for every screen)"
+            )
+        parts = {name: np.flatnonzero(code == c) for c, name in enumerate(SPLIT_NAMES)}
+    else:
+        raise DataError(f"unknown split kind {kind!r}")
+    splits = {name: torch.from_numpy(np.sort(parts[name]).astype(np.int64)) for name in SPLIT_NAMES}
+    allowed = set(allow_empty) | {name for name, f in zip(SPLIT_NAMES, fractions) if f == 0}
+    for name in SPLIT_NAMES:
+        if splits[name].numel() == 0 and name not in allowed:
+            extra = f"; {dropped} mixed samples were dropped" if dropped else ""
+            raise DataError(
+                f"split {name!r} is empty ({kind} split of {len(ds)} samples with fractions "
+                f"{list(fractions)}{extra}); use more samples, other fractions or another split kind"
+            )
+    return SplitResult(splits, dropped, test_genes, val_genes)
+
+
+def save_splits(splits: dict[str, Tensor], path: str | Path) -> Path:
+    """Write splits atomically: ``.npz`` (arrays) or ``.json`` (lists), chosen by the suffix."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=p.name + ".", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if p.suffix == ".json":
+                fh.write(json.dumps({k: v.tolist() for k, v in splits.items()}).encode())
+            elif p.suffix == ".npz":
+                np.savez(fh, **{k: v.numpy().astype(np.int64) for k, v in splits.items()})
+            else:
+                raise ValueError(f"splits file must end in .npz or .json, got {p.name}")
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
+
+
+def load_splits(path: str | Path) -> dict[str, Tensor]:
+    """Read splits written by :func:`save_splits`."""
+    p = Path(path)
+    try:
+        if p.suffix == ".json":
+            data = json.loads(p.read_text())
+            return {k: torch.tensor(v, dtype=torch.long) for k, v in data.items()}
+        with np.load(p, allow_pickle=False) as z:
+            return {k: torch.from_numpy(z[k].astype(np.int64)) for k in z.files}
+    except (OSError, ValueError, json.JSONDecodeError) as exc:
+        raise DataError(f"cannot read splits: {exc}", p) from None

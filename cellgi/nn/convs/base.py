@@ -1,0 +1,39 @@
+"""What a member of the ``conv`` role must provide."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from cellgi.nn.operator import GraphOperator
+
+__all__ = ["MaskedConv"]
+
+
+class MaskedConv(nn.Module):
+    """Base of the ``conv`` role: message passing over one gene graph, for one graph or a whole batch.
+
+    A member is built with keyword-only ``in_dim`` and ``out_dim`` (passed by the model) plus its params,
+    and provides two entry points that must agree on every *kept* gene:
+
+    - :meth:`forward` ``(x [N, in_dim], edge_index [2, E], edge_mask [E] bool or None) -> [N, out_dim]``:
+      the PyG-style single-graph call. ``edge_mask`` False removes an edge (it must behave exactly as if
+      the edge were not in ``edge_index``).
+    - :meth:`forward_batched` ``(x [N, B, in_dim], adj: GraphOperator, keep [N, B] bool) -> [N, B, out_dim]``:
+      all ``B`` samples at once over the shared adjacency. Sample ``b`` sees the graph with every edge
+      touching a gene ``n`` with ``keep[n, b] == False`` removed. Outputs at deleted genes are unspecified
+      (they are never read downstream), but must be finite.
+
+    Members must not mix genes or samples except through the graph's edges (no batch or graph norms).
+    """
+
+    in_dim: int
+    out_dim: int
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_mask: Tensor | None = None) -> Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def forward_batched(self, x: Tensor, adj: GraphOperator, keep: Tensor) -> Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def reset_parameters(self) -> None:  # pragma: no cover
+        raise NotImplementedError

@@ -1,0 +1,73 @@
+"""The per-edge-type wrapper around a conv: projection, per-node norm, activation, dropout, residual."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from cellgi.nn.convs.base import MaskedConv
+from cellgi.nn.mlp import make_activation, make_norm
+from cellgi.nn.operator import GraphOperator
+
+__all__ = ["ConvWrapper"]
+
+
+class ConvWrapper(nn.Module):
+    r"""One conv applied to one edge type, followed by the per-layer post-processing.
+
+    .. math::
+        \mathbf{h} = \mathrm{Dropout}\big(\sigma(\mathrm{Norm}(\mathbf{P}\,\mathrm{conv}(\mathbf{x})))\big)
+        + \mathbf{x}
+
+    where :math:`\mathbf{P}` is an optional linear projection and the residual is optional. The norm is
+    per node (LayerNorm, RMSNorm or none): it never mixes genes or samples.
+
+    Args:
+        conv: the conv (``in_dim == out_dim == dim`` when ``residual``).
+        dim: feature size.
+        projection: apply a linear projection after the conv.
+        norm: ``layer``, ``rms`` or ``none``.
+        activation: activation name (PyG resolver).
+        dropout: dropout probability.
+        residual: add the input.
+
+    Shapes:
+        same as the conv's two entry points.
+    """
+
+    def __init__(
+        self,
+        conv: MaskedConv,
+        dim: int,
+        projection: bool = False,
+        norm: str = "layer",
+        activation: str = "gelu",
+        dropout: float = 0.0,
+        residual: bool = True,
+    ):
+        super().__init__()
+        self.conv = conv
+        self.proj = nn.Linear(dim, dim) if projection else None
+        self.norm = make_norm(norm, dim)
+        self.act = make_activation(activation)
+        self.drop = nn.Dropout(dropout) if dropout > 0 else None
+        self.residual = residual
+
+    def reset_parameters(self) -> None:
+        self.conv.reset_parameters()
+        for m in (self.proj, self.norm):
+            if m is not None and hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+
+    def _post(self, h: Tensor, x: Tensor) -> Tensor:
+        if self.proj is not None:
+            h = self.proj(h)
+        h = self.act(self.norm(h))
+        if self.drop is not None:
+            h = self.drop(h)
+        return h + x if self.residual else h
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_mask: Tensor | None = None) -> Tensor:
+        return self._post(self.conv(x, edge_index, edge_mask), x)
+
+    def forward_batched(self, x: Tensor, adj: GraphOperator, keep: Tensor) -> Tensor:
+        return self._post(self.conv.forward_batched(x, adj, keep), x)

@@ -1,0 +1,464 @@
+"""Prediction heads: local (hypergraph attention over the deleted genes), global (MLP on pooled cell
+states) and the combiner that merges them.
+
+Roles and calls (every member is built with keyword-only ``dim`` and ``num_targets``):
+
+- ``local_predictor``: ``forward(emb [B, K, dim], mask [B, K] bool) -> (pred [B, T], repr [B, dim])``;
+  ``emb`` are the deleted genes' states padded to ``K``, ``mask`` marks real entries.
+- ``global_predictor``: ``forward(z_w [1, dim], z_i [B, dim], z_p [B, dim]) -> (pred [B, T], repr [B, dim])``.
+- ``combiner``: ``forward(local (pred, repr) or None, global_ (pred, repr)) -> (pred [B, T], gate_weights
+  [B, 2] or None)``; ``uses_local`` says whether it needs a local head (True) or refuses one (False).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import Tensor, nn
+
+from cellgi.nn.mlp import MLP, NormName, masked_fill_min
+from cellgi.registry import Params, register
+
+__all__ = [
+    "Combiner",
+    "ConcatCombiner",
+    "GateCombiner",
+    "GlobalOnlyCombiner",
+    "GlobalPredictor",
+    "HypergraphAttention",
+    "LocalPredictor",
+    "MLPGlobalPredictor",
+]
+
+Head = tuple[Tensor, Tensor]
+
+
+# --------------------------------------------------------------------------------------------- bases
+class LocalPredictor(nn.Module):
+    """Base of the ``local_predictor`` role (see the module docstring)."""
+
+    def __init__(self, *, dim: int, num_targets: int):
+        super().__init__()
+        self.dim, self.num_targets = dim, num_targets
+
+    def forward(self, emb: Tensor, mask: Tensor) -> Head:  # pragma: no cover
+        raise NotImplementedError
+
+    def reset_parameters(self) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    @staticmethod
+    def check_inputs(emb: Tensor, mask: Tensor) -> None:
+        """Shape checks only (free: no host sync)."""
+        if emb.dim() != 3 or mask.shape != emb.shape[:2]:
+            raise ValueError(
+                f"local head expects emb [B, K, H] and mask [B, K], got {tuple(emb.shape)} and {tuple(mask.shape)}"
+            )
+        if emb.shape[1] == 0:
+            raise ValueError("local head got no perturbed genes (K = 0): pert_padded is empty")
+
+
+class GlobalPredictor(nn.Module):
+    """Base of the ``global_predictor`` role (see the module docstring)."""
+
+    def __init__(self, *, dim: int, num_targets: int):
+        super().__init__()
+        self.dim, self.num_targets = dim, num_targets
+
+    def forward(self, z_w: Tensor, z_i: Tensor, z_p: Tensor) -> Head:  # pragma: no cover
+        raise NotImplementedError
+
+    def reset_parameters(self) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+
+class Combiner(nn.Module):
+    """Base of the ``combiner`` role (see the module docstring).
+
+    ``uses_local``: True = needs a local head, False = refuses one (the model checks this when it is built,
+    so a configured local head can never be silently ignored).
+    """
+
+    uses_local: bool = True
+
+    def __init__(self, *, dim: int, num_targets: int):
+        super().__init__()
+        self.dim, self.num_targets = dim, num_targets
+
+    def _check(self, local: Head | None) -> None:
+        if self.uses_local and local is None:
+            raise ValueError(f"combiner {type(self).__name__} needs the local head's output, got None")
+        if not self.uses_local and local is not None:
+            raise ValueError(f"combiner {type(self).__name__} uses no local head but was given its output")
+
+    def reset_parameters(self) -> None:
+        pass
+
+    def forward(self, local: Head | None, global_: Head) -> tuple[Tensor, Tensor | None]:  # pragma: no cover
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------------------------- local
+class HypergraphAttentionParams(Params):
+    num_layers: int = Field(2, ge=1, description="self-attention layers over the deleted genes")
+    num_heads: int = Field(4, ge=1, description="attention heads (dim must be divisible by it)")
+    static_num_layers: int = Field(1, ge=1, description="layers of the per-gene static-embedding MLP")
+    ff_mult: int = Field(2, ge=1, description="width of each layer's feed-forward block, in multiples of dim")
+    activation: str = Field("gelu", description="activation of the MLPs")
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout on attention weights and feed-forward")
+    rezero: bool = Field(True, description="ReZero residuals (scales start at 0) instead of plain residuals")
+    exclude_self: bool = Field(True, description="a gene attends to the other deleted genes only (Hyper-SAGNN)")
+
+
+class _SetAttention(nn.Module):
+    """One multi-head self-attention + feed-forward block over a padded set, with (ReZero) residuals."""
+
+    def __init__(self, dim: int, heads: int, ff_mult: int, activation: str, dropout: float, rezero: bool):
+        super().__init__()
+        self.heads, self.dropout = heads, dropout
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+        self.ff = MLP(dim, ff_mult * dim, dim, 2, activation=activation, dropout=dropout)
+        init = 0.0 if rezero else 1.0
+        self.alpha_attn = nn.Parameter(torch.tensor(init), requires_grad=rezero)
+        self.alpha_ff = nn.Parameter(torch.tensor(init), requires_grad=rezero)
+        self.rezero = rezero
+
+    def reset_parameters(self) -> None:
+        self.qkv.reset_parameters()
+        self.out.reset_parameters()
+        self.ff.reset_parameters()
+        init = 0.0 if self.rezero else 1.0
+        self.alpha_attn.data.fill_(init)
+        self.alpha_ff.data.fill_(init)
+
+    def forward(self, x: Tensor, allowed: Tensor) -> Tensor:
+        b, k, h = x.shape
+        d = h // self.heads
+        q, kk, v = self.qkv(x).view(b, k, 3, self.heads, d).permute(2, 0, 3, 1, 4)  # each [B, heads, K, d]
+        scores = masked_fill_min((q @ kk.transpose(-1, -2)) * (1.0 / math.sqrt(d)), allowed)
+        attn = torch.softmax(scores, dim=-1) * allowed.to(x.dtype)  # a query with no allowed key -> zeros
+        if self.dropout > 0 and self.training:
+            attn = F.dropout(attn, p=self.dropout)
+        o = (attn @ v).transpose(1, 2).reshape(b, k, h)
+        x = x + self.alpha_attn * self.out(o)
+        return x + self.alpha_ff * self.ff(x)
+
+
+@register(
+    "local_predictor",
+    "hypergraph_attention",
+    summary="Dango-style hypergraph self-attention over the deleted genes (dynamic - static embeddings)",
+    params=HypergraphAttentionParams,
+)
+class HypergraphAttention(LocalPredictor):
+    r"""The hypergraph self-attention head of Dango (Zhang et al., "DANGO: Predicting higher-order genetic
+    interactions", 2020), after Hyper-SAGNN (Zhang et al., ICLR 2020).
+
+    The deleted genes of a sample form one hyperedge. Their states are layer-normalised (per gene), then
+    each gets a *static* embedding
+    :math:`\mathbf{s}_i = \mathrm{MLP}(\mathbf{x}_i)` (independent of the others) and a *dynamic* one from
+    ``num_layers`` blocks of multi-head self-attention over the other genes of the set, with ReZero
+    residuals (Bachlechner et al., 2020):
+
+    .. math::
+        \mathbf{d}^{(0)} = \mathbf{x}, \quad
+        \mathbf{d}^{(l+1)} = \mathbf{d}' + \beta_l\,\mathrm{FF}(\mathbf{d}'), \;
+        \mathbf{d}' = \mathbf{d}^{(l)} + \alpha_l\,\mathrm{MHA}(\mathbf{d}^{(l)})
+
+    The interaction is read from how much the context moves each gene:
+
+    .. math::
+        \hat{y} = \frac{1}{|S|}\sum_{i \in S} \mathbf{w}^\top (\mathbf{d}_i - \mathbf{s}_i)^{\odot 2} + b
+
+    Works on padded ``[B, K, H]`` sets with a mask (sets of 2 and 3 genes mix in one batch), with no loop
+    over samples and no host syncs. ``repr`` is the masked mean of :math:`(\mathbf{d} - \mathbf{s})^2`.
+
+    Args:
+        num_layers: attention blocks (default 2).
+        num_heads: heads (default 4).
+        static_num_layers: static MLP depth (default 1).
+        ff_mult: feed-forward width multiple (default 2).
+        activation: MLP activation (default ``gelu``).
+        dropout: attention / feed-forward dropout (default 0).
+        rezero: ReZero residual scales starting at 0 (default True); False = plain residuals.
+        exclude_self: attend only to the other genes of the set (default True).
+        dim, num_targets: from the model.
+
+    Shapes: ``emb [B, K, dim]``, ``mask [B, K]`` -> ``(pred [B, T], repr [B, dim])``
+    """
+
+    def __init__(
+        self,
+        num_layers: int = 2,
+        num_heads: int = 4,
+        static_num_layers: int = 1,
+        ff_mult: int = 2,
+        activation: str = "gelu",
+        dropout: float = 0.0,
+        rezero: bool = True,
+        exclude_self: bool = True,
+        *,
+        dim: int,
+        num_targets: int,
+    ):
+        super().__init__(dim=dim, num_targets=num_targets)
+        if dim % num_heads:
+            raise ValueError(f"hypergraph_attention: dim {dim} is not divisible by num_heads={num_heads}")
+        self.num_heads, self.exclude_self = num_heads, exclude_self
+        self.input_norm = nn.LayerNorm(dim)
+        self.static = MLP(dim, dim, dim, static_num_layers, activation=activation, plain_last=False)
+        self.layers = nn.ModuleList(
+            _SetAttention(dim, num_heads, ff_mult, activation, dropout, rezero) for _ in range(num_layers)
+        )
+        self.readout = nn.Linear(dim, num_targets)
+
+    def reset_parameters(self) -> None:
+        self.input_norm.reset_parameters()
+        self.static.reset_parameters()
+        for layer in self.layers:
+            layer.reset_parameters()
+        self.readout.reset_parameters()
+
+    def forward(self, emb: Tensor, mask: Tensor) -> Head:
+        self.check_inputs(emb, mask)
+        k = emb.shape[1]
+        allowed = mask[:, None, None, :]  # [B, 1, 1, K] keys that exist
+        if self.exclude_self:
+            allowed = allowed & ~torch.eye(k, dtype=torch.bool, device=emb.device)
+        emb = self.input_norm(emb)  # per gene: keeps the squared differences O(1) whatever the GNN's scale
+        static = self.static(emb)
+        dyn = emb
+        for layer in self.layers:
+            dyn = layer(dyn, allowed)
+        diff2 = (dyn - static).square()  # [B, K, H]
+        w = mask.to(emb.dtype)
+        denom = w.sum(1, keepdim=True).clamp_min(1.0)  # [B, 1]
+        per_gene = self.readout(diff2)  # [B, K, T]
+        pred = torch.einsum("bk,bkt->bt", w, per_gene) / denom
+        rep = torch.einsum("bk,bkh->bh", w, diff2) / denom
+        return pred, rep
+
+
+# -------------------------------------------------------------------------------------------- global
+class MLPGlobalParams(Params):
+    num_layers: int = Field(2, ge=1, description="linear layers (the last maps to the targets)")
+    hidden_dim: int | None = Field(None, ge=1, description="hidden width (default: dim)")
+    inputs: list[Literal["z_p", "z_w", "z_i"]] = Field(
+        default_factory=lambda: ["z_p"], min_length=1, description="pooled vectors fed to the MLP, concatenated"
+    )
+    norm: NormName = Field("layer", description="per-sample norm after hidden layers (layer, rms, none)")
+    activation: str = Field("gelu", description="activation")
+    dropout: float = Field(0.0, ge=0, lt=1)
+
+
+@register(
+    "global_predictor",
+    "mlp",
+    summary="MLP on the perturbation difference z_p = z_w - z_i (optionally also z_w, z_i)",
+    params=MLPGlobalParams,
+)
+class MLPGlobalPredictor(GlobalPredictor):
+    r"""Global head: an MLP on the pooled cell states.
+
+    .. math::
+        \mathbf{r} = \mathrm{MLP}([\mathbf{z}_p \,\|\, \dots]) \in \mathbb{R}^{dim},\qquad
+        \hat{y} = \mathbf{W}\mathbf{r} + \mathbf{b}
+
+    with :math:`\mathbf{z}_p = \mathbf{z}_w - \mathbf{z}_i` (wildtype minus perturbed cell), optionally
+    concatenated with :math:`\mathbf{z}_w` (broadcast) and :math:`\mathbf{z}_i` (``inputs``).
+
+    Args:
+        num_layers: depth, counting the output layer (default 2). With 1, the prediction is linear in the
+            inputs and ``repr`` is the single input (or a linear map of several concatenated to ``dim``).
+        hidden_dim: hidden width (default ``dim``).
+        inputs: which of ``z_p``, ``z_w``, ``z_i`` to concatenate (default ``[z_p]``).
+        norm: per-sample norm of hidden layers (default ``layer``).
+        activation, dropout: of hidden layers.
+        dim, num_targets: from the model.
+
+    Shapes: ``z_w [1, dim]``, ``z_i [B, dim]``, ``z_p [B, dim]`` -> ``(pred [B, T], repr [B, dim])``
+    """
+
+    def __init__(
+        self,
+        num_layers: int = 2,
+        hidden_dim: int | None = None,
+        inputs: list[str] | None = None,
+        norm: str = "layer",
+        activation: str = "gelu",
+        dropout: float = 0.0,
+        *,
+        dim: int,
+        num_targets: int,
+    ):
+        super().__init__(dim=dim, num_targets=num_targets)
+        self.inputs = list(inputs or ["z_p"])
+        bad = [i for i in self.inputs if i not in ("z_p", "z_w", "z_i")]
+        if bad or len(set(self.inputs)) != len(self.inputs):
+            raise ValueError(f"global mlp: inputs must be distinct names among z_p, z_w, z_i, got {self.inputs}")
+        in_dim = dim * len(self.inputs)
+        if num_layers > 1:
+            # hidden layers end at width dim, so that repr is [B, dim] for every configuration
+            self.body: nn.Module = MLP(
+                in_dim, hidden_dim or dim, dim, num_layers - 1, norm, activation, dropout, plain_last=False
+            )
+        elif in_dim == dim:
+            self.body = nn.Identity()
+        else:
+            self.body = nn.Linear(in_dim, dim)
+        self.out = nn.Linear(dim, num_targets)
+
+    def reset_parameters(self) -> None:
+        if hasattr(self.body, "reset_parameters"):
+            self.body.reset_parameters()
+        self.out.reset_parameters()
+
+    def forward(self, z_w: Tensor, z_i: Tensor, z_p: Tensor) -> Head:
+        parts = {"z_p": z_p, "z_i": z_i, "z_w": z_w.expand_as(z_p)}
+        x = parts[self.inputs[0]] if len(self.inputs) == 1 else torch.cat([parts[i] for i in self.inputs], -1)
+        rep = self.body(x)
+        return self.out(rep), rep
+
+    def extra_repr(self) -> str:
+        return f"inputs={self.inputs}"
+
+
+# ------------------------------------------------------------------------------------------ combiners
+class GateParams(Params):
+    num_layers: int = Field(2, ge=1, description="layers of the gate MLP")
+    hidden_dim: int | None = Field(None, ge=1, description="gate MLP width (default: dim)")
+    gate_input: Literal["predictions", "representations"] = Field(
+        "predictions", description="what the gate reads: both heads' predictions (Dango) or their representations"
+    )
+    activation: str = Field("gelu", description="activation of the gate MLP")
+
+
+@register(
+    "combiner",
+    "gate",
+    summary="learned per-sample softmax weights over the local and global predictions",
+    params=GateParams,
+)
+class GateCombiner(Combiner):
+    r"""Gated mixture of the two heads, as in lazy Dango.
+
+    .. math::
+        (g_l, g_g) = \mathrm{softmax}\big(\mathrm{MLP}([\hat{y}_l \,\|\, \hat{y}_g])\big), \qquad
+        \hat{y} = g_l\,\hat{y}_l + g_g\,\hat{y}_g
+
+    (the MLP reads the representations instead when ``gate_input: representations``). ``gate_weights``
+    columns are ``(local, global)``.
+
+    Args:
+        num_layers: gate MLP depth (default 2).
+        hidden_dim: gate MLP width (default ``dim``).
+        gate_input: ``predictions`` (default) or ``representations``.
+        activation: gate MLP activation.
+        dim, num_targets: from the model.
+
+    Shapes: ``local``/``global_`` ``(pred [B, T], repr [B, dim])`` -> ``(pred [B, T], gate_weights [B, 2])``
+    """
+
+    uses_local = True
+
+    def __init__(
+        self,
+        num_layers: int = 2,
+        hidden_dim: int | None = None,
+        gate_input: str = "predictions",
+        activation: str = "gelu",
+        *,
+        dim: int,
+        num_targets: int,
+    ):
+        super().__init__(dim=dim, num_targets=num_targets)
+        if gate_input not in ("predictions", "representations"):
+            raise ValueError(f"gate_input must be 'predictions' or 'representations', got {gate_input!r}")
+        self.gate_input = gate_input
+        in_dim = 2 * (num_targets if gate_input == "predictions" else dim)
+        self.mlp = MLP(in_dim, hidden_dim or dim, 2, num_layers, activation=activation)
+
+    def reset_parameters(self) -> None:
+        self.mlp.reset_parameters()
+
+    def forward(self, local: Head | None, global_: Head) -> tuple[Tensor, Tensor | None]:
+        self._check(local)
+        assert local is not None
+        i = 0 if self.gate_input == "predictions" else 1
+        w = torch.softmax(self.mlp(torch.cat([local[i], global_[i]], dim=-1)), dim=-1)  # [B, 2]
+        return w[:, :1] * local[0] + w[:, 1:] * global_[0], w
+
+    def extra_repr(self) -> str:
+        return f"gate_input={self.gate_input}"
+
+
+class ConcatParams(Params):
+    num_layers: int = Field(2, ge=1, description="layers of the MLP on [local repr, global repr]")
+    hidden_dim: int | None = Field(None, ge=1, description="MLP width (default: dim)")
+    activation: str = Field("gelu", description="activation")
+    dropout: float = Field(0.0, ge=0, lt=1)
+
+
+@register(
+    "combiner",
+    "concat",
+    summary="MLP on the concatenated local and global representations",
+    params=ConcatParams,
+)
+class ConcatCombiner(Combiner):
+    r"""Joint readout: :math:`\hat{y} = \mathrm{MLP}([\mathbf{r}_l \,\|\, \mathbf{r}_g])`; no gate weights.
+
+    Shapes: ``(pred, repr [B, dim])`` twice -> ``(pred [B, T], None)``
+    """
+
+    uses_local = True
+
+    def __init__(
+        self,
+        num_layers: int = 2,
+        hidden_dim: int | None = None,
+        activation: str = "gelu",
+        dropout: float = 0.0,
+        *,
+        dim: int,
+        num_targets: int,
+    ):
+        super().__init__(dim=dim, num_targets=num_targets)
+        self.mlp = MLP(2 * dim, hidden_dim or dim, num_targets, num_layers, activation=activation, dropout=dropout)
+
+    def reset_parameters(self) -> None:
+        self.mlp.reset_parameters()
+
+    def forward(self, local: Head | None, global_: Head) -> tuple[Tensor, Tensor | None]:
+        self._check(local)
+        assert local is not None
+        return self.mlp(torch.cat([local[1], global_[1]], dim=-1)), None
+
+
+class NoParams(Params):
+    """No parameters."""
+
+
+@register(
+    "combiner",
+    "global_only",
+    summary="the global prediction alone (requires local_predictor: null)",
+    params=NoParams,
+)
+class GlobalOnlyCombiner(Combiner):
+    """Returns the global head's prediction. Refuses a local head: configure ``local_predictor: null``
+    (a local head that is built, run and never used would be silent dead weight).
+
+    Shapes: ``(None, (pred [B, T], repr))`` -> ``(pred [B, T], None)``
+    """
+
+    uses_local = False
+
+    def forward(self, local: Head | None, global_: Head) -> tuple[Tensor, Tensor | None]:
+        self._check(local)
+        return global_[0], None

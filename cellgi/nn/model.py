@@ -1,0 +1,334 @@
+"""The lazy Dango model, assembled from registered components by a :class:`~cellgi.spec.model.ModelSpec`.
+
+Data flow of :meth:`LazyDango.forward` for a batch of ``B`` samples (each a set of deleted genes)::
+
+    embedding [N, H0] -> preprocessor [N, H] -> broadcast to [N, B+1, H] (column B = wildtype)
+    -> L x ( x + aggregator( per edge type: ConvWrapper.forward_batched(x, shared adjacency, keep) ) )
+    -> pooling over kept genes: z [B+1, H];  z_w = z[B], z_i = z[:B], z_p = z_w - z_i
+    -> global head (z_w, z_i, z_p);  local head (wildtype states of the deleted genes, padded [B, K, H])
+    -> combiner -> prediction [B, T] and a dict of representations
+
+``keep[N, B+1]`` is made on the device from ``batch.pert_idx``/``batch.pert_batch``; the wildtype runs as
+column ``B`` (all genes kept) in the same message-passing pass, so it costs one more column, not a pass.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from cellgi.data.batch import PerturbationBatch
+from cellgi.data.cellgraph import CellGraph
+from cellgi.nn.aggregators import GraphAggregator
+from cellgi.nn.convs import ConvWrapper, MaskedConv
+from cellgi.nn.embedding import GeneEmbedding, Preprocessor, load_node_features
+from cellgi.nn.heads import Combiner, GlobalPredictor, LocalPredictor
+from cellgi.nn.operator import GraphOperator
+from cellgi.nn.pooling import Pooling
+from cellgi.registry import get_registry
+
+__all__ = ["LazyDango", "NonFiniteError", "REPRESENTATION_KEYS"]
+
+#: keys of the representation dict returned by :meth:`LazyDango.forward`
+REPRESENTATION_KEYS = (
+    "z_w",
+    "z_i",
+    "z_p",
+    "local_interaction",
+    "global_interaction",
+    "gate_weights",
+    "pert_gene_embs",
+    "layer_aggregation_weights",
+)
+
+
+class NonFiniteError(FloatingPointError):
+    """NaN or inf in the model's activations; ``stages`` names where they first appear."""
+
+    def __init__(self, stages: list[str]):
+        self.stages = stages
+        super().__init__(
+            f"non-finite values (NaN/inf) in the model at stage(s): {', '.join(stages)} "
+            f"(the first one listed is where they appeared)"
+        )
+
+
+def _build(role: str, spec_obj: Any, **context: Any) -> Any:
+    return get_registry(role).build(spec_obj, **context)
+
+
+class LazyDango(nn.Module):
+    r"""Lazy Dango: GNN over a shared gene multigraph, batched over perturbations without copies.
+
+    Args:
+        spec: the validated ``model:`` section.
+        graph: the wildtype gene graph; ``spec.edge_types`` selects edge types (default all, in order).
+        num_targets: number of predicted targets ``T``.
+        node_features: fixed ``[N, F]`` features (overrides ``spec.embedding.node_features``).
+        base_dir: folder that a relative ``spec.embedding.node_features`` path is relative to
+            (the training code passes ``data.root``; default: the working directory).
+
+    Shapes:
+        ``forward(batch) -> (pred [B, T], reps)`` with ``reps``:
+
+        - ``z_w [1, H]``, ``z_i [B, H]``, ``z_p [B, H]``: pooled wildtype, perturbed and difference.
+        - ``global_interaction [B, T]``, ``local_interaction [B, T]`` (None without a local head).
+        - ``gate_weights [B, 2]`` (local, global) or None (combiners without a gate).
+        - ``pert_gene_embs [B, K, H]``: wildtype final states of the deleted genes (padded; see
+          ``batch.pert_mask``), the local head's input.
+        - ``layer_aggregation_weights [L, W]`` (detached, averaged over genes and samples) or None when
+          the aggregator returns no weights; ``aggregation_labels`` names the ``W`` columns.
+    """
+
+    def __init__(
+        self,
+        spec: Any,
+        graph: CellGraph,
+        num_targets: int,
+        *,
+        node_features: Tensor | None = None,
+        base_dir: str | Path | None = None,
+    ):
+        super().__init__()
+        if num_targets < 1:
+            raise ValueError(f"num_targets must be >= 1, got {num_targets}")
+        self.spec = spec
+        self.num_targets = int(num_targets)
+        self.num_genes = graph.num_nodes
+        self.genes = list(graph.genes)
+        self.check_finite = bool(spec.check_finite)
+        self.edge_type_names = self._select_edge_types(spec.edge_types, graph)
+        h = spec.hidden_dim
+
+        if node_features is None and spec.embedding.node_features is not None:
+            path = Path(spec.embedding.node_features)
+            if not path.is_absolute() and base_dir is not None:
+                path = Path(base_dir) / path
+            node_features = load_node_features(path, graph.genes)
+        self.embedding = GeneEmbedding(graph.num_nodes, h, spec.embedding.init_std, node_features)
+        pp = spec.preprocessor
+        self.preprocessor = Preprocessor(self.embedding.out_dim, h, pp.num_layers, pp.norm, pp.activation, pp.dropout)
+
+        self.operators = nn.ModuleList(GraphOperator.from_graph(graph, n) for n in self.edge_type_names)
+        cw = spec.conv_wrapper
+        self.residual = bool(cw.residual)
+        self.layers = nn.ModuleList()
+        self.aggregators = nn.ModuleList()
+        g = len(self.edge_type_names)
+        for _ in range(spec.num_layers):
+            convs = []
+            for _name in self.edge_type_names:
+                conv = _build("conv", spec.conv, in_dim=h, out_dim=h)
+                if not isinstance(conv, nn.Module) or not hasattr(conv, "forward_batched"):
+                    raise TypeError(f"conv {spec.conv.type!r} must be an nn.Module with forward_batched")
+                # the residual is added once, after the aggregator (below), not once per edge type: a
+                # per-type residual under a sum aggregator would multiply the input by G every layer
+                convs.append(ConvWrapper(conv, h, cw.projection, cw.norm, cw.activation, cw.dropout, residual=False))
+            self.layers.append(nn.ModuleList(convs))
+            self.aggregators.append(_build("aggregator", spec.aggregator, dim=h, num_graphs=g))
+        self.pooling: Pooling = _build("pooling", spec.pooling, dim=h)
+        self.global_predictor: GlobalPredictor = _build(
+            "global_predictor", spec.global_predictor, dim=h, num_targets=self.num_targets
+        )
+        self.local_predictor: LocalPredictor | None = (
+            None
+            if spec.local_predictor is None
+            else _build("local_predictor", spec.local_predictor, dim=h, num_targets=self.num_targets)
+        )
+        self.combiner: Combiner = _build("combiner", spec.combiner, dim=h, num_targets=self.num_targets)
+        uses_local = getattr(self.combiner, "uses_local", True)
+        ctype = _type_name(spec.combiner)
+        if uses_local and self.local_predictor is None:
+            raise ValueError(
+                f"combiner {ctype!r} combines a local and a global head, but local_predictor is null; "
+                f"configure a local_predictor or use combiner global_only"
+            )
+        if not uses_local and self.local_predictor is not None:
+            raise ValueError(
+                f"combiner {ctype!r} ignores the local head, but local_predictor "
+                f"{_type_name(spec.local_predictor)!r} is configured; set local_predictor: null"
+            )
+        labels = self.aggregators[0].weight_labels(self.edge_type_names) if isinstance(
+            self.aggregators[0], GraphAggregator) else None
+        self.aggregation_labels: list[str] | None = labels
+
+    # ------------------------------------------------------------------------------ construction
+    @classmethod
+    def from_spec(
+        cls,
+        spec: Any,
+        graph: CellGraph,
+        num_targets: int,
+        *,
+        node_features: Tensor | None = None,
+        base_dir: str | Path | None = None,
+    ) -> "LazyDango":
+        """Build every part through the registries from a validated ``ModelSpec`` (see the class docs)."""
+        return cls(spec, graph, num_targets, node_features=node_features, base_dir=base_dir)
+
+    @staticmethod
+    def _select_edge_types(wanted: list[str] | None, graph: CellGraph) -> list[str]:
+        valid = graph.edge_type_names
+        if not valid:
+            raise ValueError("the graph has no edge types")
+        if wanted is None:
+            return list(valid)
+        if not wanted:
+            raise ValueError(f"model.edge_types is empty; valid edge types: {', '.join(valid)}")
+        unknown = [w for w in wanted if w not in graph.edge_types]
+        if unknown:
+            raise ValueError(
+                f"model.edge_types: unknown edge type(s) {unknown}; valid edge types: {', '.join(valid)}"
+            )
+        if len(set(wanted)) != len(wanted):
+            raise ValueError(f"model.edge_types lists an edge type twice: {wanted}")
+        return list(wanted)
+
+    def reset_parameters(self) -> None:
+        for m in self.modules():
+            if m is not self and hasattr(m, "reset_parameters") and not isinstance(m, (nn.ModuleList, nn.Sequential)):
+                m.reset_parameters()
+
+    # ---------------------------------------------------------------------------------- pieces
+    def _check_batch(self, batch: PerturbationBatch) -> None:
+        """Fail loudly (no host sync) on batch fields the model needs but that are missing or empty."""
+        for name in ("pert_idx", "pert_batch"):
+            t = getattr(batch, name, None)
+            if t is None:
+                raise ValueError(f"batch.{name} is missing: the model cannot tell which genes are deleted")
+        if batch.pert_idx.numel() == 0:
+            raise ValueError("batch.pert_idx is empty: no sample deletes any gene")
+        padded, mask = getattr(batch, "pert_padded", None), getattr(batch, "pert_mask", None)
+        if padded is None or padded.numel() == 0:
+            raise ValueError(
+                "batch.pert_padded is missing or empty: the local head and the batch size need the padded "
+                "deleted-gene sets (never silently zero)"
+            )
+        if mask is None or mask.shape != padded.shape:
+            raise ValueError("batch.pert_mask is missing or does not match batch.pert_padded")
+
+    def keep_mask(self, batch: PerturbationBatch) -> Tensor:
+        """``keep [N, B+1]`` bool, made on the device: False where a sample deletes a gene; column B is the
+        wildtype (all True)."""
+        self._check_batch(batch)
+        b = batch.pert_padded.shape[0]
+        device = self.embedding.weight.device
+        keep = torch.ones(self.num_genes, b + 1, dtype=torch.bool, device=device)
+        keep[batch.pert_idx.to(device), batch.pert_batch.to(device)] = False
+        return keep
+
+    def initial_states(self) -> Tensor:
+        """Preprocessed gene embeddings ``[N, H]`` (shared by all samples before message passing)."""
+        return self.preprocessor(self.embedding())
+
+    def gene_states(self, keep: Tensor, stages: list | None = None) -> tuple[Tensor, list[Tensor]]:
+        """Shared-adjacency message passing: ``x [N, C, H]`` for ``C = keep.shape[1]`` columns, and each
+        layer's aggregation weights (``[N, C, W]``, possibly empty)."""
+        x0 = self.initial_states()
+        if stages is not None:
+            stages.append(("embedding + preprocessor", x0))
+        n, c = keep.shape
+        x = x0.unsqueeze(1).expand(n, c, x0.shape[-1]).contiguous()
+        weights: list[Tensor] = []
+        for li, (convs, agg) in enumerate(zip(self.layers, self.aggregators)):
+            outs = [conv.forward_batched(x, op, keep) for conv, op in zip(convs, self.operators)]
+            y, w = agg(outs)
+            x = x + y if self.residual else y
+            if w is not None:
+                weights.append(w)
+            if stages is not None:
+                stages.append((f"layer {li} (convs + {_type_name(self.spec.aggregator)})", x))
+        return x, weights
+
+    def reference_gene_states(self, keep: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """The same states computed the published way: ``C`` per-sample copies of every graph with the
+        edges of deleted genes removed, batched PyG-style (node offsets ``c * N``) through the convs'
+        single-graph ``forward``. Slow and memory-hungry by design (it is the reference)."""
+        x0 = self.initial_states()
+        n, c = keep.shape
+        h = x0.shape[-1]
+        offsets = torch.arange(c, device=keep.device) * n
+        edge_indices = []
+        for op in self.operators:
+            ei = op.edge_index
+            alive = (keep.index_select(0, ei[0]) & keep.index_select(0, ei[1])).t()  # [C, E]
+            big = ei.unsqueeze(1) + offsets.view(1, c, 1)  # [2, C, E]
+            edge_indices.append(big[:, alive])  # edges of deleted genes removed, copy after copy
+        x = x0.repeat(c, 1)  # [C*N, H], copy c = rows c*N .. (c+1)*N
+        weights: list[Tensor] = []
+        for convs, agg in zip(self.layers, self.aggregators):
+            outs = [conv(x, ei) for conv, ei in zip(convs, edge_indices)]
+            y, w = agg(outs)
+            x = x + y if self.residual else y
+            if w is not None:
+                weights.append(w.view(c, n, -1).transpose(0, 1))
+        return x.view(c, n, h).transpose(0, 1), weights
+
+    def _readout(
+        self, x: Tensor, keep: Tensor, batch: PerturbationBatch, layer_w: list[Tensor], stages: list | None
+    ) -> tuple[Tensor, dict[str, Tensor | None]]:
+        b = keep.shape[1] - 1
+        z = self.pooling(x, keep)  # [B+1, H]
+        z_w, z_i = z[b:], z[:b]
+        z_p = z_w - z_i
+        glob = self.global_predictor(z_w, z_i, z_p)
+        pert_gene_embs = x[:, b].index_select(0, batch.pert_padded.reshape(-1)).view(*batch.pert_padded.shape, -1)
+        local = None
+        if self.local_predictor is not None:
+            local = self.local_predictor(pert_gene_embs, batch.pert_mask.to(torch.bool))
+        pred, gate = self.combiner(local, glob)
+        if stages is not None:
+            stages += [("pooling", z), ("global_predictor", glob[0])]
+            if local is not None:
+                stages.append(("local_predictor", local[0]))
+            stages.append(("combiner", pred))
+            self._raise_if_not_finite(stages)
+        law = None
+        if layer_w:
+            law = torch.stack([w.detach()[:, :b].mean(dim=(0, 1)) for w in layer_w])
+        reps: dict[str, Tensor | None] = {
+            "z_w": z_w,
+            "z_i": z_i,
+            "z_p": z_p,
+            "local_interaction": None if local is None else local[0],
+            "global_interaction": glob[0],
+            "gate_weights": gate,
+            "pert_gene_embs": pert_gene_embs,
+            "layer_aggregation_weights": law,
+        }
+        return pred, reps
+
+    @staticmethod
+    def _raise_if_not_finite(stages: list[tuple[str, Tensor]]) -> None:
+        flags = torch.stack([torch.isfinite(t).all() for _, t in stages])
+        if not bool(flags.all()):  # the one host sync of the check
+            bad = [name for (name, _), ok in zip(stages, flags.tolist()) if not ok]
+            raise NonFiniteError(bad)
+
+    # -------------------------------------------------------------------------------- forwards
+    def forward(self, batch: PerturbationBatch) -> tuple[Tensor, dict[str, Tensor | None]]:
+        keep = self.keep_mask(batch)
+        stages: list | None = [] if self.check_finite else None
+        x, layer_w = self.gene_states(keep, stages)
+        return self._readout(x, keep, batch, layer_w, stages)
+
+    def reference_forward(self, batch: PerturbationBatch) -> tuple[Tensor, dict[str, Tensor | None]]:
+        """Same predictions as :meth:`forward`, through per-sample graph copies (for tests/benchmarks)."""
+        keep = self.keep_mask(batch)
+        x, layer_w = self.reference_gene_states(keep)
+        return self._readout(x, keep, batch, layer_w, [] if self.check_finite else None)
+
+    def extra_repr(self) -> str:
+        return (
+            f"num_genes={self.num_genes}, edge_types={self.edge_type_names}, hidden_dim={self.spec.hidden_dim}, "
+            f"num_layers={self.spec.num_layers}, num_targets={self.num_targets}"
+        )
+
+
+def _type_name(spec_obj: Any) -> str:
+    if spec_obj is None:
+        return "none"
+    return spec_obj.get("type") if isinstance(spec_obj, dict) else getattr(spec_obj, "type", "?")

@@ -1,0 +1,125 @@
+"""The shared adjacency of one edge type, held by the model and moved with it.
+
+A :class:`GraphOperator` is built once from a :class:`~cellgi.data.cellgraph.CellGraph` edge type and
+holds everything a conv needs to run message passing for *all* samples of a batch at once:
+
+- ``edge_index`` ``[2, E]`` (row 0 = source, row 1 = target; undirected types hold both directions),
+- ``adj``: sparse CSR ``[N, N]`` in-adjacency with ``adj[dst, src] = 1`` so that ``adj @ x`` sums
+  each gene's in-neighbours, and its transpose ``adj_t`` (used by the backward pass),
+- optional ``edge_weight`` ``[E]``.
+
+All tensors are *non-persistent* buffers: ``model.to(device)`` moves them, ``state_dict()`` leaves them
+out (they are rebuilt from the graph, so checkpoints do not grow with the graph).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["GraphOperator", "spmm"]
+
+
+def _csr(rows: Tensor, cols: Tensor, values: Tensor, n: int) -> Tensor:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
+        coo = torch.sparse_coo_tensor(
+            torch.stack([rows, cols]), values, (n, n), check_invariants=False
+        ).coalesce()
+        return coo.to_sparse_csr()
+
+
+class _SpMM(torch.autograd.Function):
+    """``adj @ x`` for a constant sparse ``adj``; the backward uses the precomputed CSR transpose."""
+
+    @staticmethod
+    def forward(ctx, adj: Tensor, adj_t: Tensor, x: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.adj_t = adj_t
+        return adj @ x
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        return None, None, ctx.adj_t @ grad.contiguous()
+
+
+def spmm(adj: Tensor, adj_t: Tensor, x: Tensor) -> Tensor:
+    """Sparse ``[N, N]`` times dense ``[N, F]``, differentiable in ``x`` only.
+
+    ``adj_t`` must be ``adj`` transposed (both CSR); it makes the backward one more CSR product instead of
+    a format conversion. The sparse values are cast to ``x``'s dtype when they differ (mixed precision).
+    """
+    if adj.dtype != x.dtype:
+        adj, adj_t = adj.to(x.dtype), adj_t.to(x.dtype)
+    if not x.requires_grad:
+        return adj @ x
+    return _SpMM.apply(adj, adj_t, x)
+
+
+class GraphOperator(nn.Module):
+    """Shared adjacency of one edge type (see the module docstring).
+
+    Args:
+        name: edge type name.
+        edge_index: ``[2, E]`` source/target gene indices.
+        num_nodes: number of genes ``N``.
+        directed: whether the edge type is directed (informational; undirected types hold both directions).
+        edge_weight: optional ``[E]`` weights (kept for convs that use them; the CSR holds ones).
+    """
+
+    edge_index: Tensor
+    adj: Tensor
+    adj_t: Tensor
+
+    def __init__(
+        self,
+        name: str,
+        edge_index: Tensor,
+        num_nodes: int,
+        directed: bool = True,
+        edge_weight: Tensor | None = None,
+    ):
+        super().__init__()
+        if edge_index.dim() != 2 or edge_index.shape[0] != 2:
+            raise ValueError(f"edge type {name!r}: edge_index must be [2, E], got {tuple(edge_index.shape)}")
+        self.name, self.num_nodes, self.directed = name, int(num_nodes), bool(directed)
+        ei = edge_index.to(torch.long)
+        # sort by (target, source): CSR order, contiguous segments per target for scatter/softmax
+        order = torch.argsort(ei[1] * max(self.num_nodes, 1) + ei[0])
+        ei = ei[:, order].contiguous()
+        src, dst = ei[0], ei[1]
+        ones = torch.ones(ei.shape[1], dtype=torch.float32)
+        self.register_buffer("edge_index", ei, persistent=False)
+        self.register_buffer("adj", _csr(dst, src, ones, self.num_nodes), persistent=False)
+        self.register_buffer("adj_t", _csr(src, dst, ones, self.num_nodes), persistent=False)
+        if edge_weight is not None:
+            self.register_buffer("edge_weight", edge_weight.to(torch.float32)[order], persistent=False)
+        else:
+            self.edge_weight = None
+        self._self_loops_key: tuple[torch.device, int] | None = None
+
+    @classmethod
+    def from_graph(cls, graph, name: str) -> "GraphOperator":  # graph: cellgi.data.cellgraph.CellGraph
+        """The operator of edge type ``name`` of a ``CellGraph``."""
+        et = graph.edge_types[name]
+        return cls(name, et.edge_index, graph.num_nodes, et.directed, et.edge_weight)
+
+    @property
+    def num_edges(self) -> int:
+        return int(self.edge_index.shape[1])
+
+    def edge_index_with_self_loops(self) -> Tensor:
+        """``edge_index`` without its self-loops, plus one self-loop per gene (cached on the device)."""
+        cached = getattr(self, "_edge_index_sl", None)
+        if cached is None or cached.device != self.edge_index.device:
+            ei = self.edge_index
+            ei = ei[:, ei[0] != ei[1]]
+            loops = torch.arange(self.num_nodes, device=ei.device).unsqueeze(0).expand(2, -1)
+            cached = torch.cat([ei, loops], dim=1).contiguous()
+            self.register_buffer("_edge_index_sl", cached, persistent=False)
+        return cached
+
+    def extra_repr(self) -> str:
+        kind = "directed" if self.directed else "undirected"
+        return f"{self.name!r}, num_nodes={self.num_nodes}, num_edges={self.num_edges}, {kind}"

@@ -1,0 +1,50 @@
+"""`cellgi bench --json` at CI size: fields present, both paths agree, numbers positive."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cellgi.bench import PUBLISHED_EDGE_COUNTS, BenchConfig, make_workload
+from cellgi.cli.main import main
+
+
+def test_workload_has_published_edge_types_with_skew():
+    graph, spec = make_workload(BenchConfig(scale=0.05))
+    assert set(graph.edge_types) == set(PUBLISHED_EDGE_COUNTS)
+    assert graph.num_nodes == round(6607 * 0.05)
+    assert spec.hidden_dim == 64 and spec.num_layers == 3 and spec.conv.type == "masked_gin"
+    coexp = graph.edge_types["string_coexpression"]
+    deg = coexp.edge_index[1].bincount(minlength=graph.num_nodes).float()
+    assert deg.max() > 4 * deg.mean(), "degree distribution should be skewed"
+    assert not graph.edge_types["physical"].directed and graph.edge_types["regulatory"].directed
+
+
+@pytest.mark.parametrize("aggregator", ["sum", "pairwise_interaction"])
+def test_bench_json_quick(capsys, aggregator):
+    code = main(["bench", "--quick", "--scale", "0.02", "--batch-size", "2,4", "--aggregator", aggregator,
+                 "--no-isolate", "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["device"].startswith("cpu")
+    assert report["equivalence_max_abs_diff"] < 1e-4
+    rows = report["rows"]
+    assert {(r["path"], r["batch_size"]) for r in rows} == {(p, b) for p in ("shared", "reference") for b in (2, 4)}
+    for r in rows:
+        assert r["train_samples_per_s"] > 0 and r["infer_samples_per_s"] > 0 and r["peak_mem_gib"] > 0
+    assert set(report["ratio_shared_over_reference"]) == {"2", "4"}
+    assert all(d["collate_h2d_ms"] > 0 for d in report["data_path"])
+
+
+def test_bench_isolated_child_rows(capsys):
+    code = main(["bench", "--quick", "--scale", "0.02", "--batch-size", "2", "--paths", "shared", "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    (row,) = report["rows"]
+    assert row["path"] == "shared" and row["peak_mem_gib"] > 0.05  # a child's RSS includes torch
+
+
+def test_bench_unknown_aggregator(capsys):
+    assert main(["bench", "--quick", "--aggregator", "summ"]) == 2
+    assert "did you mean 'sum'" in capsys.readouterr().err

@@ -113,6 +113,10 @@ def make_workload(cfg: BenchConfig):
     counts = cfg.edge_counts()
     # generate_graph takes gene pairs for undirected types (it stores both directions)
     pairs = {k: (v if k in PUBLISHED_DIRECTED else max(5, v // 2)) for k, v in counts.items()}
+    # at small --scale the dense types would not fit: cap at 30% of the possible pairs
+    n = cfg.num_genes
+    cap = int(0.3 * n * (n - 1) / 2)
+    pairs = {k: min(v, cap) for k, v in pairs.items()}
     graph = generate_graph(cfg.num_genes, pairs, set(PUBLISHED_DIRECTED), cfg.seed)
     return graph, _model_spec(cfg)
 

@@ -381,9 +381,12 @@ class Registry:
 
     # -- queries ------------------------------------------------------------------------------
     def names(self) -> list[str]:
-        """Every usable name: loaded members and discovered, not yet imported plugins."""
+        """Every name a spec may mention: loaded members, discovered plugins not imported yet, and
+        plugins known to be broken or refused (their :meth:`get` raises :class:`PluginLoadError` naming
+        the distribution and the cause, rather than an unknown-name error)."""
         self.discover()
-        return sorted(set(self._entries) | set(self._pending))
+        broken = {key.split("@")[0] for key in self._broken}
+        return sorted(set(self._entries) | set(self._pending) | broken)
 
     def loaded(self) -> dict[str, ComponentEntry]:
         self.discover()

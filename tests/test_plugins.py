@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import json
 import sys
-import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -179,7 +178,7 @@ def test_broken_plugin_fails_a_spec_that_uses_it(site: FakeSite) -> None:
         msg = issue.render(snippet=False)
         assert "cellgi-fake-broken" in msg and "1.2.3" in msg, (attempt, msg)
         assert "RuntimeError: needs libfancy >= 3, found 2.1" in msg, (attempt, msg)
-        assert issue.line == 6 and issue.path == "model.aggregator.type", (attempt, msg)
+        assert issue.line == 7 and issue.path == "model.aggregator.type", (attempt, msg)
     with pytest.raises(PluginLoadError) as perr:
         get_registry("aggregator").get("fancy_agg")
     assert perr.value.dist == "cellgi-fake-broken" and "needs libfancy" in perr.value.cause
@@ -211,8 +210,19 @@ def test_broken_plugin_spec_validate_exit_2(
     good.write_text(_spec("mean"))
     assert main(["spec", "validate", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert f"{bad}:6:" in err and "cellgi-fake-broken 1.2.3" in err and "needs libfancy" in err
+    assert f"{bad}:7:" in err and "cellgi-fake-broken 1.2.3" in err and "needs libfancy" in err
     assert main(["spec", "validate", str(good)]) == 0
+
+
+def test_broken_plugin_registry_show_names_the_cause(
+    site: FakeSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cellgi.cli.main import main
+
+    site.add("cellgi-fake-broken", "1.2.3", BROKEN, {"cellgi.aggregators": {"fancy_agg": "{module}:Agg"}})
+    assert main(["registry", "show", "fancy_agg"]) != 0
+    err = capsys.readouterr().err
+    assert "cellgi-fake-broken 1.2.3" in err and "needs libfancy" in err
 
 
 # -- (2) a plugin claiming a built-in's name ------------------------------------------------------
@@ -269,7 +279,7 @@ def test_two_plugins_claiming_one_name_are_both_refused(
     with pytest.raises(SpecError) as exc:
         parse_spec(_spec("twin"), "s.yaml")
     msg = str(exc.value)
-    assert "s.yaml:6" in msg and "cellgi-fake-twin-a 1.0.0" in msg and "cellgi-fake-twin-b 2.0.0" in msg
+    assert "s.yaml:7" in msg and "cellgi-fake-twin-a 1.0.0" in msg and "cellgi-fake-twin-b 2.0.0" in msg
     assert a not in sys.modules and b not in sys.modules
 
 

@@ -35,7 +35,7 @@ _FILES = (
     ("common/__init__.py.tmpl", "src/{module}/__init__.py"),
     ("common/py.typed.tmpl", "src/{module}/py.typed"),
     ("{kind}/component.py.tmpl", "src/{module}/{kind}.py"),
-    ("{kind}/test_component.py.tmpl", "tests/test_{kind}.py"),
+    ("{kind}/test_component.py.tmpl", "tests/test_{module}.py"),
 )
 
 _SUMMARIES = {
@@ -44,6 +44,8 @@ _SUMMARIES = {
     "pooling": "sum over each sample's kept genes divided by (number kept) ** power",
     "conv": "mean over kept in-neighbours, plus a root transform (GraphSAGE-style)",
 }
+#: where a component of each kind goes in a spec
+_SPEC_SECTION = {"aggregator": "model", "loss": "training", "pooling": "model", "conv": "model"}
 _CLASS_SUFFIX = {"aggregator": "Aggregator", "loss": "Loss", "pooling": "Pooling", "conv": "Conv"}
 
 
@@ -74,6 +76,7 @@ class PluginNames:
             "summary": self.summary,
             "cellgi_version": __version__,
             "cellgi_requirement": f"cellgi>={major}.{minor},<{major}.{int(minor) + 1}",
+            "spec_snippet": f"{_SPEC_SECTION[self.kind]}:\n  {self.kind}: {{type: {self.component}}}",
             "title": self.dist,
             "title_rule": "=" * len(self.dist),
         }

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["PerturbationBatch", "collate_flat", "collate_index_sets"]
+__all__ = ["PerturbationBatch", "collate_flat", "collate_index_sets", "segment_ids"]
 
 
 @dataclass
@@ -92,6 +93,19 @@ def collate_index_sets(
     )
 
 
+def segment_ids(ptr: Tensor, total: int | None = None) -> Tensor:
+    """``[P]`` segment of each position given offsets ``ptr [B+1]``: ``repeat_interleave(arange(B), sizes)``.
+
+    On CPU this goes through ``numpy.repeat``, which is one to two orders of magnitude faster than the
+    torch kernels for batch-sized inputs (measured on torch 2.13 CPU).
+    """
+    sizes = ptr[1:] - ptr[:-1]
+    total = int(ptr[-1] - ptr[0]) if total is None else total
+    if ptr.device.type == "cpu":
+        return torch.from_numpy(np.repeat(np.arange(sizes.numel(), dtype=np.int64), sizes.numpy()))
+    return torch.repeat_interleave(torch.arange(sizes.numel(), device=ptr.device), sizes, output_size=total)
+
+
 def collate_flat(
     pert_idx: Tensor,
     pert_ptr: Tensor,
@@ -114,7 +128,7 @@ def collate_flat(
     total = int(pert_idx.numel())
     if int(pert_ptr[-1]) != total or int(pert_ptr[0]) != 0:
         raise ValueError("pert_ptr must start at 0 and end at len(pert_idx)")
-    pert_batch = torch.repeat_interleave(torch.arange(b), sizes, output_size=total)
+    pert_batch = segment_ids(pert_ptr, total)
     k = int(sizes.max())
     pos = torch.arange(total) - pert_ptr[pert_batch]
     padded = torch.zeros(b, k, dtype=torch.long)

@@ -78,8 +78,12 @@ def map_edges(raw: RawEdges, mapper: GeneMapper, log: UnmappedLog) -> tuple[np.n
     return s[kept], d[kept], kept
 
 
-def load_graph(spec: Any, root: str | Path, mapper: GeneMapper) -> tuple[EdgeType, UnmappedLog, dict[str, Any]]:
+def load_graph(
+    spec: Any, root: str | Path, mapper: GeneMapper, raw: RawEdges | None = None
+) -> tuple[EdgeType, UnmappedLog, dict[str, Any]]:
     """Read one ``data.graphs`` entry into an :class:`EdgeType` over ``mapper.genes``.
+
+    ``raw``: rows already read with :func:`read_raw_edges` (the file is read when None).
 
     Returns:
         ``(edge_type, unmapped_log, report)`` where ``report`` counts rows read, filtered, unmapped,
@@ -89,7 +93,8 @@ def load_graph(spec: Any, root: str | Path, mapper: GeneMapper) -> tuple[EdgeTyp
         DataError: any reader error; a non-finite weight; repeated edges under ``duplicates: error``
             (naming the line); no edge left after mapping.
     """
-    raw = read_raw_edges(spec, root)
+    if raw is None:
+        raw = read_raw_edges(spec, root)
     log = UnmappedLog(f"graph {spec.name} ({raw.path.name})")
     s, d, kept = map_edges(raw, mapper, log)
     w = None if raw.weight is None else raw.weight[kept]

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from cellgi.data.batch import PerturbationBatch, collate_flat
+from cellgi.data.batch import PerturbationBatch, collate_flat, segment_ids
 
 __all__ = [
     "KINDS",
@@ -130,7 +130,7 @@ class PerturbationDataset(torch.utils.data.Dataset):
         k = int(sizes.max()) if len(self) else 0
         out = torch.full((len(self), k), fill, dtype=torch.long)
         if len(self):
-            row = torch.repeat_interleave(torch.arange(len(self)), sizes)
+            row = segment_ids(self.ptr)
             pos = torch.arange(self.pert_idx.numel()) - self.ptr[row]
             out[row, pos] = self.pert_idx.to(torch.long)
         return out
@@ -160,10 +160,10 @@ class PerturbationDataset(torch.utils.data.Dataset):
             raise ValueError("cannot build an empty batch")
         start, end = self.ptr[idx], self.ptr[idx + 1]
         sizes = end - start
-        total = int(sizes.sum())
-        row = torch.repeat_interleave(torch.arange(idx.numel()), sizes, output_size=total)
         offs = torch.zeros(idx.numel() + 1, dtype=torch.long)
         offs[1:] = torch.cumsum(sizes, 0)
+        total = int(offs[-1])
+        row = segment_ids(offs, total)
         flat = start[row] + (torch.arange(total) - offs[row])
         y = self.y[idx]
         if y_transform is not None:
@@ -177,7 +177,7 @@ class PerturbationDataset(torch.utils.data.Dataset):
         offs = torch.zeros(idx.numel() + 1, dtype=torch.long)
         offs[1:] = torch.cumsum(sizes, 0)
         total = int(offs[-1])
-        row = torch.repeat_interleave(torch.arange(idx.numel()), sizes, output_size=total)
+        row = segment_ids(offs, total)
         flat = self.ptr[idx][row] + (torch.arange(total) - offs[row])
         return PerturbationDataset(
             pert_idx=self.pert_idx[flat],

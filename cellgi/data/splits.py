@@ -2,8 +2,9 @@
 
 - ``random``: a seeded permutation cut by the fractions.
 - ``gene_holdout``: genes are drawn in a seeded order and made test genes until the samples they
-  touch reach the test fraction; any sample touching a test gene is test. Then the same for val on
-  the rest. The remaining samples train: no train sample deletes a test or val gene.
+  touch reach the test fraction (a gene whose samples would overshoot it by more than 5 % is
+  skipped, so hub genes do not swamp a split); any sample touching a test gene is test. Then the
+  same for val on the rest. The remaining samples train: no train sample deletes a test or val gene.
 - ``strict_gene_holdout``: genes are partitioned into train/val/test genes; a sample belongs to a
   split only when *all* its genes are in that split's genes; mixed samples are dropped (counted).
   Gene fractions are ``f ** (1 / k)`` normalised (k = mean set size), so kept samples follow the
@@ -75,18 +76,31 @@ def _gene_holdout(ds: PerturbationDataset, fractions: Sequence[float], rng: np.r
     assign = np.full(n, -1, dtype=np.int64)  # 2 test, 1 val
     _, n_val, n_test = _counts(n, fractions)
     chosen: dict[int, list[int]] = {2: [], 1: []}
-    pos = 0
     for code, target in ((2, n_test), (1, n_val)):
+        # Greedy in seeded order, skipping genes whose samples would overshoot the target by more
+        # than 5 % (hub genes such as screen queries touch thousands of samples); if nothing fits,
+        # the gene with the smallest overshoot is taken so that the split is not empty.
         got = 0
-        while got < target and pos < order.size:
-            g = int(order[pos])
-            pos += 1
+        best: tuple[int, int] | None = None  # (overshoot, gene)
+        for g in order.tolist():
+            if got >= target * 0.95 or target == 0:
+                break
             touched = samples_of[gptr[g] : gptr[g + 1]]
-            new = touched[assign[touched] < 0]
+            new = np.unique(touched[assign[touched] < 0])
             if new.size == 0:
                 continue
+            if got + new.size > target * 1.05 + 1:
+                over = got + new.size - target
+                if best is None or over < best[0]:
+                    best = (over, g)
+                continue
             assign[new] = code
-            got += int(np.unique(new).size)
+            got += int(new.size)
+            chosen[code].append(g)
+        if got == 0 and target > 0 and best is not None:
+            g = best[1]
+            touched = samples_of[gptr[g] : gptr[g + 1]]
+            assign[touched[assign[touched] < 0]] = code
             chosen[code].append(g)
     split = {
         "train": np.flatnonzero(assign < 0),

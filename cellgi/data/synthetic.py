@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import math
 import zlib
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 import numpy as np
 import torch
 
 from cellgi.data.cellgraph import CellGraph, EdgeType, normalize_edges
 from cellgi.data.perturbations import PerturbationDataset
+
+if TYPE_CHECKING:
+    from cellgi.spec.data import SyntheticSpec
 
 __all__ = [
     "SYNTHETIC_TARGETS",
@@ -132,12 +135,14 @@ def _sample_type(
         p = _power_weights(own, _pick_gamma(n, 2.0 * count, cap))
         frac = min(module_fraction, 0.3 * modules.capacity / count)
     keys = np.zeros(0, dtype=np.int64)
-    for _ in range(100):
+    for it in range(60):
         need = count - keys.size
         if need <= 0:
             break
         size = int(need * 1.3) + 64
-        if directed:
+        if it >= 30:  # nearly saturated: finish with uniform draws, which reach the rare pairs
+            a, b = rng.integers(0, n, size), rng.integers(0, n, size)
+        elif directed:
             a = src_ids[_draw(rng, src_p, size)]
             b = _draw(rng, dst_p, size)
         else:
@@ -145,11 +150,17 @@ def _sample_type(
             ma, mb = modules.pairs(rng, p, n_mod)
             ga, gb = _draw(rng, p, size - n_mod), _draw(rng, p, size - n_mod)
             a, b = np.concatenate([ma, ga]), np.concatenate([mb, gb])
+        if not directed:
             a, b = np.minimum(a, b), np.maximum(a, b)
         ok = a != b
         keys = np.unique(np.concatenate([keys, a[ok] * n + b[ok]]))
-    else:  # pragma: no cover - only when the weights are far too concentrated
-        raise RuntimeError(f"could not draw {count} distinct edges among {n} genes")
+    if keys.size < count:  # only for (almost) complete graphs: add missing pairs explicitly
+        if max_pairs > 20_000_000:  # pragma: no cover - would need a near-complete huge graph
+            raise RuntimeError(f"could not draw {count} distinct edges among {n} genes")
+        ii, jj = np.nonzero(~np.eye(n, dtype=bool)) if directed else np.triu_indices(n, 1)
+        missing = np.setdiff1d(ii * n + jj, keys, assume_unique=True)
+        extra = rng.choice(missing, count - keys.size, replace=False)
+        keys = np.sort(np.concatenate([keys, extra]))
     if keys.size > count:
         keys = keys[np.sort(rng.choice(keys.size, count, replace=False))]
     return keys
@@ -240,8 +251,10 @@ class _Union:
         """``[M]`` float: 1 where (i, j) is an edge of type ``name`` (either direction)."""
         k = np.minimum(i, j) * self.n + np.maximum(i, j)
         keys = self.type_keys[name]
-        pos = np.clip(np.searchsorted(keys, k), 0, max(keys.size - 1, 0))
-        return (keys.size > 0) & (keys[pos] == k) if keys.size else np.zeros(k.shape, dtype=bool)
+        if keys.size == 0:
+            return np.zeros(k.shape, dtype=bool)
+        pos = np.minimum(np.searchsorted(keys, k), keys.size - 1)
+        return keys[pos] == k
 
     def dense_rows(self, nodes: np.ndarray) -> np.ndarray:
         """``[len(nodes), N]`` bool neighbour indicator rows."""
@@ -311,7 +324,7 @@ def _sample_sets(rng: np.random.Generator, u: _Union, n_di: int, n_tri: int) -> 
 
 
 def generate_dataset(
-    spec: object | None = None,
+    spec: SyntheticSpec | None = None,
     *,
     target_names: Iterable[str] = ("gene_interaction",),
 ) -> tuple[CellGraph, PerturbationDataset, dict[str, object]]:
@@ -331,22 +344,24 @@ def generate_dataset(
     related genes), half uniformly.
 
     Returns:
-        ``(graph, dataset, info)`` with ``info`` holding ``signal_var_fraction`` entries.
+        ``(graph, dataset, info)``; ``info`` gives the shares of the interaction variance due to the
+        graph part, the additive part and the noise (``graph_var_fraction``, ``additive_var_fraction``,
+        ``noise_var_fraction``).
     """
-    from cellgi.spec.data import SyntheticSpec
+    from cellgi.spec.data import SyntheticSpec as _Spec
 
-    cfg = spec if spec is not None else SyntheticSpec()
+    cfg = spec if spec is not None else _Spec()
     names = list(target_names)
     unknown = [t for t in names if t not in SYNTHETIC_TARGETS]
     if unknown:
         raise ValueError(f"synthetic data provides targets {list(SYNTHETIC_TARGETS)}, not {unknown}")
-    n = cfg.num_genes  # type: ignore[attr-defined]
-    seed = cfg.seed  # type: ignore[attr-defined]
-    graph = generate_graph(n, cfg.edge_types, set(cfg.directed), seed)  # type: ignore[attr-defined]
+    n = cfg.num_genes
+    seed = cfg.seed
+    graph = generate_graph(n, cfg.edge_types, set(cfg.directed), seed)
     u = _Union(graph)
     rng = _rng(seed, "samples")
-    s = cfg.num_samples  # type: ignore[attr-defined]
-    n_tri = int(round(s * cfg.trigenic_fraction))  # type: ignore[attr-defined]
+    s = cfg.num_samples
+    n_tri = int(round(s * cfg.trigenic_fraction))
     n_di = s - n_tri
     sets = _sample_sets(rng, u, n_di, n_tri)
     coef = {t: 0.5 + _rng(seed, "coef", t).random() for t in graph.edge_types}
@@ -357,7 +372,6 @@ def generate_dataset(
     np.add.at(h, src, x[u.indices])
     h = h / np.maximum(deg, 1.0)[:, None]
 
-    pairs = [(0, 1)] + [(0, 2), (1, 2)]
     tri = np.arange(n_di, s)
     # all pairs that need a score: (a, b) of every sample, (a, c) and (b, c) of trigenic ones
     pi = np.concatenate([sets[:, 0], sets[tri, 0], sets[tri, 1]])
@@ -375,9 +389,9 @@ def generate_dataset(
     gene_effect = rng.standard_normal(n)
     k = np.where(sets[:, 2] >= 0, 3, 2)
     ge = gene_effect[sets[:, 0]] + gene_effect[sets[:, 1]] + np.where(sets[:, 2] >= 0, gene_effect[np.maximum(sets[:, 2], 0)], 0.0)
-    additive = cfg.additive * ge / np.sqrt(k)  # type: ignore[attr-defined]
+    additive = cfg.additive * ge / np.sqrt(k)
     clean = graph_part + additive
-    noise = cfg.noise * clean.std() * rng.standard_normal(s)  # type: ignore[attr-defined]
+    noise = cfg.noise * clean.std() * rng.standard_normal(s)
     gi = 0.1 * (clean + noise)
     f_single = np.clip(rng.normal(0.95, 0.08, n), 0.3, 1.1)
     prod = f_single[sets[:, 0]] * f_single[sets[:, 1]] * np.where(sets[:, 2] >= 0, f_single[np.maximum(sets[:, 2], 0)], 1.0)
@@ -402,5 +416,4 @@ def generate_dataset(
         "additive_var_fraction": float(additive.var() / total),
         "noise_var_fraction": float(noise.var() / total),
     }
-    _ = pairs
     return graph, ds, info

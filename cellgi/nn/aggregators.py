@@ -231,13 +231,14 @@ class PairwiseInteractionAggregator(GraphAggregator):
         self.act_name, self.norm_name = activation, norm
         self.pairs: list[tuple[int, int]] = [(a, b) for a in range(g) for b in range(a, g)]
         p = len(self.pairs)
-        self.register_buffer("pair_a", torch.tensor([a for a, _ in self.pairs]), persistent=False)
-        self.register_buffer("pair_b", torch.tensor([b for _, b in self.pairs]), persistent=False)
-        # w_in[a][:, b*D:(b+1)*D] is the block graph a contributes to pair {a, b}
-        self.w_in = nn.Parameter(torch.empty(g, dim, g * d))
-        self.b_in = nn.Parameter(torch.empty(p, 1, d))
+        # w_in[a, b*D:(b+1)*D, :] is the block graph a contributes to pair {a, b}; ab / ba index the
+        # flattened (a, b) grid of per-graph projections for the two halves of each pair
+        self.register_buffer("pair_ab", torch.tensor([a * g + b for a, b in self.pairs]), persistent=False)
+        self.register_buffer("pair_ba", torch.tensor([b * g + a for a, b in self.pairs]), persistent=False)
+        self.w_in = nn.Parameter(torch.empty(g, g * d, dim))
+        self.b_in = nn.Parameter(torch.empty(p, d, 1))
         self.w_hidden = nn.Parameter(torch.empty(pairwise_num_layers - 2, p, d, d))
-        self.b_hidden = nn.Parameter(torch.empty(pairwise_num_layers - 2, p, 1, d))
+        self.b_hidden = nn.Parameter(torch.empty(pairwise_num_layers - 2, p, d, 1))
         self.w_out = nn.Parameter(torch.empty(p, d, dim))
         self.b_out = nn.Parameter(torch.empty(p, dim))
         self.score = nn.Linear(dim, 1)
@@ -269,28 +270,27 @@ class PairwiseInteractionAggregator(GraphAggregator):
 
     def forward(self, xs: Sequence[Tensor]) -> tuple[Tensor, Tensor | None]:
         self._check(xs)
-        g, d, h = self.num_graphs, self.hidden_dim, self.dim
+        g, d, h, p = self.num_graphs, self.hidden_dim, self.dim, len(self.pairs)
         lead = xs[0].shape[:-1]
         x = torch.stack([t.reshape(-1, h) for t in xs])  # [G, M, H]
         m = x.shape[1]
-        u = torch.bmm(x, self.w_in).view(g, m, g, d)  # [G, M, G, D]: graph a's block for partner b
-        z = u[self.pair_a, :, self.pair_b] + u[self.pair_b, :, self.pair_a] + self.b_in  # [P, M, D]
-        z = self.act(z)
+        # feature-major layout [.., D, M]: every step below is a (batched) matmul or a row gather, no
+        # permute copies; u[a*G + b] = graph a's first-layer block for its pair with graph b
+        u = torch.bmm(self.w_in, x.transpose(1, 2)).view(g * g, d, m)  # [G*G, D, M]
+        z = self.act(u.index_select(0, self.pair_ab) + u.index_select(0, self.pair_ba) + self.b_in)  # [P, D, M]
         for i in range(self.num_layers - 2):
-            z = self.act(torch.baddbmm(self.b_hidden[i], z, self.w_hidden[i]))
-        # candidate c_p = W_out^p z_p + b_out^p; its score w.(c_p) + b without forming c_p
+            z = self.act(torch.baddbmm(self.b_hidden[i], self.w_hidden[i].transpose(1, 2), z))
+        # candidate c_p = W_out^p.T z_p + b_out^p; its score w.c_p + b without forming c_p
         w_s = self.score.weight.view(h)
-        v = self.w_out @ w_s  # [P, D]
-        logits = torch.baddbmm((self.b_out @ w_s).view(-1, 1, 1), z, v.unsqueeze(-1)).squeeze(-1)  # [P, M]
-        logits = logits + self.score.bias
+        v = (self.w_out @ w_s).unsqueeze(1)  # [P, 1, D]
+        logits = torch.baddbmm((self.b_out @ w_s).view(p, 1, 1), v, z).view(p, m) + self.score.bias
         if self.include_identity:
             ident = x.mean(0)  # [M, H]
             logits = torch.cat([logits, self.score(ident).view(1, m)], dim=0)
         alpha = torch.softmax(logits, dim=0)  # [P(+1), M]
-        p = len(self.pairs)
         a_pairs = alpha[:p]
-        zw = (z * a_pairs.unsqueeze(-1)).transpose(0, 1).reshape(m, p * d)  # [M, P*D]
-        out = zw @ self.w_out.reshape(p * d, h) + a_pairs.t() @ self.b_out
+        zw = (z * a_pairs.unsqueeze(1)).view(p * d, m)  # [P*D, M]
+        out = torch.addmm(a_pairs.t() @ self.b_out, zw.t(), self.w_out.view(p * d, h))  # [M, H]
         if self.include_identity:
             out = out + alpha[p].unsqueeze(-1) * ident
         out = self.norm(out)

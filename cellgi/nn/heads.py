@@ -253,7 +253,7 @@ class MLPGlobalParams(Params):
     )
     norm: NormName = Field("layer", description="per-sample norm after hidden layers (layer, rms, none)")
     activation: str = Field("gelu", description="activation")
-    dropout: float = Field(0.0, ge=0, lt=1)
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout after hidden activations")
 
 
 @register(
@@ -401,7 +401,7 @@ class ConcatParams(Params):
     num_layers: int = Field(2, ge=1, description="layers of the MLP on [local repr, global repr]")
     hidden_dim: int | None = Field(None, ge=1, description="MLP width (default: dim)")
     activation: str = Field("gelu", description="activation")
-    dropout: float = Field(0.0, ge=0, lt=1)
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout after hidden activations")
 
 
 @register(

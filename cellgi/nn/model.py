@@ -123,7 +123,7 @@ class LazyDango(nn.Module):
             for _name in self.edge_type_names:
                 conv = _build("conv", spec.conv, in_dim=h, out_dim=h)
                 if not isinstance(conv, nn.Module) or not hasattr(conv, "forward_batched"):
-                    raise TypeError(f"conv {spec.conv.type!r} must be an nn.Module with forward_batched")
+                    raise TypeError(f"conv {_type_name(spec.conv)!r} must be an nn.Module with forward_batched")
                 # the residual is added once, after the aggregator (below), not once per edge type: a
                 # per-type residual under a sum aggregator would multiply the input by G every layer
                 convs.append(ConvWrapper(conv, h, cw.projection, cw.norm, cw.activation, cw.dropout, residual=False))

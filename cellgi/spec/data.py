@@ -182,7 +182,7 @@ class DataSpec(StrictModel):
 
     root: str = Field(".", description="folder that relative paths start from (relative to the spec file)")
     synthetic: SyntheticSpec | None = None
-    genes: GeneListSpec | None = None
+    genes: GeneListSpec | None = Field(None, description="gene list; default: the union of the inputs' genes")
     graphs: list[GraphSpec] = Field(default_factory=list)
     screens: list[ScreenSpec] = Field(default_factory=list)
     targets: list[str] = Field(default_factory=lambda: ["gene_interaction"])
@@ -213,4 +213,17 @@ class DataSpec(StrictModel):
                 raise ValueError(f"graph names must be unique; repeated: {dup}")
         if not self.targets:
             raise ValueError("targets must name at least one target")
+        if len(set(self.targets)) != len(self.targets):
+            raise ValueError(f"targets repeat a name: {self.targets}")
+        if self.synthetic is not None:
+            bad = [t for t in self.targets if t not in ("gene_interaction", "fitness")]
+            if bad:
+                raise ValueError(f"synthetic data provides targets gene_interaction and fitness, not {bad}")
+        if self.split.kind == "column":
+            lacking = [i for i, s in enumerate(self.screens) if getattr(s, "split_column", None) is None]
+            if self.synthetic is not None or lacking:
+                raise ValueError(
+                    "split kind 'column' needs a split_column in every screen (table format)"
+                    + (f"; screens {lacking} have none" if lacking else "")
+                )
         return self

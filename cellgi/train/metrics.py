@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from typing import Sequence
 
 import torch
@@ -101,6 +102,12 @@ class _TargetMetrics(nn.Module):
             self.strong_auprc.update(pred.abs(), strong.to(torch.long))
 
     def compute(self) -> dict[str, float]:
+        # every rank calls every compute() (they synchronise); the conditions below use synced counts
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*was called before the ``update`` method.*")
+            return self._compute()
+
+    def _compute(self) -> dict[str, float]:
         n = float(self.n.compute())
         nan = float("nan")
         out: dict[str, float] = {"n": n}

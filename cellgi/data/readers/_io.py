@@ -25,22 +25,36 @@ def check_file(path: str | Path, what: str = "file") -> Path:
 def iter_lines(path: str | Path, what: str = "file") -> Iterator[tuple[int, str]]:
     """``(line_number, line)`` without the newline; ``.gz`` is decompressed.
 
-    A truncated gzip stream, invalid UTF-8 or an I/O error becomes a :class:`DataError` naming the
-    file and the line where reading stopped.
+    A truncated gzip stream, invalid UTF-8 (the exact line is found in a second, binary pass), or an
+    I/O error becomes a :class:`DataError` naming the file and the line where reading stopped.
     """
     p = check_file(path, what)
     opener = gzip.open if p.suffix == ".gz" else open
     lineno = 0
     try:
-        with opener(p, "rt", encoding="utf-8", newline="") as fh:  # type: ignore[operator]
+        with opener(p, "rt", encoding="utf-8-sig", newline="") as fh:  # type: ignore[operator]
             for lineno, line in enumerate(fh, 1):
                 yield lineno, line.rstrip("\r\n")
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise DataError(f"truncated or corrupt gzip data ({exc})", p, lineno + 1) from None
     except UnicodeDecodeError as exc:
-        raise DataError(f"not UTF-8 text ({exc.reason})", p, lineno + 1) from None
+        # text mode decodes ahead in chunks: find the exact line in a second, binary pass
+        raise DataError(f"not UTF-8 text ({exc.reason})", p, _bad_utf8_line(p, opener)) from None
     except OSError as exc:
         raise DataError(f"cannot read: {exc.strerror or exc}", p) from None
+
+
+def _bad_utf8_line(p: Path, opener) -> int | None:  # type: ignore[no-untyped-def]
+    try:
+        with opener(p, "rb") as fh:
+            for lineno, raw in enumerate(fh, 1):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    return lineno
+    except (OSError, EOFError, zlib.error):
+        return None
+    return None
 
 
 def split_fields(line: str, sep: str | None) -> list[str]:

@@ -63,9 +63,9 @@ class GatedSumParams(Params):
 class GatedSumAggregator(GraphAggregator):
     r"""Gated sum over graphs: every gene decides, per graph, how much of that graph's message to keep.
 
-    Gated skip connections in the style of Li et al. 2016 (*Gated Graph Sequence Neural Networks*),
-    applied across edge types instead of across time: unlike a softmax, the gates are independent,
-    so a gene can take all graphs in full or none of them.
+    The sigmoid gates of the graph-level readout of Li et al. 2016 (*Gated Graph Sequence Neural
+    Networks*), applied across edge types instead of across nodes: unlike a softmax, the gates are
+    independent, so a gene can take all graphs in full or none of them.
 
     .. math::
         a_{i,g} = \sigma(\mathbf{w}_g^\top \mathbf{x}_{i,g} + b_g), \qquad
@@ -114,16 +114,15 @@ class GatedSumAggregator(GraphAggregator):
         """Gated sum of ``xs`` (``G`` tensors ``[..., H]``) and the gates ``[..., G]``."""
         self._check(xs)
         _check_shapes(xs, self.dim, "gated_sum")
-        gates = []
-        out: Tensor | None = None
-        for g, x in enumerate(xs):
-            row = 0 if self.shared_gate else g
-            gate = torch.sigmoid(x @ self.gate_weight[row] + self.gate_bias_param[row])  # [...]
-            gates.append(gate)
-            term = gate.unsqueeze(-1) * x
-            out = term if out is None else out + term
+        gates = [
+            torch.sigmoid(x @ self.gate_weight[0 if self.shared_gate else g]
+                          + self.gate_bias_param[0 if self.shared_gate else g])  # [...]
+            for g, x in enumerate(xs)
+        ]
+        out = gates[0].unsqueeze(-1) * xs[0]
+        for gate, x in zip(gates[1:], xs[1:]):
+            out = out + gate.unsqueeze(-1) * x
         weights = torch.stack(gates, dim=-1)  # [..., G]
-        assert out is not None
         if self.normalize:
             total = weights.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(weights.dtype).tiny)
             out = out / total
@@ -145,7 +144,7 @@ class TopKAttentionParams(Params):
     temperature: float = Field(
         1.0,
         gt=0.0,
-        description="softmax temperature over the kept graphs' scores (lower = sharper)",
+        description="softmax temperature of the graph scores (lower = sharper)",
     )
     graph_bias: bool = Field(
         True,

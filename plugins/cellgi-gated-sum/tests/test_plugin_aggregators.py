@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import BASE_SPEC
 
 from cellgi.registry import get_registry
 from cellgi.spec import SpecError, parse_spec
 from cellgi_gated_sum.aggregators import GatedSumAggregator, TopKAttentionAggregator
 
 H, G = 8, 3
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+
+
+#: the smallest valid cellgi spec; tests append a section naming a plugin component
+BASE_SPEC = """\
+name: plugin-test
+data:
+  synthetic: {num_genes: 50, num_samples: 100}
+"""
 
 
 def build(yaml_block: str, num_graphs: int = G):

@@ -1,0 +1,111 @@
+"""``cellgi data summary SPEC [--unmapped] [--json]``: what the data section reads, and what it left out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+__all__ = ["add_parser", "run", "run_summary"]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="inspect the data a spec reads (genes, graphs, screens)")
+    dsub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    sp = dsub.add_parser(
+        "summary",
+        help="genes, edges per type, samples per kind, unmapped identifiers",
+        description="Build (or load from the cache) the spec's data and print what was read. "
+        "Exit 0 on success, 1 on a data error, 2 on an invalid spec.",
+    )
+    sp.add_argument("spec", help="spec YAML")
+    sp.add_argument("--unmapped", action="store_true", help="list every unmapped identifier")
+    sp.add_argument("--json", action="store_true", help="print the report as JSON")
+    sp.add_argument("--no-cache", action="store_true", help="rebuild without reading or writing the cache")
+    sp.set_defaults(func=run_summary)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``cellgi data`` dispatch; without a subcommand prints help and exits 2."""
+    if getattr(args, "data_command", None) == "summary":
+        return run_summary(args)
+    print("usage: cellgi data summary SPEC [--unmapped] [--json]", file=sys.stderr)
+    return 2
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    from cellgi.data.build import build_data
+    from cellgi.data.errors import DataError
+    from cellgi.spec import SpecError, load_spec
+
+    try:
+        spec = load_spec(args.spec)
+    except SpecError as exc:
+        print(exc.render(), file=sys.stderr)
+        return 2
+    try:
+        bundle = build_data(spec.data, progress=not args.json, cache=False if args.no_cache else None)
+    except DataError as exc:
+        print(f"data error: {exc}", file=sys.stderr)
+        return 1
+    report = bundle.report.to_dict()
+    report["cache"] = {"path": str(bundle.cache_path) if bundle.cache_path else None, "hit": bundle.from_cache}
+    if args.json:
+        if not args.unmapped:
+            for u in report["unmapped"]:
+                u["items"] = u["items"][:10]
+        print(json.dumps(report, indent=2))
+        return 0
+    _print_rich(report, args.unmapped)
+    return 0
+
+
+def _print_rich(r: dict[str, Any], list_unmapped: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    con.print(f"[bold]genes[/bold]: {r['genes']}   source: {r['source']}   "
+              f"cache: {'hit' if r['cache']['hit'] else 'built'} ({r['cache']['path']})")
+    t = Table(title="edge types")
+    for c in ("name", "directed", "weighted", "stored edges", "rows", "unmapped rows", "dup merged", "self-loops"):
+        t.add_column(c, justify="left" if c == "name" else "right")
+    for name, e in r["edges"].items():
+        t.add_row(
+            name, str(e.get("directed")), str(e.get("weighted")), f"{e['edges']:,}",
+            f"{e.get('rows', '-'):,}" if isinstance(e.get("rows"), int) else "-",
+            str(e.get("unmapped_rows", "-")), str(e.get("duplicates_merged", "-")), str(e.get("self_loops_dropped", "-")),
+        )
+    con.print(t)
+    t = Table(title="samples")
+    t.add_column("kind")
+    t.add_column("samples", justify="right")
+    for k, v in r["samples"].items():
+        t.add_row(k, f"{v:,}")
+    t.add_row("[bold]total[/bold]", f"{sum(r['samples'].values()):,}")
+    con.print(t)
+    con.print("splits: " + ", ".join(f"{k} {v:,}" for k, v in r["splits"].items())
+              + (f" (dropped {r['split_dropped']})" if r["split_dropped"] else ""))
+    t = Table(title="unmapped identifiers")
+    for c in ("source", "identifiers", "rows", "reasons", "examples"):
+        t.add_column(c)
+    for u in r["unmapped"]:
+        t.add_row(u["source"], str(u["identifiers"]), str(u["rows"]),
+                  ", ".join(f"{k}: {v}" for k, v in u["by_reason"].items()),
+                  ", ".join(i["id"] for i in u["items"][:5]))
+    if r["unmapped"]:
+        con.print(t)
+    else:
+        con.print("unmapped identifiers: none")
+    if list_unmapped and r["unmapped"]:
+        t = Table(title="every unmapped identifier")
+        for c in ("source", "identifier", "rows", "reason", "first line"):
+            t.add_column(c)
+        for u in r["unmapped"]:
+            for i in u["items"]:
+                t.add_row(u["source"], i["id"], str(i["rows"]), i["reason"], str(i["line"] or "-"))
+        con.print(t)
+    for w in r["warnings"]:
+        con.print(f"[yellow]warning[/yellow]: {w}")

@@ -1,0 +1,214 @@
+"""Run folders: ``runs/<name>/<timestamp>/`` with the resolved spec, splits, checkpoints, logs, metrics, plots.
+
+Layout (names are module constants)::
+
+    spec.yaml            resolved spec, written before any data is read, with a header comment
+                         (cellgi, plugin, torch/PyG/Lightning versions, seed, split)
+    run.json             status (running/completed/failed/interrupted), command lines, times, resumes
+    data_report.json     what the data build read and left out
+    splits.npz           train/val/test sample indices
+    checkpoints/         last.ckpt (every epoch, atomic) and best.ckpt (by training.checkpoint.monitor)
+    model.pt             weights-only model file (from the best checkpoint) for evaluate/predict
+    metrics.json         final train/val/test metrics and the additive baseline's
+    logs/csv/version_N/metrics.csv, logs/tensorboard/version_N/   (one version per start or resume)
+    plots/               test_scatter.png, learning_curves.png, aggregation_weights.png
+
+A run folder is never overwritten: :func:`create_run_dir` refuses an existing, non-empty folder.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+__all__ = [
+    "CKPT_DIR",
+    "DATA_REPORT_FILE",
+    "LOG_DIR",
+    "METRICS_FILE",
+    "MODEL_FILE",
+    "PLOTS_DIR",
+    "RUN_FILE",
+    "SPEC_FILE",
+    "SPLITS_FILE",
+    "RunDirError",
+    "create_run_dir",
+    "environment_info",
+    "read_json",
+    "spec_header",
+    "timestamp",
+    "update_run_status",
+    "write_json",
+    "write_spec",
+    "write_text_atomic",
+]
+
+SPEC_FILE = "spec.yaml"
+RUN_FILE = "run.json"
+DATA_REPORT_FILE = "data_report.json"
+SPLITS_FILE = "splits.npz"
+CKPT_DIR = "checkpoints"
+MODEL_FILE = "model.pt"
+METRICS_FILE = "metrics.json"
+LOG_DIR = "logs"
+PLOTS_DIR = "plots"
+
+
+class RunDirError(Exception):
+    """A run folder that cannot be created or used (exists already, not a run, ...)."""
+
+
+def timestamp(now: _dt.datetime | None = None) -> str:
+    """``YYYYmmdd-HHMMSS`` (local time): the name of a new run folder."""
+    return (now or _dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
+
+
+def create_run_dir(name: str, *, runs_root: str | Path = "runs", run_dir: str | Path | None = None) -> Path:
+    """Create a new run folder: ``run_dir`` when given, else ``runs_root/name/<timestamp>``.
+
+    Raises:
+        RunDirError: the folder exists and is not empty (a run is never overwritten). A timestamped
+            folder that collides with a run started in the same second gets a ``-2``, ``-3``... suffix.
+    """
+    if run_dir is not None:
+        p = Path(run_dir)
+        if p.exists() and (not p.is_dir() or any(p.iterdir())):
+            raise RunDirError(
+                f"run folder {p} already exists and is not empty; refusing to overwrite it "
+                f"(choose another --run-dir, or continue it with --resume {p})"
+            )
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+    base = Path(runs_root) / name
+    base.mkdir(parents=True, exist_ok=True)
+    stamp = timestamp()
+    for i in range(1, 1000):
+        p = base / (stamp if i == 1 else f"{stamp}-{i}")
+        try:
+            p.mkdir()
+            return p
+        except FileExistsError:
+            continue
+    raise RunDirError(f"could not create a new run folder under {base}")  # pragma: no cover
+
+
+def _version(dist: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _command_line() -> str:
+    if not sys.argv or not sys.argv[0]:
+        return ""
+    prog = Path(sys.argv[0]).name
+    if prog in ("__main__.py", "cellgi"):
+        prog = "cellgi"
+    return " ".join([prog] + sys.argv[1:])
+
+
+def environment_info(spec: Any) -> dict[str, Any]:
+    """Versions, plugins, seed and split of a run (for the spec header, ``run.json`` and checkpoints)."""
+    from cellgi import __version__
+    from cellgi.registry import installed_plugins
+
+    split = spec.data.split
+    return {
+        "cellgi": __version__,
+        "plugins": [f"{n}-{v}" for n, v in installed_plugins()],
+        "python": platform.python_version(),
+        "torch": _version("torch"),
+        "torch_geometric": _version("torch-geometric"),
+        "lightning": _version("lightning"),
+        "torchmetrics": _version("torchmetrics"),
+        "seed": int(spec.seed),
+        "split": f"{split.kind} {'/'.join(f'{f:g}' for f in split.fractions)} seed {split.seed}",
+        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "host": platform.node(),
+        "command": _command_line(),
+    }
+
+
+def spec_header(info: Mapping[str, Any]) -> str:
+    """The comment block at the top of a run's ``spec.yaml``."""
+    plugins = ", ".join(info.get("plugins") or []) or "none"
+    lines = [
+        "resolved spec of a cellgi run (written before training; `cellgi train --resume` reads it)",
+        f"cellgi {info['cellgi']} | plugins: {plugins}",
+        f"python {info['python']} | torch {info['torch']} | torch_geometric {info['torch_geometric']} | "
+        f"lightning {info['lightning']} | torchmetrics {info['torchmetrics']}",
+        f"seed {info['seed']} | split {info['split']}",
+        f"created {info['created']} on {info['host']}",
+    ]
+    if info.get("command"):
+        lines.append(f"command: {info['command']}")
+    return "".join(f"# {ln}\n" for ln in lines)
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
+
+
+def write_spec(run_dir: str | Path, spec: Any, info: Mapping[str, Any]) -> Path:
+    """Write the resolved spec (``spec.model_dump``, absolute ``data.root``) with :func:`spec_header`."""
+    body = yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False, default_flow_style=False, width=100)
+    return write_text_atomic(Path(run_dir) / SPEC_FILE, spec_header(info) + body)
+
+
+def _clean(obj: Any) -> Any:
+    """NaN/inf -> None (JSON has no NaN), tuples -> lists, recursively."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+    """Atomic, indented JSON; NaN and inf become ``null``."""
+    return write_text_atomic(path, json.dumps(_clean(obj), indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def update_run_status(run_dir: str | Path, **fields: Any) -> dict[str, Any]:
+    """Merge ``fields`` into ``run.json`` (created when missing); ``resumes`` entries are appended."""
+    p = Path(run_dir) / RUN_FILE
+    state: dict[str, Any] = read_json(p) if p.is_file() else {}
+    for k, v in fields.items():
+        if k == "resume":
+            state.setdefault("resumes", []).append(v)
+        else:
+            state[k] = v
+    write_json(p, state)
+    return state

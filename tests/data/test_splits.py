@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+import torch
+
+from cellgi.data.errors import DataError
+from cellgi.data.perturbations import PerturbationDataset
+from cellgi.data.splits import load_splits, make_splits, save_splits
+
+
+def _ds(n=3000, genes=300, seed=0):
+    rng = np.random.default_rng(seed)
+    sets = [rng.choice(genes, rng.choice([2, 3]), replace=False).tolist() for _ in range(n)]
+    return PerturbationDataset.from_sets(sets, torch.zeros(n, 1), ["t"], genes)
+
+
+def _genes(ds, idx):
+    return {int(g) for i in idx.tolist() for g in ds.genes_of(i)}
+
+
+def test_random_split_deterministic_disjoint():
+    ds = _ds()
+    a = make_splits(ds, "random", (0.8, 0.1, 0.1), seed=3).splits
+    b = make_splits(ds, "random", (0.8, 0.1, 0.1), seed=3).splits
+    c = make_splits(ds, "random", (0.8, 0.1, 0.1), seed=4).splits
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["test"], c["test"])
+    allidx = torch.cat(list(a.values()))
+    assert allidx.unique().numel() == len(ds) == allidx.numel()
+    assert a["val"].numel() == 300 and a["test"].numel() == 300
+
+
+def test_gene_holdout_no_test_gene_in_train():
+    ds = _ds()
+    r = make_splits(ds, "gene_holdout", (0.8, 0.1, 0.1), seed=0)
+    s = r.splits
+    train_genes = _genes(ds, s["train"])
+    assert not train_genes & set(r.test_genes) and not train_genes & set(r.val_genes)
+    for i in s["test"].tolist():  # every test sample touches a test gene
+        assert set(ds.genes_of(i).tolist()) & set(r.test_genes)
+    assert 0.08 < s["test"].numel() / len(ds) < 0.15
+    assert sum(v.numel() for v in s.values()) == len(ds)
+
+
+def test_strict_gene_holdout_pure_and_dropped_counted():
+    ds = _ds(5000, 200)
+    r = make_splits(ds, "strict_gene_holdout", (0.6, 0.2, 0.2), seed=1)
+    s = r.splits
+    tr, va, te = _genes(ds, s["train"]), _genes(ds, s["val"]), _genes(ds, s["test"])
+    assert not (tr & te) and not (tr & va) and not (va & te)
+    assert r.dropped == len(ds) - sum(v.numel() for v in s.values()) > 0
+
+
+def test_column_split_and_empty_split_error():
+    ds = _ds(10)
+    with pytest.raises(DataError, match="no split value"):
+        make_splits(ds, "column")
+    ds.split = torch.tensor([0] * 8 + [2] * 2, dtype=torch.int8)
+    with pytest.raises(DataError, match="split 'val' is empty"):
+        make_splits(ds, "column")
+    assert make_splits(ds, "column", (0.8, 0.0, 0.2)).sizes() == {"train": 8, "val": 0, "test": 2}
+
+
+def test_save_load_npz_json(tmp_path):
+    s = make_splits(_ds(100), "random").splits
+    for name in ("s.npz", "s.json"):
+        back = load_splits(save_splits(s, tmp_path / name))
+        assert all(torch.equal(back[k], s[k]) for k in s)
+    with pytest.raises(DataError):
+        load_splits(tmp_path / "missing.npz")
+
+
+def test_gene_holdout_with_hub_genes_keeps_fractions():
+    rng = np.random.default_rng(0)
+    hubs = [0, 1, 2]  # like screen queries: each in a third of the samples
+    sets = [[hubs[i % 3], int(g)] for i, g in enumerate(rng.integers(3, 400, 3000))]
+    sets = [s for s in sets if s[0] != s[1]]
+    ds = PerturbationDataset.from_sets(sets, torch.zeros(len(sets), 1), ["t"], 400)
+    r = make_splits(ds, "gene_holdout", (0.8, 0.1, 0.1), seed=0)
+    frac = {k: v.numel() / len(ds) for k, v in r.splits.items()}
+    assert 0.08 < frac["test"] < 0.12 and 0.08 < frac["val"] < 0.12, frac
+    assert not set(hubs) & (set(r.test_genes) | set(r.val_genes))

@@ -1,0 +1,246 @@
+"""LazyDango assembly: shared == reference path, sample independence, errors, checkpoints, overfitting."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+
+from cellgi.data.batch import PerturbationBatch, collate_index_sets
+from cellgi.nn.model import REPRESENTATION_KEYS, LazyDango, NonFiniteError
+from conftest import make_batch, model_spec_from_yaml, random_graph, random_sets
+
+SMALL = """
+hidden_dim: 16
+num_layers: 2
+conv: {type: CONV}
+aggregator: {type: AGG}
+local_predictor: {type: hypergraph_attention, num_heads: 2}
+"""
+
+
+def small_spec(conv: str = "masked_gin", agg: str = "sum", extra: str = ""):
+    return model_spec_from_yaml(SMALL.replace("CONV", conv).replace("AGG", agg) + extra)
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("conv", ["masked_gin", "masked_gatv2"])
+@pytest.mark.parametrize("agg", ["sum", "pairwise_interaction"])
+@pytest.mark.parametrize("idx", [[3], [0, 20, 5, 31]], ids=["B1", "B4"])
+def test_shared_forward_equals_reference_forward(yeast_subset, conv, agg, idx):
+    model = LazyDango.from_spec(small_spec(conv, agg), yeast_subset.graph, 1).eval()
+    batch = make_batch([yeast_subset.sets[i] for i in idx])
+    with torch.no_grad():
+        pred, reps = model(batch)
+        ref, ref_reps = model.reference_forward(batch)
+    torch.testing.assert_close(pred, ref, atol=1e-5, rtol=1e-5)
+    for key in ("z_w", "z_i", "z_p", "pert_gene_embs"):
+        torch.testing.assert_close(reps[key], ref_reps[key], atol=1e-5, rtol=1e-5)
+
+
+def test_reps_keys_and_shapes():
+    graph = random_graph(40)
+    model = LazyDango.from_spec(small_spec(agg="cross_attention"), graph, 3)
+    batch = make_batch(random_sets(40, [2, 3, 3, 2, 2]), num_targets=3)
+    pred, reps = model(batch)
+    assert set(reps) == set(REPRESENTATION_KEYS)
+    assert pred.shape == (5, 3)
+    assert reps["z_w"].shape == (1, 16) and reps["z_i"].shape == (5, 16) and reps["z_p"].shape == (5, 16)
+    torch.testing.assert_close(reps["z_p"], reps["z_w"] - reps["z_i"])
+    assert reps["local_interaction"].shape == (5, 3) and reps["global_interaction"].shape == (5, 3)
+    assert reps["gate_weights"].shape == (5, 2)
+    torch.testing.assert_close(reps["gate_weights"].sum(-1), torch.ones(5))
+    assert reps["pert_gene_embs"].shape == (5, 3, 16)
+    law = reps["layer_aggregation_weights"]
+    assert law.shape == (2, 3) and not law.requires_grad
+    torch.testing.assert_close(law.sum(-1), torch.ones(2))
+    assert model.aggregation_labels == ["und_a", "und_b", "dir"]
+
+
+def test_prediction_independent_of_batch_mates():
+    graph = random_graph(40)
+    model = LazyDango.from_spec(small_spec("masked_gatv2", "pairwise_interaction"), graph, 1).eval()
+    sets = random_sets(40, [3, 2, 3, 2, 3], seed=7)
+    with torch.no_grad():
+        alone, _ = model(make_batch(sets[:1]))
+        with_a, _ = model(make_batch(sets[:3]))
+        with_b, _ = model(make_batch([sets[0], sets[4], sets[3]]))
+    torch.testing.assert_close(with_a[0], alone[0], atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(with_b[0], alone[0], atol=1e-6, rtol=1e-6)
+    assert not torch.allclose(with_a[1], with_a[0])  # samples do differ
+
+
+def test_global_path_independent_of_deleted_gene_embeddings():
+    """z_i (and every kept gene's state) of a sample ignore the embeddings of its deleted genes; only the
+    wildtype pass and the local head read them, by design."""
+    graph = random_graph(40)
+    model = LazyDango.from_spec(small_spec(), graph, 1).eval()
+    sets = random_sets(40, [3, 2], seed=8)
+    batch = make_batch(sets)
+    keep = model.keep_mask(batch)
+    with torch.no_grad():
+        states, _ = model.gene_states(keep)
+        _, reps = model(batch)
+        model.embedding.weight[sets[0]] += torch.randn(3, 16)
+        states2, _ = model.gene_states(keep)
+        _, reps2 = model(batch)
+    torch.testing.assert_close(states2[:, 0][keep[:, 0]], states[:, 0][keep[:, 0]])
+    torch.testing.assert_close(reps2["z_i"][0], reps["z_i"][0])
+    assert not torch.allclose(reps2["z_i"][1], reps["z_i"][1])  # sample 1 keeps those genes
+    assert not torch.allclose(reps2["z_w"], reps["z_w"])  # the wildtype reads them by design
+
+
+def test_missing_local_head_field_is_an_error():
+    graph = random_graph(30)
+    model = LazyDango.from_spec(small_spec(), graph, 1)
+    batch = make_batch(random_sets(30, [2, 3]))
+    fields = {k: getattr(batch, k) for k in batch.__dataclass_fields__}
+    with pytest.raises(ValueError, match="pert_padded"):
+        model(PerturbationBatch(**{**fields, "pert_padded": None}))
+    with pytest.raises(ValueError, match="pert_padded"):
+        model(PerturbationBatch(**{**fields, "pert_padded": torch.zeros(2, 0, dtype=torch.long),
+                                   "pert_mask": torch.zeros(2, 0, dtype=torch.bool)}))
+    with pytest.raises(ValueError, match="pert_mask"):
+        model(PerturbationBatch(**{**fields, "pert_mask": None}))
+    with pytest.raises(ValueError, match="pert_idx"):
+        model(PerturbationBatch(**{**fields, "pert_idx": torch.zeros(0, dtype=torch.long),
+                                   "pert_batch": torch.zeros(0, dtype=torch.long)}))
+
+
+def test_non_finite_raises_naming_the_stage():
+    graph = random_graph(30)
+    model = LazyDango.from_spec(small_spec(), graph, 1)
+    batch = make_batch(random_sets(30, [2, 3]))
+    with torch.no_grad():
+        model.global_predictor.out.bias.fill_(float("nan"))
+    with pytest.raises(NonFiniteError, match="global_predictor") as info:
+        model(batch)
+    assert info.value.stages[0] == "global_predictor"
+    with torch.no_grad():
+        model.embedding.weight[0, 0] = float("inf")
+    with pytest.raises(NonFiniteError) as info:
+        model(batch)
+    assert info.value.stages[0] == "embedding + preprocessor"
+    off = LazyDango.from_spec(small_spec(extra="check_finite: false"), graph, 1)
+    off.load_state_dict(model.state_dict())
+    pred, _ = off(batch)
+    assert not torch.isfinite(pred).all()
+
+
+def test_edge_type_subset_and_unknown_name():
+    graph = random_graph(30)
+    model = LazyDango.from_spec(small_spec(extra="edge_types: [dir, und_a]"), graph, 1)
+    assert model.edge_type_names == ["dir", "und_a"] and len(model.layers[0]) == 2
+    assert [op.name for op in model.operators] == ["dir", "und_a"]
+    with pytest.raises(ValueError, match=r"unknown edge type\(s\) \['physcial'\].*valid edge types: und_a, und_b, dir"):
+        LazyDango.from_spec(small_spec(extra="edge_types: [physcial]"), graph, 1)
+
+
+def test_combiner_and_local_head_must_agree():
+    graph = random_graph(30)
+    with pytest.raises(ValueError, match="local_predictor is null"):
+        LazyDango.from_spec(small_spec(extra="combiner: {type: gate}").model_copy(
+            update={"local_predictor": None}), graph, 1)
+    with pytest.raises(ValueError, match="set local_predictor: null"):
+        LazyDango.from_spec(small_spec(extra="combiner: {type: global_only}"), graph, 1)
+    spec = model_spec_from_yaml("hidden_dim: 8\nlocal_predictor: null\ncombiner: {type: global_only}")
+    model = LazyDango.from_spec(spec, graph, 1)
+    pred, reps = model(make_batch(random_sets(30, [2, 2])))
+    assert model.local_predictor is None and reps["local_interaction"] is None
+    torch.testing.assert_close(pred, reps["global_interaction"])
+
+
+def test_checkpoint_round_trip(tmp_path):
+    graph = random_graph(40)
+    spec = small_spec("masked_gatv2", "pairwise_interaction", "conv_wrapper: {projection: true, norm: rms}")
+    torch.manual_seed(1)
+    model = LazyDango.from_spec(spec, graph, 2).eval()
+    batch = make_batch(random_sets(40, [3, 2, 3]), num_targets=2)
+    with torch.no_grad():
+        before, _ = model(batch)
+    state = model.state_dict()
+    assert not any(k.startswith("operators.") for k in state), "graph buffers must not bloat checkpoints"
+    path = tmp_path / "model.pt"
+    torch.save({"spec": spec.model_dump(mode="json"), "state_dict": state}, path)
+    torch.manual_seed(2)
+    loaded = torch.load(path, weights_only=True)
+    rebuilt = LazyDango.from_spec(model_spec_from_yaml_dict(loaded["spec"]), graph, 2).eval()
+    with torch.no_grad():
+        assert not torch.equal(rebuilt(batch)[0], before)
+        rebuilt.load_state_dict(loaded["state_dict"])
+        after, _ = rebuilt(batch)
+    assert torch.equal(after, before)
+
+
+def model_spec_from_yaml_dict(d: dict):
+    from cellgi.spec import validate_spec
+
+    return validate_spec({"name": "t", "data": {"synthetic": {}}, "training": {}, "model": d}).model
+
+
+def test_node_features_from_tsv(tmp_path):
+    graph = random_graph(20)
+    path = tmp_path / "feats.tsv"
+    rows = ["gene\tf1\tf2"] + [f"{g}\t{i}\t{-i / 2}" for i, g in enumerate(graph.genes)]
+    path.write_text("\n".join(rows) + "\n")
+    spec = small_spec(extra="embedding: {node_features: feats.tsv}")
+    model = LazyDango.from_spec(spec, graph, 1, base_dir=tmp_path)
+    assert model.embedding.out_dim == 18
+    torch.testing.assert_close(model.embedding()[:, 16:][3], torch.tensor([3.0, -1.5]))
+    assert "embedding.features" in model.state_dict()
+    pred, _ = model(make_batch(random_sets(20, [2, 3])))
+    assert pred.shape == (2, 1)
+    path.write_text("\n".join(rows + ["YNOTAGENE\t1\t2"]) + "\n")
+    with pytest.raises(ValueError, match="not in the model's gene list.*YNOTAGENE"):
+        LazyDango.from_spec(spec, graph, 1, base_dir=tmp_path)
+    path.write_text("\n".join(rows[:-1]) + "\n")
+    with pytest.raises(ValueError, match="have no features"):
+        LazyDango.from_spec(spec, graph, 1, base_dir=tmp_path)
+
+
+def test_device_and_dtype_moves_keep_the_operators():
+    graph = random_graph(30)
+    model = LazyDango.from_spec(small_spec(), graph, 1).double().eval()
+    assert model.operators[0].adj.dtype == torch.float64
+    batch = make_batch(random_sets(30, [2, 3]))
+    with torch.no_grad():
+        pred, _ = model(batch)
+        ref, _ = model.reference_forward(batch)
+    assert pred.dtype == torch.float64
+    torch.testing.assert_close(pred, ref)
+
+
+@pytest.mark.realdata
+def test_overfits_one_real_batch(yeast_subset):
+    """32 real dev-screen samples (16 digenic epsilon, 16 trigenic tau; targets standardised): the model
+    must fit them (MSE < 0.01, Pearson > 0.99) within a bounded number of AdamW steps."""
+    torch.manual_seed(0)
+    spec = model_spec_from_yaml(
+        """
+hidden_dim: 32
+num_layers: 1
+local_predictor: {type: hypergraph_attention, num_heads: 4}
+"""
+    )
+    model = LazyDango.from_spec(spec, yeast_subset.graph, 1)
+    y = yeast_subset.scores
+    y = ((y - y.mean()) / y.std()).unsqueeze(-1)
+    batch = collate_index_sets(yeast_subset.sets, y)
+    assert batch.pert_mask.sum(1).unique().tolist() == [2, 3]
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.0)
+    loss = torch.tensor(float("inf"))
+    for step in range(150):
+        opt.zero_grad()
+        pred, _ = model(batch)
+        loss = (pred - batch.y).square().mean()
+        if loss.item() < 0.005:
+            break
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        pred, _ = model(batch)
+    loss = (pred - batch.y).square().mean().item()
+    r = torch.corrcoef(torch.stack([pred.view(-1), batch.y.view(-1)]))[0, 1].item()
+    assert loss < 0.01, f"loss {loss:.4f} after {step + 1} steps"
+    assert r > 0.99, f"pearson {r:.4f}"

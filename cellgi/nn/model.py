@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from cellgi.data.batch import PerturbationBatch
 from cellgi.data.cellgraph import CellGraph
 from cellgi.nn.aggregators import GraphAggregator
-from cellgi.nn.convs import ConvWrapper, MaskedConv
+from cellgi.nn.convs import ConvWrapper
 from cellgi.nn.embedding import GeneEmbedding, Preprocessor, load_node_features
 from cellgi.nn.heads import Combiner, GlobalPredictor, LocalPredictor
 from cellgi.nn.operator import GraphOperator

@@ -8,7 +8,7 @@ from torch_geometric.nn import GATv2Conv
 
 from cellgi.nn.convs import MaskedGATv2
 from cellgi.nn.operator import GraphOperator
-from conftest import keep_from_sets, random_graph, random_sets
+from nn_helpers import keep_from_sets, random_graph, random_sets
 
 
 def _pyg_copy(conv: MaskedGATv2) -> GATv2Conv:

@@ -8,7 +8,7 @@ from torch_geometric.nn import GINConv
 
 from cellgi.nn.convs import MaskedGIN
 from cellgi.nn.operator import GraphOperator
-from conftest import keep_from_sets, per_sample_reference, random_graph, random_sets
+from nn_helpers import keep_from_sets, per_sample_reference, random_graph, random_sets
 
 
 @pytest.mark.parametrize("train_eps,eps", [(False, 0.0), (True, 0.3)])

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
 import torch
 
 from cellgi.data.batch import PerturbationBatch, collate_index_sets
 from cellgi.nn.model import REPRESENTATION_KEYS, LazyDango, NonFiniteError
-from conftest import make_batch, model_spec_from_yaml, random_graph, random_sets
+from nn_helpers import make_batch, model_spec_from_yaml, random_graph, random_sets
 
 SMALL = """
 hidden_dim: 16
@@ -244,3 +242,17 @@ local_predictor: {type: hypergraph_attention, num_heads: 4}
     r = torch.corrcoef(torch.stack([pred.view(-1), batch.y.view(-1)]))[0, 1].item()
     assert loss < 0.01, f"loss {loss:.4f} after {step + 1} steps"
     assert r > 0.99, f"pearson {r:.4f}"
+
+
+def test_reset_parameters_reinitialises_every_part():
+    graph = random_graph(30)
+    model = LazyDango.from_spec(small_spec("masked_gatv2", "pairwise_interaction"), graph, 1)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.manual_seed(123)
+    model.reset_parameters()
+    after = model.state_dict()
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert "embedding.weight" in changed and "aggregators.0.w_in" in changed
+    assert "layers.0.0.conv.att" in changed and "local_predictor.readout.weight" in changed
+    pred, _ = model(make_batch(random_sets(30, [2, 3])))
+    assert torch.isfinite(pred).all()

@@ -9,7 +9,7 @@ from torch_geometric.nn.aggr import AttentionalAggregation
 
 from cellgi.nn.pooling import AttentionalPooling, MeanPooling
 from cellgi.registry import get_registry
-from conftest import keep_from_sets, random_sets
+from nn_helpers import keep_from_sets, random_sets
 
 
 @pytest.mark.parametrize("transform", [True, False])

@@ -13,7 +13,7 @@ from cellgi.nn.convs import MaskedConv
 from cellgi.nn.model import LazyDango
 from cellgi.nn.operator import GraphOperator
 from cellgi.registry import get_registry
-from conftest import (
+from nn_helpers import (
     keep_from_sets,
     make_batch,
     model_spec_from_yaml,

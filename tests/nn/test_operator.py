@@ -1,0 +1,44 @@
+"""GraphOperator: the shared CSR adjacency, its transpose, differentiable SpMM, buffers not persisted."""
+
+from __future__ import annotations
+
+import torch
+
+from cellgi.nn.operator import GraphOperator, spmm
+from nn_helpers import random_graph
+
+
+def test_adjacency_matches_cellgraph_and_edges():
+    graph = random_graph(25)
+    for name in graph.edge_type_names:
+        op = GraphOperator.from_graph(graph, name)
+        torch.testing.assert_close(op.adj.to_dense(), graph.in_adjacency(name).to_dense())
+        torch.testing.assert_close(op.adj_t.to_dense(), op.adj.to_dense().t())
+        assert op.num_edges == graph.edge_types[name].num_edges
+        assert op.directed == graph.edge_types[name].directed
+        dst = op.edge_index[1]
+        assert torch.all(dst[1:] >= dst[:-1]), "edges are sorted by target"
+    assert "num_edges=" in repr(op)
+
+
+def test_spmm_forward_and_gradient_match_dense():
+    graph = random_graph(25)
+    op = GraphOperator.from_graph(graph, "dir")
+    x = torch.randn(25, 12, requires_grad=True)
+    y = spmm(op.adj, op.adj_t, x)
+    dense = op.adj.to_dense()
+    torch.testing.assert_close(y, dense @ x.detach())
+    g = torch.randn(25, 12)
+    (y * g).sum().backward()
+    torch.testing.assert_close(x.grad, dense.t() @ g)
+    x64 = torch.randn(25, 3, dtype=torch.float64)
+    assert spmm(op.adj, op.adj_t, x64).dtype == torch.float64
+
+
+def test_buffers_move_but_are_not_saved():
+    graph = random_graph(10)
+    op = GraphOperator.from_graph(graph, "und_a")
+    op.edge_index_with_self_loops()
+    assert op.state_dict() == {}
+    op = op.double()
+    assert op.adj.dtype == torch.float64 and op.edge_index.dtype == torch.long

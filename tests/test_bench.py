@@ -25,8 +25,8 @@ def test_workload_has_published_edge_types_with_skew():
 
 @pytest.mark.parametrize("aggregator", ["sum", "pairwise_interaction"])
 def test_bench_json_quick(capsys, aggregator):
-    code = main(["bench", "--quick", "--scale", "0.02", "--batch-size", "2,4", "--aggregator", aggregator,
-                 "--no-isolate", "--json"])
+    code = main(["bench", "--quick", "--scale", "0.01", "--batch-size", "2,4", "--aggregator", aggregator,
+                 "--no-isolate", "--steps", "1", "--warmup", "1", "--json"])
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert report["device"].startswith("cpu")
@@ -40,7 +40,7 @@ def test_bench_json_quick(capsys, aggregator):
 
 
 def test_bench_isolated_child_rows(capsys):
-    code = main(["bench", "--quick", "--scale", "0.02", "--batch-size", "2", "--paths", "shared", "--json"])
+    code = main(["bench", "--quick", "--scale", "0.01", "--batch-size", "2", "--paths", "shared", "--json"])
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     (row,) = report["rows"]

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from cellgi.data.errors import DataError
     from cellgi.nn.model import NonFiniteError
     from cellgi.train.checkpoint import CheckpointError
-    from cellgi.train.runner import ModelBuildError, train
+    from cellgi.train.runner import ModelBuildError, TrainerConfigError, train
     from cellgi.train.runs import RunDirError
 
     try:
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     except SpecError as exc:
         print(exc.render(), file=sys.stderr)
         return 2
-    except (RunDirError, DataError, CheckpointError, ModelBuildError) as exc:
+    except (RunDirError, DataError, CheckpointError, ModelBuildError, TrainerConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except MisconfigurationException as exc:

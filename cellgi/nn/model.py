@@ -113,6 +113,12 @@ class LazyDango(nn.Module):
         self.preprocessor = Preprocessor(self.embedding.out_dim, h, pp.num_layers, pp.norm, pp.activation, pp.dropout)
 
         self.operators = nn.ModuleList(GraphOperator.from_graph(graph, n) for n in self.edge_type_names)
+        # DDP must not broadcast the (sparse, constant, identical on every rank) graph buffers
+        self._ddp_params_and_buffers_to_ignore = [
+            f"operators.{i}.{b}"
+            for i, op in enumerate(self.operators)
+            for b in ("edge_index", "adj", "adj_t", "edge_weight", "_edge_index_sl")
+        ]
         cw = spec.conv_wrapper
         self.residual = bool(cw.residual)
         self.layers = nn.ModuleList()

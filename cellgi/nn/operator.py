@@ -97,7 +97,6 @@ class GraphOperator(nn.Module):
             self.register_buffer("edge_weight", edge_weight.to(torch.float32)[order], persistent=False)
         else:
             self.edge_weight = None
-        self._self_loops_key: tuple[torch.device, int] | None = None
 
     @classmethod
     def from_graph(cls, graph, name: str) -> "GraphOperator":  # graph: cellgi.data.cellgraph.CellGraph

@@ -43,7 +43,6 @@ from cellgi.spec import Spec, load_spec
 from cellgi.train.baselines import fit_additive_baseline
 from cellgi.train.checkpoint import (
     AtomicCheckpointIO,
-    CheckpointError,
     build_metadata,
     model_state_of,
     read_checkpoint,
@@ -72,6 +71,7 @@ from cellgi.train.task import InteractionTask
 __all__ = [
     "DDP_RUN_DIR_ENV",
     "ModelBuildError",
+    "TrainerConfigError",
     "TrainResult",
     "evaluate_baseline",
     "flatten_metrics",
@@ -90,6 +90,10 @@ _RANK_VARS = ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "SLURM_PROCID", "
 def is_primary_process() -> bool:
     """True unless a launcher (Lightning, torchrun, SLURM) marked this process as a non-first rank."""
     return all(os.environ.get(v, "0") in ("", "0") for v in _RANK_VARS)
+
+
+class TrainerConfigError(Exception):
+    """``training.trainer`` settings Lightning refuses (accelerator, devices, strategy, precision)."""
 
 
 class ModelBuildError(Exception):
@@ -226,6 +230,8 @@ def _quiet_lightning() -> None:
                  "lightning.fabric.utilities.seed"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+    # epoch metrics come from torchmetrics objects, already gathered over ranks before logging
+    warnings.filterwarnings("ignore", message=r".*when logging on epoch level in distributed setting.*")
     warnings.filterwarnings("ignore", message=r".*will save all targets and predictions in the buffer.*")
     warnings.filterwarnings("ignore", message=r".*Checkpoint directory .* exists and is not empty.*")
     warnings.filterwarnings("ignore", message=r".*is smaller than the logging interval.*")
@@ -382,7 +388,6 @@ def train(
                 )
 
     assert spec is not None
-    t = spec.training
     # 1. trainer first: a bad trainer config fails before any data is read or any folder created
     planned = rdir_final if rdir_final is not None else Path(runs_root) / spec.name / "<pending>"
     has_val = spec.data.split.fractions[1] > 0
@@ -393,7 +398,10 @@ def train(
                 f"run folder {p} already exists and is not empty; refusing to overwrite it "
                 f"(choose another --run-dir, or continue it with --resume {p})"
             )
-    _build_trainer(spec, Path(planned), progress=False, has_val=has_val)  # validation only
+    try:
+        _build_trainer(spec, Path(planned), progress=False, has_val=has_val)  # validation only
+    except (ValueError, TypeError, RuntimeError) as exc:  # Lightning's MisconfigurationException included
+        raise TrainerConfigError(f"training.trainer: {exc}") from None
 
     # 2. run folder and spec
     info = environment_info(spec)

@@ -136,6 +136,16 @@ class InteractionTask(L.LightningModule):
         self.aggregation_weights: Tensor | None = None
         self._t_step: float | None = None
         self._throughput: float | None = None
+        self._ddp_ignore_graph_buffers()
+
+    def _ddp_ignore_graph_buffers(self) -> None:
+        """Sparse buffers (the shared adjacency) are built identically on every rank from the same data,
+        and DDP cannot broadcast sparse CSR tensors: tell DDP to leave them alone."""
+        names = [n for n, b in self.named_buffers() if b.layout != torch.strided]
+        if names:
+            from torch.nn.parallel import DistributedDataParallel
+
+            DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(self, names)
 
     # ------------------------------------------------------------------------------------ basics
     def forward(self, batch: PerturbationBatch) -> tuple[Tensor, dict[str, Any]]:

@@ -42,3 +42,15 @@ def test_buffers_move_but_are_not_saved():
     assert op.state_dict() == {}
     op = op.double()
     assert op.adj.dtype == torch.float64 and op.edge_index.dtype == torch.long
+
+
+def test_model_tells_ddp_to_skip_graph_buffers():
+    from nn_helpers import model_spec_from_yaml
+
+    from cellgi.nn.model import LazyDango
+
+    graph = random_graph(10)
+    model = LazyDango.from_spec(model_spec_from_yaml("hidden_dim: 8\nnum_layers: 1"), graph, 1)
+    ignored = set(model._ddp_params_and_buffers_to_ignore)
+    buffers = {n for n, _ in model.named_buffers() if n.startswith("operators.")}
+    assert buffers and buffers <= ignored

@@ -7,7 +7,6 @@ import math
 from pathlib import Path
 
 import pytest
-import torch
 
 from cellgi import __version__
 from cellgi.data.splits import load_splits

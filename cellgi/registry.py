@@ -182,7 +182,7 @@ class ComponentEntry:
         rows = []
         for pname, finfo in self.params.model_fields.items():
             ann = finfo.annotation
-            tname = getattr(ann, "__name__", None) or repr(ann).replace("typing.", "")
+            tname = ann.__name__ if isinstance(ann, type) else repr(ann).replace("typing.", "")
             rows.append(
                 {
                     "name": pname,

@@ -121,3 +121,10 @@ def test_describe_lists_types_defaults_descriptions():
     assert rows["delta"]["default"] == 1.0
     assert rows["delta"]["type"] == "float"
     assert "quadratic" in rows["delta"]["description"]
+
+
+def test_describe_shows_literal_choices():
+    rows = {r["name"]: r for r in get_registry("conv").get("masked_gin").describe()}
+    literal_rows = [r for r in rows.values() if r["type"].startswith("Literal")]
+    assert literal_rows, "masked_gin has a choice-valued parameter"
+    assert all("'" in r["type"] for r in literal_rows), literal_rows

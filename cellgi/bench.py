@@ -302,7 +302,7 @@ def run_benchmark(cfg: BenchConfig, progress: Callable[[str], None] | None = Non
         ms = data_path_ms(cfg, graph.num_nodes, bs)
         frac = ms / step_ms[bs] if bs in step_ms else None
         data_rows.append({"batch_size": bs, "collate_h2d_ms": round(ms, 3),
-                          "fraction_of_train_step": None if frac is None else round(frac, 4)})
+                          "fraction_of_train_step": None if frac is None else float(f"{frac:.3g}")})
     return {
         "device": _device_name(cfg.device),
         "torch": torch.__version__,

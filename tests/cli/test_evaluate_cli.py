@@ -8,34 +8,12 @@ from pathlib import Path
 import pytest
 
 from cellgi.cli.main import main
+
+from cli_helpers import tiny_spec
 from cellgi.data.splits import load_splits
 
-TINY = """\
-name: tiny-eval
-data:
-  synthetic:
-    num_genes: 200
-    num_samples: 500
-    edge_types: {physical: 600, regulatory: 300}
-    directed: [regulatory]
-  batch_size: 32
-  cache: false
-model:
-  hidden_dim: 16
-  num_layers: 2
-  local_predictor: {type: hypergraph_attention, num_heads: 2}
-training:
-  max_epochs: 1
-  trainer: {accelerator: cpu}
-"""
+TINY = tiny_spec("tiny-eval")
 
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    base = tmp_path_factory.mktemp("eval")
-    (base / "t.yaml").write_text(TINY)
-    assert main(["train", str(base / "t.yaml"), "--run-dir", str(base / "run"), "--no-progress"]) == 0
-    return base / "run"
 
 
 def _test_samples(run: Path):

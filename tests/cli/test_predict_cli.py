@@ -10,34 +10,12 @@ import pytest
 import torch
 
 from cellgi.cli.main import main
+
+from cli_helpers import tiny_spec
 from cellgi.train.checkpoint import load_model
 
-TINY = """\
-name: tiny-predict
-data:
-  synthetic:
-    num_genes: 200
-    num_samples: 500
-    edge_types: {physical: 600, regulatory: 300}
-    directed: [regulatory]
-  batch_size: 32
-  cache: false
-model:
-  hidden_dim: 16
-  num_layers: 2
-  local_predictor: {type: hypergraph_attention, num_heads: 2}
-training:
-  max_epochs: 1
-  trainer: {accelerator: cpu}
-"""
+TINY = tiny_spec("tiny-predict")
 
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    base = tmp_path_factory.mktemp("predict")
-    (base / "t.yaml").write_text(TINY)
-    assert main(["train", str(base / "t.yaml"), "--run-dir", str(base / "run"), "--no-progress"]) == 0
-    return base / "run"
 
 
 GENES = """\

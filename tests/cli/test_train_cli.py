@@ -12,24 +12,9 @@ import pytest
 
 from cellgi.cli.main import main
 
-TINY = """\
-name: tiny-cli
-data:
-  synthetic:
-    num_genes: 200
-    num_samples: 500
-    edge_types: {physical: 600, regulatory: 300}
-    directed: [regulatory]
-  batch_size: 32
-  cache: false
-model:
-  hidden_dim: 16
-  num_layers: 2
-  local_predictor: {type: hypergraph_attention, num_heads: 2}
-training:
-  max_epochs: 1
-  trainer: {accelerator: cpu}
-"""
+from cli_helpers import tiny_spec
+
+TINY = tiny_spec("tiny-cli")
 
 
 def test_invalid_spec_exits_2_before_reading_data(tmp_path, capsys):

@@ -63,34 +63,10 @@ def collate_index_sets(
     """Build a batch from ``B`` 1-D index tensors (variable length), targets ``[B, T]`` and weights ``[B]``."""
     if len(sets) == 0:
         raise ValueError("cannot collate an empty batch")
-    b = len(sets)
     sizes = torch.tensor([int(s.numel()) for s in sets], dtype=torch.long)
-    if int(sizes.min()) < 1:
-        raise ValueError("every sample needs at least one deleted gene")
-    pert_idx = torch.cat([s.to(torch.long) for s in sets])
-    ptr = torch.zeros(b + 1, dtype=torch.long)
+    ptr = torch.zeros(len(sets) + 1, dtype=torch.long)
     ptr[1:] = torch.cumsum(sizes, 0)
-    pert_batch = torch.repeat_interleave(torch.arange(b), sizes)
-    k = int(sizes.max())
-    pos = torch.arange(pert_idx.numel()) - ptr[pert_batch]
-    padded = torch.zeros(b, k, dtype=torch.long)
-    mask = torch.zeros(b, k, dtype=torch.bool)
-    padded[pert_batch, pos] = pert_idx
-    mask[pert_batch, pos] = True
-    if y.dim() == 1:
-        y = y.unsqueeze(-1)
-    if y.shape[0] != b:
-        raise ValueError(f"{b} index sets but {y.shape[0]} target rows")
-    return PerturbationBatch(
-        pert_idx=pert_idx,
-        pert_batch=pert_batch,
-        pert_ptr=ptr,
-        pert_padded=padded,
-        pert_mask=mask,
-        y=y.to(torch.float32),
-        weight=torch.ones(b) if weight is None else weight.to(torch.float32),
-        sample_idx=torch.arange(b) if sample_idx is None else sample_idx.to(torch.long),
-    )
+    return collate_flat(torch.cat([s.reshape(-1).to(torch.long) for s in sets]), ptr, y, weight, sample_idx)
 
 
 def segment_ids(ptr: Tensor, total: int | None = None) -> Tensor:

@@ -113,7 +113,7 @@ def _fmt(v: float) -> str:
 def run(args: argparse.Namespace) -> int:
     """Exit 0 when predictions were written; 2 for unusable inputs (checkpoint, file, strict failures)."""
     from cellgi.train.checkpoint import CheckpointError, load_model
-    from cellgi.train.runs import write_text_atomic
+    from cellgi.fileio import write_text_atomic
 
     try:
         loaded = load_model(args.checkpoint)

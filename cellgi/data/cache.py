@@ -13,11 +13,12 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
 import torch
+
+from cellgi.fileio import atomic_open
 
 __all__ = ["CACHE_VERSION", "cache_dir", "cache_key", "file_digest", "read_cache", "write_cache"]
 
@@ -90,15 +91,7 @@ def write_cache(path: str | Path, payload: dict[str, Any]) -> Path:
     buf = io.BytesIO()
     torch.save(payload, buf)
     data = buf.getvalue()
-    fd, tmp = tempfile.mkstemp(prefix=p.name + ".", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(hashlib.sha256(data).hexdigest().encode("ascii") + b"\n")
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(p) as fh:
+        fh.write(hashlib.sha256(data).hexdigest().encode("ascii") + b"\n")
+        fh.write(data)
     return p

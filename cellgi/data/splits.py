@@ -17,8 +17,6 @@ Splits are ``{"train", "val", "test"} -> LongTensor`` of sample indices, sorted.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Sequence
@@ -28,6 +26,7 @@ import torch
 from torch import Tensor
 
 from cellgi.data.errors import DataError
+from cellgi.fileio import atomic_open
 from cellgi.data.perturbations import SPLIT_NAMES, PerturbationDataset
 
 __all__ = ["SplitResult", "load_splits", "make_splits", "save_splits"]
@@ -184,20 +183,13 @@ def make_splits(
 def save_splits(splits: dict[str, Tensor], path: str | Path) -> Path:
     """Write splits atomically: ``.npz`` (arrays) or ``.json`` (lists), chosen by the suffix."""
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=p.name + ".", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if p.suffix == ".json":
-                fh.write(json.dumps({k: v.tolist() for k, v in splits.items()}).encode())
-            elif p.suffix == ".npz":
-                np.savez(fh, **{k: v.numpy().astype(np.int64) for k, v in splits.items()})
-            else:
-                raise ValueError(f"splits file must end in .npz or .json, got {p.name}")
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    if p.suffix not in (".json", ".npz"):
+        raise ValueError(f"splits file must end in .npz or .json, got {p.name}")
+    with atomic_open(p) as fh:
+        if p.suffix == ".json":
+            fh.write(json.dumps({k: v.tolist() for k, v in splits.items()}).encode())
+        else:
+            np.savez(fh, **{k: v.numpy().astype(np.int64) for k, v in splits.items()})
     return p
 
 

@@ -9,7 +9,7 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from cellgi.nn.mlp import make_activation, make_norm
+from cellgi.nn.mlp import MLP
 
 __all__ = ["GeneEmbedding", "Preprocessor", "load_node_features"]
 
@@ -131,13 +131,13 @@ class Preprocessor(nn.Module):
                 f"preprocessor.num_layers=0 needs input width == hidden_dim, got {in_dim} != {out_dim} "
                 f"(fixed node features widen the input: use num_layers >= 1)"
             )
-        layers: list[nn.Module] = []
-        for i in range(num_layers):
-            layers += [nn.Linear(in_dim if i == 0 else out_dim, out_dim), make_norm(norm, out_dim),
-                       make_activation(activation)]
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
-        self.layers = nn.Sequential(*layers)
+        # the same Linear -> norm -> activation -> dropout stack as MLP with plain_last=False; kept as a
+        # bare Sequential under ``layers`` so that state_dict keys stay ``preprocessor.layers.<i>.*``
+        self.layers = (
+            MLP(in_dim, out_dim, out_dim, num_layers, norm, activation, dropout, plain_last=False).layers
+            if num_layers
+            else nn.Sequential()
+        )
 
     def reset_parameters(self) -> None:
         for m in self.layers:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pickle
 import zipfile
 from dataclasses import dataclass, field
@@ -31,6 +30,8 @@ from typing import Any, Mapping
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from torch import Tensor
+
+from cellgi.fileio import atomic_open
 
 __all__ = [
     "CHECKPOINT_KEY",
@@ -77,25 +78,8 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     new one, never a partial file.
     """
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(p.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:  # pragma: no cover - filesystems without directory fsync
-        pass
+    with atomic_open(p) as fh:
+        torch.save(obj, fh)
     return p
 
 

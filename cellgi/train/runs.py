@@ -21,14 +21,14 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
-import os
 import platform
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
+
+from cellgi.fileio import write_text_atomic
 
 __all__ = [
     "CKPT_DIR",
@@ -49,7 +49,6 @@ __all__ = [
     "update_run_status",
     "write_json",
     "write_spec",
-    "write_text_atomic",
 ]
 
 SPEC_FILE = "spec.yaml"
@@ -155,23 +154,6 @@ def spec_header(info: Mapping[str, Any]) -> str:
     if info.get("command"):
         lines.append(f"command: {info['command']}")
     return "".join(f"# {ln}\n" for ln in lines)
-
-
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
 
 
 def write_spec(run_dir: str | Path, spec: Any, info: Mapping[str, Any]) -> Path:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cellgi.data.readers._io import NameInterner
+
 __all__ = ["RawEdges", "RawEdgesBuilder"]
 
 
@@ -38,25 +40,17 @@ class RawEdges:
         return int(self.src.size)
 
 
-class RawEdgesBuilder:
+class RawEdgesBuilder(NameInterner):
     """Collects rows cheaply (identifier interning, typed arrays) while a file is read."""
 
     def __init__(self, path: str | Path, weighted: bool):
         self.path = Path(path)
-        self._ids: dict[str, int] = {}
-        self.names: list[str] = []
+        super().__init__()
         self._src = array("q")
         self._dst = array("q")
         self._line = array("q")
         self._w = array("d") if weighted else None
         self.filtered: Counter = Counter()
-
-    def intern(self, name: str) -> int:
-        i = self._ids.get(name)
-        if i is None:
-            i = self._ids[name] = len(self.names)
-            self.names.append(name)
-        return i
 
     def add(self, a: str, b: str, line: int, weight: float | None = None) -> None:
         self._src.append(self.intern(a))

@@ -9,7 +9,7 @@ from typing import Iterator
 
 from cellgi.data.errors import DataError
 
-__all__ = ["check_file", "iter_lines", "parse_float", "split_fields"]
+__all__ = ["NameInterner", "check_file", "iter_lines", "parse_float", "split_fields"]
 
 
 def check_file(path: str | Path, what: str = "file") -> Path:
@@ -70,3 +70,18 @@ def parse_float(text: str, path: str | Path, line: int, what: str = "number") ->
         return float(text)
     except ValueError:
         raise DataError(f"{what} {text!r} is not a number", path, line) from None
+
+
+class NameInterner:
+    """Gives each distinct identifier read from a file a dense id, in order of first appearance."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}
+        self.names: list[str] = []
+
+    def intern(self, name: str) -> int:
+        i = self._ids.get(name)
+        if i is None:
+            i = self._ids[name] = len(self.names)
+            self.names.append(name)
+        return i

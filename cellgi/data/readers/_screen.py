@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["RawScreen", "RawScreenBuilder", "SPLIT_CODES", "parse_target"]
+from cellgi.data.errors import DataError
+from cellgi.data.readers._io import NameInterner
+
+__all__ = ["RawScreen", "RawScreenBuilder", "SPLIT_CODES", "parse_target", "parse_target_row"]
 
 #: split-column values (lower-case) -> split code (0 train, 1 val, 2 test)
 SPLIT_CODES = {"train": 0, "training": 0, "val": 1, "valid": 1, "validation": 1, "test": 2, "testing": 2}
@@ -26,6 +30,25 @@ def parse_target(text: str) -> float | None:
         return float(t)
     except ValueError:
         return None
+
+
+def parse_target_row(
+    fields: Sequence[str], header: Sequence[str], columns: Mapping[str, int], path: str | Path, lineno: int
+) -> dict[str, float] | None:
+    """Target values of one row (``columns``: target name -> column index); None when none is measured.
+
+    Raises:
+        DataError: a cell that is neither a number nor an NA marker, naming file, line and column.
+    """
+    values: dict[str, float] = {}
+    for name, col in columns.items():
+        v = parse_target(fields[col])
+        if v is None:
+            raise DataError(f"{header[col]!r} value {fields[col]!r} is not a number", path, lineno)
+        values[name] = v
+    if all(math.isnan(v) for v in values.values()):
+        return None
+    return values
 
 
 @dataclass
@@ -59,13 +82,12 @@ class RawScreen:
         return int(self.ptr.size - 1)
 
 
-class RawScreenBuilder:
+class RawScreenBuilder(NameInterner):
     """Collects samples cheaply while a file is read."""
 
     def __init__(self, path: str | Path, target_names: Sequence[str], weighted: bool):
         self.path = Path(path)
-        self._ids: dict[str, int] = {}
-        self.names: list[str] = []
+        super().__init__()
         self._genes = array("q")
         self._ptr = array("q", [0])
         self._line = array("q")
@@ -73,13 +95,6 @@ class RawScreenBuilder:
         self._targets = {t: array("d") for t in target_names}
         self._w = array("d") if weighted else None
         self.filtered: Counter = Counter()
-
-    def intern(self, name: str) -> int:
-        i = self._ids.get(name)
-        if i is None:
-            i = self._ids[name] = len(self.names)
-            self.names.append(name)
-        return i
 
     def add(
         self,

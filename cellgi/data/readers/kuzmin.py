@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterable
 
 from cellgi.data.errors import DataError
-from cellgi.data.readers._screen import RawScreen, RawScreenBuilder, parse_target
+from cellgi.data.readers._screen import RawScreen, RawScreenBuilder, parse_target, parse_target_row
 from cellgi.data.readers._table import read_table
 
 __all__ = ["KUZMIN_TARGETS", "read_kuzmin", "read_strain_table", "strain_genes"]
@@ -105,6 +105,7 @@ def read_kuzmin(
     ai = _pick(t, _ARRAY, None, "array strain", True)
     si = _pick(t, _SCORE, score_column, "interaction score", True)
     fi = _pick(t, _FITNESS, fitness_column, "mutant fitness", False)
+    tcols = {name: col for name, col in (("gene_interaction", si), ("fitness", fi)) if col is not None}
     pi = _pick(t, _PVALUE, pvalue_column, "p-value", weight_from_pvalue)
     b = RawScreenBuilder(path, KUZMIN_TARGETS, weighted=weight_from_pvalue)
     for lineno, f in t.rows:
@@ -123,15 +124,8 @@ def read_kuzmin(
         if len({g.upper() for g in genes}) != len(genes):
             b.filtered["gene repeated in sample"] += 1
             continue
-        values: dict[str, float] = {}
-        for name, col in (("gene_interaction", si), ("fitness", fi)):
-            if col is None:
-                continue
-            v = parse_target(f[col])
-            if v is None:
-                raise DataError(f"{t.header[col]!r} value {f[col]!r} is not a number", path, lineno)
-            values[name] = v
-        if all(math.isnan(v) for v in values.values()):
+        values = parse_target_row(f, t.header, tcols, path, lineno)
+        if values is None:
             b.filtered["no measured target"] += 1
             continue
         w = None

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from cellgi.data.errors import DataError
-from cellgi.data.readers._screen import SPLIT_CODES, RawScreen, RawScreenBuilder, parse_target
+from cellgi.data.readers._screen import SPLIT_CODES, RawScreen, RawScreenBuilder, parse_target, parse_target_row
 from cellgi.data.readers._table import read_table
 
 __all__ = ["read_screen_table"]
@@ -59,13 +59,8 @@ def read_screen_table(
         if len({g.upper() for g in genes}) != len(genes):
             b.filtered["gene repeated in sample"] += 1
             continue
-        values: dict[str, float] = {}
-        for name, c in tcols.items():
-            v = parse_target(f[c])
-            if v is None:
-                raise DataError(f"{t.header[c]!r} value {f[c]!r} is not a number", path, lineno)
-            values[name] = v
-        if all(math.isnan(v) for v in values.values()):
+        values = parse_target_row(f, t.header, tcols, path, lineno)
+        if values is None:
             b.filtered["no measured target"] += 1
             continue
         w = None

@@ -30,6 +30,16 @@ def _plt():
     return plt
 
 
+def _save(fig, path: str | Path) -> Path:
+    """Lay out, write as PNG (folder created), close the figure; returns the path."""
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    _plt().close(fig)
+    return out
+
+
 def _pearson(x: Tensor, y: Tensor) -> float:
     if x.numel() < 2:
         return float("nan")
@@ -59,12 +69,7 @@ def plot_test_scatter(pred: Tensor, target: Tensor, target_names: Sequence[str],
         ax.set_ylabel(f"predicted {name}")
         ax.set_title(f"test: r = {r:.3f} (n = {int(x.numel())})")
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, path)
 
 
 def read_csv_logs(log_dir: str | Path) -> list[dict[str, float]]:
@@ -133,12 +138,7 @@ def plot_learning_curves(log_dir: str | Path, path: str | Path, monitor: str | N
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, path)
 
 
 def plot_aggregation_weights(weights: Tensor, labels: Sequence[str] | None, path: str | Path) -> Path:
@@ -161,9 +161,4 @@ def plot_aggregation_weights(weights: Tensor, labels: Sequence[str] | None, path
                 ax.text(j, i, f"{float(w[i, j]):.2f}", ha="center", va="center", color="white", fontsize=8)
     fig.colorbar(im, ax=ax, label="mean weight (test samples, kept genes)")
     ax.set_title("graph aggregation weights per layer")
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, path)

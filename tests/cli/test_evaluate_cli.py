@@ -9,7 +9,7 @@ import pytest
 
 from cellgi.cli.main import main
 
-from cli_helpers import tiny_spec
+from tiny_specs import tiny_spec
 from cellgi.data.splits import load_splits
 
 TINY = tiny_spec("tiny-eval")

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import csv
 import shutil
-from pathlib import Path
 
-import pytest
 import torch
 
 from cellgi.cli.main import main
 
-from cli_helpers import tiny_spec
+from tiny_specs import tiny_spec
 from cellgi.train.checkpoint import load_model
 
 TINY = tiny_spec("tiny-predict")

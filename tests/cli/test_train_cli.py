@@ -12,7 +12,7 @@ import pytest
 
 from cellgi.cli.main import main
 
-from cli_helpers import tiny_spec
+from tiny_specs import tiny_spec
 
 TINY = tiny_spec("tiny-cli")
 
@@ -31,7 +31,7 @@ def test_invalid_spec_exits_2_before_reading_data(tmp_path, capsys):
 
 def test_bad_trainer_settings_fail_before_data_and_folder(tmp_path, capsys):
     spec = tmp_path / "t.yaml"
-    spec.write_text(TINY.replace("trainer: {accelerator: cpu}", "trainer: {accelerator: cpu, precision: '99-wrong'}"))
+    spec.write_text(TINY.replace("trainer: {accelerator: cpu, devices: 1}", "trainer: {accelerator: cpu, devices: 1, precision: '99-wrong'}"))
     assert main(["train", str(spec), "--runs-root", str(tmp_path / "runs"), "--no-progress"]) == 2
     assert "training.trainer" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()

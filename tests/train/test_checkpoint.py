@@ -26,7 +26,7 @@ from cellgi.train.checkpoint import (
 )
 from cellgi.train.metrics import InteractionMetrics
 
-from conftest import write_tiny_spec
+from tiny_specs import write_tiny_spec
 
 
 def test_lightning_checkpoints_are_weights_only_loadable(tiny_run: Path):

@@ -15,12 +15,12 @@ from cellgi.spec import load_spec
 from cellgi.train.checkpoint import load_model
 from cellgi.train.metrics import InteractionMetrics
 
-from conftest import TINY_SPEC
+from tiny_specs import tiny_spec
 
 
 @pytest.mark.slow
 def test_ddp_two_cpu_processes_gather_metrics_exactly(tmp_path):
-    text = TINY_SPEC.format(epochs=2, aggregator="sum")
+    text = tiny_spec("tiny", epochs=2)
     text = text.replace("num_samples: 500", "num_samples: 510")  # 51 test samples: uneven shards
     text = text.replace("eval_batch_size: 64", "eval_batch_size: 16")
     text = text.replace("trainer: {accelerator: cpu, devices: 1}", "trainer: {accelerator: cpu, devices: 2, strategy: ddp}")

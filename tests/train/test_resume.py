@@ -17,7 +17,7 @@ import torch
 from cellgi.cli.main import main
 from cellgi.train.runs import read_json
 
-from conftest import write_tiny_spec
+from tiny_specs import write_tiny_spec
 
 MAX_EPOCHS = 6
 STEPS_PER_EPOCH = 13  # ceil(400 training samples / batch 32)

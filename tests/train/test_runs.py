@@ -13,7 +13,7 @@ from cellgi.data.splits import load_splits
 from cellgi.spec import load_spec
 from cellgi.train.runs import RunDirError, create_run_dir, read_json, write_json
 
-from conftest import write_tiny_spec
+from tiny_specs import write_tiny_spec
 
 
 def test_run_folder_layout(tiny_run: Path):

@@ -16,7 +16,7 @@ from cellgi.train.loaders import RunDataModule
 from cellgi.train.metrics import InteractionMetrics
 from cellgi.train.task import InteractionTask, lr_lambda
 
-from conftest import write_tiny_spec
+from tiny_specs import write_tiny_spec
 
 
 def test_lr_schedule_warmup_then_cosine_to_floor():

@@ -31,6 +31,7 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -43,6 +44,12 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
             os.close(dfd)
     except OSError:  # pragma: no cover - filesystems without directory fsync
         pass
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

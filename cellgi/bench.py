@@ -4,6 +4,8 @@ Two paths run on the same weights in the same process (or, on CPU, in fresh chil
 peak RSS is honest per measurement):
 
 - ``shared``: the model's own forward: one shared adjacency, samples are index sets.
+- ``shared_no_delta``: the same with ``first_layer_delta`` off (every layer over all ``N * (B+1)`` rows), to
+  show what the first-layer delta buys in the same run (optional).
 - ``reference``: how the published lazy model batched: B per-sample copies of every graph with the
   deleted genes' edges removed, message passing through the convs' PyG-style single-graph forward.
 
@@ -28,6 +30,7 @@ from typing import Any, Callable
 import torch
 
 __all__ = [
+    "PATHS",
     "PUBLISHED_EDGE_COUNTS",
     "BenchConfig",
     "make_workload",
@@ -142,12 +145,18 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+PATHS = ("shared", "shared_no_delta", "reference")
+
+
 def _forward_fn(model, path: str) -> Callable:
     if path == "shared":
         return model
+    if path == "shared_no_delta":
+        model.first_layer_delta = False
+        return model
     if path == "reference":
         return model.reference_forward
-    raise ValueError(f"unknown path {path!r} (shared or reference)")
+    raise ValueError(f"unknown path {path!r} (one of {', '.join(PATHS)})")
 
 
 def _rss_gib() -> float:
@@ -296,6 +305,16 @@ def run_benchmark(cfg: BenchConfig, progress: Callable[[str], None] | None = Non
                 "train": round(s["train_samples_per_s"] / r["train_samples_per_s"], 2),
                 "infer": round(s["infer_samples_per_s"] / r["infer_samples_per_s"], 2),
             }
+    delta_gain = {}
+    for bs in cfg.batch_sizes:
+        s = next((r for r in rows if r["batch_size"] == bs and r["path"] == "shared" and not r.get("oom")), None)
+        f = next((r for r in rows if r["batch_size"] == bs and r["path"] == "shared_no_delta" and not r.get("oom")),
+                 None)
+        if s and f:
+            delta_gain[str(bs)] = {
+                "train": round(s["train_samples_per_s"] / f["train_samples_per_s"], 2),
+                "infer": round(s["infer_samples_per_s"] / f["infer_samples_per_s"], 2),
+            }
     step_ms = {r["batch_size"]: r["train_step_ms"] for r in rows if r["path"] == "shared" and not r.get("oom")}
     data_rows = []
     for bs in cfg.batch_sizes:
@@ -312,6 +331,7 @@ def run_benchmark(cfg: BenchConfig, progress: Callable[[str], None] | None = Non
         "equivalence_max_abs_diff": eq,
         "rows": rows,
         "ratio_shared_over_reference": ratios,
+        **({"ratio_shared_over_shared_no_delta": delta_gain} if delta_gain else {}),
         "data_path": data_rows,
         "threads": torch.get_num_threads(),
         "pid": os.getpid(),

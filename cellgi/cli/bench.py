@@ -40,7 +40,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help=f"aggregator(s), comma-separated or 'all'; one of: {', '.join(aggs)} (default sum)",
     )
-    p.add_argument("--paths", default="shared,reference", help="shared,reference (default both)")
+    p.add_argument(
+        "--paths",
+        default="shared,reference",
+        help="comma-separated, from shared, shared_no_delta (first-layer delta off), reference (default "
+        "shared,reference)",
+    )
     p.add_argument("--scale", type=float, default=1.0, help="shrink genes and edges (1.0 = yeast scale)")
     p.add_argument("--steps", type=int, default=5, help="timed steps per row (median reported)")
     p.add_argument("--warmup", type=int, default=2, help="untimed warm-up steps")
@@ -52,7 +57,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cellgi.bench import BenchConfig, run_benchmark
+    from cellgi.bench import PATHS, BenchConfig, run_benchmark
 
     if args.device.startswith("cuda"):
         import torch
@@ -75,9 +80,9 @@ def run(args: argparse.Namespace) -> int:
     for a in aggs:
         reg.get(a)  # unknown names: clear error with the valid ones
     paths = [x.strip() for x in args.paths.split(",") if x.strip()]
-    bad = [x for x in paths if x not in ("shared", "reference")]
-    if bad:
-        print(f"error: unknown path(s) {bad}; use shared and/or reference", file=sys.stderr)
+    bad = [x for x in paths if x not in PATHS]
+    if bad or not paths:
+        print(f"error: unknown path(s) {bad}; use one or more of {', '.join(PATHS)}", file=sys.stderr)
         return 2
     scale, steps, warmup = args.scale, args.steps, args.warmup
     if args.quick:

@@ -10,6 +10,13 @@ Data flow of :meth:`LazyDango.forward` for a batch of ``B`` samples (each a set 
 
 ``keep[N, B+1]`` is made on the device from ``batch.pert_idx``/``batch.pert_batch``; the wildtype runs as
 column ``B`` (all genes kept) in the same message-passing pass, so it costs one more column, not a pass.
+
+The first layer's input is the same in every column, so (``first_layer_delta``, default on) it runs once for
+the wildtype ``[N, H]`` and again only for the (gene, column) pairs whose input a deletion changes: the
+targets of the deleted genes' out-edges, per edge type (about 2% of ``N * (B+1)`` rows per edge type at
+yeast scale). Every other pair of the first layer's output is the wildtype row. This is exact (it is the
+same sum with the removed terms subtracted) and is used when every conv has ``forward_shared`` and no
+dropout acts in the first layer; otherwise the first layer runs like the others.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from cellgi.nn.aggregators import GraphAggregator
 from cellgi.nn.convs import ConvWrapper
 from cellgi.nn.embedding import GeneEmbedding, Preprocessor, load_node_features
 from cellgi.nn.heads import Combiner, GlobalPredictor, LocalPredictor
-from cellgi.nn.operator import GraphOperator
+from cellgi.nn.operator import GraphOperator, RemovedEdges
 from cellgi.nn.pooling import Pooling
 from cellgi.registry import get_registry
 
@@ -157,6 +164,10 @@ class LazyDango(nn.Module):
                 f"combiner {ctype!r} ignores the local head, but local_predictor "
                 f"{_type_name(spec.local_predictor)!r} is configured; set local_predictor: null"
             )
+        self.first_layer_delta = bool(spec.first_layer_delta)
+        self._layer0_supports_shared = all(conv.supports_shared for conv in self.layers[0])
+        self._layer0_dropout = any(_has_dropout(m) for part in (self.layers[0], self.aggregators[0])
+                                   for m in part.modules())
         labels = self.aggregators[0].weight_labels(self.edge_type_names) if isinstance(
             self.aggregators[0], GraphAggregator) else None
         self.aggregation_labels: list[str] | None = labels
@@ -230,6 +241,15 @@ class LazyDango(nn.Module):
         """Preprocessed gene embeddings ``[N, H]`` (shared by all samples before message passing)."""
         return self.preprocessor(self.embedding())
 
+    @property
+    def uses_first_layer_delta(self) -> bool:
+        """Whether the next forward runs the first layer on the affected rows only (see the module docs)."""
+        return (
+            self.first_layer_delta
+            and self._layer0_supports_shared
+            and not (self.training and self._layer0_dropout)
+        )
+
     def gene_states(self, keep: Tensor, stages: list | None = None) -> tuple[Tensor, list[Tensor]]:
         """Shared-adjacency message passing: ``x [N, C, H]`` for ``C = keep.shape[1]`` columns, and each
         layer's aggregation weights (``[N, C, W]``, possibly empty)."""
@@ -237,17 +257,51 @@ class LazyDango(nn.Module):
         if stages is not None:
             stages.append(("embedding + preprocessor", x0))
         n, c = keep.shape
-        x = x0.unsqueeze(1).expand(n, c, x0.shape[-1]).contiguous()
         weights: list[Tensor] = []
-        for li, (convs, agg) in enumerate(zip(self.layers, self.aggregators)):
-            outs = [conv.forward_batched(x, op, keep) for conv, op in zip(convs, self.operators)]
-            y, w = agg(outs)
+        first = 0
+        if self.uses_first_layer_delta:
+            x, w = self._first_layer_shared(x0, keep)
+            first = 1
+            if w is not None:
+                weights.append(w)
+            if stages is not None:
+                stages.append((f"layer 0 (convs + {_type_name(self.spec.aggregator)})", x))
+        else:
+            x = x0.unsqueeze(1).expand(n, c, x0.shape[-1]).contiguous()
+        for li in range(first, len(self.layers)):
+            outs = [conv.forward_batched(x, op, keep) for conv, op in zip(self.layers[li], self.operators)]
+            y, w = self.aggregators[li](outs)
             x = x + y if self.residual else y
             if w is not None:
                 weights.append(w)
             if stages is not None:
                 stages.append((f"layer {li} (convs + {_type_name(self.spec.aggregator)})", x))
         return x, weights
+
+    def _first_layer_shared(self, x0: Tensor, keep: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Layer 0 for an input ``x0 [N, H]`` shared by all ``C`` columns: the wildtype rows once, plus the
+        (gene, column) pairs that some edge type's removed edges reach (their union, ``P`` pairs)."""
+        n, c = keep.shape
+        genes, cols = (~keep).nonzero(as_tuple=True)
+        removed: list[RemovedEdges] = [op.removed_in_edges(genes, cols, c) for op in self.operators]
+        keys = torch.unique(torch.cat([r.keys for r in removed]))  # [P] sorted, m * C + c
+        rows = keys // c
+        outs = []
+        for conv, op, r in zip(self.layers[0], self.operators, removed):
+            y = conv.forward_shared(x0, op, r)  # [N + R_g, H]: wildtype rows, then this type's pairs
+            y_wt = y[:n]
+            # at the union's pairs: the wildtype row unless this edge type changed it
+            at_pairs = y_wt.index_select(0, rows).index_copy(0, torch.searchsorted(keys, r.keys), y[n:])
+            outs.append(torch.cat([y_wt, at_pairs]))  # [N + P, H]
+        y, w = self.aggregators[0](outs)
+        h = x0.shape[-1]
+        if self.residual:
+            y = y + torch.cat([x0, x0.index_select(0, rows)])
+        x = y[:n].unsqueeze(1).expand(n, c, h).reshape(n * c, h).index_copy(0, keys, y[n:]).view(n, c, h)
+        if w is not None:
+            k = w.shape[-1]
+            w = w[:n].unsqueeze(1).expand(n, c, k).reshape(n * c, k).index_copy(0, keys, w[n:]).view(n, c, k)
+        return x, w
 
     def reference_gene_states(self, keep: Tensor) -> tuple[Tensor, list[Tensor]]:
         """The same states computed the published way: ``C`` per-sample copies of every graph with the
@@ -332,6 +386,13 @@ class LazyDango(nn.Module):
             f"num_genes={self.num_genes}, edge_types={self.edge_type_names}, hidden_dim={self.spec.hidden_dim}, "
             f"num_layers={self.spec.num_layers}, num_targets={self.num_targets}"
         )
+
+
+def _has_dropout(m: nn.Module) -> bool:
+    if isinstance(m, nn.modules.dropout._DropoutNd):
+        return m.p > 0
+    p = getattr(m, "dropout", 0.0)
+    return isinstance(p, float) and p > 0
 
 
 def _type_name(spec_obj: Any) -> str:

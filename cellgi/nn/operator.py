@@ -8,6 +8,10 @@ holds everything a conv needs to run message passing for *all* samples of a batc
   each gene's in-neighbours, and its transpose ``adj_t`` (used by the backward pass),
 - optional ``edge_weight`` ``[E]``.
 
+For a first layer whose input is the same in every column (the preprocessed embedding), only the targets of
+the deleted genes' out-edges see a different input than in the wildtype; :meth:`GraphOperator.removed_in_edges`
+lists those edges as a :class:`RemovedEdges` (see ``LazyDango`` and ``MaskedConv.forward_shared``).
+
 All tensors are *non-persistent* buffers: ``model.to(device)`` moves them, ``state_dict()`` leaves them
 out (they are rebuilt from the graph, so checkpoints do not grow with the graph).
 """
@@ -15,11 +19,12 @@ out (they are rebuilt from the graph, so checkpoints do not grow with the graph)
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["GraphOperator", "spmm"]
+__all__ = ["GraphOperator", "RemovedEdges", "spmm"]
 
 
 def _csr(rows: Tensor, cols: Tensor, values: Tensor, n: int) -> Tensor:
@@ -44,17 +49,65 @@ class _SpMM(torch.autograd.Function):
         return None, None, ctx.adj_t @ grad.contiguous()
 
 
+#: (device type, dtype) pairs whose sparse CSR x dense product is known not to exist (CPU's MKL kernels
+#: have no bf16/fp16); filled on first use, then those products run in fp32
+_NO_NATIVE_SPMM: set[tuple[str, torch.dtype]] = {("cpu", torch.bfloat16), ("cpu", torch.float16)}
+
+
 def spmm(adj: Tensor, adj_t: Tensor, x: Tensor) -> Tensor:
     """Sparse ``[N, N]`` times dense ``[N, F]``, differentiable in ``x`` only.
 
     ``adj_t`` must be ``adj`` transposed (both CSR); it makes the backward one more CSR product instead of
-    a format conversion. The sparse values are cast to ``x``'s dtype when they differ (mixed precision).
+    a format conversion. The product runs in ``x``'s dtype (autocast does not touch it; the sparse values
+    are cast when they differ), except where the device has no sparse kernel for that dtype (bf16/fp16 on
+    CPU): there it runs in fp32 and the result is cast back.
     """
+    key = (x.device.type, x.dtype)
+    with torch.autocast(x.device.type, enabled=False):
+        if key not in _NO_NATIVE_SPMM:
+            try:
+                return _spmm(adj, adj_t, x)
+            except (NotImplementedError, RuntimeError) as exc:
+                if x.dtype not in (torch.bfloat16, torch.float16) or "not implemented" not in str(exc):
+                    raise
+                _NO_NATIVE_SPMM.add(key)
+        return _spmm(adj, adj_t, x.float()).to(x.dtype)
+
+
+def _spmm(adj: Tensor, adj_t: Tensor, x: Tensor) -> Tensor:
     if adj.dtype != x.dtype:
         adj, adj_t = adj.to(x.dtype), adj_t.to(x.dtype)
     if not x.requires_grad:
         return adj @ x
     return _SpMM.apply(adj, adj_t, x)
+
+
+@dataclass(frozen=True)
+class RemovedEdges:
+    """The in-edges a batch's deletions remove from one edge type, grouped by the (gene, column) they enter.
+
+    ``C`` is the number of columns (samples, plus the wildtype). Sample ``c`` removes every edge out of a
+    gene it deletes; a gene ``m`` in column ``c`` then misses those sources in its aggregation. Only such
+    ``(m, c)`` pairs differ from the wildtype in a first layer whose input is the same in every column.
+
+    Attributes:
+        keys: ``[R]`` sorted unique ``m * C + c`` of the affected (gene, column) pairs, which is also the
+            pair's row in a ``[N, C, H]`` tensor viewed as ``[N * C, H]``.
+        rows: ``[R]`` the affected gene ``m`` of each key.
+        src: ``[E']`` the source (a deleted gene) of each removed edge.
+        slot: ``[E']`` the index into ``keys`` of each removed edge's (target, column).
+        weight: ``[E']`` the adjacency value of each removed edge.
+    """
+
+    keys: Tensor
+    rows: Tensor
+    src: Tensor
+    slot: Tensor
+    weight: Tensor
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.keys.shape[0])
 
 
 class GraphOperator(nn.Module):
@@ -118,6 +171,22 @@ class GraphOperator(nn.Module):
             cached = torch.cat([ei, loops], dim=1).contiguous()
             self.register_buffer("_edge_index_sl", cached, persistent=False)
         return cached
+
+    def removed_in_edges(self, genes: Tensor, cols: Tensor, num_cols: int) -> RemovedEdges:
+        """The edges out of ``genes[i]`` as removed in column ``cols[i]`` (``[D]`` each), for ``num_cols``
+        columns, read from the CSR transpose (one host sync for the output size)."""
+        crow, dst_all, val = self.adj_t.crow_indices(), self.adj_t.col_indices(), self.adj_t.values()
+        genes, cols = genes.to(crow.device, torch.long), cols.to(crow.device, torch.long)
+        start = crow.index_select(0, genes)
+        count = crow.index_select(0, genes + 1) - start
+        owner = torch.repeat_interleave(torch.arange(genes.numel(), device=crow.device), count)
+        first = torch.cumsum(count, 0) - count  # position of each gene's first edge in the flat list
+        pos = start.index_select(0, owner) + torch.arange(owner.numel(), device=crow.device) - first.index_select(
+            0, owner
+        )
+        dst = dst_all.index_select(0, pos)
+        keys, slot = torch.unique(dst * num_cols + cols.index_select(0, owner), return_inverse=True)
+        return RemovedEdges(keys, keys // num_cols, genes.index_select(0, owner), slot, val.index_select(0, pos))
 
     def extra_repr(self) -> str:
         kind = "directed" if self.directed else "undirected"

@@ -54,3 +54,8 @@ class ModelSpec(StrictModel):
     )
     combiner: component("combiner") = Field(default_factory=lambda: {"type": "gate"})  # type: ignore[valid-type]
     check_finite: bool = Field(True, description="raise, naming the stage, on NaN/inf activations")
+    first_layer_delta: bool = Field(
+        True,
+        description="run the first layer once for the wildtype and again only where a deleted gene's edges "
+        "change a gene's input (exact; used when the conv supports it and no dropout acts in that layer)",
+    )

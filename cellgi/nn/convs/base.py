@@ -24,6 +24,14 @@ class MaskedConv(nn.Module):
       (they are never read downstream), but must be finite.
 
     Members must not mix genes or samples except through the graph's edges (no batch or graph norms).
+
+    A member may also provide, for the model's first layer (where every column's input is the same):
+
+    - ``forward_shared(x [N, in_dim], adj: GraphOperator, removed: RemovedEdges) -> (out [N, out_dim],
+      out_removed [R, out_dim])``: the wildtype output, and the output at each affected (gene, column) pair
+      of ``removed`` (that gene's in-edges from the listed deleted sources gone). It must equal
+      :meth:`forward_batched` at those pairs; every other pair equals the wildtype. Without it the model
+      runs its first layer through :meth:`forward_batched` like the others.
     """
 
     in_dim: int

@@ -9,7 +9,7 @@ from torch_geometric.utils import scatter
 
 from cellgi.nn.convs.base import MaskedConv
 from cellgi.nn.mlp import MLP, NormName
-from cellgi.nn.operator import GraphOperator, spmm
+from cellgi.nn.operator import GraphOperator, RemovedEdges, spmm
 from cellgi.registry import Params, register
 
 __all__ = ["MaskedGIN", "MaskedGINParams"]
@@ -62,6 +62,7 @@ class MaskedGIN(MaskedConv):
     Shapes:
         - forward: ``x [N, in_dim]``, ``edge_index [2, E]``, ``edge_mask [E]`` -> ``[N, out_dim]``
         - forward_batched: ``x [N, B, in_dim]``, ``keep [N, B]`` -> ``[N, B, out_dim]``
+        - forward_shared: ``x [N, in_dim]``, ``removed`` with ``R`` pairs -> ``([N, out_dim], [R, out_dim])``
     """
 
     def __init__(
@@ -105,6 +106,18 @@ class MaskedGIN(MaskedConv):
         if self.train_eps or self.initial_eps != 0.0:
             return self.mlp(agg + (1 + self.eps) * x)
         return self.mlp(agg.add_(x))  # eps fixed at 0: skip a multiply and a temporary
+
+    def forward_shared(self, x: Tensor, adj: GraphOperator, removed: RemovedEdges) -> tuple[Tensor, Tensor]:
+        """Wildtype output and the outputs at ``removed``'s pairs, for an input shared by every column:
+        an affected gene's sum is the wildtype sum minus its removed in-neighbours (the sum is linear), so
+        the MLP runs on ``N + R`` rows instead of ``N * C``."""
+        agg = spmm(adj.adj, adj.adj_t, x)  # [N, H]
+        lost = x.index_select(0, removed.src) * removed.weight.to(x.dtype).unsqueeze(-1)
+        lost = scatter(lost, removed.slot, dim=0, dim_size=removed.num_rows, reduce="sum")
+        x_rows = x.index_select(0, removed.rows)
+        inp = torch.cat([agg, agg.index_select(0, removed.rows) - lost]) + (1 + self.eps) * torch.cat([x, x_rows])
+        out = self.mlp(inp)
+        return out[: x.shape[0]], out[x.shape[0]:]
 
     def __repr__(self) -> str:
         return (

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from cellgi.nn.convs.base import MaskedConv
 from cellgi.nn.mlp import make_activation, make_norm
-from cellgi.nn.operator import GraphOperator
+from cellgi.nn.operator import GraphOperator, RemovedEdges
 
 __all__ = ["ConvWrapper"]
 
@@ -58,7 +59,7 @@ class ConvWrapper(nn.Module):
             if m is not None and hasattr(m, "reset_parameters"):
                 m.reset_parameters()
 
-    def _post(self, h: Tensor, x: Tensor) -> Tensor:
+    def _post(self, h: Tensor, x: Tensor | None) -> Tensor:
         if self.proj is not None:
             h = self.proj(h)
         h = self.act(self.norm(h))
@@ -71,3 +72,14 @@ class ConvWrapper(nn.Module):
 
     def forward_batched(self, x: Tensor, adj: GraphOperator, keep: Tensor) -> Tensor:
         return self._post(self.conv.forward_batched(x, adj, keep), x)
+
+    @property
+    def supports_shared(self) -> bool:
+        """Whether the conv has the first-layer entry point ``forward_shared`` (see ``MaskedConv``)."""
+        return callable(getattr(self.conv, "forward_shared", None))
+
+    def forward_shared(self, x: Tensor, adj: GraphOperator, removed: RemovedEdges) -> Tensor:
+        """``[N + R, dim]``: the wildtype rows, then the rows of ``removed``'s affected pairs."""
+        out, out_removed = self.conv.forward_shared(x, adj, removed)
+        skip = torch.cat([x, x.index_select(0, removed.rows)]) if self.residual else None
+        return self._post(torch.cat([out, out_removed]), skip)

@@ -45,6 +45,25 @@ def test_bench_isolated_child_rows(capsys):
     report = json.loads(capsys.readouterr().out)
     (row,) = report["rows"]
     assert row["path"] == "shared" and row["peak_mem_gib"] > 0.05  # a child's RSS includes torch
+    assert report["equivalence_max_abs_diff"] is None  # not measured without the reference path
+
+
+def test_bench_first_layer_delta_path_and_bf16(capsys):
+    code = main(["bench", "--quick", "--scale", "0.01", "--batch-size", "2", "--no-isolate", "--steps", "1",
+                 "--warmup", "1", "--paths", "shared,shared_no_delta,reference", "--precision", "bf16-mixed",
+                 "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [r["path"] for r in report["rows"]] == ["shared", "shared_no_delta", "reference"]
+    assert all(r["train_samples_per_s"] > 0 for r in report["rows"])
+    assert set(report["ratio_shared_over_shared_no_delta"]["2"]) == {"train", "infer"}
+    assert report["config"]["precision"] == "bf16-mixed"
+    assert report["equivalence_max_abs_diff"] < 1e-4  # checked in fp32
+
+
+def test_bench_unknown_path(capsys):
+    assert main(["bench", "--quick", "--paths", "shared,copies"]) == 2
+    assert "shared_no_delta" in capsys.readouterr().err
 
 
 def test_bench_unknown_aggregator(capsys):

@@ -37,6 +37,24 @@ def test_shared_forward_equals_reference_forward(yeast_subset, conv, agg, idx):
         torch.testing.assert_close(reps[key], ref_reps[key], atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("conv", ["masked_gin", "masked_gatv2"])
+@pytest.mark.parametrize("agg", ["sum", "pairwise_interaction"])
+def test_bf16_autocast_forward_backward_on_cpu(conv, agg):
+    graph = random_graph(40)
+    torch.manual_seed(0)
+    model = LazyDango.from_spec(small_spec(conv, agg), graph, 1)
+    batch = make_batch(random_sets(40, [3, 2, 3]))
+    ref, _ = model(batch)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        pred, _ = model(batch)
+    assert pred.dtype in (torch.bfloat16, torch.float32)
+    torch.testing.assert_close(pred.float(), ref, atol=0.1, rtol=0.1)
+    pred.float().sum().backward()
+    grads = {n: p.grad for n, p in model.named_parameters() if p.requires_grad and p.numel()}
+    assert grads["embedding.weight"] is not None
+    assert all(torch.isfinite(g).all() for g in grads.values() if g is not None)
+
+
 def test_reps_keys_and_shapes():
     graph = random_graph(40)
     model = LazyDango.from_spec(small_spec(agg="cross_attention"), graph, 3)

@@ -54,3 +54,18 @@ def test_model_tells_ddp_to_skip_graph_buffers():
     ignored = set(model._ddp_params_and_buffers_to_ignore)
     buffers = {n for n, _ in model.named_buffers() if n.startswith("operators.")}
     assert buffers and buffers <= ignored
+
+
+def test_spmm_under_cpu_bf16_autocast_runs_in_fp32_and_casts_back():
+    # CPU sparse kernels have no bf16: without the fallback, bf16-mixed training on CPU fails here
+    graph = random_graph(25)
+    op = GraphOperator.from_graph(graph, "und_a")
+    x = torch.randn(25, 12, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        xb = x * 1.0  # any autocast region input
+        y = spmm(op.adj, op.adj_t, xb.to(torch.bfloat16))
+    assert y.dtype == torch.bfloat16
+    dense = op.adj.to_dense()
+    torch.testing.assert_close(y.float(), dense @ x.detach().bfloat16().float(), atol=5e-2, rtol=2e-2)
+    y.float().sum().backward()
+    torch.testing.assert_close(x.grad, dense.t() @ torch.ones(25, 12), atol=5e-2, rtol=2e-2)

@@ -111,3 +111,18 @@ def test_training_lowers_the_loss_and_checkpoints_carry_metadata(parts, tmp_path
     stored = obj[CHECKPOINT_KEY]
     assert stored["target_names"] == ["gene_interaction"]
     assert stored["digest"] == compute_digest(obj["state_dict"], stored)
+
+
+def test_bf16_mixed_trains_on_cpu(parts):
+    spec, bundle, _ = parts
+    torch.manual_seed(0)
+    model = LazyDango.from_spec(spec.model, bundle.graph, 1)
+    losses: list[float] = []
+    task = _task(spec, bundle, model, reporter=lambda e, m, values, s: losses.append(values["train/loss_epoch"]))
+    trainer = L.Trainer(accelerator="cpu", max_epochs=2, precision="bf16-mixed", logger=False,
+                        enable_progress_bar=False, enable_checkpointing=False, use_distributed_sampler=False,
+                        enable_model_summary=False, num_sanity_val_steps=0)
+    trainer.fit(task, datamodule=RunDataModule(bundle, batch_size=32, final_stages=("test",)))
+    assert len(losses) == 2 and all(math.isfinite(v) for v in losses) and losses[-1] < losses[0]
+    assert math.isfinite(float(trainer.callback_metrics["val/pearson"]))
+

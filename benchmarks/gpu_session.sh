@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Every GPU measurement of docs/performance.md in one prepared run, for a session lent a device machine.
+#
+#   1. here (with internet to PyPI):   bash benchmarks/gpu_session.sh --fetch-wheels
+#      downloads pydantic and rich (and their dependencies) as wheels into .wheels/ (git-ignored), for
+#      the device image that has torch, PyG and Lightning but not these;
+#   2. on the device, carrying .wheels:  bash benchmarks/gpu_session.sh
+#      installs the wheels offline, prints the device, then runs the benchmarks below; the JSON reports
+#      land in $OUT (the device tool's output folder) or benchmarks/results/gpu-run/.
+#
+# Settings: SCALE (1.0 = yeast scale), STEPS, WARMUP; DEVICE (default cuda) lets the script be tried on
+# a CPU at small scale: DEVICE=cpu SCALE=0.05 STEPS=1 WARMUP=1 bash benchmarks/gpu_session.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [[ "${1:-}" == "--fetch-wheels" ]]; then
+    for py in 3.10 3.11 3.12 3.13; do
+        python -m pip download --quiet --only-binary=:all: --python-version "$py" \
+            --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform any \
+            -d .wheels "pydantic>=2.7,<3" "rich>=13"
+    done
+    ls .wheels
+    exit 0
+fi
+
+DEVICE=${DEVICE:-cuda}
+SCALE=${SCALE:-1.0}
+STEPS=${STEPS:-5}
+WARMUP=${WARMUP:-2}
+RESULTS=${OUT:-benchmarks/results/gpu-run}
+mkdir -p "$RESULTS"
+if ! python -c "import pydantic, rich" 2>/dev/null; then
+    python -m pip install --quiet --no-index --find-links .wheels pydantic rich
+fi
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+python - <<'PY' | tee "$RESULTS/environment.txt"
+import torch, torch_geometric, lightning, pydantic
+print("torch", torch.__version__, "pyg", torch_geometric.__version__, "lightning", lightning.__version__,
+      "pydantic", pydantic.__version__)
+print("cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "-")
+PY
+
+bench() {  # name, then cellgi bench arguments; one failing row set does not stop the others
+    local name=$1
+    shift
+    echo "== $name: cellgi bench $*"
+    python -m cellgi.cli.main bench --device "$DEVICE" --scale "$SCALE" --steps "$STEPS" --warmup "$WARMUP" \
+        --json -o "$RESULTS/$name.json" "$@" > /dev/null 2> "$RESULTS/$name.log" || echo "   FAILED (see $name.log)"
+    tail -n 2 "$RESULTS/$name.log" | sed 's/^/   /'
+}
+
+# sum: the >= 10x target at B=32 (with the shortcut off too), >= 1,000 samples/s at B=256, B=512 fits
+bench sum-b32 --aggregator sum --batch-size 32 --paths shared,shared_no_delta,reference
+bench sum-large --aggregator sum --batch-size 256,512 --paths shared,shared_no_delta
+bench sum-large-bf16 --aggregator sum --batch-size 256,512 --paths shared --precision bf16-mixed
+# pairwise_interaction: >= 300 samples/s at B=128
+bench pairwise-b128 --aggregator pairwise_interaction --batch-size 128 --paths shared,shared_no_delta
+bench pairwise-b128-bf16 --aggregator pairwise_interaction --batch-size 128 --paths shared --precision bf16-mixed
+echo "results in $RESULTS"

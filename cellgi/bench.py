@@ -237,10 +237,16 @@ def _measure_in_child(cfg: BenchConfig, path: str, batch_size: int) -> dict[str,
     """Run :func:`measure` in a fresh interpreter so that peak RSS belongs to this measurement alone."""
     import subprocess
 
-    payload = json.dumps({"cfg": asdict(cfg), "path": path, "batch_size": batch_size})
+    from cellgi.runtime import host_allocator_state
+
+    # the child allocates like this process: tuned if and only if this one is
+    tune = host_allocator_state() != "default"
+    payload = json.dumps({"cfg": asdict(cfg), "path": path, "batch_size": batch_size, "tune": tune})
     code = (
         "import json,sys; from cellgi.bench import BenchConfig, measure; "
+        "from cellgi.runtime import tune_host_allocator; "
         "a=json.loads(sys.stdin.read()); "
+        "a['tune'] and tune_host_allocator(); "
         "print('CELLGI_BENCH_ROW ' + json.dumps(measure(BenchConfig(**a['cfg']), a['path'], a['batch_size'])))"
     )
     proc = subprocess.run([sys.executable, "-c", code], input=payload, capture_output=True, text=True)
@@ -289,12 +295,15 @@ def _device_name(device: str) -> str:
 
 def run_benchmark(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Equivalence check, then every (batch size, path) row; returns the JSON-ready report."""
+    from cellgi.runtime import host_allocator_state
+
     say = progress or (lambda _msg: None)
     isolate = cfg.isolate if cfg.isolate is not None else cfg.device == "cpu"
     t0 = time.perf_counter()
     graph, spec_model = make_workload(cfg)
     gen_s = time.perf_counter() - t0
     edges = {n: et.num_edges for n, et in graph.edge_types.items()}
+    say(f"host allocator: {host_allocator_state()}")
     say(f"workload: {graph.num_nodes} genes, {sum(edges.values()):,} stored edges in {len(edges)} types "
         f"({gen_s:.1f} s to generate)")
     # null in the JSON when the reference path is not run (JSON has no NaN)
@@ -345,5 +354,6 @@ def run_benchmark(cfg: BenchConfig, progress: Callable[[str], None] | None = Non
         **({"ratio_shared_over_shared_no_delta": delta_gain} if delta_gain else {}),
         "data_path": data_rows,
         "threads": torch.get_num_threads(),
+        "host_allocator": host_allocator_state(),
         "pid": os.getpid(),
     }

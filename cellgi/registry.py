@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextvars
 import difflib
-import fnmatch
 import importlib
 import inspect
 import os

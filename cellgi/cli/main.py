@@ -59,6 +59,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entrypoint() -> None:  # pragma: no cover - console script shim
+    """The ``cellgi`` command: process-wide settings (:mod:`cellgi.runtime`), then :func:`main`."""
+    from cellgi.runtime import tune_host_allocator
+
+    try:
+        tune_host_allocator()
+    except ValueError as exc:  # a bad CELLGI_HOST_ALLOCATOR value
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
     sys.exit(main())
 
 

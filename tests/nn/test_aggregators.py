@@ -43,7 +43,7 @@ def test_cross_attention_weights_and_shapes():
 
 def _naive_pairwise(agg: PairwiseInteractionAggregator, xs: list[torch.Tensor]):
     """Every candidate materialised: c_p = MLP_p([x_a, x_b]) with the module's own weights."""
-    d, h = agg.hidden_dim, agg.dim
+    d = agg.hidden_dim
     cands = []
     for p, (a, b) in enumerate(agg.pairs):
         w_a = agg.w_in[a, b * d : (b + 1) * d]  # [D, H]

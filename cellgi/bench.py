@@ -29,6 +29,8 @@ from typing import Any, Callable
 
 import torch
 
+from cellgi.runtime import host_allocator_state
+
 __all__ = [
     "PATHS",
     "PUBLISHED_EDGE_COUNTS",
@@ -237,8 +239,6 @@ def _measure_in_child(cfg: BenchConfig, path: str, batch_size: int) -> dict[str,
     """Run :func:`measure` in a fresh interpreter so that peak RSS belongs to this measurement alone."""
     import subprocess
 
-    from cellgi.runtime import host_allocator_state
-
     # the child allocates like this process: tuned if and only if this one is
     tune = host_allocator_state() != "default"
     payload = json.dumps({"cfg": asdict(cfg), "path": path, "batch_size": batch_size, "tune": tune})
@@ -295,8 +295,6 @@ def _device_name(device: str) -> str:
 
 def run_benchmark(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Equivalence check, then every (batch size, path) row; returns the JSON-ready report."""
-    from cellgi.runtime import host_allocator_state
-
     say = progress or (lambda _msg: None)
     isolate = cfg.isolate if cfg.isolate is not None else cfg.device == "cpu"
     t0 = time.perf_counter()

@@ -3,9 +3,9 @@
 The host allocator: PyTorch's CPU tensors come from ``malloc``. glibc serves a large block with a fresh
 ``mmap`` and returns it with ``munmap`` on free, and trims the heap top back to the kernel; at yeast scale a
 layer's activations (``[N * (B+1), H]``, 15 MB at B=8, 56 MB at B=32) are exactly such blocks, so every
-one is page-faulted in again on each use. Measured on 2 CPU cores (docs/performance.md): training at B=32
-2.9x faster and a cold inference pass 1.9x faster when the blocks are kept and reused, at the cost of a
-higher peak RSS (at B=32 15.3 instead of 10.7 GiB; the same at B=8).
+one is page-faulted in again on each use. Measured on 2 CPU cores (docs/performance.md, "The host
+allocator"): at B=32, training 2.7x and inference 2.3x faster when the blocks are kept and reused, at the
+cost of a higher peak RSS (15.2 instead of 10.7 GiB); at B=8 no difference beyond noise after warm-up.
 
 :func:`tune_host_allocator` raises glibc's mmap threshold (1 GiB) and trim threshold (512 MiB) through
 ``mallopt``. It acts only on Linux with glibc, only in the ``cellgi`` command (importing cellgi as a

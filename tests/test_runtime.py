@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import textwrap
 import pytest
 
 from cellgi.runtime import HOST_ALLOCATOR_ENV, host_allocator_state, tune_host_allocator
+
 
 def _glibc() -> bool:
     try:
@@ -47,8 +49,6 @@ PROBE = textwrap.dedent(
 
 
 def _probe(value: str | None) -> dict:
-    import json
-
     env = dict(os.environ)
     env.pop(HOST_ALLOCATOR_ENV, None)
     if value is not None:

@@ -125,4 +125,3 @@ def test_bf16_mixed_trains_on_cpu(parts):
     trainer.fit(task, datamodule=RunDataModule(bundle, batch_size=32, final_stages=("test",)))
     assert len(losses) == 2 and all(math.isfinite(v) for v in losses) and losses[-1] < losses[0]
     assert math.isfinite(float(trainer.callback_metrics["val/pearson"]))
-

@@ -35,6 +35,7 @@ data:
 # A valid aggregator: its module registers it on import (the class carries the registration).
 GOOD_AGG = """\
 from pydantic import Field
+from cellgi.nn.aggregators import GraphAggregator
 from cellgi.registry import Params, register
 
 
@@ -43,11 +44,12 @@ class P(Params):
 
 
 @register("aggregator", "{name}", summary="scaled sum (test plugin)", params=P)
-class Agg:
+class Agg(GraphAggregator):
     def __init__(self, scale=1.0, *, dim, num_graphs):
-        self.scale, self.dim, self.num_graphs = scale, dim, num_graphs
+        super().__init__(dim=dim, num_graphs=num_graphs)
+        self.scale = scale
 
-    def __call__(self, xs):
+    def forward(self, xs):
         return self.scale * sum(xs), None
 """
 

@@ -10,13 +10,14 @@ Aggregators act per node (and per sample) only: nothing mixes genes or samples.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
 
+from cellgi.nn.convs.base import dropout_active
 from cellgi.nn.mlp import NormName, make_activation, make_norm
 from cellgi.registry import Params, register
 
@@ -30,7 +31,14 @@ __all__ = [
 
 
 class GraphAggregator(nn.Module):
-    """Base of the ``aggregator`` role (see the module docstring)."""
+    """Base of the ``aggregator`` role (see the module docstring).
+
+    Declared capabilities (checked at registration, see :mod:`cellgi.registry.roles`):
+    ``row_independent`` (each output row depends on the same row of the inputs only; the first-layer
+    delta needs it) and :meth:`uses_dropout`.
+    """
+
+    row_independent: ClassVar[bool] = True
 
     dim: int
     num_graphs: int
@@ -44,6 +52,10 @@ class GraphAggregator(nn.Module):
     def weight_labels(self, graph_names: Sequence[str]) -> list[str] | None:
         """Names of the entries of ``weights`` (None when the member returns no weights)."""
         return None
+
+    def uses_dropout(self) -> bool:
+        """Whether training-mode outputs are random (dropout with ``p > 0``)."""
+        return dropout_active(self)
 
     def _check(self, xs: Sequence[Tensor]) -> None:
         if len(xs) != self.num_graphs:
@@ -141,6 +153,9 @@ class CrossAttentionAggregator(GraphAggregator):
 
     def weight_labels(self, graph_names: Sequence[str]) -> list[str] | None:
         return list(graph_names)
+
+    def uses_dropout(self) -> bool:
+        return self.dropout > 0 or super().uses_dropout()
 
     def forward(self, xs: Sequence[Tensor]) -> tuple[Tensor, Tensor | None]:
         self._check(xs)

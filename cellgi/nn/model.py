@@ -135,8 +135,8 @@ class LazyDango(nn.Module):
             convs = []
             for _name in self.edge_type_names:
                 conv = _build("conv", spec.conv, in_dim=h, out_dim=h)
-                if not isinstance(conv, nn.Module) or not hasattr(conv, "forward_batched"):
-                    raise TypeError(f"conv {_type_name(spec.conv)!r} must be an nn.Module with forward_batched")
+                if not isinstance(conv, nn.Module):  # the conv contract (forward_batched, ...) holds at registration
+                    raise TypeError(f"conv {_type_name(spec.conv)!r} must be an nn.Module")
                 # the residual is added once, after the aggregator (below), not once per edge type: a
                 # per-type residual under a sum aggregator would multiply the input by G every layer
                 convs.append(ConvWrapper(conv, h, cw.projection, cw.norm, cw.activation, cw.dropout, residual=False))
@@ -165,9 +165,11 @@ class LazyDango(nn.Module):
                 f"{_type_name(spec.local_predictor)!r} is configured; set local_predictor: null"
             )
         self.first_layer_delta = bool(spec.first_layer_delta)
-        self._layer0_supports_shared = all(conv.supports_shared for conv in self.layers[0])
-        self._layer0_dropout = any(_has_dropout(m) for part in (self.layers[0], self.aggregators[0])
-                                   for m in part.modules())
+        # declared capabilities (checked when the members registered), not guessed from attributes
+        self._layer0_supports_shared = all(conv.supports_shared for conv in self.layers[0]) and bool(
+            getattr(self.aggregators[0], "row_independent", False)  # a flag the aggregator declares
+        )
+        self._layer0_dropout = any(w.uses_dropout() for w in self.layers[0]) or self.aggregators[0].uses_dropout()
         labels = self.aggregators[0].weight_labels(self.edge_type_names) if isinstance(
             self.aggregators[0], GraphAggregator) else None
         self.aggregation_labels: list[str] | None = labels
@@ -386,13 +388,6 @@ class LazyDango(nn.Module):
             f"num_genes={self.num_genes}, edge_types={self.edge_type_names}, hidden_dim={self.spec.hidden_dim}, "
             f"num_layers={self.spec.num_layers}, num_targets={self.num_targets}"
         )
-
-
-def _has_dropout(m: nn.Module) -> bool:
-    if isinstance(m, nn.modules.dropout._DropoutNd):
-        return m.p > 0
-    p = getattr(m, "dropout", 0.0)
-    return isinstance(p, float) and p > 0
 
 
 def _type_name(spec_obj: Any) -> str:

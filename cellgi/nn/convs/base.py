@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from torch import Tensor, nn
 
 from cellgi.nn.operator import GraphOperator
 
-__all__ = ["MaskedConv"]
+__all__ = ["MaskedConv", "dropout_active"]
+
+
+def dropout_active(module: nn.Module) -> bool:
+    """Whether any ``nn.Dropout``-like submodule of ``module`` drops with ``p > 0``."""
+    return any(isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0 for m in module.modules())
 
 
 class MaskedConv(nn.Module):
@@ -31,11 +38,27 @@ class MaskedConv(nn.Module):
       out_removed [R, out_dim])``: the wildtype output, and the output at each affected (gene, column) pair
       of ``removed`` (that gene's in-edges from the listed deleted sources gone). It must equal
       :meth:`forward_batched` at those pairs; every other pair equals the wildtype. Without it the model
-      runs its first layer through :meth:`forward_batched` like the others.
+      runs its first layer through :meth:`forward_batched` like the others. A member providing it
+      declares ``supports_shared = True`` (checked when it registers; the model reads the flag).
+
+    Capabilities are declared, not guessed (the role's contract in :mod:`cellgi.registry.roles` checks
+    them at registration; :mod:`cellgi.testing` checks the behaviour):
+
+    - ``supports_shared``: provides ``forward_shared`` (default False);
+    - ``row_independent``: no mixing of genes or samples except through edges (default True);
+    - :meth:`uses_dropout`: whether the member is random in training mode right now (default: an
+      ``nn.Dropout`` submodule with ``p > 0``; members with functional dropout override it).
     """
+
+    supports_shared: ClassVar[bool] = False
+    row_independent: ClassVar[bool] = True
 
     in_dim: int
     out_dim: int
+
+    def uses_dropout(self) -> bool:
+        """Whether training-mode outputs are random (dropout with ``p > 0``)."""
+        return dropout_active(self)
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_mask: Tensor | None = None) -> Tensor:  # pragma: no cover
         raise NotImplementedError

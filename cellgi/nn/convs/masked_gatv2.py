@@ -91,6 +91,9 @@ class MaskedGATv2(MaskedConv):
         self.bias = nn.Parameter(torch.empty(out_dim))
         self.reset_parameters()
 
+    def uses_dropout(self) -> bool:
+        return self.dropout > 0 or super().uses_dropout()
+
     def reset_parameters(self) -> None:
         self.lin_s.reset_parameters()
         if not self.share_weights:

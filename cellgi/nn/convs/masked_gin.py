@@ -65,6 +65,8 @@ class MaskedGIN(MaskedConv):
         - forward_shared: ``x [N, in_dim]``, ``removed`` with ``R`` pairs -> ``([N, out_dim], [R, out_dim])``
     """
 
+    supports_shared = True
+
     def __init__(
         self,
         num_mlp_layers: int = 2,

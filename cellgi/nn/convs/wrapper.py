@@ -76,7 +76,11 @@ class ConvWrapper(nn.Module):
     @property
     def supports_shared(self) -> bool:
         """Whether the conv has the first-layer entry point ``forward_shared`` (see ``MaskedConv``)."""
-        return callable(getattr(self.conv, "forward_shared", None))
+        return bool(self.conv.supports_shared)  # declared, checked when the conv registered
+
+    def uses_dropout(self) -> bool:
+        """Whether the conv or this wrapper's dropout makes training-mode outputs random."""
+        return self.conv.uses_dropout() or (self.drop is not None and self.drop.p > 0)
 
     def forward_shared(self, x: Tensor, adj: GraphOperator, removed: RemovedEdges) -> Tensor:
         """``[N + R, dim]``: the wildtype rows, then the rows of ``removed``'s affected pairs."""

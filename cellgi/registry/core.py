@@ -1,146 +1,59 @@
-"""Component registries: one per role, with entry-point plugin discovery.
+"""The registry of one role: its members (built-in and from plugins), registration rules and building.
 
-Every pluggable part of cellgi (message-passing convs, graph aggregators, predictor heads, poolings,
-combiners, losses) is registered under a short name in the registry of its *role*. A member
-registers with a one-line summary and a pydantic params model; the params model is the only source
-of the member's constructor arguments (besides the structural context the model assembly passes, such
-as ``dim`` and ``num_graphs``, which each role documents).
-
-Third-party packages add members through entry points, one group per role (``cellgi.convs``,
-``cellgi.aggregators``, ...). Discovery reads distribution metadata only; a plugin module is imported
-when a spec names one of its components, when the listing asks, or when :meth:`Registry.load_all`
-is called. Setting ``CELLGI_DISABLE_PLUGIN_AUTOLOAD=1`` turns entry-point discovery off.
-
-Example (inside a plugin module)::
-
-    from cellgi.registry import Params, register
-
-    class TopKParams(Params):
-        k: int = Field(2, ge=1, description="graphs kept per node")
-
-    @register("aggregator", "topk", summary="keep the k best-scoring graphs per node", params=TopKParams)
-    class TopK(GraphAggregator):
-        def __init__(self, k: int = 2, *, dim: int, num_graphs: int): ...
+Built-in members are the entry points of the ``cellgi`` distribution itself (``pyproject.toml``,
+``[project.entry-points."cellgi.convs"]`` and so on): they are imported the first time a registry is
+used, through the same records as plugins (:mod:`cellgi.registry.records`), so this module imports no
+layer above it. Plugin records are only read (metadata) until a spec names one of their components,
+the listing asks, or :meth:`Registry.load_all` is called.
 """
 
 from __future__ import annotations
 
 import contextvars
-import difflib
 import importlib
 import inspect
 import os
 import sys
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from cellgi.registry import records as _records
+from cellgi.registry.errors import (
+    ComponentError,
+    DuplicateComponentError,
+    PluginLoadError,
+    UnknownComponentError,
+)
+from cellgi.registry.records import BUILTIN_DIST, PluginRecord
+from cellgi.registry.roles import ROLES
+
 __all__ = [
     "AUTOLOAD_ENV",
-    "ROLES",
     "ComponentEntry",
-    "ComponentError",
-    "DuplicateComponentError",
+    "NoParams",
     "Params",
-    "PluginLoadError",
     "Registry",
-    "UnknownComponentError",
     "build",
     "get_registry",
+    "installed_plugins",
     "register",
     "registries",
 ]
 
 AUTOLOAD_ENV = "CELLGI_DISABLE_PLUGIN_AUTOLOAD"
 
-#: role -> (entry-point group, one-line description, structural context passed by the assembler)
-ROLES: dict[str, tuple[str, str, str]] = {
-    "conv": (
-        "cellgi.convs",
-        "message-passing layer over one gene graph (batched over samples)",
-        "in_dim, out_dim",
-    ),
-    "aggregator": (
-        "cellgi.aggregators",
-        "combines the per-graph outputs of one layer into one gene state",
-        "dim, num_graphs",
-    ),
-    "pooling": (
-        "cellgi.poolings",
-        "pools gene states of a (perturbed) cell into one vector",
-        "dim",
-    ),
-    "local_predictor": (
-        "cellgi.local_predictors",
-        "predicts the interaction from the perturbed genes' embeddings (hypergraph head)",
-        "dim, num_targets",
-    ),
-    "global_predictor": (
-        "cellgi.global_predictors",
-        "predicts the interaction from the pooled cell states z_w, z_i, z_p",
-        "dim, num_targets",
-    ),
-    "combiner": (
-        "cellgi.combiners",
-        "combines the local and global predictions into the final one",
-        "dim, num_targets",
-    ),
-    "loss": (
-        "cellgi.losses",
-        "training loss on (prediction, target, weight)",
-        "(none)",
-    ),
-}
-
-# Modules holding the built-in members; imported on first use of any registry.
-_BUILTIN_MODULES = (
-    "cellgi.nn.convs",
-    "cellgi.nn.aggregators",
-    "cellgi.nn.pooling",
-    "cellgi.nn.heads",
-    "cellgi.train.losses",
-)
-
 
 class Params(BaseModel):
     """Base class of every component's params model: unknown keys refused, no silent coercion."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
-class ComponentError(Exception):
-    """Base class of registry errors."""
-
-
-class UnknownComponentError(ComponentError, KeyError):
-    """A name that no registry member or installed plugin provides."""
-
-    def __init__(self, role: str, name: str, valid: list[str]):
-        self.role, self.name, self.valid = role, name, valid
-        close = difflib.get_close_matches(name, valid, n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        msg = f"unknown {role} {name!r}{hint} (valid: {', '.join(sorted(valid)) or 'none'})"
-        super().__init__(msg)
-        self.message = msg
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return self.message
-
-
-class DuplicateComponentError(ComponentError):
-    """Two providers claim the same name in one role."""
-
-
-class PluginLoadError(ComponentError):
-    """A plugin distribution failed to import or to register what its entry point promised."""
-
-    def __init__(self, role: str, name: str, dist: str, version: str, cause: str):
-        self.role, self.name, self.dist, self.version, self.cause = role, name, dist, version, cause
-        super().__init__(
-            f"plugin {dist} {version} failed to load {role} {name!r}: {cause}"
-        )
+class NoParams(Params):
+    """Params of a component without parameters."""
 
 
 @dataclass
@@ -158,6 +71,12 @@ class ComponentEntry:
     status: str = "ok"
     #: params model with ``type: Literal[name]`` added, used in the spec's tagged unions
     tagged: type[BaseModel] | None = field(default=None, repr=False)
+    #: declared capability flags of the role's contract, ``{flag: bool}``
+    capabilities: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def builtin(self) -> bool:
+        return self.provider == BUILTIN_DIST
 
     def build(self, params: Params | dict[str, Any] | None = None, /, **context: Any) -> Any:
         """Instantiate with validated params (a ``Params``, a dict, or ``None`` for defaults)."""
@@ -194,14 +113,6 @@ class ComponentEntry:
         return rows
 
 
-@dataclass
-class _PendingPlugin:
-    name: str
-    dist: str
-    version: str
-    entry_point: metadata.EntryPoint
-
-
 _loading_provider: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
     "cellgi_loading_provider", default=None
 )
@@ -220,7 +131,7 @@ def _provider_of(module: str) -> tuple[str, str]:
         return current
     root = module.split(".")[0]
     if root == "cellgi":
-        return "cellgi", _cellgi_version()
+        return BUILTIN_DIST, _cellgi_version()
     try:
         dists = metadata.packages_distributions().get(root, [])
     except Exception:  # pragma: no cover - broken metadata in the environment
@@ -233,6 +144,10 @@ def _provider_of(module: str) -> tuple[str, str]:
     return f"<{root}>", "local"
 
 
+def _autoload_disabled() -> bool:
+    return os.environ.get(AUTOLOAD_ENV, "").strip() not in ("", "0", "false", "False")
+
+
 class Registry:
     """The members of one role, built-in and from plugins."""
 
@@ -240,10 +155,10 @@ class Registry:
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
         self.role = role
-        self.group, self.description, self.context = ROLES[role]
+        self.group, self.description, self.context, self.contract = ROLES[role]
         self._entries: dict[str, ComponentEntry] = {}
-        self._pending: dict[str, _PendingPlugin] = {}
-        self._broken: dict[str, ComponentEntry] = {}
+        self._pending: dict[str, PluginRecord] = {}
+        self._broken: dict[str, ComponentEntry] = {}  # key: name, or name@dist for refused claims
         self._discovered = False
         self.generation = 0  # bumped whenever the set of loaded members changes
 
@@ -257,6 +172,11 @@ class Registry:
         params: type[Params],
         override: bool = False,
     ) -> ComponentEntry:
+        """Register ``factory`` under ``name``.
+
+        ``override=True`` replaces a member registered by the same or another *plugin*; a built-in
+        (provider ``cellgi``) can never be replaced by anything else.
+        """
         if not isinstance(name, str) or not name or not name.replace("_", "").replace("-", "").isalnum():
             raise ComponentError(f"invalid {self.role} name {name!r}: use letters, digits, '_' or '-'")
         if not (isinstance(params, type) and issubclass(params, BaseModel)):
@@ -264,21 +184,36 @@ class Registry:
         if "type" in params.model_fields:
             raise ComponentError(f"{self.role} {name!r}: params may not define a 'type' field")
         _check_signature(self.role, name, factory, params)
+        problems = self.contract.check(self.role, name, factory)
+        if problems:
+            raise ComponentError(
+                f"{self.role} {name!r} ({getattr(factory, '__module__', '?')}) breaks the {self.role} "
+                f"contract: " + "; ".join(problems)
+            )
         module = getattr(factory, "__module__", "?")
         provider, version = _provider_of(module)
+        if provider != BUILTIN_DIST:
+            _ensure_builtins()  # a plugin name is checked against every built-in, loaded or not yet
         existing = self._entries.get(name)
-        if existing is not None and not override:
+        if existing is not None:
             if existing.factory is factory:
                 return existing  # the same object imported twice (e.g. module reload in tests)
-            raise DuplicateComponentError(
-                f"{self.role} {name!r} is already registered by {existing.provider} {existing.version} "
-                f"(module {existing.module}); {provider} {version} (module {module}) tried to register "
-                f"it again. Rename one, or pass override=True to replace it on purpose."
-            )
+            if existing.builtin and provider != BUILTIN_DIST:
+                raise DuplicateComponentError(
+                    f"{self.role} {name!r} is already registered by {existing.provider} {existing.version} "
+                    f"(module {existing.module}); {provider} {version} (module {module}) tried to register "
+                    f"it again. A built-in name can never be replaced: rename the plugin's component."
+                )
+            if not override:
+                raise DuplicateComponentError(
+                    f"{self.role} {name!r} is already registered by {existing.provider} {existing.version} "
+                    f"(module {existing.module}); {provider} {version} (module {module}) tried to register "
+                    f"it again. Rename one, or pass override=True to replace it on purpose."
+                )
         if name in self._pending and self._pending[name].dist != provider:
             other = self._pending[name]
             raise DuplicateComponentError(
-                f"{self.role} {name!r} is claimed by plugin {other.dist} {other.version} and by "
+                f"{self.role} {name!r} is claimed by plugin {other.who} and by "
                 f"{provider} {version} (module {module})"
             )
         self._pending.pop(name, None)  # a plugin registering its own discovered name
@@ -298,6 +233,7 @@ class Registry:
             version=version,
             module=module,
             tagged=tagged,
+            capabilities=self.contract.declared(factory),
         )
         self._entries[name] = entry
         self.generation += 1
@@ -310,71 +246,52 @@ class Registry:
 
     # -- discovery ----------------------------------------------------------------------------
     def discover(self, *, force: bool = False) -> None:
-        """Read entry-point metadata for this role (imports nothing)."""
+        """Read entry-point metadata for this role (imports no plugin; built-ins are imported)."""
         if self._discovered and not force:
             return
         _ensure_builtins()
         self._discovered = True
-        if os.environ.get(AUTOLOAD_ENV, "").strip() not in ("", "0", "false", "False"):
+        if _autoload_disabled():
             return
-        claims: dict[str, list[_PendingPlugin]] = {}
-        for ep in _entry_points(self.group):
-            dist = ep.dist.metadata["Name"] if ep.dist is not None else "<unknown>"
-            version = ep.dist.version if ep.dist is not None else "unknown"
-            claims.setdefault(ep.name, []).append(_PendingPlugin(ep.name, dist, version, ep))
-        for name, plugins in claims.items():
-            uniq = {p.dist: p for p in plugins}
-            if name in self._entries and self._entries[name].provider not in uniq:
-                builtin = self._entries[name]
-                for p in uniq.values():
-                    self._broken[name + "@" + p.dist] = self._broken_entry(
-                        name,
-                        p,
-                        f"refused: name {name!r} is already provided by {builtin.provider} "
-                        f"{builtin.version}; plugin {p.dist} {p.version} must use another name",
-                    )
-                continue
-            if len(uniq) > 1:
-                who = ", ".join(f"{p.dist} {p.version}" for p in uniq.values())
-                for p in uniq.values():
-                    self._broken[name + "@" + p.dist] = self._broken_entry(
-                        name, p, f"refused: {self.role} {name!r} is provided by several plugins: {who}"
-                    )
-                continue
+        builtins = {n: f"{e.provider} {e.version}" for n, e in self._entries.items() if e.builtin}
+        result = _records.classify(_records.find(self.group), builtins, self.role)
+        for record, reason in result.refused:
+            self._broken[record.name + "@" + record.dist] = self._broken_entry(record, reason)
+        for name, record in result.accepted.items():
             if name not in self._entries:
-                self._pending[name] = next(iter(uniq.values()))
+                self._pending[name] = record
 
-    def _broken_entry(self, name: str, p: _PendingPlugin, reason: str) -> ComponentEntry:
+    def _broken_entry(self, record: PluginRecord, reason: str) -> ComponentEntry:
         return ComponentEntry(
             role=self.role,
-            name=name,
+            name=record.name,
             summary="",
             params=Params,
             factory=None,
-            provider=p.dist,
-            version=p.version,
-            module=p.entry_point.value,
+            provider=record.dist,
+            version=record.version,
+            module=record.value,
             status=f"broken: {reason}",
         )
 
     def _load_pending(self, name: str) -> ComponentEntry:
-        p = self._pending.pop(name)
-        token = _loading_provider.set((p.dist, p.version))
+        record = self._pending.pop(name)
+        token = _loading_provider.set((record.dist, record.version))
         try:
-            obj = p.entry_point.load()
+            obj = _records.load(record)
             if name not in self._entries:
                 _register_loaded_object(self, name, obj)
-        except Exception as exc:  # noqa: BLE001 - any plugin failure is reported, never swallowed
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - any plugin failure is reported, never swallowed
             cause = f"{type(exc).__name__}: {exc}"
-            self._broken[name] = self._broken_entry(name, p, cause)
-            raise PluginLoadError(self.role, name, p.dist, p.version, cause) from exc
+            self._broken[name] = self._broken_entry(record, cause)
+            raise PluginLoadError(self.role, name, record.dist, record.version, cause) from exc
         finally:
             _loading_provider.reset(token)
         entry = self._entries[name]
-        if entry.provider != p.dist:
+        if entry.provider != record.dist:
             raise PluginLoadError(
-                self.role, name, p.dist, p.version,
-                f"entry point {p.entry_point.value!r} registered {name!r} under provider {entry.provider}",
+                self.role, name, record.dist, record.version,
+                f"entry point {record.value!r} registered {name!r} under provider {entry.provider}",
             )
         return entry
 
@@ -398,11 +315,8 @@ class Registry:
             return self._entries[name]
         if name in self._pending:
             return self._load_pending(name)
-        if name in self._broken:
-            b = self._broken[name]
-            raise PluginLoadError(self.role, name, b.provider, b.version, b.status.removeprefix("broken: "))
         for key, b in self._broken.items():
-            if key.split("@")[0] == name:
+            if key == name or key.split("@")[0] == name:
                 raise PluginLoadError(self.role, name, b.provider, b.version, b.status.removeprefix("broken: "))
         raise UnknownComponentError(self.role, name, self.names())
 
@@ -470,21 +384,34 @@ def _register_loaded_object(reg: Registry, name: str, obj: Any) -> None:
     )
 
 
-def _entry_points(group: str) -> Iterable[metadata.EntryPoint]:
-    return metadata.entry_points(group=group)
-
-
 _REGISTRIES: dict[str, Registry] = {role: Registry(role) for role in ROLES}
 _builtins_state = {"loaded": False, "loading": False}
 
 
+def builtin_records() -> dict[str, list[PluginRecord]]:
+    """role -> the ``cellgi`` distribution's own entry points (the built-in members)."""
+    return {role: [r for r in _records.find(info.group) if r.builtin] for role, info in ROLES.items()}
+
+
 def _ensure_builtins() -> None:
+    """Import cellgi's own entry points (once). They are the built-ins: nothing is hard-coded here."""
     if _builtins_state["loaded"] or _builtins_state["loading"]:
         return
     _builtins_state["loading"] = True
     try:
-        for mod in _BUILTIN_MODULES:
-            importlib.import_module(mod)
+        found = builtin_records()
+        if not any(found.values()):
+            raise ComponentError(
+                "cellgi's own entry points are missing from its installed metadata, so no built-in "
+                "component is known; install cellgi (pip install -e . in a checkout)"
+            )
+        for role, recs in found.items():
+            reg = _REGISTRIES[role]
+            for rec in recs:
+                if rec.name in reg._entries:
+                    continue
+                obj = rec.entry_point.load()  # cellgi's own code: no guard needed
+                _register_loaded_object(reg, rec.name, obj)
         _builtins_state["loaded"] = True
     finally:
         _builtins_state["loading"] = False
@@ -508,7 +435,7 @@ def register(
     name: str,
     *,
     summary: str,
-    params: type[Params],
+    params: type[Params] = NoParams,
     override: bool = False,
 ) -> Callable[[Any], Any]:
     """Class/function decorator registering a component under ``name`` in ``role``."""
@@ -527,21 +454,21 @@ def build(role: str, spec: BaseModel | dict[str, Any], /, **context: Any) -> Any
 
 
 def installed_plugins() -> list[tuple[str, str]]:
-    """(distribution, version) of every distribution exposing cellgi entry points, sorted."""
-    if os.environ.get(AUTOLOAD_ENV, "").strip() not in ("", "0", "false", "False"):
+    """(distribution, version) of every distribution other than cellgi exposing cellgi entry points."""
+    if _autoload_disabled():
         return []
     seen: dict[str, str] = {}
-    for group, _, _ in ROLES.values():
-        for ep in _entry_points(group):
-            if ep.dist is not None:
-                seen[ep.dist.metadata["Name"]] = ep.dist.version
+    for info in ROLES.values():
+        for rec in _records.find(info.group):
+            if not rec.builtin and rec.dist != "<unknown>":
+                seen[rec.dist] = rec.version
     return sorted(seen.items())
 
 
 def _reset_for_tests() -> None:  # pragma: no cover - used by the test-suite's plugin fixtures
     """Forget discovered plugins (not built-ins) so that a changed sys.path is rediscovered."""
     for reg in _REGISTRIES.values():
-        for name in [n for n, e in reg._entries.items() if e.provider != "cellgi"]:
+        for name in [n for n, e in reg._entries.items() if not e.builtin]:
             reg._entries.pop(name)
         reg._pending.clear()
         reg._broken.clear()

@@ -1,0 +1,93 @@
+"""What ``cellgi registry list|show`` shows: rows for JSON and rich tables, computed from the registries."""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Any
+
+from cellgi.registry.core import ComponentEntry, get_registry
+from cellgi.registry.errors import UnknownComponentError
+from cellgi.registry.roles import ROLES
+
+__all__ = ["as_dict", "collect", "find", "list_table", "show_blocks"]
+
+
+def collect(pattern: str = "*", kind: str | None = None) -> list[ComponentEntry]:
+    """Every component whose name matches ``pattern`` (loading plugins; broken ones included)."""
+    out: list[ComponentEntry] = []
+    for role in ROLES:
+        if kind and role != kind:
+            continue
+        for entry in get_registry(role).load_all():
+            if fnmatch.fnmatchcase(entry.name, pattern):
+                out.append(entry)
+    return sorted(out, key=lambda e: (e.role, e.name, e.provider))
+
+
+def as_dict(e: ComponentEntry, *, params: bool = False) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "name": e.name,
+        "kind": e.role,
+        "provider": e.provider,
+        "version": e.version,
+        "status": e.status,
+        "summary": e.summary,
+    }
+    if e.capabilities:
+        row["capabilities"] = dict(e.capabilities)
+    if params:
+        row["params"] = e.describe()
+    return row
+
+
+def find(name: str, kind: str | None) -> list[ComponentEntry]:
+    """The components called ``name`` (in ``kind`` or any role); raises on unknown or broken ones."""
+    roles = [kind] if kind else list(ROLES)
+    found = []
+    for role in roles:
+        reg = get_registry(role)
+        if name in reg.names():
+            found.append(reg.get(name))
+    if not found:
+        valid = sorted({n for r in roles for n in get_registry(r).names()})
+        raise UnknownComponentError(kind or "component", name, valid)
+    return found
+
+
+def list_table(entries: list[ComponentEntry]) -> Any:
+    """A rich table of components (kind, name, provider, version, summary or status)."""
+    from rich.table import Table
+
+    table = Table(title=f"cellgi components ({len(entries)})", show_lines=False)
+    for col in ("kind", "name", "provider", "version", "summary / status"):
+        table.add_column(col, overflow="fold")
+    for e in entries:
+        text = e.summary if e.status == "ok" else f"[red]{e.status}[/red]"
+        table.add_row(e.role, e.name, e.provider, e.version, text)
+    return table
+
+
+def show_blocks(e: ComponentEntry) -> list[Any]:
+    """Renderables describing one component: header, how a spec names it, its parameter table."""
+    from rich.table import Table
+
+    ctx = ROLES[e.role].context
+    out: list[Any] = [
+        f"[bold]{e.name}[/bold] ({e.role}) from {e.provider} {e.version}: {e.summary}",
+    ]
+    key = "format" if e.role in ("graph_format", "screen_format") else "type"
+    out.append(f"  spec: {{{key}: {e.name}, ...params}}; the assembler passes: {ctx}")
+    declared = [flag for flag, on in e.capabilities.items() if on]
+    if e.capabilities:
+        out.append(f"  capabilities: {', '.join(declared) or 'none declared'}")
+    rows = e.describe()
+    if not rows:
+        out.append("  no parameters")
+        return out
+    t = Table(show_header=True)
+    for col in ("parameter", "type", "default", "description"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        t.add_row(r["name"], r["type"], "required" if r["required"] else repr(r["default"]), r["description"])
+    out.append(t)
+    return out

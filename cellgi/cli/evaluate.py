@@ -40,24 +40,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _screen_desc(args: argparse.Namespace, targets: list[str]) -> dict[str, Any]:
-    if args.format == "kuzmin":
-        return {"format": "kuzmin", "path": str(Path(args.data).resolve()), "duplicates": "keep_all"}
-    cols: dict[str, str] = {t: t for t in targets}
+    from cellgi.evaluate import EvaluateError, screen_description
+
+    cols: dict[str, str] = {}
     for item in args.target_column:
         if "=" not in item:
-            raise ValueError(f"--target-column expects NAME=COLUMN, got {item!r}")
-        name, col = item.split("=", 1)
-        if name not in targets:
-            raise ValueError(f"--target-column: {name!r} is not a target of this model ({', '.join(targets)})")
+            raise EvaluateError(f"--target-column expects NAME=COLUMN, got {item!r}")
+        name, col = (x.strip() for x in item.split("=", 1))
+        if name in cols:
+            raise EvaluateError(f"--target-column names target {name!r} twice")
         cols[name] = col
-    desc: dict[str, Any] = {
-        "format": "table", "path": str(Path(args.data).resolve()), "target_columns": cols, "duplicates": "keep_all"
-    }
-    if args.gene_columns:
-        desc["gene_columns"] = [c.strip() for c in args.gene_columns.split(",") if c.strip()]
-    else:
-        desc["genes_column"] = args.genes_column or "genes"
-    return desc
+    gene_columns = [c.strip() for c in args.gene_columns.split(",") if c.strip()] if args.gene_columns else None
+    return screen_description(
+        args.data, args.format, targets, gene_columns=gene_columns, genes_column=args.genes_column,
+        target_columns=cols or None,
+    )
 
 
 def evaluate_file(
@@ -68,41 +65,12 @@ def evaluate_file(
     device: str = "cpu",
 ) -> dict[str, Any]:
     """Evaluate a checkpoint (path, run folder or :class:`~cellgi.train.checkpoint.LoadedModel`) on a
-    screen description (a ``load_screen`` dict); returns the JSON report."""
-    import torch
-
-    from cellgi.data.screens import load_screen
+    screen description; see :func:`cellgi.evaluate.evaluate_screen`."""
+    from cellgi.evaluate import evaluate_screen
     from cellgi.train.checkpoint import LoadedModel, load_model
-    from cellgi.train.metrics import InteractionMetrics
 
     loaded = checkpoint if isinstance(checkpoint, LoadedModel) else load_model(checkpoint, map_location="cpu")
-    loaded.model.to(device)
-    targets = loaded.target_names
-    load = load_screen(screen, loaded.mapper, targets, root=".")
-    ds = load.dataset
-    missing = [t for t in targets if t in load.missing_targets]
-    bs = batch_size or loaded.spec.data.eval_batch_size or loaded.spec.data.batch_size
-    metrics = InteractionMetrics(targets, loaded.spec.training.metrics.strong_threshold, sync=False)
-    for lo in range(0, len(ds), bs):
-        batch = ds.batch(torch.arange(lo, min(lo + bs, len(ds))))
-        pred, _ = loaded.predict(batch)
-        metrics.update(pred.cpu(), batch.y)
-    values = metrics.compute() if len(ds) else {}
-    unmapped = load.unmapped.to_dict(limit=20)
-    return {
-        "checkpoint": str(loaded.path),
-        "data": screen["path"],
-        "format": screen["format"],
-        "targets": targets,
-        "missing_targets": missing,
-        "n_rows": int(load.n_rows),
-        "n_samples": int(len(ds)),
-        "n_unmapped": int(load.n_unmapped),
-        "skipped": {str(k): int(v) for k, v in load.reasons.items()},
-        "unmapped_identifiers": unmapped["items"],
-        "kinds": ds.kind_counts(),
-        "metrics": {k.replace("/", "."): float(v) for k, v in values.items()},
-    }
+    return evaluate_screen(loaded, screen, batch_size=batch_size, device=device)
 
 
 def _print_report(report: dict[str, Any]) -> None:
@@ -121,6 +89,7 @@ def _print_report(report: dict[str, Any]) -> None:
     console.print(
         f"{report['n_samples']} samples evaluated of {report['n_rows']} rows read; "
         f"{report['n_unmapped']} skipped because a gene is not in the model's gene list"
+        + (f", {report['n_no_target']} with no measured target" if report.get("n_no_target") else "")
     )
     if report["skipped"]:
         console.print("skipped rows by reason: " + ", ".join(f"{k}: {v}" for k, v in report["skipped"].items()))
@@ -129,30 +98,26 @@ def _print_report(report: dict[str, Any]) -> None:
         console.print(f"unmapped identifiers, e.g.: {ex}")
     if report["missing_targets"]:
         console.print(f"[yellow]the file has no column for target(s) {report['missing_targets']}[/yellow]")
+    if report.get("unmeasured_targets"):
+        console.print(f"[yellow]no sample has a measured value of target(s) {report['unmeasured_targets']}[/yellow]")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Exit 0 on success, 2 on unusable inputs (checkpoint, data file, no sample left)."""
+    """Exit 0 on success, 2 on unusable inputs (checkpoint, data file, no sample or no measured target left)."""
     from cellgi.data.errors import DataError
+    from cellgi.evaluate import EvaluateError
     from cellgi.train.checkpoint import CheckpointError, load_model
     from cellgi.train.runs import write_json
 
+    if args.batch_size is not None and args.batch_size < 1:
+        print(f"error: --batch-size must be at least 1, got {args.batch_size}", file=sys.stderr)
+        return 2
     try:
         loaded = load_model(args.checkpoint)
         screen = _screen_desc(args, loaded.target_names)
         report = evaluate_file(loaded, screen, batch_size=args.batch_size, device=args.device)
-    except (CheckpointError, DataError, ValueError) as exc:
+    except (CheckpointError, DataError, EvaluateError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if report["n_samples"] == 0:
-        print(
-            f"error: no sample of {args.data} could be evaluated ({report['n_rows']} rows read, "
-            f"{report['n_unmapped']} with genes unknown to the model; skipped: {report['skipped']})",
-            file=sys.stderr,
-        )
-        return 2
-    if len(report["missing_targets"]) == len(report["targets"]):
-        print(f"error: {args.data} provides none of the model's targets {report['targets']}", file=sys.stderr)
         return 2
     _print_report(report)
     if args.output:

@@ -187,10 +187,15 @@ class CellGraph:
     edge_types: dict[str, EdgeType] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if len(set(self.genes)) != len(self.genes):
-            seen: set[str] = set()
-            dup = [g for g in self.genes if g in seen or seen.add(g)]  # type: ignore[func-returns-value]
-            raise ValueError(f"gene list has duplicates, e.g. {dup[:5]}")
+        if len({g.upper() for g in self.genes}) != len(self.genes):
+            # case variants ('YAL001C', 'yal001c') count as one gene: two nodes would split its edges
+            seen: dict[str, str] = {}
+            dup = []
+            for g in self.genes:
+                if g.upper() in seen:
+                    dup.append(f"{seen[g.upper()]!r}/{g!r}")
+                seen.setdefault(g.upper(), g)
+            raise ValueError(f"gene list has duplicates (names compared ignoring case), e.g. {', '.join(dup[:5])}")
         self.gene_index: dict[str, int] = {g: i for i, g in enumerate(self.genes)}
         self._adj_cache: dict[tuple[str, bool], Tensor] = {}
         n = len(self.genes)

@@ -38,6 +38,9 @@ class GeneMapper:
         aliases: upper-case alias -> ORF, for aliases naming exactly one ORF (column 6).
         ambiguous: upper-case aliases naming several ORFs (reported, never guessed).
         known: ORF names known to exist but not in ``genes`` (reported as ``not in gene list``).
+
+    Raises:
+        DataError: ``genes`` names one gene twice, also as case variants (``YAL001C``, ``yal001c``).
     """
 
     def __init__(
@@ -52,7 +55,13 @@ class GeneMapper:
         self._index = {g: i for i, g in enumerate(self.genes)}
         self._upper: dict[str, str] = {}
         for g in self.genes:
-            self._upper.setdefault(g.upper(), g)
+            first = self._upper.get(g.upper())
+            self._upper[g.upper()] = g
+            if first is not None:  # 'YAL001C' and 'yal001c' (or a repeat) would become two nodes of one gene
+                from cellgi.data.errors import DataError
+
+                what = "twice" if first == g else f"twice, as {first!r} and {g!r} (names are compared ignoring case)"
+                raise DataError(f"the gene list names gene {g!r} {what}")
         self.names: dict[str, str] = {k.upper(): v for k, v in (names or {}).items()}
         self.aliases: dict[str, str] = {k.upper(): v for k, v in (aliases or {}).items()}
         self.ambiguous: set[str] = {a.upper() for a in ambiguous}

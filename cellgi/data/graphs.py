@@ -122,9 +122,17 @@ def load_graph(
             int(lines[exc.row]),
         ) from None
     if ei.shape[1] == 0:
+        why = []
+        if log.num_identifiers:
+            why.append(f"{raw.num_rows - kept.size} rows with unmapped identifiers, e.g. {log.examples(3)}")
+        if below:
+            why.append(f"{below} rows below min_weight {spec.min_weight}")
+        if stats.self_loops_dropped:
+            why.append(f"{stats.self_loops_dropped} self-loops dropped (a gene paired with itself; self_loops: {spec.self_loops})")
+        if not why:
+            why.append("the file has no edge rows")
         raise DataError(
-            f"graph {spec.name!r}: no edge left after mapping identifiers "
-            f"({log.num_identifiers} unmapped, e.g. {log.examples(3)})",
+            f"graph {spec.name!r}: no edge left after mapping identifiers of {raw.num_rows} rows: " + "; ".join(why),
             raw.path,
         )
     report = {

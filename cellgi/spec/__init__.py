@@ -39,7 +39,7 @@ class Spec(StrictModel):
     """A whole run: name, seed, data, model, training."""
 
     name: str = Field(description="run name; runs go to runs/<name>/<timestamp>/")
-    seed: int = Field(0, description="global seed (model init, data order)")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="global seed (model init, data order)")
     data: DataSpec
     model: ModelSpec = Field(default_factory=ModelSpec)
     training: TrainingSpec = Field(default_factory=TrainingSpec)
@@ -107,6 +107,10 @@ def validate_spec(data: Any, located: Located | None = None, *, base_dir: str | 
         spec = cls.model_validate(data)
     except ValidationError as exc:
         raise SpecError(issues_from_validation(exc, data, located)) from None
+    if located is not None:  # a spec read from a file: sizes that cannot fit in memory fail here
+        from cellgi.spec.resources import check_memory
+
+        check_memory(spec, located)
     if base_dir is not None:
         root = Path(spec.data.root)
         if not root.is_absolute():

@@ -17,7 +17,7 @@ __all__ = ["ComponentSlot", "StrictModel", "component", "resolve_model"]
 class StrictModel(BaseModel):
     """Base of every spec section: unknown keys refused, no coercion of '2' into 2."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -22,7 +22,9 @@ __all__ = [
 class OptimizerSpec(StrictModel):
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(1e-5, ge=0)
-    betas: list[float] = Field(default_factory=lambda: [0.9, 0.999])
+    betas: list[Annotated[float, Field(ge=0, lt=1)]] = Field(
+        default_factory=lambda: [0.9, 0.999], min_length=2, max_length=2, description="AdamW's two betas, each in [0, 1)"
+    )
 
 
 class SchedulerSpec(StrictModel):

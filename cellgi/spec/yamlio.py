@@ -1,4 +1,12 @@
-"""YAML loading that keeps the line of every key, refuses duplicate keys, and reads ``1e-3`` as a float."""
+"""YAML loading that keeps the line of every key, refuses duplicate keys, and reads ``1e-3`` as a float.
+
+Hostile or broken YAML fails fast with a located :class:`SpecSyntaxError`, before anything is built:
+
+- a file larger than :data:`MAX_SPEC_BYTES` is refused before it is read;
+- nesting deeper than :data:`MAX_DEPTH` is refused from the event stream (no ``RecursionError``);
+- aliases that would expand to more than :data:`MAX_NODES` nodes ("billion laughs") or that refer to
+  themselves are refused before the document is walked or validated.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +16,14 @@ from typing import Any
 
 import yaml
 
-__all__ = ["SpecSyntaxError", "Located", "load_yaml", "parse_yaml"]
+__all__ = ["MAX_DEPTH", "MAX_NODES", "MAX_SPEC_BYTES", "SpecSyntaxError", "Located", "load_yaml", "parse_yaml"]
+
+#: largest spec file read (a spec is a few kB; this is a hundred times any real one)
+MAX_SPEC_BYTES = 1 << 20
+#: deepest nesting of mappings/sequences (real specs nest about 5 deep)
+MAX_DEPTH = 64
+#: most nodes the document may have once aliases are expanded
+MAX_NODES = 100_000
 
 Loc = tuple[Any, ...]
 
@@ -80,12 +95,86 @@ def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int], file: str) -> None:
             _walk(item, loc + (i,), lines, file)
 
 
-def parse_yaml(text: str, file: str = "<string>") -> Located:
-    """Parse YAML text into data plus line positions."""
+def _check_depth(text: str, file: str) -> None:
+    """Refuse nesting deeper than :data:`MAX_DEPTH` from the parser's event stream (iterative)."""
+    loader = _Loader(text)
     try:
+        depth = 0
+        while loader.check_event():
+            ev = loader.get_event()
+            if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    line = ev.start_mark.line + 1 if ev.start_mark is not None else 1
+                    raise SpecSyntaxError(file, line, f"YAML nested deeper than {MAX_DEPTH} levels")
+            elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    finally:
+        loader.dispose()
+
+
+def _check_expansion(root: yaml.Node, file: str) -> None:
+    """Refuse self-referencing aliases and documents over :data:`MAX_NODES` nodes once aliases expand.
+
+    Aliases share one node object, so sizes are memoised per node: the check costs one visit per
+    distinct node however large the expansion would be.
+    """
+    size: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            on_path.discard(key)
+            kids = _children(node)
+            total = 1 + sum(size[id(k)] for k in kids)
+            if total > MAX_NODES:
+                raise SpecSyntaxError(
+                    file,
+                    node.start_mark.line + 1,
+                    f"YAML aliases expand to more than {MAX_NODES} nodes (an alias bomb?); write the values out",
+                )
+            size[key] = total
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            raise SpecSyntaxError(file, node.start_mark.line + 1, "YAML alias refers to itself (recursive structure)")
+        on_path.add(key)
+        stack.append((node, True))
+        for kid in _children(node):
+            kid_key = id(kid)
+            if kid_key in on_path:
+                raise SpecSyntaxError(file, kid.start_mark.line + 1, "YAML alias refers to itself (recursive structure)")
+            if kid_key not in size:
+                stack.append((kid, False))
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def parse_yaml(text: str, file: str = "<string>") -> Located:
+    """Parse YAML text into data plus line positions.
+
+    Raises:
+        SpecSyntaxError: invalid YAML, a duplicate key, text over :data:`MAX_SPEC_BYTES`, nesting over
+            :data:`MAX_DEPTH`, or aliases expanding past :data:`MAX_NODES` nodes (file and line given).
+    """
+    if len(text) > MAX_SPEC_BYTES:
+        raise SpecSyntaxError(file, 1, f"spec is {len(text):,} characters; specs are limited to {MAX_SPEC_BYTES:,}")
+    try:
+        _check_depth(text, file)
         loader = _Loader(text)
         try:
             node = loader.get_single_node()
+            if node is not None:
+                _check_expansion(node, file)
             data = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()
@@ -105,9 +194,20 @@ def load_yaml(path: str | Path) -> Located:
     """Read and parse a YAML file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_SPEC_BYTES + 1)
+        if len(raw) > MAX_SPEC_BYTES:
+            size = path.stat().st_size
+            raise SpecSyntaxError(
+                str(path), 1, f"file is {size:,} bytes; specs are limited to {MAX_SPEC_BYTES:,} bytes"
+            )
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise SpecSyntaxError(str(path), 0, "file not found") from None
+    except IsADirectoryError:
+        raise SpecSyntaxError(str(path), 0, "is a folder, not a spec file") from None
+    except OSError as exc:
+        raise SpecSyntaxError(str(path), 0, f"cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise SpecSyntaxError(str(path), 1, f"not UTF-8 text: {exc.reason}") from None
     return parse_yaml(text, str(path))

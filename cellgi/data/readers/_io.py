@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
 from typing import Iterator
@@ -65,11 +66,15 @@ def split_fields(line: str, sep: str | None) -> list[str]:
 
 
 def parse_float(text: str, path: str | Path, line: int, what: str = "number") -> float:
-    """``float(text)`` or a :class:`DataError` quoting the bad value."""
+    """``float(text)`` or a :class:`DataError` quoting the bad value; ``inf``, ``nan`` and values that
+    overflow a double (``1e999``) are refused too."""
     try:
-        return float(text)
+        v = float(text)
     except ValueError:
         raise DataError(f"{what} {text!r} is not a number", path, line) from None
+    if not math.isfinite(v):
+        raise DataError(f"{what} {text.strip()!r} is not a finite number", path, line)
+    return v
 
 
 class NameInterner:

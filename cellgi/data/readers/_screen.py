@@ -22,14 +22,16 @@ _MISSING = {"", "na", "nan", "n/a", "none", "null", "-"}
 
 
 def parse_target(text: str) -> float | None:
-    """A target value: float, NaN for an empty/NA cell, None when it is not a number."""
+    """A target value: float, NaN for an empty/NA cell, None when it is not a finite number
+    (``inf``, ``-inf`` and overflowing values such as ``1e999`` are not measurements)."""
     t = text.strip()
     if t.lower() in _MISSING:
         return float("nan")
     try:
-        return float(t)
+        v = float(t)
     except ValueError:
         return None
+    return v if math.isfinite(v) else None
 
 
 def parse_target_row(
@@ -44,7 +46,7 @@ def parse_target_row(
     for name, col in columns.items():
         v = parse_target(fields[col])
         if v is None:
-            raise DataError(f"{header[col]!r} value {fields[col]!r} is not a number", path, lineno)
+            raise DataError(f"{header[col]!r} value {fields[col]!r} is not a finite number", path, lineno)
         values[name] = v
     if all(math.isnan(v) for v in values.values()):
         return None

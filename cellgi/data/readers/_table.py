@@ -21,7 +21,8 @@ def guess_sep(path: str | Path) -> str:
 class Table:
     """A header and an iterator of ``(line, fields)`` rows; ``column(name)`` finds a column index.
 
-    Column names match case-insensitively (surrounding whitespace ignored).
+    Column names match case-insensitively (surrounding whitespace ignored); a name that is looked up and
+    appears more than once is an error.
     """
 
     def __init__(self, path: Path, header: list[str], rows: Iterator[tuple[int, list[str]]], header_line: int):
@@ -36,7 +37,15 @@ class Table:
         for n in names:
             key = n.strip().lower()
             if key in self._lower:
-                return self._lower.index(key)
+                at = [i for i, h in enumerate(self._lower) if h == key]
+                if len(at) > 1:  # never pick one of two same-named columns silently
+                    cols = " and ".join(str(i + 1) for i in at)
+                    raise DataError(
+                        f"column {n!r} appears {len(at)} times in the header (columns {cols}); rename the copies",
+                        self.path,
+                        self.header_line,
+                    )
+                return at[0]
         return None
 
     def column(self, name: str, what: str = "column") -> int:

@@ -84,9 +84,13 @@ def read_sgd_features(
         orf = cols[3].strip()
         if not orf:
             raise DataError(f"{cols[1]} row without a systematic name (column 4)", path, lineno)
-        if orf in seen:
-            raise DataError(f"systematic name {orf!r} listed twice (first on line {seen[orf]})", path, lineno)
-        seen[orf] = lineno
+        if orf.upper() in seen:
+            raise DataError(
+                f"systematic name {orf!r} listed twice (first on line {seen[orf.upper()]}, names compared ignoring case)",
+                path,
+                lineno,
+            )
+        seen[orf.upper()] = lineno
         all_orfs.append(orf)
         std = cols[4].strip()
         if std:
@@ -110,18 +114,22 @@ def read_gene_list(path: str | Path) -> list[str]:
     """One gene per line (first whitespace-separated field; ``#`` comments and blank lines skipped).
 
     Raises:
-        DataError: a gene listed twice, or an empty list.
+        DataError: a gene listed twice (case variants such as ``yal001c`` count as the same gene),
+            or an empty list.
     """
     genes: list[str] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[int, str]] = {}
     for lineno, line in iter_lines(path, "gene list"):
         s = line.strip()
         if not s or s.startswith("#"):
             continue
         g = s.split()[0]
-        if g in seen:
-            raise DataError(f"gene {g!r} listed twice (first on line {seen[g]})", path, lineno)
-        seen[g] = lineno
+        key = g.upper()  # 'YAL001C' and 'yal001c' name one gene: never two nodes
+        if key in seen:
+            first_line, first = seen[key]
+            same = "" if first == g else f" as {first!r}"
+            raise DataError(f"gene {g!r} listed twice (first on line {first_line}{same})", path, lineno)
+        seen[key] = (lineno, g)
         genes.append(g)
     if not genes:
         raise DataError("gene list is empty", path)

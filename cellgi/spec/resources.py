@@ -1,0 +1,165 @@
+"""Memory a spec will need, checked against the memory there is, before any data is read.
+
+Sizes in a spec drive allocation: ``model.hidden_dim: 100000`` asks for tens of GB of weights,
+``data.batch_size`` multiplies the activations. :func:`check_memory` estimates a *lower bound* of the
+bytes a training step needs and refuses, with the spec file and line, a spec whose lower bound exceeds
+the available memory. It never refuses a spec that could fit: parameters are counted exactly by
+building every model part on PyTorch's ``meta`` device (no memory), and activations are counted only
+where the gene count is known from the spec (synthetic data).
+
+Set ``CELLGI_SKIP_MEMORY_CHECK=1`` to turn the check off (for example on a machine with large swap).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["MemoryEstimate", "available_memory", "check_memory", "estimate_memory"]
+
+#: bytes per parameter while training: fp32 weight, gradient and AdamW's two moments
+BYTES_PER_TRAINED_PARAM = 16
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """A lower bound of what training needs.
+
+    Attributes:
+        parameters: exact parameter count of the model (0 when the parts could not be built).
+        activation_bytes: lower bound of one step's stored activations (0 when the gene count is unknown).
+        num_genes: gene count used (None when only known after reading the data).
+    """
+
+    parameters: int
+    activation_bytes: int
+    num_genes: int | None
+
+    @property
+    def train_bytes(self) -> int:
+        return self.parameters * BYTES_PER_TRAINED_PARAM + self.activation_bytes
+
+    @property
+    def weight_bytes(self) -> int:
+        return self.parameters * 4
+
+
+def _num_edge_types(spec: Any) -> int:
+    if spec.model.edge_types:
+        return len(spec.model.edge_types)
+    if spec.data.synthetic is not None:
+        return max(1, len(spec.data.synthetic.edge_types))
+    return max(1, len(spec.data.graphs))
+
+
+def _count_parameters(spec: Any, num_genes: int) -> int:
+    """Parameters of the model ``spec`` describes, built on the meta device (allocates nothing)."""
+    import torch
+
+    from cellgi.nn.convs.wrapper import ConvWrapper
+    from cellgi.nn.embedding import Preprocessor
+    from cellgi.registry import get_registry
+
+    m = spec.model
+    h = m.hidden_dim
+    t = len(spec.data.targets)
+    g = _num_edge_types(spec)
+    total = num_genes * h  # the learnable embedding (node features add to its width, not counted)
+    with torch.device("meta"):
+        parts = [Preprocessor(h, h, m.preprocessor.num_layers, m.preprocessor.norm, m.preprocessor.activation, 0.0)]
+        cw = m.conv_wrapper
+        conv = get_registry("conv").build(m.conv, in_dim=h, out_dim=h)
+        layer = [ConvWrapper(conv, h, cw.projection, cw.norm, cw.activation, 0.0, residual=False)]
+        per_layer = sum(p.numel() for mod in layer for p in mod.parameters())
+        total += per_layer * g * m.num_layers
+        agg = get_registry("aggregator").build(m.aggregator, dim=h, num_graphs=g)
+        total += sum(p.numel() for p in agg.parameters()) * m.num_layers
+        parts.append(get_registry("pooling").build(m.pooling, dim=h))
+        parts.append(get_registry("global_predictor").build(m.global_predictor, dim=h, num_targets=t))
+        if m.local_predictor is not None:
+            parts.append(get_registry("local_predictor").build(m.local_predictor, dim=h, num_targets=t))
+        parts.append(get_registry("combiner").build(m.combiner, dim=h, num_targets=t))
+        total += sum(p.numel() for mod in parts for p in mod.parameters())
+    return int(total)
+
+
+def estimate_memory(spec: Any) -> MemoryEstimate:
+    """Lower bound of the memory one training step of ``spec`` needs (see the module docs)."""
+    syn = spec.data.synthetic
+    n = syn.num_genes if syn is not None else None
+    try:
+        params = _count_parameters(spec, n or 0)
+    except Exception:  # noqa: BLE001 - a part that cannot be built is reported by the model builder
+        params = 0
+    act = 0
+    if n is not None:
+        # at least one [N, B, H] float32 tensor per layer and edge type is kept for the backward pass
+        act = n * spec.data.batch_size * spec.model.hidden_dim * spec.model.num_layers * _num_edge_types(spec) * 4
+    return MemoryEstimate(params, act, n)
+
+
+def available_memory() -> int | None:
+    """Bytes of host memory available now (Linux ``MemAvailable``), None when unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.1f} GB"
+
+
+def check_memory(spec: Any, located: Any | None = None, *, available: int | None = None) -> MemoryEstimate:
+    """Raise :class:`~cellgi.spec.errors.SpecError` at ``model.hidden_dim`` (or ``data.batch_size``) when
+    the lower bound of :func:`estimate_memory` cannot fit.
+
+    On ``accelerator: cpu`` (or ``auto`` without a GPU) training needs weights, gradients, optimizer state and activations in host
+    memory; on other accelerators the model is still built in host memory first, so its weights must fit
+    there. ``available`` overrides the measured host memory (tests).
+    """
+    from cellgi.spec.errors import SpecError, SpecIssue
+
+    est = estimate_memory(spec)
+    if os.environ.get("CELLGI_SKIP_MEMORY_CHECK", "") not in ("", "0"):
+        return est
+    avail = available_memory() if available is None else available
+    if avail is None:
+        return est
+    accel = spec.training.trainer.accelerator
+    cpu = accel == "cpu" or (accel == "auto" and not _cuda_available())
+    need = est.train_bytes if cpu else est.weight_bytes
+    if need <= avail:
+        return est
+    param_part = est.parameters * (BYTES_PER_TRAINED_PARAM if cpu else 4)
+    if param_part >= est.activation_bytes:
+        loc: tuple = ("model", "hidden_dim")
+        what = (
+            f"{spec.model.hidden_dim} gives a model of {est.parameters:,} parameters that needs at least "
+            f"{_gb(need)} ({'weights, gradients and optimizer state' if cpu else 'its weights, built in host memory'})"
+        )
+    else:
+        loc = ("data", "batch_size")
+        what = (
+            f"{spec.data.batch_size} with {est.num_genes} genes and hidden_dim {spec.model.hidden_dim} needs at "
+            f"least {_gb(need)} per training step"
+        )
+    file = located.file if located is not None else "<spec>"
+    line = located.line_of(loc) if located is not None else 0
+    snippet = located.snippet(line) if located is not None else ""
+    msg = f"{what}, but {_gb(avail)} of memory is available (CELLGI_SKIP_MEMORY_CHECK=1 skips this check)"
+    raise SpecError([SpecIssue(file, line, ".".join(loc), msg, snippet)])

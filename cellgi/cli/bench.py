@@ -25,7 +25,7 @@ def _ints(text: str) -> list[int]:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    aggs = get_registry("aggregator").names()
+    # no registry lookup here: listing the built-ins imports torch, and `cellgi --help` must stay fast
     p = sub.add_parser(
         "bench",
         help="benchmark the shared-adjacency model against per-sample graph copies",
@@ -41,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--aggregator",
         default=None,
-        help=f"aggregator(s), comma-separated or 'all'; one of: {', '.join(aggs)} (default sum)",
+        help="aggregator(s), comma-separated or 'all'; see 'cellgi registry list --kind aggregator' (default sum)",
     )
     p.add_argument(
         "--paths",

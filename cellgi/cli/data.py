@@ -19,7 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Build (or load from the cache) the spec's data and print what was read. "
         "Exit 0 on success, 1 on a data error, 2 on an invalid spec.",
     )
-    sp.add_argument("spec", help="spec YAML")
+    sp.add_argument("spec", metavar="SPEC", help="spec YAML or a shipped example name")
+    sp.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="spec overrides, e.g. data.root=/data/yeast")
     sp.add_argument("--unmapped", action="store_true", help="list every unmapped identifier")
     sp.add_argument("--json", action="store_true", help="print the report as JSON")
     sp.add_argument("--no-cache", action="store_true", help="rebuild without reading or writing the cache")
@@ -31,19 +32,23 @@ def run(args: argparse.Namespace) -> int:
     """``cellgi data`` dispatch; without a subcommand prints help and exits 2."""
     if getattr(args, "data_command", None) == "summary":
         return run_summary(args)
-    print("usage: cellgi data summary SPEC [--unmapped] [--json]", file=sys.stderr)
+    print("usage: cellgi data summary SPEC [KEY=VALUE ...] [--unmapped] [--json]", file=sys.stderr)
     return 2
 
 
 def run_summary(args: argparse.Namespace) -> int:
     from cellgi.data.build import build_data
     from cellgi.data.errors import DataError
-    from cellgi.spec import SpecError, load_spec
+    from cellgi.cli.spec import load_spec_arg
+    from cellgi.spec import SpecError
 
     try:
-        spec = load_spec(args.spec)
+        spec = load_spec_arg(args.spec, args.overrides)
     except SpecError as exc:
         print(exc.render(), file=sys.stderr)
+        return 2
+    except (OSError, LookupError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
         bundle = build_data(spec.data, progress=not args.json, cache=False if args.no_cache else None)

@@ -1,39 +1,111 @@
-"""``cellgi spec validate|schema``: check a spec file; print the JSON Schema for editors."""
+"""``cellgi spec validate|schema|example``: check a spec; JSON Schema for editors; the shipped specs.
+
+Also the spec helpers every spec-taking command shares: a SPEC argument that is a file or a shipped
+example name, ``KEY=VALUE`` overrides, the ``--accelerator``/``--devices`` sugar and ``--print-config``.
+Nothing heavy is imported to build the parser.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
+from typing import Any, Sequence
 
-from cellgi.spec import SpecError, load_spec, spec_json_schema
-
-__all__ = ["add_parser", "run_schema", "run_validate"]
+__all__ = [
+    "add_parser",
+    "load_spec_arg",
+    "print_resolved",
+    "run_example",
+    "run_schema",
+    "run_validate",
+    "trainer_flags",
+]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("spec", help="validate a spec, print the spec's JSON Schema")
+    p = sub.add_parser(
+        "spec", help="validate a spec, print the spec's JSON Schema, list or write the shipped example specs"
+    )
     ssub = p.add_subparsers(dest="spec_command", metavar="SUBCOMMAND")
     vp = ssub.add_parser(
         "validate",
         help="validate a spec file (no data is read)",
-        description="Exit 0 with a summary when valid; otherwise FILE:LINE: path: message lines and exit 2.",
+        description="Exit 0 with a summary when valid; otherwise FILE:LINE: path: message lines (or "
+        "'override N (KEY=VALUE): path: message' for an override) and exit 2.",
     )
-    vp.add_argument("file", help="spec YAML")
+    vp.add_argument("file", metavar="SPEC", help="spec YAML or a shipped example name")
+    vp.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="spec overrides, e.g. model.hidden_dim=128")
     vp.add_argument("--quiet", action="store_true", help="no snippet under each error")
+    vp.add_argument("--print-config", action="store_true", help="print the resolved spec as YAML")
     vp.set_defaults(func=run_validate)
     sp = ssub.add_parser("schema", help="JSON Schema of the spec with the installed components")
     sp.add_argument("-o", "--output", help="write to this file instead of stdout")
     sp.set_defaults(func=run_schema)
+    ep = ssub.add_parser(
+        "example",
+        help="list the example specs shipped with cellgi, or write one",
+        description="Without NAME: list the shipped example specs. With NAME: print it, or write it to "
+        "FILE with -o (an existing file is not overwritten without --force). Real-data examples read "
+        "data.root relative to the spec file: point it at your download folder.",
+    )
+    ep.add_argument("name", nargs="?", metavar="NAME", help="example name, e.g. quickstart")
+    ep.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    ep.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    ep.set_defaults(func=run_example)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
+# ------------------------------------------------------------------------------------ shared helpers
+def trainer_flags(args: argparse.Namespace) -> list[Any]:
+    """``--accelerator``/``--devices`` as overrides of ``training.trainer.*`` (applied last)."""
+    from cellgi.spec.overrides import parse_override
+
+    out = []
+    for flag, key in (("accelerator", "training.trainer.accelerator"), ("devices", "training.trainer.devices")):
+        value = getattr(args, flag, None)
+        if value is not None:  # a bad value raises SpecError naming the flag
+            out.append(parse_override(f"{key}={value}", label=f"--{flag} {value}"))
+    return out
+
+
+def load_spec_arg(arg: str | Path, overrides: Sequence[Any] = ()) -> Any:
+    """Load a SPEC argument (a file, else a shipped example name) with ``overrides`` applied.
+
+    Raises SpecError (invalid spec or override), LookupError (no such file or example), OSError.
+    """
+    from cellgi.examples import resolve_spec_path
+    from cellgi.spec import load_spec
+
+    return load_spec(resolve_spec_path(arg), overrides)
+
+
+def print_resolved(spec: Any, source: str | Path, overrides: Sequence[Any] = ()) -> None:
+    """``--print-config``: the resolved spec as YAML (loads back to the same spec)."""
+    from cellgi import __version__
+    from cellgi.spec.overrides import dump_spec_yaml
+
+    given = " ".join(o if isinstance(o, str) else o.label for o in overrides)
+    sys.stdout.write(f"# resolved by cellgi {__version__} from {source}{' with ' + given if given else ''}\n")
+    sys.stdout.write(dump_spec_yaml(spec))
+
+
+# ------------------------------------------------------------------------------------------ commands
 def run_validate(args: argparse.Namespace) -> int:
+    from cellgi.spec import SpecError
+
     try:
-        spec = load_spec(args.file)
+        spec = load_spec_arg(args.file, args.overrides)
     except SpecError as exc:
         print(exc.render(snippet=not args.quiet), file=sys.stderr)
         return 2
+    except (OSError, LookupError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.print_config:
+        print_resolved(spec, args.file, args.overrides)
+        return 0
     m, d = spec.model, spec.data
     source = "synthetic" if d.synthetic is not None else f"{len(d.graphs)} graphs, {len(d.screens)} screens"
     local = m.local_predictor.type if m.local_predictor is not None else "none"
@@ -42,11 +114,14 @@ def run_validate(args: argparse.Namespace) -> int:
         f"model {m.conv.type} x {m.num_layers} layers (H={m.hidden_dim}), aggregator {m.aggregator.type}, "
         f"local {local}, combiner {m.combiner.type}; training {spec.training.max_epochs} epochs, "
         f"loss {spec.training.loss.type}"
+        + (f" ({len(args.overrides)} override(s) applied)" if args.overrides else "")
     )
     return 0
 
 
 def run_schema(args: argparse.Namespace) -> int:
+    from cellgi.spec import spec_json_schema
+
     text = json.dumps(spec_json_schema(), indent=2)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as fh:
@@ -54,4 +129,42 @@ def run_schema(args: argparse.Namespace) -> int:
         print(f"wrote {args.output}")
     else:
         print(text)
+    return 0
+
+
+def run_example(args: argparse.Namespace) -> int:
+    from cellgi.examples import example_path, list_examples
+
+    if args.name is None:
+        examples = list_examples()
+        if not examples:
+            print("error: no example spec is installed (a broken install?)", file=sys.stderr)
+            return 1
+        width = max(len(e.name) for e in examples)
+        for e in examples:
+            print(f"{e.name:<{width}}  {e.summary}")
+        print("\nwrite one: cellgi spec example NAME -o my.yaml   train one: cellgi train NAME", file=sys.stderr)
+        return 0
+    try:
+        src = example_path(args.name)
+    except LookupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    text = src.read_text(encoding="utf-8")
+    if not args.output:
+        sys.stdout.write(text)
+        return 0
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        print(f"error: {out} exists; not overwritten (use --force)", file=sys.stderr)
+        return 2
+    from cellgi.fileio import write_text_atomic
+
+    write_text_atomic(out, text)
+    print(f"wrote {out} (from the shipped example {src.stem!r})")
+    if "root:" in text and "synthetic:" not in text:
+        print(
+            "note: data.root in it is relative to the spec file; edit it to point at your data folder, "
+            "or pass data.root=DIR (taken from the current directory) to cellgi train",
+        )
     return 0

@@ -7,14 +7,22 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 __all__ = ["add_parser", "run"]
 
 _EPILOG = """\
 examples:
   cellgi train configs/quickstart.yaml
-  cellgi train configs/yeast_real.yaml --run-dir runs/yeast-try1
+  cellgi train quickstart                         (a shipped example; see 'cellgi spec example')
+  cellgi train configs/quickstart.yaml model.hidden_dim=64 training.max_epochs=5
+  cellgi train configs/yeast_real.yaml --accelerator gpu --devices 2 --run-dir runs/yeast-try1
+  cellgi train yeast_real data.root=/data/yeast --print-config
   cellgi train --resume runs/quickstart/20260101-120000
+  cellgi train configs/quickstart.yaml --seeds 0,1,2       (replicates, summary with mean ± sd)
+
+Overrides (KEY.PATH=VALUE, any number, after SPEC) change the spec before it is validated; values are
+YAML (8, 1e-3, true, null, [0, 1], {type: gate}); list items by index (data.graphs.0.path=...).
 
 The run folder holds spec.yaml (with versions), splits, checkpoints/{last,best}.ckpt, model.pt,
 metrics.json, logs/ (CSV, TensorBoard) and plots/. An existing run folder is never overwritten.
@@ -31,42 +39,90 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("spec", nargs="?", help="spec YAML (optional with --resume: the run keeps its own spec)")
+    p.add_argument(
+        "spec", nargs="?", metavar="SPEC",
+        help="spec YAML or a shipped example name (optional with --resume: the run keeps its own spec)",
+    )
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="spec overrides, e.g. model.hidden_dim=128")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved spec (overrides applied, defaults filled in) as YAML and exit")
+    p.add_argument("--accelerator", metavar="NAME", help="sets training.trainer.accelerator (cpu, gpu, auto, ...)")
+    p.add_argument("--devices", metavar="N", help="sets training.trainer.devices (2, auto, '0,1', ...)")
     p.add_argument("--run-dir", metavar="DIR", help="run folder (default: RUNS_ROOT/<name>/<timestamp>); must not exist")
     p.add_argument("--runs-root", metavar="DIR", default="runs", help="parent of timestamped run folders (default: runs)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its checkpoints/last.ckpt")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs and summary still printed)")
+    p.add_argument("--seeds", metavar="LIST",
+                   help="seed replicates (0,1,2 or 0-4): one run per seed under RUN_DIR/seed_<s>, and "
+                   "RUN_DIR/replicates.json with mean ± sd of every metric")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 on success; 2 for bad input (spec, run folder, data, checkpoint); 1 when training fails."""
-    from cellgi.spec import SpecError, load_spec
+    from cellgi.cli.spec import load_spec_arg, print_resolved, trainer_flags
+    from cellgi.spec import SpecError
 
+    overrides = [*args.overrides, *trainer_flags(args)]
+    if args.resume is not None and args.spec is not None and "=" in args.spec and not Path(args.spec).exists():
+        overrides.insert(0, args.spec)  # `cellgi train --resume RUN key=value`: no spec, only overrides
+        args.spec = None
     if args.spec is None and args.resume is None:
-        print("error: give a SPEC file, or --resume RUN_DIR", file=sys.stderr)
+        print("error: give a SPEC file (or a shipped example name), or --resume RUN_DIR", file=sys.stderr)
+        return 2
+    if args.resume is not None and overrides:
+        given = " ".join(o if isinstance(o, str) else o.label for o in overrides)
+        print(f"error: overrides ({given}) do not apply to --resume: a resumed run keeps its "
+              "own spec (start a new run instead)", file=sys.stderr)
         return 2
     spec = None
     if args.spec is not None:
         try:
-            spec = load_spec(args.spec)  # validated before anything else happens
+            spec = load_spec_arg(args.spec, overrides)  # validated before anything else happens
         except SpecError as exc:
             print(exc.render(), file=sys.stderr)
             return 2
-        except OSError as exc:
-            print(f"error: cannot read spec {args.spec}: {exc.strerror or exc}", file=sys.stderr)
+        except (OSError, LookupError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
             return 2
+        if args.print_config:
+            print_resolved(spec, args.spec, overrides)
+            return 0
+    elif args.print_config:
+        print("error: --print-config needs a SPEC", file=sys.stderr)
+        return 2
 
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
     from cellgi.data.errors import DataError
     from cellgi.nn.model import NonFiniteError
     from cellgi.train.checkpoint import CheckpointError
-    from cellgi.train.runner import ModelBuildError, TrainerConfigError, train
-    from cellgi.train.runs import RunDirError
+    from cellgi.train.runner import ModelBuildError, TrainerConfigError, TrainingInterrupted, train
+    from cellgi.train.runs import RunDirError, RunWriteError
 
     try:
-        train(spec, run_dir=args.run_dir, runs_root=args.runs_root, resume=args.resume, progress=not args.no_progress)
+        if getattr(args, "seeds", None):
+            from cellgi.train.replicates import parse_seeds, train_replicates
+
+            try:
+                seeds = parse_seeds(args.seeds)
+            except ValueError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            if args.resume is not None or spec is None:
+                print("error: --seeds starts new runs from a SPEC; it does not combine with --resume", file=sys.stderr)
+                return 2
+            train_replicates(spec, seeds, run_dir=args.run_dir, runs_root=args.runs_root, progress=not args.no_progress)
+        else:
+            train(spec, run_dir=args.run_dir, runs_root=args.runs_root, resume=args.resume,
+                  progress=not args.no_progress)
+    except TrainingInterrupted as exc:
+        where = f"; continue with: cellgi train --resume {exc.run_dir}" if exc.run_dir else ""
+        print(f"{exc}: the run is marked interrupted{where}", file=sys.stderr)
+        return exc.exit_code
+    except RunWriteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except SpecError as exc:
         print(exc.render(), file=sys.stderr)
         return 2

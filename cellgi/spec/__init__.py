@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from pydantic import Field, ValidationError, field_validator
 
@@ -135,22 +135,35 @@ def _find_type_loc(data: Any, name: str, loc: tuple = ()) -> tuple | None:
     return None
 
 
-def parse_spec(text: str, file: str = "<string>", *, base_dir: str | Path | None = None) -> Spec:
-    """Validate a spec given as YAML text."""
+def parse_spec(
+    text: str, file: str = "<string>", *, base_dir: str | Path | None = None, overrides: Sequence[str] = ()
+) -> Spec:
+    """Validate a spec given as YAML text (``overrides``: see :mod:`cellgi.spec.overrides`)."""
     try:
         located = parse_yaml(text, file)
     except SpecSyntaxError as exc:
         raise SpecError([SpecIssue(exc.file, exc.line, "", exc.message)]) from None
+    if overrides:
+        from cellgi.spec.overrides import validate_with_overrides
+
+        return validate_with_overrides(located, overrides, base_dir=base_dir)
     return validate_spec(located.data, located, base_dir=base_dir)
 
 
-def load_spec(path: str | Path) -> Spec:
-    """Read and validate a spec file. Relative ``data.root`` is taken from the file's folder."""
+def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> Spec:
+    """Read and validate a spec file. Relative ``data.root`` is taken from the file's folder.
+
+    ``overrides``: ``key.path=value`` strings applied before validation (:mod:`cellgi.spec.overrides`).
+    """
     path = Path(path)
     try:
         located = load_yaml(path)
     except SpecSyntaxError as exc:
         raise SpecError([SpecIssue(exc.file, exc.line, "", exc.message)]) from None
+    if overrides:
+        from cellgi.spec.overrides import validate_with_overrides
+
+        return validate_with_overrides(located, overrides, base_dir=path.parent)
     return validate_spec(located.data, located, base_dir=path.parent)
 
 

@@ -1,14 +1,28 @@
-"""Lightning DataModule over a :class:`~cellgi.data.build.DataBundle`.
+"""The one Lightning DataModule of cellgi: training, evaluation and DDP over a :class:`DataBundle`.
 
-Loaders iterate over *index batches*: a batch sampler yields lists of sample indices and the data
-set cuts the whole :class:`~cellgi.data.batch.PerturbationBatch` from its flat tensors in one
-vectorised step (targets normalised by the training-split normaliser). Nothing graph-sized is built
-per sample; the graph is :attr:`CellDataModule.graph`, shared by every batch.
+Loaders iterate over *index batches*: a sampler yields :class:`IndexBatch` requests (lists of sample
+indices) and the data set cuts the whole :class:`~cellgi.data.batch.PerturbationBatch` from its flat
+tensors in one vectorised step (targets normalised by the training-split normaliser). Nothing
+graph-sized is built per sample; the graph is :attr:`CellDataModule.graph`, shared by every batch.
+
+Lightning's automatic ``DistributedSampler`` pads evaluation sets by repeating samples, which would
+count some samples twice. The samplers here shard explicitly instead (the trainer is built with
+``use_distributed_sampler=False``):
+
+- training (:class:`TrainShardSampler`): every epoch a permutation seeded by ``(seed, epoch)`` (so a
+  resumed run sees the same order an uninterrupted one would), padded to a multiple of the world size
+  and dealt round-robin: every rank gets the same number of batches, as DDP's gradient all-reduce needs.
+- evaluation (:class:`EvalShardSampler`): each rank takes a contiguous slice of the split; slices are
+  padded to equal length with *masked* rows (target NaN, weight 0) that no loss or metric counts, so each
+  sample is evaluated exactly once over all ranks while every rank still runs the same number of steps.
+
+With one process both reduce to a seeded shuffle (training) and the split in order (evaluation).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import lightning as L
 import torch
@@ -24,19 +38,33 @@ from cellgi.data.perturbations import PerturbationDataset
 if TYPE_CHECKING:
     from cellgi.spec.data import DataSpec
 
-__all__ = ["CellDataModule", "IndexBatchSampler", "NormalizedBatches"]
+__all__ = ["CellDataModule", "EvalShardSampler", "IndexBatch", "NormalizedBatches", "TrainShardSampler"]
 
 
-class IndexBatchSampler(Sampler[list[int]]):
-    """Batches of sample indices drawn from ``indices`` (a split).
+@dataclass(frozen=True)
+class IndexBatch:
+    """A batch request: sample indices, of which the last ``num_pad`` are padding (masked out)."""
+
+    indices: list[int]
+    num_pad: int = 0
+
+
+def _check(batch_size: int, rank: int, world_size: int) -> None:
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} outside world size {world_size}")
+
+
+class TrainShardSampler(Sampler[IndexBatch]):
+    """Shuffled training batches of one rank (see the module docstring).
 
     Args:
-        indices: the sample indices to iterate (e.g. ``splits["train"]``).
-        batch_size: samples per batch.
-        shuffle: reshuffle every epoch with ``generator`` (seeded: the order is reproducible, and
-            differs between epochs).
-        drop_last: drop a last, smaller batch.
-        generator: the torch generator used for shuffling.
+        indices: the split's sample indices.
+        batch_size: samples per batch (per rank).
+        seed: base seed; epoch ``e`` uses the permutation of ``(seed, e)``.
+        rank, world_size: this process and the number of processes.
+        shuffle: False keeps the split order (tests, debugging).
     """
 
     def __init__(
@@ -44,35 +72,73 @@ class IndexBatchSampler(Sampler[list[int]]):
         indices: Tensor | Sequence[int],
         batch_size: int,
         *,
-        shuffle: bool = False,
-        drop_last: bool = False,
-        generator: torch.Generator | None = None,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        shuffle: bool = True,
     ):
-        if batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
+        _check(batch_size, rank, world_size)
         self.indices = torch.as_tensor(indices, dtype=torch.long).reshape(-1)
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.drop_last = drop_last
-        self.generator = generator
+        if self.indices.numel() == 0:
+            raise ValueError("the training split is empty")
+        self.batch_size, self.seed, self.rank, self.world_size, self.shuffle = batch_size, seed, rank, world_size, shuffle
+        self.epoch = 0
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning before each epoch."""
+        self.epoch = int(epoch)
+
+    def _mine(self) -> Tensor:
         idx = self.indices
         if self.shuffle:
-            idx = idx[torch.randperm(idx.numel(), generator=self.generator)]
-        for lo in range(0, idx.numel(), self.batch_size):
-            chunk = idx[lo : lo + self.batch_size]
-            if self.drop_last and chunk.numel() < self.batch_size:
-                return
-            yield chunk.tolist()
+            g = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) % (2**63 - 1))
+            idx = idx[torch.randperm(idx.numel(), generator=g)]
+        per_rank = -(-idx.numel() // self.world_size)
+        total = per_rank * self.world_size
+        if total > idx.numel():  # pad by wrapping around (training only)
+            idx = torch.cat([idx, idx[: total - idx.numel()]])
+        return idx[self.rank :: self.world_size]
+
+    def __iter__(self) -> Iterator[IndexBatch]:
+        mine = self._mine()
+        for lo in range(0, mine.numel(), self.batch_size):
+            yield IndexBatch(mine[lo : lo + self.batch_size].tolist())
 
     def __len__(self) -> int:
+        per_rank = -(-self.indices.numel() // self.world_size)
+        return -(-per_rank // self.batch_size)
+
+
+class EvalShardSampler(Sampler[IndexBatch]):
+    """Ordered evaluation batches of one rank; every sample once over all ranks (module docstring)."""
+
+    def __init__(self, indices: Tensor | Sequence[int], batch_size: int, *, rank: int = 0, world_size: int = 1):
+        _check(batch_size, rank, world_size)
+        self.indices = torch.as_tensor(indices, dtype=torch.long).reshape(-1)
+        self.batch_size, self.rank, self.world_size = batch_size, rank, world_size
         n = self.indices.numel()
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        self.per_rank = -(-n // world_size) if n else 0
+        lo = min(n, rank * self.per_rank)
+        hi = min(n, lo + self.per_rank)
+        self.mine = self.indices[lo:hi]
+
+    def __iter__(self) -> Iterator[IndexBatch]:
+        if self.per_rank == 0:
+            return
+        real = self.mine.tolist()
+        filler = int(self.indices[0])
+        for lo in range(0, self.per_rank, self.batch_size):
+            hi = min(lo + self.batch_size, self.per_rank)
+            chunk = real[lo:hi]
+            pad = (hi - lo) - len(chunk)
+            yield IndexBatch(chunk + [filler] * pad, pad)
+
+    def __len__(self) -> int:
+        return -(-self.per_rank // self.batch_size)
 
 
 class NormalizedBatches(Dataset):
-    """``dataset[list_of_indices]`` -> a :class:`PerturbationBatch` with normalised ``y``."""
+    """``dataset[IndexBatch]`` -> :class:`PerturbationBatch`, targets normalised, padding masked."""
 
     def __init__(self, dataset: PerturbationDataset, normalizer: TargetNormalizer | None):
         self.dataset = dataset
@@ -81,9 +147,13 @@ class NormalizedBatches(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, indices: Any) -> PerturbationBatch:
+    def __getitem__(self, req: IndexBatch) -> PerturbationBatch:
         tf = self.normalizer.transform if self.normalizer is not None else None
-        return self.dataset.batch(indices, y_transform=tf)
+        batch = self.dataset.batch(req.indices, y_transform=tf)
+        if req.num_pad:
+            batch.y[-req.num_pad :] = float("nan")
+            batch.weight[-req.num_pad :] = 0.0
+        return batch
 
 
 def _identity(batch: PerturbationBatch) -> PerturbationBatch:
@@ -91,34 +161,68 @@ def _identity(batch: PerturbationBatch) -> PerturbationBatch:
 
 
 class CellDataModule(L.LightningDataModule):
-    """Train/val/test loaders of perturbation batches, built from a ``data:`` spec.
+    """Train/val/test loaders of perturbation batches, sharded per rank (see the module docstring).
+
+    Give either a built ``bundle`` or a ``spec`` (the ``data:`` section; the data is then built in
+    :meth:`setup`, once per process). :meth:`from_spec` takes the batch sizes and workers from the spec.
 
     Args:
-        spec: the :class:`~cellgi.spec.data.DataSpec`.
-        bundle: an already built :class:`DataBundle` (skips :func:`build_data`).
-        seed: seed of the training shuffle (use the run's global seed).
-        progress: show data-building progress.
+        bundle: the built data (graph, samples, splits, normaliser).
+        spec: the :class:`~cellgi.spec.data.DataSpec` to build the data from when ``bundle`` is None.
+        batch_size: training batch size per rank; ``eval_batch_size`` defaults to it.
+        seed: shuffle seed (use the run's global seed).
+        num_workers, persistent_workers: DataLoader workers.
+        final_stages: splits :meth:`test_dataloader` returns, in order (``trainer.test`` evaluates them).
+        progress: show data-building progress (``spec`` only).
 
-    Attributes after :meth:`setup`: ``bundle``, ``graph``, ``dataset``, ``normalizer``,
-    ``target_names``, ``splits``.
+    Attributes (after :meth:`setup` when built from a spec): ``bundle``, ``graph``, ``dataset``,
+    ``normalizer``, ``target_names``, ``splits``.
     """
 
-    def __init__(self, spec: DataSpec, *, bundle: DataBundle | None = None, seed: int = 0, progress: bool = False):
+    def __init__(
+        self,
+        bundle: DataBundle | None = None,
+        *,
+        spec: DataSpec | None = None,
+        batch_size: int = 32,
+        eval_batch_size: int | None = None,
+        seed: int = 0,
+        num_workers: int = 0,
+        persistent_workers: bool = False,
+        final_stages: Sequence[str] = ("test",),
+        progress: bool = False,
+    ):
         super().__init__()
+        if bundle is None and spec is None:
+            raise ValueError("CellDataModule needs a built bundle or a data spec")
+        if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1):
+            raise ValueError("batch sizes must be >= 1")
+        self.bundle = bundle
         self.spec = spec
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
         self.seed = seed
+        self.num_workers = num_workers
+        self.persistent_workers = bool(persistent_workers and num_workers > 0)
+        self.final_stages = tuple(final_stages)
         self.progress = progress
-        self.bundle: DataBundle | None = bundle
-        self._generator = torch.Generator().manual_seed(seed)
+
+    @classmethod
+    def from_spec(
+        cls, spec: DataSpec, *, bundle: DataBundle | None = None, seed: int = 0, progress: bool = False,
+        final_stages: Sequence[str] = ("test",),
+    ) -> "CellDataModule":
+        """A data module with the batch sizes and workers of a ``data:`` spec."""
+        return cls(
+            bundle, spec=spec, batch_size=spec.batch_size, eval_batch_size=spec.eval_batch_size, seed=seed,
+            num_workers=spec.num_workers, persistent_workers=spec.persistent_workers,
+            final_stages=final_stages, progress=progress,
+        )
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def prepare_data(self) -> None:
-        """Build and cache the processed data once (Lightning calls this on one process)."""
-        if self.bundle is None:
-            build_data(self.spec, progress=self.progress)
-
     def setup(self, stage: str | None = None) -> None:
         if self.bundle is None:
+            assert self.spec is not None
             self.bundle = build_data(self.spec, progress=self.progress)
 
     def _need(self) -> DataBundle:
@@ -148,43 +252,36 @@ class CellDataModule(L.LightningDataModule):
         return self._need().splits
 
     # -- loaders ------------------------------------------------------------------------------
-    def _loader(self, split: str, *, train: bool) -> DataLoader:
+    def _rank(self) -> tuple[int, int]:
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return 0, 1
+        return int(trainer.global_rank), int(trainer.world_size)
+
+    def _loader(self, sampler: Sampler) -> DataLoader:
         b = self._need()
-        bs = self.spec.batch_size if train or self.spec.eval_batch_size is None else self.spec.eval_batch_size
-        sampler = IndexBatchSampler(b.splits[split], bs, shuffle=train, generator=self._generator if train else None)
-        workers = self.spec.num_workers
         return DataLoader(
             NormalizedBatches(b.dataset, b.normalizer),
             batch_size=None,
             sampler=sampler,
             collate_fn=_identity,
-            num_workers=workers,
-            persistent_workers=bool(self.spec.persistent_workers and workers > 0),
-            pin_memory=torch.cuda.is_available(),
+            num_workers=self.num_workers,
+            persistent_workers=self.persistent_workers,
         )
 
+    def eval_loader(self, split: str) -> DataLoader:
+        """The ordered (sharded under DDP) loader of one split."""
+        rank, world = self._rank()
+        return self._loader(EvalShardSampler(self.splits[split], self.eval_batch_size, rank=rank, world_size=world))
+
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", train=True)
+        rank, world = self._rank()
+        return self._loader(
+            TrainShardSampler(self.splits["train"], self.batch_size, seed=self.seed, rank=rank, world_size=world)
+        )
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", train=False)
+        return self.eval_loader("val")
 
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", train=False)
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader("test", train=False)
-
-    def loader_for(self, indices: Tensor | Sequence[int], batch_size: int | None = None) -> DataLoader:
-        """An ordered loader over arbitrary sample indices (e.g. for evaluation of a subset)."""
-        b = self._need()
-        sampler = IndexBatchSampler(indices, batch_size or self.spec.eval_batch_size or self.spec.batch_size)
-        return DataLoader(NormalizedBatches(b.dataset, b.normalizer), batch_size=None, sampler=sampler, collate_fn=_identity)
-
-    def state_dict(self) -> dict[str, Any]:
-        """Shuffle generator state (so a resumed run continues the same order)."""
-        return {"generator": self._generator.get_state()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if "generator" in state:
-            self._generator.set_state(state["generator"])
+    def test_dataloader(self) -> list[DataLoader]:
+        return [self.eval_loader(s) for s in self.final_stages]

@@ -1,8 +1,9 @@
-"""The ``training:`` section: loss, optimiser, schedule, Lightning trainer, checkpoints, metrics, baseline."""
+"""The ``training:`` section: loss, optimiser, schedule, Lightning trainer, checkpoints, early stopping,
+metrics, baseline and experiment loggers."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Union
 
 from pydantic import Field
 
@@ -11,6 +12,12 @@ from cellgi.spec.base import StrictModel, component
 __all__ = [
     "BaselineSpec",
     "CheckpointSpec",
+    "CSVLoggerSpec",
+    "EarlyStoppingSpec",
+    "LoggerSpec",
+    "MLflowLoggerSpec",
+    "TensorBoardLoggerSpec",
+    "WandbLoggerSpec",
     "MetricsSpec",
     "OptimizerSpec",
     "SchedulerSpec",
@@ -48,6 +55,53 @@ class CheckpointSpec(StrictModel):
     every_n_epochs: int = Field(1, ge=1)
 
 
+class EarlyStoppingSpec(StrictModel):
+    monitor: str = Field("val/pearson", description="logged metric watched (val/pearson, val/loss, ...)")
+    patience: int = Field(5, ge=1, description="epochs without improvement before stopping")
+    mode: Literal["max", "min"] = "max"
+    min_delta: float = Field(0.0, ge=0, description="smallest change that counts as an improvement")
+
+
+class CSVLoggerSpec(StrictModel):
+    """logs/csv/version_N/metrics.csv (always written: the plots read it)."""
+
+    type: Literal["csv"]
+
+
+class TensorBoardLoggerSpec(StrictModel):
+    """logs/tensorboard/version_N/ (``tensorboard --logdir runs/``)."""
+
+    type: Literal["tensorboard"]
+
+
+class WandbLoggerSpec(StrictModel):
+    """Weights & Biases (``pip install 'cellgi[wandb]'``); files under logs/wandb/."""
+
+    type: Literal["wandb"]
+    project: str = Field("cellgi", min_length=1)
+    entity: str | None = None
+    name: str | None = Field(None, description="run name (default: the spec's name)")
+    tags: list[str] = Field(default_factory=list)
+    offline: bool = Field(False, description="write locally only (wandb sync later)")
+
+
+class MLflowLoggerSpec(StrictModel):
+    """MLflow (``pip install 'cellgi[mlflow]'``)."""
+
+    type: Literal["mlflow"]
+    experiment_name: str = Field("cellgi", min_length=1)
+    run_name: str | None = Field(None, description="default: the spec's name")
+    tracking_uri: str | None = Field(
+        None, description="server URL or file store (default: a file store in the run folder, logs/mlruns)"
+    )
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+LoggerSpec = Annotated[
+    Union[CSVLoggerSpec, TensorBoardLoggerSpec, WandbLoggerSpec, MLflowLoggerSpec], Field(discriminator="type")
+]
+
+
 class MetricsSpec(StrictModel):
     strong_threshold: float = Field(0.08, ge=0, description="|score| above which an interaction is strong")
 
@@ -65,7 +119,12 @@ class TrainingSpec(StrictModel):
     gradient_clip_val: float | None = Field(1.0, gt=0)
     trainer: TrainerSpec = Field(default_factory=TrainerSpec)
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
+    early_stopping: EarlyStoppingSpec | None = Field(None, description="stop when the monitor stops improving")
     metrics: MetricsSpec = Field(default_factory=MetricsSpec)
     baseline: BaselineSpec = Field(default_factory=BaselineSpec)
     limit_train_batches: int | float | None = Field(None, description="Lightning limit (debugging)")
     log_every_n_steps: int = Field(20, ge=1)
+    loggers: list[LoggerSpec] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: [TensorBoardLoggerSpec(type="tensorboard")],
+        description="experiment loggers besides the CSV log (always written): tensorboard, wandb, mlflow",
+    )

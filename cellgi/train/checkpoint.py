@@ -31,6 +31,7 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from torch import Tensor
 
+from cellgi.errors import CellgiError
 from cellgi.fileio import atomic_open
 
 __all__ = [
@@ -58,11 +59,13 @@ FORMAT_VERSION = 1
 MODEL_FILE_FORMAT = "cellgi-model"
 
 
-class CheckpointError(Exception):
+class CheckpointError(CellgiError):
     """A checkpoint that cannot be used: missing, truncated, not a cellgi checkpoint, unsafe, or modified.
 
     ``str(err)`` is ``PATH: message``.
     """
+
+    exit_code = 2
 
     def __init__(self, path: str | Path, message: str):
         self.path = str(path)
@@ -89,7 +92,12 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO does not take storage_options")
-        atomic_torch_save(checkpoint, path)
+        try:
+            atomic_torch_save(checkpoint, path)
+        except OSError as exc:  # disk full, quota, permissions: the previous file is untouched
+            from cellgi.train.runs import write_error
+
+            raise write_error(path, exc) from exc
 
     def load_checkpoint(self, path: Any, map_location: Any | None = None, weights_only: bool | None = None) -> dict[str, Any]:
         return read_checkpoint(path, map_location=map_location or "cpu", verify=True)

@@ -1,7 +1,9 @@
 """Evaluation metrics in the original target scale, built on torchmetrics (correct under DDP).
 
-:class:`InteractionMetrics` holds, per target, torchmetrics objects for MSE, MAE, Pearson and
-Spearman; for *interaction* targets (see :func:`is_interaction_target`) also Pearson and Spearman on the
+:data:`METRICS` is the one table of metrics (a new metric is one :class:`MetricEntry` there: the
+results, ``metrics.json``, the logs and the summary table pick it up). :class:`InteractionMetrics`
+holds, per target, sample counts and a torchmetrics ``MetricCollection`` per kind of input: MSE, MAE,
+Pearson and Spearman; for *interaction* targets (see :func:`is_interaction_target`) also Pearson and Spearman on the
 strong subset (``|measured| > strong_threshold``) and AUROC / AUPRC (average precision) of the
 predicted strength ``|prediction|`` for "strong vs not strong" at the true prevalence of the data.
 
@@ -21,27 +23,25 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
-from torchmetrics import Metric
+from torchmetrics import Metric, MetricCollection
 from torchmetrics.aggregation import SumMetric
 from torchmetrics.classification import BinaryAUROC, BinaryAveragePrecision
 from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, PearsonCorrCoef, SpearmanCorrCoef
 
 __all__ = [
     "BASE_METRICS",
+    "METRICS",
     "STRONG_METRICS",
     "InteractionMetrics",
+    "MetricEntry",
     "is_interaction_target",
     "metric_key",
 ]
-
-#: metrics computed for every target
-BASE_METRICS = ("n", "mse", "mae", "pearson", "spearman")
-#: extra metrics of interaction targets (strong subset, strong-vs-not classification)
-STRONG_METRICS = ("n_strong", "strong_prevalence", "strong_pearson", "strong_spearman", "strong_auroc", "strong_auprc")
 
 _INTERACTION = re.compile(r"interaction|epsilon|tau", re.IGNORECASE)
 
@@ -60,25 +60,71 @@ def metric_key(target: str | None, metric: str) -> str:
     return metric if target is None else f"{target}/{metric}"
 
 
+@dataclass(frozen=True)
+class MetricEntry:
+    """One metric: how to make it, what it is fed, and when it is defined.
+
+    Attributes:
+        name: the key in results (``pearson`` -> ``test.pearson`` in metrics.json).
+        make: a torchmetrics ``Metric`` factory (called with torchmetrics keyword arguments).
+        rows: ``"all"`` measured samples or only the ``"strong"`` ones (``|measured| > threshold``).
+        inputs: ``"value"`` feeds ``(prediction, measured)``; ``"strength"`` feeds
+            ``(|prediction|, measured is strong)`` (a classification of strong vs not strong).
+        interaction_only: computed for interaction targets only.
+        defined: ``(n, n_strong) -> bool``; the value is NaN otherwise (counts are gathered over ranks).
+        table: shown in the run's summary table.
+    """
+
+    name: str
+    make: Callable[..., Metric]
+    rows: str = "all"
+    inputs: str = "value"
+    interaction_only: bool = False
+    defined: Callable[[float, float], bool] = lambda n, ns: n >= 1
+    table: bool = True
+
+
+def _two(n: float, ns: float) -> bool:
+    return n >= 2
+
+
+#: every metric, in the order of results and tables: a new metric is one entry here
+METRICS: tuple[MetricEntry, ...] = (
+    MetricEntry("mse", MeanSquaredError),
+    MetricEntry("mae", MeanAbsoluteError),
+    MetricEntry("pearson", PearsonCorrCoef, defined=_two),
+    MetricEntry("spearman", SpearmanCorrCoef, defined=_two),
+    MetricEntry("strong_pearson", PearsonCorrCoef, rows="strong", interaction_only=True, defined=lambda n, ns: ns >= 2),
+    MetricEntry("strong_spearman", SpearmanCorrCoef, rows="strong", interaction_only=True, defined=lambda n, ns: ns >= 2),
+    MetricEntry("strong_auroc", BinaryAUROC, inputs="strength", interaction_only=True, defined=lambda n, ns: 0 < ns < n),
+    MetricEntry("strong_auprc", BinaryAveragePrecision, inputs="strength", interaction_only=True,
+                defined=lambda n, ns: 0 < ns < n),
+)
+
+#: metrics computed for every target
+BASE_METRICS = ("n",) + tuple(e.name for e in METRICS if not e.interaction_only)
+#: extra metrics of interaction targets (strong subset, strong-vs-not classification)
+STRONG_METRICS = ("n_strong", "strong_prevalence") + tuple(e.name for e in METRICS if e.interaction_only)
+#: the order of keys in results: counts first, then the table of entries
+_ORDER = ("n", "mse", "mae", "pearson", "spearman", "n_strong", "strong_prevalence")
+
+
 class _TargetMetrics(nn.Module):
-    """The torchmetrics objects of one target."""
+    """The metrics of one target: sample counts and one MetricCollection per kind of input."""
 
     def __init__(self, interaction: bool, threshold: float, **kw) -> None:
         super().__init__()
         self.interaction = interaction
         self.threshold = float(threshold)
+        self.entries = [e for e in METRICS if interaction or not e.interaction_only]
         self.n = SumMetric(**kw)
-        self.mse = MeanSquaredError(**kw)
-        self.mae = MeanAbsoluteError(**kw)
-        self.pearson = PearsonCorrCoef(**kw)
-        self.spearman = SpearmanCorrCoef(**kw)
-        if interaction:
-            self.n_strong = SumMetric(**kw)
-            self.strong_pearson = PearsonCorrCoef(**kw)
-            self.strong_spearman = SpearmanCorrCoef(**kw)
-            self.strong_auroc = BinaryAUROC(**kw)
-            self.strong_auprc = BinaryAveragePrecision(**kw)
-        for m in self.children():
+        self.n_strong = SumMetric(**kw)
+        groups: dict[str, dict[str, Metric]] = {}
+        for e in self.entries:
+            groups.setdefault(f"{e.rows}_{e.inputs}", {})[e.name] = e.make(**kw)
+        # compute_groups off: each metric keeps its own state (same numbers as separate metrics)
+        self.groups = nn.ModuleDict({g: MetricCollection(ms, compute_groups=False) for g, ms in groups.items()})
+        for m in self.modules():
             if isinstance(m, Metric):
                 m.set_dtype(torch.float64)
 
@@ -87,19 +133,21 @@ class _TargetMetrics(nn.Module):
         pred, target = pred[ok].to(torch.float64), target[ok].to(torch.float64)
         if target.numel() == 0:
             return
+        strong = target.abs() > self.threshold
         self.n.update(torch.tensor(float(target.numel()), dtype=torch.float64, device=target.device))
-        self.mse.update(pred, target)
-        self.mae.update(pred, target)
-        self.pearson.update(pred, target)
-        self.spearman.update(pred, target)
-        if self.interaction:
-            strong = target.abs() > self.threshold
-            self.n_strong.update(strong.sum().to(torch.float64))
-            if bool(strong.any()):
-                self.strong_pearson.update(pred[strong], target[strong])
-                self.strong_spearman.update(pred[strong], target[strong])
-            self.strong_auroc.update(pred.abs(), strong.to(torch.long))
-            self.strong_auprc.update(pred.abs(), strong.to(torch.long))
+        self.n_strong.update(strong.sum().to(torch.float64))
+        for g, coll in self.groups.items():
+            rows, inputs = g.split("_")
+            if rows == "strong":
+                if not bool(strong.any()):
+                    continue
+                p, t = pred[strong], target[strong]
+            else:
+                p, t = pred, target
+            if inputs == "strength":
+                coll.update(p.abs(), strong.to(torch.long) if rows == "all" else torch.ones_like(t, dtype=torch.long))
+            else:
+                coll.update(p, t)
 
     def compute(self) -> dict[str, float]:
         # every rank calls every compute() (they synchronise); the conditions below use synced counts
@@ -109,25 +157,17 @@ class _TargetMetrics(nn.Module):
 
     def _compute(self) -> dict[str, float]:
         n = float(self.n.compute())
+        ns = float(self.n_strong.compute()) if n >= 1 else 0.0
         nan = float("nan")
         out: dict[str, float] = {"n": n}
-        if n < 1:
-            out.update(mse=nan, mae=nan, pearson=nan, spearman=nan)
-        else:
-            out["mse"] = float(self.mse.compute())
-            out["mae"] = float(self.mae.compute())
-            out["pearson"] = float(self.pearson.compute()) if n >= 2 else nan
-            out["spearman"] = float(self.spearman.compute()) if n >= 2 else nan
         if self.interaction:
-            ns = float(self.n_strong.compute()) if n >= 1 else 0.0
             out["n_strong"] = ns
             out["strong_prevalence"] = ns / n if n >= 1 else nan
-            out["strong_pearson"] = float(self.strong_pearson.compute()) if ns >= 2 else nan
-            out["strong_spearman"] = float(self.strong_spearman.compute()) if ns >= 2 else nan
-            both = 0 < ns < n
-            out["strong_auroc"] = float(self.strong_auroc.compute()) if both else nan
-            out["strong_auprc"] = float(self.strong_auprc.compute()) if both else nan
-        return out
+        for e in self.entries:
+            metric = self.groups[f"{e.rows}_{e.inputs}"][e.name]
+            out[e.name] = float(metric.compute()) if e.defined(n, ns) else nan
+        order = [k for k in _ORDER if k in out] + [e.name for e in self.entries if e.name not in _ORDER]
+        return {k: out[k] for k in order}
 
 
 class InteractionMetrics(nn.Module):

@@ -13,12 +13,16 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor
 
 __all__ = ["plot_aggregation_weights", "plot_learning_curves", "plot_test_scatter", "read_csv_logs"]
+
+#: ``on_figure(name, figure)``: called with each finished figure before it is closed (e.g. to send it
+#: to the experiment loggers); ``name`` is the PNG's stem
+FigureHook = Callable[[str, Any], None]
 
 
 def _plt():
@@ -30,13 +34,17 @@ def _plt():
     return plt
 
 
-def _save(fig, path: str | Path) -> Path:
-    """Lay out, write as PNG (folder created), close the figure; returns the path."""
-    fig.tight_layout()
+def _save(fig, path: str | Path, on_figure: FigureHook | None = None) -> Path:
+    """Lay out, write as PNG (folder created), hand to ``on_figure``, close the figure; returns the path."""
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    _plt().close(fig)
+    try:
+        fig.tight_layout()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=110)
+        if on_figure is not None:
+            on_figure(out.stem, fig)
+    finally:
+        _plt().close(fig)
     return out
 
 
@@ -48,12 +56,15 @@ def _pearson(x: Tensor, y: Tensor) -> float:
     return float((x * y).sum()) / den if den > 0 else float("nan")
 
 
-def plot_test_scatter(pred: Tensor, target: Tensor, target_names: Sequence[str], path: str | Path) -> Path:
-    """Scatter of predicted (y) vs measured (x) test values per target; titles carry Pearson r and n."""
+def plot_test_scatter(
+    pred: Tensor, target: Tensor, target_names: Sequence[str], path: str | Path, on_figure: FigureHook | None = None
+) -> Path:
+    """Scatter of predicted (y) vs measured (x) test values per target; titles carry Pearson r and n
+    (r is "n/a" below two samples)."""
     plt = _plt()
-    pred = pred.reshape(pred.shape[0], -1).double()
-    target = target.reshape(target.shape[0], -1).double()
     t = len(target_names)
+    pred = pred.reshape(-1, t).double()  # one sample may arrive as a [T] vector
+    target = target.reshape(-1, t).double()
     fig, axes = plt.subplots(1, t, figsize=(4.6 * t, 4.4), squeeze=False)
     for j, name in enumerate(target_names):
         ax = axes[0, j]
@@ -64,12 +75,15 @@ def plot_test_scatter(pred: Tensor, target: Tensor, target_names: Sequence[str],
         if x.numel():
             lo = float(min(x.min(), y.min()))
             hi = float(max(x.max(), y.max()))
+            if hi <= lo:  # one sample (or all equal): a visible diagonal around it
+                lo, hi = lo - 0.5, hi + 0.5
             ax.plot([lo, hi], [lo, hi], color="0.4", lw=0.8, ls="--", label="y = x")
         ax.set_xlabel(f"measured {name}")
         ax.set_ylabel(f"predicted {name}")
-        ax.set_title(f"test: r = {r:.3f} (n = {int(x.numel())})")
+        rtxt = f"{r:.3f}" if math.isfinite(r) else "n/a"
+        ax.set_title(f"test: r = {rtxt} (n = {int(x.numel())})")
         ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return _save(fig, path, on_figure)
 
 
 def read_csv_logs(log_dir: str | Path) -> list[dict[str, float]]:
@@ -102,7 +116,9 @@ def _series(rows: list[dict[str, float]], key: str, by: str) -> tuple[list[float
     return xs, [pts[x] for x in xs]
 
 
-def plot_learning_curves(log_dir: str | Path, path: str | Path, monitor: str | None = None) -> Path | None:
+def plot_learning_curves(
+    log_dir: str | Path, path: str | Path, monitor: str | None = None, on_figure: FigureHook | None = None
+) -> Path | None:
     """Loss per step, loss and Pearson per epoch (train and val). None when the logs are empty."""
     rows = read_csv_logs(log_dir)
     if not rows:
@@ -138,10 +154,12 @@ def plot_learning_curves(log_dir: str | Path, path: str | Path, monitor: str | N
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    return _save(fig, path)
+    return _save(fig, path, on_figure)
 
 
-def plot_aggregation_weights(weights: Tensor, labels: Sequence[str] | None, path: str | Path) -> Path:
+def plot_aggregation_weights(
+    weights: Tensor, labels: Sequence[str] | None, path: str | Path, on_figure: FigureHook | None = None
+) -> Path:
     """Heatmap of ``[L, W]`` mean aggregation weights (rows: layers, columns: edge types / pairs)."""
     plt = _plt()
     w = weights.detach().double().cpu()
@@ -161,4 +179,4 @@ def plot_aggregation_weights(weights: Tensor, labels: Sequence[str] | None, path
                 ax.text(j, i, f"{float(w[i, j]):.2f}", ha="center", va="center", color="white", fontsize=8)
     fig.colorbar(im, ax=ax, label="mean weight (test samples, kept genes)")
     ax.set_title("graph aggregation weights per layer")
-    return _save(fig, path)
+    return _save(fig, path, on_figure)

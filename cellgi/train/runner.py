@@ -1,55 +1,63 @@
-"""One training run from a validated spec: run folder, data, model, baseline, Lightning fit and test,
-metrics, plots, summary. ``cellgi train`` is a thin shell around :func:`train`.
+"""One training run from a validated spec. ``cellgi train`` is a thin shell around :func:`train`.
 
-Order of work (each step only after the previous succeeded):
+:func:`train` reads as the sequence it runs (each step only after the previous succeeded):
 
-1. the Lightning ``Trainer`` is configured from ``training.trainer`` (a bad accelerator, strategy or
-   precision fails here, before any data is read);
-2. a new run folder is created and the resolved spec written into it with its version header
-   (or, with ``resume``, the run folder's own spec is read and what the resume ignores is reported);
-3. the data is built (``build_data``), splits are saved (or, on resume, read back), the model built;
-4. the additive baseline is fitted on the training split and evaluated on every split;
-5. ``trainer.fit`` (from ``checkpoints/last.ckpt`` on resume), then ``trainer.test`` of the best
-   checkpoint on train, val and test;
-6. ``metrics.json``, ``model.pt``, plots and a summary table.
+1. plan: a new run, or a resume checked against the run folder (its own spec unchanged, its own
+   checkpoint, not already complete); the Lightning ``Trainer`` settings and the experiment loggers are
+   checked (a bad accelerator, or a logger whose package is missing, fails here, before any data is read);
+2. the run folder is claimed atomically (``run.lock``) and the resolved spec written into it;
+3. the data is built, splits saved (or, on resume, read back), the model built;
+4. ``trainer.fit`` (from ``checkpoints/last.ckpt`` on resume) and ``trainer.test`` of the best checkpoint
+   on every split; the outputs are Lightning callbacks (:mod:`cellgi.train.callbacks`): checkpoints,
+   the baselines, ``metrics.json``, ``model.pt``, plots;
+5. the summary table; ``run.json`` says completed, failed or interrupted (SIGINT exits 130, SIGTERM
+   143: :class:`TrainingInterrupted`).
 
 Distributed runs: Lightning starts the other processes (DDP); they rebuild the same data from the spec
 and receive the run folder through ``CELLGI_DDP_RUN_DIR`` (single node) or ``--run-dir`` (several nodes,
-a shared folder). Only the first process writes files.
+a shared folder). Only the first process writes files (Lightning's ``rank_zero_only``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
+import signal
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Sequence
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.callbacks import Callback, EarlyStopping
+from lightning.pytorch.utilities import rank_zero_only
 from rich.console import Console
 from rich.table import Table
 
 from cellgi.data.build import DataBundle, build_data
+from cellgi.data.datamodule import CellDataModule
 from cellgi.data.genes import GeneMapper
 from cellgi.data.normalize import TargetNormalizer
 from cellgi.data.splits import load_splits, save_splits
-from cellgi.spec import Spec, load_spec
-from cellgi.train.baselines import fit_additive_baseline
-from cellgi.train.checkpoint import (
-    AtomicCheckpointIO,
-    build_metadata,
-    model_state_of,
-    read_checkpoint,
-    save_model_file,
+from cellgi.errors import CellgiError
+from cellgi.spec import Spec, load_spec, validate_spec
+from cellgi.train.callbacks import (
+    BaselinesCallback,
+    MetricsExport,
+    ModelFileExport,
+    PlotsCallback,
+    ProgressBar,
+    RunCheckpoint,
+    flatten_metrics,
 )
-from cellgi.train.loaders import RunDataModule
-from cellgi.train.metrics import InteractionMetrics
+from cellgi.train.checkpoint import AtomicCheckpointIO, CheckpointError, build_metadata, read_checkpoint
+from cellgi.train.loggers import LoggerConfigError, build_loggers, check_loggers, flat_spec, log_spec
+from cellgi.train.metrics import METRICS
 from cellgi.train.runs import (
     CKPT_DIR,
     DATA_REPORT_FILE,
@@ -57,12 +65,19 @@ from cellgi.train.runs import (
     METRICS_FILE,
     MODEL_FILE,
     PLOTS_DIR,
+    RUN_FILE,
     SPEC_FILE,
     SPLITS_FILE,
     RunDirError,
+    RunWriteError,
+    claim_run_dir,
     create_run_dir,
     environment_info,
+    new_run_id,
+    read_json,
+    release_run_dir,
     update_run_status,
+    write_error,
     write_json,
     write_spec,
 )
@@ -72,11 +87,13 @@ __all__ = [
     "DDP_RUN_DIR_ENV",
     "ModelBuildError",
     "TrainerConfigError",
+    "TrainingInterrupted",
     "TrainResult",
-    "evaluate_baseline",
     "flatten_metrics",
     "is_primary_process",
+    "measured_sizes",
     "resume_differences",
+    "run_callbacks",
     "summary_table",
     "train",
 ]
@@ -84,20 +101,36 @@ __all__ = [
 #: environment variable through which the first process tells DDP workers the run folder
 DDP_RUN_DIR_ENV = "CELLGI_DDP_RUN_DIR"
 
-_RANK_VARS = ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
-
 
 def is_primary_process() -> bool:
     """True unless a launcher (Lightning, torchrun, SLURM) marked this process as a non-first rank."""
-    return all(os.environ.get(v, "0") in ("", "0") for v in _RANK_VARS)
+    return rank_zero_only.rank == 0
 
 
-class TrainerConfigError(Exception):
-    """``training.trainer`` settings Lightning refuses (accelerator, devices, strategy, precision)."""
+class TrainerConfigError(CellgiError):
+    """``training.trainer`` / ``training.loggers`` / ``training.early_stopping`` settings that cannot run."""
+
+    exit_code = 2
 
 
-class ModelBuildError(Exception):
+class ModelBuildError(CellgiError):
     """The spec's model does not fit the data (unknown edge type, head/combiner mismatch, ...)."""
+
+    exit_code = 2
+
+
+class TrainingInterrupted(BaseException):
+    """The run was stopped by a signal (SIGINT, SIGTERM); ``run.json`` says ``interrupted``.
+
+    A ``BaseException`` (like ``KeyboardInterrupt``) so that no ``except Exception`` swallows it.
+    ``exit_code`` is ``128 + signal`` (130 for SIGINT, 143 for SIGTERM).
+    """
+
+    def __init__(self, signum: int, run_dir: Path | None = None):
+        self.signum = int(signum)
+        self.exit_code = 128 + self.signum
+        self.run_dir = run_dir
+        super().__init__(f"interrupted by {signal.Signals(self.signum).name}")
 
 
 @dataclass
@@ -111,67 +144,27 @@ class TrainResult:
     epochs: int = 0
     seconds: float = 0.0
     primary: bool = True
+    complete_before: bool = False
 
 
-def flatten_metrics(prefix: str, values: dict[str, float]) -> dict[str, float]:
-    """``{"pearson": r}`` -> ``{"<prefix>.pearson": r}``; ``target/metric`` keys become ``target.metric``."""
-    return {f"{prefix}.{k.replace('/', '.')}": float(v) for k, v in values.items()}
-
-
-def evaluate_baseline(bundle: DataBundle, alpha: float, threshold: float) -> dict[str, dict[str, float]]:
-    """Fit the additive baseline on ``bundle``'s training split (normalised targets, sample weights)
-    and compute its metrics on every non-empty split, in original units."""
-    ds, norm = bundle.dataset, bundle.normalizer
-    model = fit_additive_baseline(ds, bundle.splits["train"], alpha=alpha, y=norm.transform(ds.y))
-    out: dict[str, dict[str, float]] = {}
-    for stage in ("train", "val", "test"):
-        idx = bundle.splits.get(stage)
-        if idx is None or idx.numel() == 0:
-            continue
-        pred = norm.inverse(model.predict(ds, idx).to(torch.float32))
-        m = InteractionMetrics(bundle.target_names, threshold, sync=False)
-        m.update(pred, ds.y[idx])
-        out[stage] = m.compute()
-    return out
-
-
-def _flat_spec(d: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(d, dict):
-        out: dict[str, Any] = {}
-        for k, v in d.items():
-            out.update(_flat_spec(v, f"{prefix}{k}."))
-        return out
-    return {prefix[:-1]: d}
+def measured_sizes(bundle: DataBundle) -> dict[str, int]:
+    """Samples per split that have at least one measured (non-NaN) target: rows with every target
+    NaN count for nothing (no loss, no metric) and are not counted as samples."""
+    measured = ~torch.isnan(bundle.dataset.y.reshape(len(bundle.dataset), -1)).all(dim=1)
+    return {k: int(measured[v].sum()) for k, v in bundle.splits.items()}
 
 
 def resume_differences(run_spec: Spec, given: Spec | None) -> list[str]:
     """Dotted spec keys whose value in ``given`` differs from the run's own spec (all ignored on resume)."""
     if given is None:
         return []
-    a = _flat_spec(run_spec.model_dump(mode="json"))
-    b = _flat_spec(given.model_dump(mode="json"))
+    a = flat_spec(run_spec.model_dump(mode="json"))
+    b = flat_spec(given.model_dump(mode="json"))
     lines = []
     for k in sorted(set(a) | set(b)):
         if a.get(k, "<unset>") != b.get(k, "<unset>"):
             lines.append(f"{k}: given {b.get(k, '<unset>')!r}, the run keeps {a.get(k, '<unset>')!r}")
     return lines
-
-
-class _ProgressBar(RichProgressBar):
-    """Rich progress bar showing the training loss and the throughput (samples/s over all ranks)."""
-
-    def get_metrics(self, trainer: Any, pl_module: Any) -> dict[str, Any]:
-        items = super().get_metrics(trainer, pl_module)
-        items.pop("v_num", None)
-        out: dict[str, Any] = {}
-        for k, v in items.items():
-            if k == "train/loss":
-                out["loss"] = v
-            elif k == "train/samples_per_s":
-                out["samples/s"] = f"{float(v):,.0f}" if isinstance(v, (int, float)) else v
-            else:
-                out[k] = v
-        return out
 
 
 def _epoch_reporter(console: Console, monitor: str | None):
@@ -195,12 +188,15 @@ def _epoch_reporter(console: Console, monitor: str | None):
 
 
 def summary_table(metrics: dict[str, float], target_names: list[str], title: str = "cellgi run") -> Table:
-    """Rich table: rows = metrics, columns = model train/val/test and the additive baseline's test."""
+    """Rich table: rows = the table metrics of :data:`~cellgi.train.metrics.METRICS`, columns = model
+    train/val/test and each baseline's test."""
+    baselines = sorted({k.split(".")[0] for k in metrics if k.startswith("baseline_") and ".test." in k})
     table = Table(title=title, show_lines=False)
     table.add_column("metric")
-    for col in ("train", "val", "test", "baseline test"):
+    for col in ["train", "val", "test"] + [f"{b.replace('baseline_', '')} test" for b in baselines]:
         table.add_column(col, justify="right")
-    names = ["pearson", "spearman", "mse", "mae", "strong_pearson", "strong_spearman", "strong_auroc", "strong_auprc"]
+    first = ["pearson", "spearman"]
+    names = first + [e.name for e in METRICS if e.table and e.name not in first]
 
     def fmt(key: str) -> str:
         v = metrics.get(key)
@@ -212,7 +208,7 @@ def summary_table(metrics: dict[str, float], target_names: list[str], title: str
         if not any(f"{s}.{name}" in metrics for s in ("train", "val", "test")):
             continue
         label = name
-        row = [fmt(f"{s}.{name}") for s in ("train", "val", "test")] + [fmt(f"baseline_additive.test.{name}")]
+        row = [fmt(f"{s}.{name}") for s in ("train", "val", "test")] + [fmt(f"{b}.test.{name}") for b in baselines]
         if name == "pearson":
             label = "[bold]pearson[/bold]"
             row = [f"[bold]{c}[/bold]" for c in row]
@@ -220,7 +216,7 @@ def summary_table(metrics: dict[str, float], target_names: list[str], title: str
     if "test.n" in metrics:
         table.caption = (
             f"targets: {', '.join(target_names)}; test samples: {int(metrics['test.n'])}; "
-            "metrics in original units; baseline: per-gene additive ridge"
+            "metrics in original units; baselines: per-gene additive ridge, set-feature trees"
         )
     return table
 
@@ -238,42 +234,136 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*`isinstance\(treespec, LeafSpec\)` is deprecated.*")
 
 
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGINT and SIGTERM raise :class:`TrainingInterrupted` while a run is in progress (main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise TrainingInterrupted(signum)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+# ------------------------------------------------------------------------------------------- the plan
+@dataclass
+class _Plan:
+    spec: Spec
+    run_dir: Path | None
+    resume_ckpt: Path | None = None
+    run_id: str = ""
+    complete: TrainResult | None = None
+
+
+def _plan_resume(rdir: Path, given: Spec | None, run_dir: Any, say: Any) -> _Plan:
+    """Check a run folder before resuming it; refuse anything that is not its own."""
+    if not rdir.is_dir() or not (rdir / SPEC_FILE).is_file():
+        raise RunDirError(f"{rdir} is not a cellgi run folder (no {SPEC_FILE})")
+    run_spec = load_spec(rdir / SPEC_FILE)
+    status = read_json(rdir / RUN_FILE) if (rdir / RUN_FILE).is_file() else {}
+    if status.get("status") == "completed" and (rdir / METRICS_FILE).is_file():
+        say(f"run [bold]{rdir}[/bold] is complete ({status.get('epochs', '?')} epochs, finished "
+            f"{status.get('finished', '?')}); nothing to resume. Its results: {rdir / METRICS_FILE}")
+        metrics = {k: (float("nan") if v is None else v) for k, v in read_json(rdir / METRICS_FILE).items()}
+        done = TrainResult(rdir, metrics=metrics, best_checkpoint=rdir / CKPT_DIR / "best.ckpt",
+                           last_checkpoint=rdir / CKPT_DIR / "last.ckpt", epochs=int(status.get("epochs") or 0),
+                           complete_before=True)
+        return _Plan(run_spec, rdir, complete=done)
+    ckpt = rdir / CKPT_DIR / "last.ckpt"
+    if not ckpt.is_file():
+        raise RunDirError(f"{rdir} has no {CKPT_DIR}/last.ckpt to resume from (the run stopped before its first epoch ended)")
+    state = read_checkpoint(ckpt)  # CheckpointError when damaged
+    meta = state["cellgi"]
+    run_id = str(status.get("run_id") or "")
+    ck_id = str((meta.get("extra") or {}).get("run_id") or "")
+    if run_id and ck_id and run_id != ck_id:
+        raise RunDirError(
+            f"{ckpt} belongs to another run (run id {ck_id}, this folder's {RUN_FILE} says {run_id}); "
+            "a run resumes from its own checkpoints only"
+        )
+    try:
+        ck_spec = validate_spec(json.loads(meta["spec_json"]))
+    except Exception as exc:  # noqa: BLE001 - reported as a damaged checkpoint
+        raise CheckpointError(ckpt, f"its stored spec does not validate: {exc}") from None
+    edited = resume_differences(ck_spec, run_spec)
+    if edited:
+        lines = "\n".join(f"  {ln.replace('given', 'spec.yaml has').replace('the run keeps', 'the checkpoint was trained with')}"
+                          for ln in edited)
+        raise RunDirError(
+            f"{rdir / SPEC_FILE} was edited after the run started; it differs from the spec stored in "
+            f"{CKPT_DIR}/last.ckpt in {len(edited)} value(s):\n{lines}\n"
+            "restore the file (a resume continues the same run), or start a new run with the edited spec"
+        )
+    say(
+        f"resuming [bold]{rdir}[/bold] from {CKPT_DIR}/last.ckpt (epochs completed: {int(state['epoch']) + 1}, "
+        f"step {int(state['global_step'])}); the spec is taken from {rdir / SPEC_FILE}"
+    )
+    ignored = resume_differences(run_spec, given)
+    if given is None:
+        say("  (a spec file given with --resume would be ignored: the run keeps its own spec, data split and seed)")
+    elif ignored:
+        say(f"  ignored: {len(ignored)} value(s) of the given spec differ from the run's spec:")
+        for line in ignored:
+            say(f"    {line}")
+    else:
+        say("  the given spec equals the run's spec")
+    if run_dir is not None and Path(run_dir).resolve() != rdir.resolve():
+        say(f"  ignored: --run-dir {run_dir} (a resume continues in its own folder)")
+    return _Plan(run_spec, rdir, resume_ckpt=ckpt, run_id=run_id or ck_id or new_run_id())
+
+
+def _plan(spec: Spec | None, run_dir: Any, resume: Any, primary: bool, say: Any) -> _Plan:
+    if resume is not None:
+        return _plan_resume(Path(resume), spec, run_dir, say)
+    if spec is None:
+        raise ValueError("train() needs a spec or resume")
+    if primary:
+        rdir = Path(run_dir) if run_dir is not None else None
+        if rdir is not None and rdir.exists() and (not rdir.is_dir() or any(rdir.iterdir())):
+            raise RunDirError(
+                f"run folder {rdir} already exists and is not empty; refusing to overwrite it "
+                f"(choose another --run-dir, or continue it with --resume {rdir})"
+            )
+        return _Plan(spec, rdir, run_id=new_run_id())
+    env_dir = os.environ.get(DDP_RUN_DIR_ENV)
+    if run_dir is None and not env_dir:
+        raise RunDirError(
+            "this process is a non-first rank of a distributed launch but no run folder is known: "
+            "pass --run-dir DIR (a folder all nodes share)"
+        )
+    return _Plan(spec, Path(run_dir) if run_dir is not None else Path(env_dir))  # type: ignore[arg-type]
+
+
+def _check_settings(spec: Spec, planned: Path, has_val: bool) -> None:
+    """Build (and drop) the trainer: bad trainer, logger or early-stopping settings fail before any data."""
+    try:
+        check_loggers(spec.training.loggers)
+    except LoggerConfigError as exc:
+        raise TrainerConfigError(str(exc)) from None
+    es = spec.training.early_stopping
+    if es is not None and es.monitor.startswith("val/") and not has_val:
+        raise TrainerConfigError(
+            f"training.early_stopping.monitor: {es.monitor!r} needs a validation split, and "
+            "data.split.fractions gives none (monitor a train/ metric, or add a validation fraction)"
+        )
+    try:
+        _build_trainer(spec, planned, callbacks=[], loggers=False, progress=False, has_val=has_val)
+    except (ValueError, TypeError, RuntimeError) as exc:  # Lightning's MisconfigurationException included
+        raise TrainerConfigError(f"training.trainer: {exc}") from None
+
+
 def _build_trainer(
-    spec: Spec, run_dir: Path, *, progress: bool, has_val: bool
-) -> tuple[L.Trainer, ModelCheckpoint, ModelCheckpoint]:
-    t = spec.training
-    ck = t.checkpoint
-    ckpt_dir = run_dir / CKPT_DIR
-    monitor = ck.monitor if has_val or not ck.monitor.startswith("val") else None
-    best = ModelCheckpoint(
-        dirpath=ckpt_dir,
-        filename="best",
-        monitor=monitor,
-        mode=ck.mode,
-        save_top_k=1,
-        every_n_epochs=ck.every_n_epochs,
-        auto_insert_metric_name=False,
-        enable_version_counter=False,
-        save_on_train_epoch_end=False if has_val else True,
-    )
-    last = ModelCheckpoint(
-        dirpath=ckpt_dir,
-        filename="last",
-        monitor=None,
-        save_top_k=1,
-        every_n_epochs=1,
-        enable_version_counter=False,
-        save_on_train_epoch_end=False if has_val else True,
-    )
-    callbacks: list[Any] = [best, last]
-    if progress:
-        callbacks.append(_ProgressBar(leave=True))
-    tr = t.trainer
-    loggers = [
-        CSVLogger(save_dir=str(run_dir / LOG_DIR), name="csv"),
-        TensorBoardLogger(save_dir=str(run_dir / LOG_DIR), name="tensorboard", default_hp_metric=False),
-    ]
-    trainer = L.Trainer(
+    spec: Spec, run_dir: Path, *, callbacks: Sequence[Callback], loggers: Any, progress: bool, has_val: bool
+) -> L.Trainer:
+    t, tr = spec.training, spec.training.trainer
+    return L.Trainer(
         accelerator=tr.accelerator,
         devices=tr.devices,
         num_nodes=tr.num_nodes,
@@ -288,13 +378,270 @@ def _build_trainer(
         num_sanity_val_steps=1 if has_val else 0,
         use_distributed_sampler=False,
         plugins=[AtomicCheckpointIO()],
-        callbacks=callbacks,
+        callbacks=list(callbacks),
         logger=loggers,
         default_root_dir=str(run_dir),
         enable_progress_bar=progress,
         enable_model_summary=False,
     )
-    return trainer, best, last
+
+
+def run_callbacks(
+    spec: Spec, rdir: Path, bundle: DataBundle, *, has_val: bool, progress: bool, say: Any, warn: Any,
+) -> tuple[list[Callback], MetricsExport, RunCheckpoint]:
+    """The callbacks of a run, in the order their ``on_test_end`` writes: checkpoints, early stopping,
+    baselines, ``metrics.json``, ``model.pt``, plots (and the progress bar)."""
+    from cellgi.train.baselines import run_baselines
+
+    t = spec.training
+    ck = t.checkpoint
+    monitor = ck.monitor if has_val or not ck.monitor.startswith("val") else None
+    on_train_end = not has_val
+    best = RunCheckpoint(rdir, filename="best", monitor=monitor, mode=ck.mode, save_top_k=1,
+                         every_n_epochs=ck.every_n_epochs, auto_insert_metric_name=False,
+                         enable_version_counter=False, save_on_train_epoch_end=on_train_end)
+    last = RunCheckpoint(rdir, filename="last", monitor=None, save_top_k=1, every_n_epochs=1,
+                         enable_version_counter=False, save_on_train_epoch_end=on_train_end)
+    export = MetricsExport(rdir / METRICS_FILE)
+    cbs: list[Callback] = [best, last]
+    if t.early_stopping is not None:
+        es = t.early_stopping
+        cbs.append(EarlyStopping(monitor=es.monitor, patience=es.patience, mode=es.mode, min_delta=es.min_delta,
+                                 check_on_train_epoch_end=not es.monitor.startswith("val/"), check_finite=False))
+    if t.baseline.enabled:
+        cbs.append(BaselinesCallback(lambda: run_baselines(bundle, spec), export, say))
+    cbs += [export, ModelFileExport(rdir / MODEL_FILE),
+            PlotsCallback(rdir, ck.monitor, spec.model.num_layers, warn)]
+    if progress:
+        cbs.append(ProgressBar(leave=True))
+    return cbs, export, best
+
+
+def train(
+    spec: Spec | None = None,
+    *,
+    run_dir: str | Path | None = None,
+    runs_root: str | Path = "runs",
+    resume: str | Path | None = None,
+    progress: bool = True,
+    console: Console | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> TrainResult:
+    """Train one run; see the module docstring. Returns the metrics (first process) and paths.
+
+    Args:
+        spec: the validated spec (with ``resume`` optional: given values differing from the run's own
+            spec are reported as ignored).
+        run_dir: the new run's folder (default ``runs_root/<name>/<timestamp>``); refused when it exists.
+        resume: a run folder to continue from its ``checkpoints/last.ckpt``; a completed run is reported
+            as complete (``TrainResult.complete_before``) and nothing runs.
+        progress: show the rich progress bar.
+        console: where messages and the summary go (default: stdout).
+        callbacks: more Lightning callbacks for the trainer.
+
+    Raises:
+        RunDirError, RunWriteError, CheckpointError, TrainerConfigError, ModelBuildError,
+        cellgi.data.errors.DataError, SpecError: bad inputs or a failed write (nothing written before
+        is lost). TrainingInterrupted: SIGINT or SIGTERM (``exit_code`` 130 / 143).
+    """
+    t0 = time.perf_counter()
+    _quiet_lightning()
+    primary = is_primary_process()
+    console = console or Console(soft_wrap=True)
+    say = console.print if primary else (lambda *a, **k: None)
+    with _signals_interrupt():
+        plan = _plan(spec, run_dir, resume, primary, say)  # 1. what to run
+        if plan.complete is not None:
+            return plan.complete
+        spec = plan.spec
+        has_val = spec.data.split.fractions[1] > 0
+        _check_settings(spec, plan.run_dir or Path(runs_root) / spec.name / "<pending>", has_val)
+        rdir = _open_run_folder(plan, runs_root, primary, resumed=resume is not None, say=say)  # 2. claim
+        try:
+            result = _train_in(spec, rdir, plan, primary=primary, progress=progress, console=console,
+                               has_val=has_val, extra_callbacks=callbacks)  # 3.-5.
+        except TrainingInterrupted as exc:
+            exc.run_dir = rdir
+            _finish(rdir, primary, status="interrupted", signal=signal.Signals(exc.signum).name)
+            raise
+        except (KeyboardInterrupt, SystemExit):
+            _finish(rdir, primary, status="interrupted")
+            raise
+        except BaseException as exc:
+            _finish(rdir, primary, status="failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        result.seconds = time.perf_counter() - t0
+        _finish(rdir, primary, status="completed", finished=environment_info(spec)["created"],
+                epochs=result.epochs, seconds=round(result.seconds, 2),
+                best_checkpoint=result.best_checkpoint.relative_to(rdir).as_posix()
+                if result.best_checkpoint and result.best_checkpoint.is_relative_to(rdir) else None)
+    return result
+
+
+def _open_run_folder(plan: _Plan, runs_root: Any, primary: bool, *, resumed: bool, say: Any) -> Path:
+    """Claim the run folder (new: created with its lock, spec and run.json; resumed: locked)."""
+    assert plan.run_dir is not None or primary
+    if not primary:
+        return Path(plan.run_dir)  # type: ignore[arg-type]
+    spec = plan.spec
+    info = environment_info(spec)
+    if resumed:
+        rdir = Path(plan.run_dir)  # type: ignore[arg-type]
+        claim_run_dir(rdir)
+        try:
+            update_run_status(rdir, status="running", run_id=plan.run_id,
+                              resume={"at": info["created"], "command": info["command"]})
+        except BaseException:
+            release_run_dir(rdir)
+            raise
+    else:
+        rdir = create_run_dir(spec.name, runs_root=runs_root, run_dir=plan.run_dir)  # atomic claim
+        try:
+            write_spec(rdir, spec, info)
+            update_run_status(rdir, status="running", run_id=plan.run_id, started=info["created"],
+                              command=info["command"],
+                              versions={k: info[k] for k in ("cellgi", "torch", "torch_geometric", "lightning")},
+                              plugins=info["plugins"], seed=info["seed"], split=info["split"])
+        except OSError as exc:
+            release_run_dir(rdir)
+            raise write_error(getattr(exc, "filename", None) or rdir, exc) from exc
+        say(f"run folder: [bold]{rdir}[/bold]")
+    os.environ[DDP_RUN_DIR_ENV] = str(rdir.resolve())
+    return rdir
+
+
+def _finish(rdir: Path, primary: bool, **fields: Any) -> None:
+    """Record the outcome in run.json (best effort: a full disk must not hide the real error) and
+    release the run folder."""
+    if not primary:
+        return
+    try:
+        update_run_status(rdir, **fields)
+    except OSError:
+        pass
+    finally:
+        release_run_dir(rdir)
+
+
+def _load_data(spec: Spec, rdir: Path, resumed: bool, primary: bool, console: Console) -> DataBundle:
+    """Build the data; a new run saves its splits, a resume (or a DDP worker) uses the saved ones."""
+    say = console.print if primary else (lambda *a, **k: None)
+    bundle = build_data(spec.data, progress=primary)
+    if resumed or not primary:
+        _apply_saved_splits(bundle, rdir, console if primary else None)
+    else:
+        save_splits(bundle.splits, rdir / SPLITS_FILE)
+        write_json(rdir / DATA_REPORT_FILE, bundle.report.to_dict())
+    for w in bundle.report.warnings:
+        say(f"[yellow]data:[/yellow] {w}")
+    sizes = measured_sizes(bundle)
+    rows = {k: int(v.numel()) for k, v in bundle.splits.items()}
+    unmeasured = sum(rows[k] - sizes[k] for k in ("train", "val", "test"))
+    note = f" ({unmeasured} rows with no measured target left out)" if unmeasured else ""
+    say(
+        f"data: {bundle.graph.num_nodes} genes, "
+        f"{', '.join(f'{n} ({et.num_edges} edges)' for n, et in bundle.graph.edge_types.items())}; "
+        f"samples train/val/test {sizes['train']}/{sizes['val']}/{sizes['test']}{note}; "
+        f"targets {', '.join(bundle.target_names)}"
+    )
+    if sizes["train"] == 0:
+        raise RunDirError("the training split has no sample with a measured target; nothing to train on")
+    return bundle
+
+
+def _build_model(spec: Spec, bundle: DataBundle, say: Any) -> Any:
+    from cellgi.nn.model import LazyDango
+
+    try:
+        model = LazyDango.from_spec(spec.model, bundle.graph, len(bundle.target_names), base_dir=spec.data.root)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ModelBuildError(f"the model cannot be built from this spec and data: {exc}") from exc
+    n_params = sum(p.numel() for p in model.parameters())
+    say(f"model: {n_params:,} parameters ({spec.model.conv.type} x {spec.model.num_layers}, H={spec.model.hidden_dim}, "
+        f"aggregator {spec.model.aggregator.type})")
+    return model
+
+
+def _metadata(spec: Spec, bundle: DataBundle, run_id: str) -> dict[str, Any]:
+    info = environment_info(spec)
+    mapper = bundle.mapper if bundle.mapper is not None else GeneMapper(bundle.graph.genes)
+    return build_metadata(
+        spec=spec, target_names=bundle.target_names, graph=bundle.graph, mapper=mapper, normalizer=bundle.normalizer,
+        extra={"versions": {k: info[k] for k in ("cellgi", "torch", "torch_geometric", "lightning")},
+               "plugins": info["plugins"], "split": info["split"], "seed": info["seed"], "run_id": run_id,
+               "train_set_sizes": _train_set_sizes(bundle)},
+    )
+
+
+def _train_set_sizes(bundle: DataBundle) -> dict[str, int]:
+    """Gene-set size -> training samples (``cellgi predict`` warns for sizes outside these)."""
+    sizes = bundle.dataset.set_sizes[bundle.splits["train"]]
+    values, counts = sizes.unique(return_counts=True)
+    return {str(int(v)): int(c) for v, c in zip(values, counts)}
+
+
+def _train_in(
+    spec: Spec,
+    rdir: Path,
+    plan: _Plan,
+    *,
+    primary: bool,
+    progress: bool,
+    console: Console,
+    has_val: bool,
+    extra_callbacks: Sequence[Callback],
+) -> TrainResult:
+    say = console.print if primary else (lambda *a, **k: None)
+    L.seed_everything(spec.seed, workers=True, verbose=False)
+    bundle = _load_data(spec, rdir, plan.resume_ckpt is not None, primary, console)
+    sizes = measured_sizes(bundle)
+    has_val = has_val and sizes["val"] > 0
+    model = _build_model(spec, bundle, say)
+    stages = tuple(s for s in bundle.splits if sizes.get(s, 0) > 0)
+    dm = CellDataModule.from_spec(spec.data, bundle=bundle, seed=spec.seed, final_stages=stages)
+    task = InteractionTask(
+        model, spec.training, bundle.target_names, bundle.normalizer.mean, bundle.normalizer.std,  # type: ignore[arg-type]
+        metadata=_metadata(spec, bundle, plan.run_id), final_stages=stages,
+        reporter=_epoch_reporter(console, spec.training.checkpoint.monitor) if primary else None,
+    )
+    cbs, export, best_cb = run_callbacks(spec, rdir, bundle, has_val=has_val, progress=progress and primary,
+                                         say=say, warn=lambda m: say(f"[yellow]warning:[/yellow] {m}"))
+    loggers = build_loggers(spec.training.loggers, rdir / LOG_DIR, spec.name)
+    trainer = _build_trainer(spec, rdir, callbacks=cbs + list(extra_callbacks), loggers=loggers,
+                             progress=progress and primary, has_val=has_val)
+    if primary:
+        log_spec(trainer.loggers, spec)
+    trainer.fit(task, datamodule=dm, ckpt_path=str(plan.resume_ckpt) if plan.resume_ckpt is not None else None)
+    if trainer.interrupted:
+        raise KeyboardInterrupt
+    last_path = rdir / CKPT_DIR / "last.ckpt"
+    best_path = Path(best_cb.best_model_path) if best_cb.best_model_path else None
+    if best_path is None or not best_path.is_file():
+        best_path = rdir / CKPT_DIR / "best.ckpt" if (rdir / CKPT_DIR / "best.ckpt").is_file() else last_path
+    trainer.test(task, datamodule=dm, ckpt_path=str(best_path), verbose=False)
+    epochs = int(trainer.current_epoch)
+    result = TrainResult(rdir, best_checkpoint=best_path, last_checkpoint=last_path, epochs=epochs, primary=primary)
+    for lg in trainer.loggers:
+        lg.finalize("success")
+    if not primary:
+        return result
+    metrics = export.metrics
+    result.metrics = metrics
+    best_epoch = next((c.best_epoch for c in cbs if isinstance(c, ModelFileExport)), None)
+    stopped = next((c.stopped_epoch for c in cbs if isinstance(c, EarlyStopping) and c.stopped_epoch), None)
+    title = f"{spec.name}: best epoch {(best_epoch or 0) + 1} of {epochs}"
+    if stopped:
+        title += " (early stopping)"
+    console.print(summary_table(metrics, bundle.target_names, title=title))
+    if "test.pearson" in metrics and "baseline_additive.test.pearson" in metrics:
+        diff = metrics["test.pearson"] - metrics["baseline_additive.test.pearson"]
+        verdict = "beats" if diff > 0 else "does not beat"
+        console.print(
+            f"test pearson {metrics['test.pearson']:.4f} {verdict} the additive baseline "
+            f"({metrics['baseline_additive.test.pearson']:.4f}, {diff:+.4f})"
+        )
+    console.print(f"wrote {rdir / METRICS_FILE}, {rdir / MODEL_FILE}, plots in {rdir / PLOTS_DIR}")
+    return result
 
 
 def _apply_saved_splits(bundle: DataBundle, run_dir: Path, console: Console | None) -> None:
@@ -308,261 +655,7 @@ def _apply_saved_splits(bundle: DataBundle, run_dir: Path, console: Console | No
         return
     if console is not None:
         console.print(f"[yellow]note:[/yellow] the data now splits differently; using the run's saved splits ({path})")
-    bundle.splits = {k: saved[k] for k in ("train", "val", "test")}
+    bundle.splits = {k: saved[k] for k in saved}
     bundle.normalizer = TargetNormalizer(bundle.normalizer.kind, target_names=bundle.target_names).fit(
         bundle.dataset.y[bundle.splits["train"]]
     )
-
-
-def train(
-    spec: Spec | None = None,
-    *,
-    run_dir: str | Path | None = None,
-    runs_root: str | Path = "runs",
-    resume: str | Path | None = None,
-    progress: bool = True,
-    console: Console | None = None,
-) -> TrainResult:
-    """Train one run; see the module docstring. Returns the metrics (first process) and paths.
-
-    Args:
-        spec: the validated spec (with ``resume`` optional: given values differing from the run's own
-            spec are reported as ignored).
-        run_dir: the new run's folder (default ``runs_root/<name>/<timestamp>``); refused when it exists.
-        resume: a run folder to continue from its ``checkpoints/last.ckpt``.
-        progress: show the rich progress bar.
-        console: where messages and the summary go (default: stdout).
-
-    Raises:
-        RunDirError, CheckpointError, cellgi.data.errors.DataError, SpecError: bad inputs.
-    """
-    t0 = time.perf_counter()
-    _quiet_lightning()
-    primary = is_primary_process()
-    console = console or Console(soft_wrap=True)
-    say = console.print if primary else (lambda *a, **k: None)
-
-    ckpt_path: Path | None = None
-    if resume is not None:
-        rdir = Path(resume)
-        if not (rdir / SPEC_FILE).is_file():
-            raise RunDirError(f"{rdir} is not a cellgi run folder (no {SPEC_FILE})")
-        ckpt_path = rdir / CKPT_DIR / "last.ckpt"
-        if not ckpt_path.is_file():
-            raise RunDirError(f"{rdir} has no {CKPT_DIR}/last.ckpt to resume from (the run stopped before its first epoch ended)")
-        run_spec = load_spec(rdir / SPEC_FILE)
-        ignored = resume_differences(run_spec, spec)
-        state = read_checkpoint(ckpt_path)  # CheckpointError when damaged
-        say(
-            f"resuming [bold]{rdir}[/bold] from {CKPT_DIR}/last.ckpt (epochs completed: {int(state['epoch']) + 1}, "
-            f"step {int(state['global_step'])}); the spec is taken from {rdir / SPEC_FILE}"
-        )
-        if spec is None:
-            say("  (a spec file given with --resume would be ignored: the run keeps its own spec, data split and seed)")
-        elif ignored:
-            say(f"  ignored: {len(ignored)} value(s) of the given spec differ from the run's spec:")
-            for line in ignored:
-                say(f"    {line}")
-        else:
-            say("  the given spec equals the run's spec")
-        if run_dir is not None and Path(run_dir).resolve() != rdir.resolve():
-            say(f"  ignored: --run-dir {run_dir} (a resume continues in its own folder)")
-        del state
-        spec = run_spec
-        rdir_final = rdir
-    else:
-        if spec is None:
-            raise ValueError("train() needs a spec or resume")
-        if primary:
-            rdir_final = Path(run_dir) if run_dir is not None else None  # type: ignore[assignment]
-        else:
-            env_dir = os.environ.get(DDP_RUN_DIR_ENV)
-            if run_dir is not None:
-                rdir_final = Path(run_dir)
-            elif env_dir:
-                rdir_final = Path(env_dir)
-            else:
-                raise RunDirError(
-                    "this process is a non-first rank of a distributed launch but no run folder is known: "
-                    "pass --run-dir DIR (a folder all nodes share)"
-                )
-
-    assert spec is not None
-    # 1. trainer first: a bad trainer config fails before any data is read or any folder created
-    planned = rdir_final if rdir_final is not None else Path(runs_root) / spec.name / "<pending>"
-    has_val = spec.data.split.fractions[1] > 0
-    if resume is None and primary and rdir_final is not None:
-        p = Path(rdir_final)
-        if p.exists() and (not p.is_dir() or any(p.iterdir())):
-            raise RunDirError(
-                f"run folder {p} already exists and is not empty; refusing to overwrite it "
-                f"(choose another --run-dir, or continue it with --resume {p})"
-            )
-    try:
-        _build_trainer(spec, Path(planned), progress=False, has_val=has_val)  # validation only
-    except (ValueError, TypeError, RuntimeError) as exc:  # Lightning's MisconfigurationException included
-        raise TrainerConfigError(f"training.trainer: {exc}") from None
-
-    # 2. run folder and spec
-    info = environment_info(spec)
-    if resume is None and primary:
-        rdir_final = create_run_dir(spec.name, runs_root=runs_root, run_dir=rdir_final)
-        write_spec(rdir_final, spec, info)
-        update_run_status(rdir_final, status="running", started=info["created"], command=info["command"],
-                          versions={k: info[k] for k in ("cellgi", "torch", "torch_geometric", "lightning")},
-                          plugins=info["plugins"], seed=info["seed"], split=info["split"])
-        os.environ[DDP_RUN_DIR_ENV] = str(rdir_final.resolve())
-        say(f"run folder: [bold]{rdir_final}[/bold]")
-    elif resume is not None and primary:
-        update_run_status(rdir_final, status="running", resume={"at": info["created"], "command": info["command"]})
-        os.environ[DDP_RUN_DIR_ENV] = str(Path(rdir_final).resolve())
-    rdir = Path(rdir_final)
-
-    try:
-        result = _train_in(spec, rdir, ckpt_path, primary=primary, progress=progress, console=console, has_val=has_val)
-    except (KeyboardInterrupt, SystemExit):
-        if primary:
-            update_run_status(rdir, status="interrupted")
-        raise
-    except BaseException as exc:
-        if primary:
-            update_run_status(rdir, status="failed", error=f"{type(exc).__name__}: {exc}")
-        raise
-    result.seconds = time.perf_counter() - t0
-    if primary:
-        update_run_status(rdir, status="completed", finished=environment_info(spec)["created"],
-                          epochs=result.epochs, seconds=round(result.seconds, 2),
-                          best_checkpoint=str(result.best_checkpoint) if result.best_checkpoint else None)
-    return result
-
-
-def _train_in(
-    spec: Spec,
-    rdir: Path,
-    ckpt_path: Path | None,
-    *,
-    primary: bool,
-    progress: bool,
-    console: Console,
-    has_val: bool,
-) -> TrainResult:
-    say = console.print if primary else (lambda *a, **k: None)
-    t = spec.training
-    L.seed_everything(spec.seed, workers=True, verbose=False)
-
-    # 3. data, splits, model
-    bundle = build_data(spec.data, progress=primary)
-    if ckpt_path is not None or not primary:
-        _apply_saved_splits(bundle, rdir, console if primary else None)
-    elif primary:
-        save_splits(bundle.splits, rdir / SPLITS_FILE)
-        write_json(rdir / DATA_REPORT_FILE, bundle.report.to_dict())
-    for w in bundle.report.warnings:
-        say(f"[yellow]data:[/yellow] {w}")
-    sizes = {k: int(v.numel()) for k, v in bundle.splits.items()}
-    say(
-        f"data: {bundle.graph.num_nodes} genes, {', '.join(f'{n} ({et.num_edges} edges)' for n, et in bundle.graph.edge_types.items())}; "
-        f"samples train/val/test {sizes['train']}/{sizes['val']}/{sizes['test']}; targets {', '.join(bundle.target_names)}"
-    )
-    if sizes["val"] == 0 and has_val:
-        has_val = False
-    from cellgi.nn.model import LazyDango
-
-    try:
-        model = LazyDango.from_spec(spec.model, bundle.graph, len(bundle.target_names), base_dir=spec.data.root)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ModelBuildError(f"the model cannot be built from this spec and data: {exc}") from exc
-    n_params = sum(p.numel() for p in model.parameters())
-    say(f"model: {n_params:,} parameters ({spec.model.conv.type} x {spec.model.num_layers}, H={spec.model.hidden_dim}, "
-        f"aggregator {spec.model.aggregator.type})")
-    mapper = bundle.mapper if bundle.mapper is not None else GeneMapper(bundle.graph.genes)
-    info = environment_info(spec)
-    meta = build_metadata(
-        spec=spec,
-        target_names=bundle.target_names,
-        graph=bundle.graph,
-        mapper=mapper,
-        normalizer=bundle.normalizer,
-        extra={"versions": {k: info[k] for k in ("cellgi", "torch", "torch_geometric", "lightning")},
-               "plugins": info["plugins"], "split": info["split"], "seed": info["seed"]},
-    )
-
-    # 4. baseline (first process only; no collective operations involved)
-    baseline: dict[str, dict[str, float]] = {}
-    if primary and t.baseline.enabled:
-        tb = time.perf_counter()
-        baseline = evaluate_baseline(bundle, t.baseline.alpha, t.metrics.strong_threshold)
-        if "test" in baseline:
-            say(f"additive baseline (ridge alpha={t.baseline.alpha:g}, {time.perf_counter() - tb:.1f}s): "
-                f"test pearson {baseline['test']['pearson']:.4f}")
-
-    # 5. fit and final evaluation
-    stages = tuple(s for s in ("train", "val", "test") if sizes[s] > 0)
-    dm = RunDataModule(
-        bundle,
-        batch_size=spec.data.batch_size,
-        eval_batch_size=spec.data.eval_batch_size,
-        seed=spec.seed,
-        num_workers=spec.data.num_workers,
-        persistent_workers=spec.data.persistent_workers,
-        final_stages=stages,
-    )
-    task = InteractionTask(
-        model, t, bundle.target_names, bundle.normalizer.mean, bundle.normalizer.std,  # type: ignore[arg-type]
-        metadata=meta, final_stages=stages,
-        reporter=_epoch_reporter(console, t.checkpoint.monitor) if primary else None,
-    )
-    trainer, best_cb, last_cb = _build_trainer(spec, rdir, progress=progress and primary, has_val=has_val)
-    trainer.fit(task, datamodule=dm, ckpt_path=str(ckpt_path) if ckpt_path is not None else None)
-    if trainer.interrupted:
-        raise KeyboardInterrupt
-    last_path = rdir / CKPT_DIR / "last.ckpt"
-    best_path = Path(best_cb.best_model_path) if best_cb.best_model_path else None
-    if best_path is None or not best_path.is_file():
-        best_path = rdir / CKPT_DIR / "best.ckpt" if (rdir / CKPT_DIR / "best.ckpt").is_file() else last_path
-    trainer.test(task, datamodule=dm, ckpt_path=str(best_path), verbose=False)
-    epochs = int(trainer.current_epoch)
-    result = TrainResult(rdir, best_checkpoint=best_path, last_checkpoint=last_path, epochs=epochs, primary=primary)
-    if not primary:
-        return result
-
-    # 6. outputs
-    metrics: dict[str, float] = {}
-    for stage in stages:
-        metrics.update(flatten_metrics(stage, task.results[stage]))
-    for stage, vals in baseline.items():
-        metrics.update(flatten_metrics(f"baseline_additive.{stage}", vals))
-    write_json(rdir / METRICS_FILE, metrics)
-    obj = read_checkpoint(best_path)
-    save_model_file(rdir / MODEL_FILE, model_state_of(obj), {k: v for k, v in obj["cellgi"].items() if k != "digest"})
-    best_epoch = int(obj["epoch"])
-    del obj
-    _write_plots(spec, rdir, task, model)
-    result.metrics = metrics
-    console.print(summary_table(metrics, bundle.target_names, title=f"{spec.name}: best epoch {best_epoch + 1} of {epochs}"))
-    if "test.pearson" in metrics and "baseline_additive.test.pearson" in metrics:
-        diff = metrics["test.pearson"] - metrics["baseline_additive.test.pearson"]
-        verdict = "beats" if diff > 0 else "does not beat"
-        console.print(
-            f"test pearson {metrics['test.pearson']:.4f} {verdict} the additive baseline "
-            f"({metrics['baseline_additive.test.pearson']:.4f}, {diff:+.4f})"
-        )
-    console.print(f"wrote {rdir / METRICS_FILE}, {rdir / MODEL_FILE}, plots in {rdir / PLOTS_DIR}")
-    return result
-
-
-def _write_plots(spec: Spec, rdir: Path, task: InteractionTask, model: Any) -> None:
-    from cellgi.train.plots import plot_aggregation_weights, plot_learning_curves, plot_test_scatter
-
-    pdir = rdir / PLOTS_DIR
-    if task.test_scatter is not None:
-        pred, target = task.test_scatter
-        plot_test_scatter(pred, target, task.target_names, pdir / "test_scatter.png")
-    plot_learning_curves(rdir / LOG_DIR / "csv", pdir / "learning_curves.png", spec.training.checkpoint.monitor)
-    if task.aggregation_weights is not None:
-        labels = getattr(model, "aggregation_labels", None)
-        n_layers = spec.model.num_layers
-        w = task.aggregation_weights.reshape(n_layers, -1)
-        plot_aggregation_weights(w, labels, pdir / "aggregation_weights.png")
-
-

@@ -12,22 +12,31 @@ Layout (names are module constants)::
     metrics.json         final train/val/test metrics and the additive baseline's
     logs/csv/version_N/metrics.csv, logs/tensorboard/version_N/   (one version per start or resume)
     plots/               test_scatter.png, learning_curves.png, aggregation_weights.png
+    run.lock             while a process trains in it (host and pid); removed when it stops
 
-A run folder is never overwritten: :func:`create_run_dir` refuses an existing, non-empty folder.
+A run folder is never overwritten: :func:`create_run_dir` refuses an existing, non-empty folder, and
+claims the folder atomically (``run.lock`` created with ``O_EXCL``), so of two ``cellgi train`` started
+into the same folder at once the second fails at once. A resume takes the same lock
+(:func:`claim_run_dir`); a lock left by a killed process (same host, process gone) is taken over.
+Nothing inside refers to the folder's own location: a run folder can be moved or copied and resumed.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import json
 import math
+import os
 import platform
 import sys
+import uuid
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
+from cellgi.errors import CellgiError
 from cellgi.fileio import write_text_atomic
 
 __all__ = [
@@ -37,16 +46,22 @@ __all__ = [
     "METRICS_FILE",
     "MODEL_FILE",
     "PLOTS_DIR",
+    "LOCK_FILE",
     "RUN_FILE",
     "SPEC_FILE",
     "SPLITS_FILE",
     "RunDirError",
+    "RunWriteError",
+    "claim_run_dir",
     "create_run_dir",
+    "new_run_id",
+    "release_run_dir",
     "environment_info",
     "read_json",
     "spec_header",
     "timestamp",
     "update_run_status",
+    "write_error",
     "write_json",
     "write_spec",
 ]
@@ -60,10 +75,73 @@ MODEL_FILE = "model.pt"
 METRICS_FILE = "metrics.json"
 LOG_DIR = "logs"
 PLOTS_DIR = "plots"
+LOCK_FILE = "run.lock"
 
 
-class RunDirError(Exception):
-    """A run folder that cannot be created or used (exists already, not a run, ...)."""
+class RunDirError(CellgiError):
+    """A run folder that cannot be created or used (exists already, not a run, in use, ...)."""
+
+    exit_code = 2
+
+
+class RunWriteError(CellgiError):
+    """Writing into the run folder failed (disk full, permissions); earlier files are intact."""
+
+    exit_code = 1
+
+
+def new_run_id() -> str:
+    """A random identifier of one run (stored in ``run.json`` and in every checkpoint)."""
+    return uuid.uuid4().hex
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - someone else's live process
+        return True
+    return True
+
+
+def claim_run_dir(run_dir: str | Path) -> Path:
+    """Create ``run_dir/run.lock`` with ``O_EXCL`` (host and pid inside) or raise :class:`RunDirError`.
+
+    A lock of a process that no longer runs on this host (``kill -9``) is stale and taken over.
+    """
+    lock = Path(run_dir) / LOCK_FILE
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                host, pid = lock.read_text().split()[:2]
+                stale = host == platform.node() and not _pid_alive(int(pid))
+            except (OSError, ValueError):
+                host, pid, stale = "?", "?", False
+            if stale:
+                lock.unlink(missing_ok=True)
+                continue
+            raise RunDirError(
+                f"run folder {run_dir} is in use by another cellgi process (host {host}, pid {pid}; {lock}); "
+                "wait for it to finish, or delete the lock file if that process is gone"
+            ) from None
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{platform.node()} {os.getpid()}\n")
+        return lock
+    raise RunDirError(f"could not take the lock {lock}")  # pragma: no cover
+
+
+def release_run_dir(run_dir: str | Path) -> None:
+    """Remove this process's ``run.lock`` (left alone when another process holds it)."""
+    lock = Path(run_dir) / LOCK_FILE
+    try:
+        host, pid = lock.read_text().split()[:2]
+    except (OSError, ValueError):
+        return
+    if host == platform.node() and int(pid) == os.getpid():
+        lock.unlink(missing_ok=True)
 
 
 def timestamp(now: _dt.datetime | None = None) -> str:
@@ -74,18 +152,27 @@ def timestamp(now: _dt.datetime | None = None) -> str:
 def create_run_dir(name: str, *, runs_root: str | Path = "runs", run_dir: str | Path | None = None) -> Path:
     """Create a new run folder: ``run_dir`` when given, else ``runs_root/name/<timestamp>``.
 
+    The new folder is claimed (:func:`claim_run_dir`): its ``run.lock`` exists when this returns.
+
     Raises:
-        RunDirError: the folder exists and is not empty (a run is never overwritten). A timestamped
-            folder that collides with a run started in the same second gets a ``-2``, ``-3``... suffix.
+        RunDirError: the folder exists and is not empty (a run is never overwritten), or another
+            process claimed it first. A timestamped folder that collides with a run started in the
+            same second gets a ``-2``, ``-3``... suffix.
     """
     if run_dir is not None:
         p = Path(run_dir)
-        if p.exists() and (not p.is_dir() or any(p.iterdir())):
+        if p.exists() and not p.is_dir():
+            raise RunDirError(f"run folder {p} exists and is a file, not a folder")
+        if p.exists() and any(q.name != LOCK_FILE for q in p.iterdir()):
             raise RunDirError(
                 f"run folder {p} already exists and is not empty; refusing to overwrite it "
                 f"(choose another --run-dir, or continue it with --resume {p})"
             )
-        p.mkdir(parents=True, exist_ok=True)
+        try:
+            p.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunDirError(f"cannot create run folder {p}: {exc.strerror or exc}") from None
+        claim_run_dir(p)
         return p
     base = Path(runs_root) / name
     base.mkdir(parents=True, exist_ok=True)
@@ -94,9 +181,10 @@ def create_run_dir(name: str, *, runs_root: str | Path = "runs", run_dir: str | 
         p = base / (stamp if i == 1 else f"{stamp}-{i}")
         try:
             p.mkdir()
-            return p
         except FileExistsError:
             continue
+        claim_run_dir(p)
+        return p
     raise RunDirError(f"could not create a new run folder under {base}")  # pragma: no cover
 
 
@@ -176,6 +264,20 @@ def _clean(obj: Any) -> Any:
 def write_json(path: str | Path, obj: Any) -> Path:
     """Atomic, indented JSON; NaN and inf become ``null``."""
     return write_text_atomic(path, json.dumps(_clean(obj), indent=2, sort_keys=False) + "\n")
+
+
+def write_error(path: str | Path, exc: OSError) -> RunWriteError:
+    """A :class:`RunWriteError` for a failed write of ``path`` (a full disk named as such)."""
+    if exc.errno == errno.ENOSPC:
+        why = "no space left on device"
+    elif exc.errno == errno.EDQUOT:
+        why = "disk quota exceeded"
+    else:
+        why = exc.strerror or str(exc)
+    return RunWriteError(
+        f"could not write {path}: {why}. Files written before (earlier checkpoints, spec, splits) are "
+        "intact; free space and continue with --resume"
+    )
 
 
 def read_json(path: str | Path) -> dict[str, Any]:

@@ -31,7 +31,10 @@ from cellgi.registry import build
 from cellgi.train.checkpoint import CHECKPOINT_KEY, compute_digest
 from cellgi.train.metrics import InteractionMetrics
 
-__all__ = ["InteractionTask", "LayerWeightMean", "lr_lambda"]
+__all__ = ["RNG_KEY", "InteractionTask", "LayerWeightMean", "lr_lambda"]
+
+#: key of the random number generator states in a Lightning checkpoint
+RNG_KEY = "cellgi_rng"
 
 
 def lr_lambda(step: int, *, total_steps: int, warmup_fraction: float, min_lr_ratio: float, kind: str) -> float:
@@ -272,8 +275,21 @@ class InteractionTask(L.LightningModule):
 
     # -------------------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # random number generator states (dropout): a resumed run continues exactly as an uninterrupted one
+        rng: dict[str, Any] = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        checkpoint[RNG_KEY] = rng
         if self.metadata is None:
             return
         meta = dict(self.metadata)
         meta["digest"] = compute_digest(checkpoint["state_dict"], meta)
         checkpoint[CHECKPOINT_KEY] = meta
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        rng = checkpoint.get(RNG_KEY)
+        if not rng:
+            return
+        torch.set_rng_state(rng["torch"].cpu())
+        if "cuda" in rng and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all([t.cpu() for t in rng["cuda"]])

@@ -12,7 +12,7 @@ from cellgi.data.build import build_data
 from cellgi.nn.model import LazyDango
 from cellgi.spec import load_spec
 from cellgi.train.checkpoint import CHECKPOINT_KEY, compute_digest
-from cellgi.train.loaders import RunDataModule
+from cellgi.data.datamodule import CellDataModule
 from cellgi.train.metrics import InteractionMetrics
 from cellgi.train.task import InteractionTask, lr_lambda
 
@@ -72,7 +72,7 @@ def test_metrics_are_in_original_units(parts):
     ref.update(orig, bundle.dataset.y[idx])
     trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_checkpointing=False,
                         use_distributed_sampler=False, enable_model_summary=False)
-    dm = RunDataModule(bundle, batch_size=16, eval_batch_size=7, final_stages=("test",))
+    dm = CellDataModule(bundle, batch_size=16, eval_batch_size=7, final_stages=("test",))
     trainer.test(task, datamodule=dm, verbose=False)
     got, want = task.results["test"], ref.compute()
     assert got["n"] == want["n"] == idx.numel()
@@ -98,7 +98,7 @@ def test_training_lowers_the_loss_and_checkpoints_carry_metadata(parts, tmp_path
         seen.append(values)
 
     task = _task(spec, bundle, model, metadata=meta, reporter=reporter)
-    dm = RunDataModule(bundle, batch_size=32, final_stages=("test",))
+    dm = CellDataModule(bundle, batch_size=32, final_stages=("test",))
     trainer = L.Trainer(accelerator="cpu", max_epochs=3, logger=False, enable_progress_bar=False,
                         enable_checkpointing=False, use_distributed_sampler=False, enable_model_summary=False,
                         num_sanity_val_steps=0)
@@ -122,6 +122,6 @@ def test_bf16_mixed_trains_on_cpu(parts):
     trainer = L.Trainer(accelerator="cpu", max_epochs=2, precision="bf16-mixed", logger=False,
                         enable_progress_bar=False, enable_checkpointing=False, use_distributed_sampler=False,
                         enable_model_summary=False, num_sanity_val_steps=0)
-    trainer.fit(task, datamodule=RunDataModule(bundle, batch_size=32, final_stages=("test",)))
+    trainer.fit(task, datamodule=CellDataModule(bundle, batch_size=32, final_stages=("test",)))
     assert len(losses) == 2 and all(math.isfinite(v) for v in losses) and losses[-1] < losses[0]
     assert math.isfinite(float(trainer.callback_metrics["val/pearson"]))

@@ -1,0 +1,125 @@
+"""Seed replicates: the same spec trained once per seed, and one summary with mean ± sd per metric.
+
+``cellgi train SPEC --seeds 0,1,2`` runs :func:`train_replicates`: each seed is a complete run folder
+``<parent>/seed_<s>`` (the spec's ``seed`` replaced: model initialisation, dropout and batch order;
+``data.split.seed`` is kept, so every replicate sees the same split). The parent folder gets
+``replicates.json``: per metric of ``metrics.json`` (the model's and the baselines') the values per seed,
+their mean and sample standard deviation (``sd``, n-1; ``null`` for one seed).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from pathlib import Path
+from typing import Any, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from cellgi.train.runs import create_run_dir, release_run_dir, write_json
+
+__all__ = ["REPLICATES_FILE", "parse_seeds", "summarize", "summary_table", "train_replicates"]
+
+REPLICATES_FILE = "replicates.json"
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` or ``"0-4"`` -> seeds; a clear ValueError otherwise."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            if "-" in part[1:]:
+                lo, hi = part.split("-", 1) if not part.startswith("-") else (part, "")
+                seeds.extend(range(int(lo), int(hi) + 1))
+            else:
+                seeds.append(int(part))
+        except ValueError:
+            raise ValueError(f"--seeds: {part!r} is not a seed (give integers: 0,1,2 or 0-4)") from None
+    if not seeds:
+        raise ValueError("--seeds: no seed given (e.g. --seeds 0,1,2)")
+    if any(s < 0 for s in seeds):
+        raise ValueError("--seeds: seeds must be >= 0")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds: a seed is repeated in {text!r}")
+    return seeds
+
+
+def summarize(per_seed: dict[int, dict[str, float]]) -> dict[str, dict[str, Any]]:
+    """``{metric: {"mean", "sd", "n", "values": {seed: v}}}`` over the seeds (NaN values left out)."""
+    keys = list(dict.fromkeys(k for m in per_seed.values() for k in m))
+    out: dict[str, dict[str, Any]] = {}
+    for k in keys:
+        vals = {s: m.get(k) for s, m in per_seed.items()}
+        finite = [float(v) for v in vals.values() if v is not None and math.isfinite(float(v))]
+        out[k] = {
+            "mean": statistics.fmean(finite) if finite else None,
+            "sd": statistics.stdev(finite) if len(finite) > 1 else None,
+            "n": len(finite),
+            "values": {str(s): v for s, v in vals.items()},
+        }
+    return out
+
+
+def summary_table(summary: dict[str, dict[str, Any]], seeds: Sequence[int], title: str) -> Table:
+    """Rich table: metric | mean ± sd | n (every metric of metrics.json)."""
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column(f"mean ± sd over seeds {','.join(map(str, seeds))}", justify="right")
+    table.add_column("n", justify="right")
+    for k, v in summary.items():
+        if v["mean"] is None:
+            cell = "-"
+        elif v["sd"] is None:
+            cell = f"{v['mean']:.4f}"
+        else:
+            cell = f"{v['mean']:.4f} ± {v['sd']:.4f}"
+        table.add_row(k, cell, str(v["n"]))
+    return table
+
+
+def train_replicates(
+    spec: Any,
+    seeds: Sequence[int],
+    *,
+    run_dir: str | Path | None = None,
+    runs_root: str | Path = "runs",
+    progress: bool = True,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Train ``spec`` once per seed under one parent folder and write ``replicates.json``.
+
+    Returns ``{"run_dir", "seeds", "runs", "summary"}``. A replicate that fails stops the series (its
+    error propagates); the replicates finished before it keep their folders.
+    """
+    from cellgi.train.runner import is_primary_process, train
+
+    console = console or Console(soft_wrap=True)
+    seeds = list(seeds)
+    parent = create_run_dir(spec.name, runs_root=runs_root, run_dir=run_dir)  # claimed: run.lock
+    primary = is_primary_process()
+    try:
+        if primary:
+            console.print(f"replicates: seeds {', '.join(map(str, seeds))} in [bold]{parent}[/bold]")
+        per_seed: dict[int, dict[str, float]] = {}
+        runs: dict[str, str] = {}
+        for s in seeds:
+            if primary:
+                console.rule(f"seed {s}")
+            result = train(spec.model_copy(update={"seed": s}), run_dir=parent / f"seed_{s}", progress=progress,
+                           console=console)
+            per_seed[s] = result.metrics
+            runs[str(s)] = f"seed_{s}"
+        summary = summarize(per_seed)
+        out = {"spec": spec.name, "seeds": seeds, "runs": runs, "summary": summary}
+        if primary:
+            write_json(parent / REPLICATES_FILE, out)
+            console.print(summary_table(summary, seeds, f"{spec.name}: {len(seeds)} replicates"))
+            console.print(f"wrote {parent / REPLICATES_FILE}")
+        out["run_dir"] = parent
+        return out
+    finally:
+        release_run_dir(parent)

@@ -363,3 +363,198 @@ def test_reset_forgets_fake_plugins_after_each_test() -> None:
         names = get_registry(role).names()
         assert not [n for n in names if n.startswith(("lazy_", "fancy_", "twin", "off_"))]
 
+
+
+# -- (7) plugins that print, are slow, or try to replace a built-in (issue 12) --------------------
+
+
+NOISY = GOOD_AGG + "\nprint('hello from a chatty plugin')\n"
+
+
+def test_plugin_printing_on_import_does_not_corrupt_json(
+    site: FakeSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site.add("cellgi-fake-noisy", "1.0.0", NOISY.format(name="noisy_sum"),
+             {"cellgi.aggregators": {"noisy_sum": "{module}:Agg"}})
+    from cellgi.cli.main import main
+
+    assert main(["registry", "list", "--json"]) == 0
+    out, err = capsys.readouterr()
+    rows = json.loads(out)  # stdout is pure JSON
+    assert any(r["name"] == "noisy_sum" and r["status"] == "ok" for r in rows)
+    assert "hello from a chatty plugin" in err and "hello" not in out
+
+
+SLOW = "import time\ntime.sleep(SECONDS)\n" + GOOD_AGG
+
+
+def test_slow_plugin_is_named_while_it_loads(
+    site: FakeSite, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site.add("cellgi-fake-slow", "3.1.4", SLOW.replace("SECONDS", "0.6").format(name="slow_sum"),
+             {"cellgi.aggregators": {"slow_sum": "{module}:Agg"}})
+    monkeypatch.setenv(registry_mod.SLOW_ENV, "0.2")
+    entry = get_registry("aggregator").get("slow_sum")
+    assert entry.status == "ok"
+    err = capsys.readouterr().err
+    assert "still importing plugin cellgi-fake-slow 3.1.4" in err and "slow_sum" in err
+
+
+def test_plugin_import_timeout_names_the_distribution(
+    site: FakeSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site.add("cellgi-fake-hang", "0.0.9", SLOW.replace("SECONDS", "30").format(name="hang_sum"),
+             {"cellgi.aggregators": {"hang_sum": "{module}:Agg"}})
+    monkeypatch.setenv(registry_mod.SLOW_ENV, "0")
+    monkeypatch.setenv(registry_mod.TIMEOUT_ENV, "0.5")
+    import time
+
+    t0 = time.perf_counter()
+    with pytest.raises(PluginLoadError) as exc:
+        get_registry("aggregator").get("hang_sum")
+    assert time.perf_counter() - t0 < 10
+    msg = str(exc.value)
+    assert "cellgi-fake-hang 0.0.9" in msg and "CELLGI_PLUGIN_TIMEOUT=0.5" in msg
+    # listed as broken, with the cause; the listing does not hang either
+    rows = [e for e in get_registry("aggregator").load_all() if e.name == "hang_sum"]
+    assert len(rows) == 1 and "did not finish" in rows[0].status
+
+
+OVERRIDE_BUILTIN = GOOD_AGG.replace('params=P)', 'params=P, override=True)')
+
+
+def test_plugin_can_never_override_a_builtin(site: FakeSite, capsys: pytest.CaptureFixture[str]) -> None:
+    # entry point 'sneaky2' whose module registers 'sum' with override=True
+    site.add("cellgi-fake-override", "0.2.0", OVERRIDE_BUILTIN.format(name="sum"),
+             {"cellgi.aggregators": {"sneaky2": "{module}"}})
+    reg = get_registry("aggregator")
+    with pytest.raises(PluginLoadError) as exc:
+        reg.get("sneaky2")
+    assert "built-in name can never be replaced" in str(exc.value)
+    assert "cellgi-fake-override 0.2.0" in str(exc.value)
+    entry = reg.get("sum")
+    assert entry.provider == "cellgi" and entry.module == "cellgi.nn.aggregators"
+    rows = [r for r in _rows(capsys) if r["name"] == "sum" and r["kind"] == "aggregator"]
+    assert [r["provider"] for r in rows] == ["cellgi"]
+
+
+def test_builtins_are_cellgis_own_entry_points() -> None:
+    """Every built-in member is declared in cellgi's entry points, and every declared one is loaded."""
+    declared = {(role, r.name) for role, recs in registry_mod.builtin_records().items() for r in recs}
+    loaded = {
+        (role, name)
+        for role in registry_mod.ROLES
+        for name, e in get_registry(role).loaded().items()
+        if e.provider == "cellgi"
+    }
+    assert declared == loaded
+    # the registry package imports no layer above it
+    import ast
+    import pathlib
+
+    import cellgi.registry
+
+    for path in pathlib.Path(cellgi.registry.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert not node.module.startswith(("cellgi.nn", "cellgi.train", "cellgi.data", "cellgi.spec")), (
+                    path.name, node.module)
+
+
+# -- (8) a data-format plugin: a new graph and screen file layout, no edit to cellgi ------------------
+
+FORMAT_PLUGIN = '''
+from pydantic import Field
+
+from cellgi.data.readers import GraphFormat, RawEdgesBuilder, RawScreenBuilder, ScreenFormat
+from cellgi.registry import Params, register
+
+
+class PipeParams(Params):
+    sep: str = Field("|", description="separator between the two genes")
+
+
+@register("graph_format", "pipe_pairs", summary="GENE|GENE lines (test plugin)", params=PipeParams)
+class PipePairs(GraphFormat):
+    def read(self, spec, files):
+        b = RawEdgesBuilder(files["path"], weighted=False)
+        for i, line in enumerate(files["path"].read_text().splitlines(), 1):
+            a, c = line.split(spec.sep)
+            b.add(a, c, i)
+        return b.build()
+
+
+class PlusParams(Params):
+    pass
+
+
+@register("screen_format", "plus_screen", summary="GENE+GENE score lines (test plugin)", params=PlusParams)
+class PlusScreen(ScreenFormat):
+    def read(self, spec, files):
+        b = RawScreenBuilder(files["path"], ["gene_interaction"], weighted=False)
+        for i, line in enumerate(files["path"].read_text().splitlines(), 1):
+            genes, score = line.split()
+            b.add(genes.split("+"), {"gene_interaction": float(score)}, i)
+        return b.build()
+'''
+
+
+def _format_files(folder: Path) -> None:
+    import random
+
+    rng = random.Random(0)
+    genes = [f"Y{i:03d}W" for i in range(40)]
+    edges = {(rng.randrange(40), rng.randrange(40)) for _ in range(120)}
+    (folder / "g.pipe").write_text("".join(f"{genes[a]}|{genes[b]}\n" for a, b in sorted(edges) if a != b))
+    rows = []
+    for _ in range(120):
+        k = rng.choice([2, 3])
+        rows.append("+".join(rng.sample(genes, k)) + f" {rng.gauss(0, 1):.4f}\n")
+    (folder / "s.plus").write_text("".join(rows))
+
+
+FORMAT_SPEC = """\
+name: fmt
+data:
+  graphs:
+    - {name: pipe, format: pipe_pairs, path: g.pipe}
+  screens:
+    - {format: plus_screen, path: s.plus}
+  batch_size: 16
+  cache: false
+model:
+  hidden_dim: 8
+  num_layers: 1
+  local_predictor: {type: hypergraph_attention, num_heads: 2}
+training:
+  max_epochs: 1
+  trainer: {accelerator: cpu, devices: 1}
+"""
+
+
+def test_format_plugin_reads_files_and_trains(
+    site: FakeSite, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site.add("cellgi-fake-formats", "0.5.0", FORMAT_PLUGIN,
+             {"cellgi.graph_formats": {"pipe_pairs": "{module}:PipePairs"},
+              "cellgi.screen_formats": {"plus_screen": "{module}:PlusScreen"}})
+    rows = {(r["kind"], r["name"]): r for r in _rows(capsys)}
+    assert rows[("graph_format", "pipe_pairs")]["provider"] == "cellgi-fake-formats"
+    assert rows[("screen_format", "plus_screen")]["status"] == "ok"
+    assert rows[("graph_format", "edgelist")]["provider"] == "cellgi"
+    _format_files(tmp_path)
+    (tmp_path / "fmt.yaml").write_text(FORMAT_SPEC)
+    from cellgi.data.graphs import graph_input_files
+    from cellgi.spec import load_spec
+    from cellgi.train.runner import train
+
+    spec = load_spec(tmp_path / "fmt.yaml")
+    assert spec.data.graphs[0].format == "pipe_pairs" and spec.data.graphs[0].sep == "|"
+    assert graph_input_files(spec.data.graphs[0], spec.data.root) == [tmp_path / "g.pipe"]
+    result = train(spec, run_dir=tmp_path / "run", progress=False)
+    assert result.epochs == 1
+    assert any(k.startswith("test") for k in result.metrics), result.metrics
+    # a misspelt option of the plugin's format is refused with its location
+    (tmp_path / "bad.yaml").write_text(FORMAT_SPEC.replace("path: g.pipe}", "path: g.pipe, sepp: ','}"))
+    with pytest.raises(SpecError, match=r"bad.yaml:4: data.graphs.0.sepp"):
+        load_spec(tmp_path / "bad.yaml")

@@ -21,6 +21,7 @@ from cellgi.data.perturbations import PerturbationDataset, concat_datasets, merg
 from cellgi.data.readers import read_gene_list, read_sgd_features
 from cellgi.data.screens import map_screen, read_raw_screen, screen_input_files
 from cellgi.data.splits import make_splits
+from cellgi.errors import resolve_path
 
 if TYPE_CHECKING:
     from cellgi.spec.data import DataSpec
@@ -141,11 +142,6 @@ class _Progress:
             print(f"[data {time.perf_counter() - self.t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
 
-def _abs(root: str | Path, p: str) -> Path:
-    q = Path(p).expanduser()
-    return q if q.is_absolute() else Path(root) / q
-
-
 def _input_files(spec: Any) -> list[Path]:
     if spec.synthetic is not None:
         return []
@@ -154,9 +150,9 @@ def _input_files(spec: Any) -> list[Path]:
     g = spec.genes
     if g is not None:
         if g.path:
-            files.append(_abs(root, g.path))
+            files.append(resolve_path(root, g.path))
         if g.aliases:
-            files.append(_abs(root, g.aliases))
+            files.append(resolve_path(root, g.aliases))
     for gs in spec.graphs:
         files += graph_input_files(gs, root)
     for ss in spec.screens:
@@ -240,16 +236,16 @@ def _make_mapper(spec: Any, raw_graphs: list, raw_screens: list, say: _Progress)
     root = spec.root
     if g is not None and g.source == "sgd_features":
         say(f"reading genes from {g.path}")
-        feats = read_sgd_features(_abs(root, g.path), g.qualifiers)
+        feats = read_sgd_features(resolve_path(root, g.path), g.qualifiers)
         mapper = feats.mapper()
-        if g.aliases and _abs(root, g.aliases) != _abs(root, g.path):
-            extra = read_sgd_features(_abs(root, g.aliases), None)
+        if g.aliases and resolve_path(root, g.aliases) != resolve_path(root, g.path):
+            extra = read_sgd_features(resolve_path(root, g.aliases), None)
             mapper = extra.mapper(feats.genes)
         return mapper
-    alias_feats = read_sgd_features(_abs(root, g.aliases), None) if (g is not None and g.aliases) else None
+    alias_feats = read_sgd_features(resolve_path(root, g.aliases), None) if (g is not None and g.aliases) else None
     if g is not None and g.source == "list":
         say(f"reading gene list {g.path}")
-        genes = read_gene_list(_abs(root, g.path))
+        genes = read_gene_list(resolve_path(root, g.path))
         return alias_feats.mapper(genes) if alias_feats is not None else GeneMapper(genes)
     # union of every identifier the inputs name, canonicalised through the alias table when given
     base = alias_feats.mapper(alias_feats.all_orfs) if alias_feats is not None else None

@@ -10,48 +10,32 @@ import numpy as np
 from cellgi.data.cellgraph import DuplicateEdgeError, EdgeType, normalize_edges
 from cellgi.data.errors import DataError
 from cellgi.data.genes import GeneMapper, UnmappedLog
-from cellgi.data.readers import (
-    RawEdges,
-    read_edge_table,
-    read_edgelist,
-    read_regulatory,
-    read_string_actions,
-    read_string_v9,
-)
+from cellgi.data.readers import RawEdges
+from cellgi.data.readers.base import GraphFormat
+from cellgi.registry import get_registry
 
-__all__ = ["graph_input_files", "load_graph", "map_edges", "read_raw_edges"]
+__all__ = ["graph_format", "graph_input_files", "load_graph", "map_edges", "read_raw_edges"]
 
 
-def _path(root: str | Path, p: str) -> Path:
-    q = Path(p).expanduser()
-    return q if q.is_absolute() else Path(root) / q
+def graph_format(spec: Any) -> GraphFormat:
+    """The registered ``graph_format`` reader named by ``spec.format``."""
+    return get_registry("graph_format").get(spec.format).factory()  # type: ignore[misc]
 
 
 def graph_input_files(spec: Any, root: str | Path) -> list[Path]:
-    """Every file a graph entry reads (for cache keys)."""
-    files = [_path(root, spec.path)]
-    if spec.format == "string_v9":
-        files.append(_path(root, spec.genes_path))
-    return files
+    """Every file a graph entry reads (for cache keys): what its format declares."""
+    return graph_format(spec).input_files(spec, root)
 
 
 def read_raw_edges(spec: Any, root: str | Path) -> RawEdges:
-    """Dispatch on ``spec.format`` to the reader of that format."""
-    path = _path(root, spec.path)
-    fmt = spec.format
-    if fmt == "string_v9":
-        return read_string_v9(path, _path(root, spec.genes_path))
-    if fmt == "string_actions":
-        return read_string_actions(
-            path, directed=spec.directed, min_score=spec.min_score, modes=spec.modes, actions=spec.actions
+    """Read a ``data.graphs`` entry with the reader of its format (built-in or plugin)."""
+    reader = graph_format(spec)
+    raw = reader.read(spec, reader.files(spec, root))
+    if not isinstance(raw, RawEdges):
+        raise DataError(
+            f"graph format {spec.format!r} returned {type(raw).__name__}, not RawEdges", reader.files(spec, root)["path"]
         )
-    if fmt == "edgelist":
-        return read_edgelist(path, weighted=spec.weighted)
-    if fmt == "regulatory":
-        return read_regulatory(path)
-    if fmt == "table":
-        return read_edge_table(path, spec.source_column, spec.target_column, spec.weight_column, spec.sep)
-    raise DataError(f"unknown graph format {fmt!r}", path)  # pragma: no cover - the spec forbids it
+    return raw
 
 
 def map_edges(raw: RawEdges, mapper: GeneMapper, log: UnmappedLog) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

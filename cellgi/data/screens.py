@@ -13,51 +13,31 @@ import torch
 from cellgi.data.errors import DataError
 from cellgi.data.genes import GeneMapper, UnmappedLog
 from cellgi.data.perturbations import DuplicateStats, PerturbationDataset, merge_duplicates
-from cellgi.data.readers import RawScreen, read_kuzmin, read_screen_table, read_strain_table
+from cellgi.data.readers import RawScreen
+from cellgi.data.readers.base import ScreenFormat
+from cellgi.registry import get_registry
 
-__all__ = ["ScreenLoad", "load_screen", "map_screen", "read_raw_screen", "screen_input_files"]
+__all__ = ["ScreenLoad", "load_screen", "map_screen", "read_raw_screen", "screen_format", "screen_input_files"]
 
 
-def _path(root: str | Path, p: str) -> Path:
-    q = Path(p).expanduser()
-    return q if q.is_absolute() else Path(root) / q
+def screen_format(spec: Any) -> ScreenFormat:
+    """The registered ``screen_format`` reader named by ``spec.format``."""
+    return get_registry("screen_format").get(spec.format).factory()  # type: ignore[misc]
 
 
 def screen_input_files(spec: Any, root: str | Path) -> list[Path]:
-    """Every file a screen entry reads (for cache keys)."""
-    files = [_path(root, spec.path)]
-    if getattr(spec, "strains", None):
-        files.append(_path(root, spec.strains))
-    return files
+    """Every file a screen entry reads (for cache keys): what its format declares."""
+    return screen_format(spec).input_files(spec, root)
 
 
 def read_raw_screen(spec: Any, root: str | Path) -> RawScreen:
-    """Dispatch on ``spec.format`` (``kuzmin`` or ``table``)."""
-    path = _path(root, spec.path)
-    if spec.format == "kuzmin":
-        strains = read_strain_table(_path(root, spec.strains)) if spec.strains else None
-        return read_kuzmin(
-            path,
-            neutral_marker=spec.neutral_marker,
-            strains=strains,
-            weight_from_pvalue=spec.weight_from_pvalue,
-            kinds=spec.kinds,
-            score_column=spec.score_column,
-            fitness_column=spec.fitness_column,
-            pvalue_column=spec.pvalue_column,
-        )
-    if spec.format == "table":
-        return read_screen_table(
-            path,
-            spec.target_columns,
-            gene_columns=spec.gene_columns,
-            genes_column=spec.genes_column,
-            genes_separator=spec.genes_separator,
-            weight_column=spec.weight_column,
-            split_column=spec.split_column,
-            sep=spec.sep,
-        )
-    raise DataError(f"unknown screen format {spec.format!r}", path)  # pragma: no cover
+    """Read a ``data.screens`` entry with the reader of its format (built-in or plugin)."""
+    reader = screen_format(spec)
+    files = reader.files(spec, root)
+    raw = reader.read(spec, files)
+    if not isinstance(raw, RawScreen):
+        raise DataError(f"screen format {spec.format!r} returned {type(raw).__name__}, not RawScreen", files["path"])
+    return raw
 
 
 @dataclass
@@ -181,7 +161,7 @@ def load_screen(
     target_names: Sequence[str],
     root: str | Path = ".",
 ) -> ScreenLoad:
-    """Read a screen (a ``KuzminScreenSpec``/``TableScreenSpec`` or a dict of its fields) onto a gene list.
+    """Read a screen (a validated ``data.screens`` entry, or a dict of its fields) onto a gene list.
 
     Reusable by ``cellgi evaluate``: build the :class:`GeneMapper` from the checkpoint's stored
     mapper (``GeneMapper.from_dict``), then::
@@ -190,12 +170,10 @@ def load_screen(
         load.dataset, load.n_unmapped, load.reasons
     """
     if isinstance(spec, dict):
-        from pydantic import TypeAdapter
-
-        from cellgi.spec.data import ScreenSpec
+        from cellgi.spec.data import screen_entry
 
         try:
-            spec = TypeAdapter(ScreenSpec).validate_python(spec)
+            spec = screen_entry(spec)
         except Exception as exc:  # noqa: BLE001 - pydantic ValidationError, shown in words
             raise DataError(f"invalid screen description: {exc}") from None
     raw = read_raw_screen(spec, root)

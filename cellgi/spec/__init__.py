@@ -56,15 +56,16 @@ _MODEL_CACHE: dict[Any, type[Spec]] = {}
 
 
 def _mentioned_types(data: Any) -> set[str]:
-    """Every string value of a ``type`` key anywhere in the document."""
+    """Every string value of a ``type`` (component) or ``format`` (data format) key in the document."""
     found: set[str] = set()
     stack = [data]
     while stack:
         cur = stack.pop()
         if isinstance(cur, dict):
-            t = cur.get("type")
-            if isinstance(t, str):
-                found.add(t)
+            for key in ("type", "format"):
+                t = cur.get(key)
+                if isinstance(t, str):
+                    found.add(t)
             stack.extend(cur.values())
         elif isinstance(cur, list):
             stack.extend(cur)
@@ -121,8 +122,9 @@ def validate_spec(data: Any, located: Located | None = None, *, base_dir: str | 
 
 def _find_type_loc(data: Any, name: str, loc: tuple = ()) -> tuple | None:
     if isinstance(data, dict):
-        if data.get("type") == name:
-            return loc + ("type",)
+        for key in ("type", "format"):
+            if data.get(key) == name:
+                return loc + (key,)
         items = data.items()
     elif isinstance(data, list):
         items = enumerate(data)

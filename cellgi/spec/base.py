@@ -5,13 +5,13 @@ from __future__ import annotations
 import types
 import typing
 from dataclasses import dataclass
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from cellgi.registry import ComponentEntry, get_registry
 
-__all__ = ["ComponentSlot", "StrictModel", "component", "resolve_model"]
+__all__ = ["ComponentSlot", "StrictModel", "component", "data_format", "resolve_model", "resolve_type"]
 
 
 class StrictModel(BaseModel):
@@ -22,9 +22,15 @@ class StrictModel(BaseModel):
 
 @dataclass(frozen=True)
 class ComponentSlot:
-    """Marks a field whose value is ``{type: <registered name>, ...params}`` of one role."""
+    """Marks a field whose value is ``{type: <registered name>, ...params}`` of one role.
+
+    ``key``/``base`` (data formats): the tag key (``format``) and a model of fields shared by every
+    member, which each member's params extend.
+    """
 
     role: str
+    key: str = "type"
+    base: type[BaseModel] | None = None
 
 
 def component(role: str) -> Any:
@@ -33,20 +39,49 @@ def component(role: str) -> Any:
     return Annotated[dict, ComponentSlot(role)]
 
 
-def _union_for(role: str, names: set[str] | None) -> Any:
-    """Tagged union over the loaded members of ``role`` (plus plugin ``names`` the spec mentions)."""
+def data_format(role: str, base: type[BaseModel]) -> Any:
+    """Annotation for a ``{format: <registered name>, ...base fields, ...params}`` entry of ``role``
+    (``graph_format``, ``screen_format``); resolved like :func:`component` after plugin discovery."""
+    get_registry(role)
+    return Annotated[dict, ComponentSlot(role, "format", base)]
+
+
+_FORMAT_MODELS: dict[tuple[str, str, type, type], type[BaseModel]] = {}
+
+
+def _format_model(entry: ComponentEntry, base: type[BaseModel]) -> type[BaseModel]:
+    """``base`` fields + the member's params + ``format: Literal[name]`` (params may override a base
+    field's default, e.g. ``directed: true`` for a regulatory graph)."""
+    key = (entry.role, entry.name, entry.params, base)
+    if key not in _FORMAT_MODELS:
+        camel = "".join(p.capitalize() for p in entry.name.replace("-", "_").split("_"))
+        _FORMAT_MODELS[key] = create_model(
+            f"{camel}{base.__name__.strip('_').removesuffix('Base')}Spec",
+            __base__=(entry.params, base),
+            __module__=base.__module__,
+            format=(Literal[entry.name], Field(description=f"{entry.role}: {entry.summary}")),  # type: ignore[valid-type]
+        )
+    return _FORMAT_MODELS[key]
+
+
+def _union_for(slot: ComponentSlot, names: set[str] | None) -> Any:
+    """Tagged union over the loaded members of the slot's role (plus plugin ``names`` the spec mentions)."""
+    role = slot.role
     reg = get_registry(role)
     if names:
         for n in sorted(names):
             if n in reg.names():
                 reg.get(n)  # imports the plugin; a broken one raises PluginLoadError
     entries: list[ComponentEntry] = sorted(reg.loaded().values(), key=lambda e: e.name)
-    tagged = [e.tagged for e in entries if e.tagged is not None]
+    if slot.base is not None:
+        tagged = [_format_model(e, slot.base) for e in entries if e.factory is not None]
+    else:
+        tagged = [e.tagged for e in entries if e.tagged is not None]
     if not tagged:
         raise RuntimeError(f"no {role} is registered")
     if len(tagged) == 1:
         return tagged[0]
-    return Annotated[Union[tuple(tagged)], Field(discriminator="type")]  # type: ignore[return-value]
+    return Annotated[Union[tuple(tagged)], Field(discriminator=slot.key)]  # type: ignore[return-value]
 
 
 def _subst(tp: Any, names: set[str] | None, cache: dict) -> tuple[Any, bool]:
@@ -55,7 +90,7 @@ def _subst(tp: Any, names: set[str] | None, cache: dict) -> tuple[Any, bool]:
         base, *meta = get_args(tp)
         slots = [m for m in meta if isinstance(m, ComponentSlot)]
         if slots:
-            return _union_for(slots[0].role, names), True
+            return _union_for(slots[0], names), True
         new, changed = _subst(base, names, cache)
         return (Annotated[tuple([new, *meta])] if changed else tp), changed  # type: ignore[misc]
     if isinstance(tp, type) and issubclass(tp, BaseModel):
@@ -83,7 +118,7 @@ def _resolve(cls: type[BaseModel], names: set[str] | None, cache: dict) -> type[
         # pydantic strips Annotated metadata into finfo.metadata; put it back for the walk
         if any(isinstance(m, ComponentSlot) for m in finfo.metadata):
             slot = next(m for m in finfo.metadata if isinstance(m, ComponentSlot))
-            new, changed = _union_for(slot.role, names), True
+            new, changed = _union_for(slot, names), True
         else:
             new, changed = _subst(ann, names, cache)
         if changed:
@@ -113,3 +148,8 @@ def resolve_model(cls: type[BaseModel], names: set[str] | None = None) -> type[B
     that they are valid tags; other plugins stay unimported.
     """
     return _resolve(cls, names, {})
+
+
+def resolve_type(tp: Any, names: set[str] | None = None) -> Any:
+    """A type annotation (e.g. ``ScreenSpec``) with its component slots resolved, for a ``TypeAdapter``."""
+    return _subst(tp, names, {})[0]

@@ -5,21 +5,21 @@ Relative paths are resolved against ``data.root``, which itself is relative to t
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from cellgi.spec.base import StrictModel
+from cellgi.spec.base import StrictModel, component, data_format
 
 __all__ = [
     "DataSpec",
     "GeneListSpec",
     "GraphSpec",
-    "KuzminScreenSpec",
     "ScreenSpec",
     "SplitSpec",
     "SyntheticSpec",
-    "TableScreenSpec",
+    "graph_entry",
+    "screen_entry",
 ]
 
 
@@ -50,6 +50,8 @@ class GeneListSpec(StrictModel):
 
 
 class _GraphBase(StrictModel):
+    """Fields every ``data.graphs`` entry has, whatever its format."""
+
     name: str = Field(description="edge type name, e.g. physical, regulatory, string_coexpression")
     path: str = Field(description="file to read")
     directed: bool = Field(False, description="undirected graphs are stored in both directions")
@@ -60,84 +62,42 @@ class _GraphBase(StrictModel):
     )
 
 
-class StringV9GraphSpec(_GraphBase):
-    format: Literal["string_v9"]
-    genes_path: str = Field(description="genes.txt that the 1-based ids index")
-
-
-class StringActionsGraphSpec(_GraphBase):
-    format: Literal["string_actions"]
-    min_score: int = Field(0, ge=0, le=1000, description="STRING score threshold (0-1000)")
-    modes: list[str] | None = Field(None, description="keep only these modes (binding, activation, ...)")
-    actions: list[str] | None = Field(None, description="keep only these actions")
-
-
-class EdgeListGraphSpec(_GraphBase):
-    format: Literal["edgelist"]
-    weighted: bool = Field(False, description="third column is a weight")
-
-
-class RegulatoryGraphSpec(_GraphBase):
-    format: Literal["regulatory"]
-    directed: bool = True
-
-
-class TableGraphSpec(_GraphBase):
-    format: Literal["table"]
-    source_column: str
-    target_column: str
-    weight_column: str | None = None
-    sep: str | None = Field(None, description="column separator; guessed from the suffix when unset")
-
-
-GraphSpec = Annotated[
-    Union[StringV9GraphSpec, StringActionsGraphSpec, EdgeListGraphSpec, RegulatoryGraphSpec, TableGraphSpec],
-    Field(discriminator="format"),
-]
+#: a ``data.graphs`` entry: the shared fields above plus those of its ``format`` (a ``graph_format``
+#: component: built-in readers in cellgi/data/readers/, or a plugin); the union is assembled after
+#: plugin discovery like the model's component slots
+GraphSpec = data_format("graph_format", _GraphBase)
 
 
 class _ScreenBase(StrictModel):
+    """Fields every ``data.screens`` entry has, whatever its format."""
+
     path: str
     duplicates: Literal["keep_all", "mean", "first", "error"] = Field(
         "mean", description="policy for repeated measurements of the same gene set"
     )
 
 
-class KuzminScreenSpec(_ScreenBase):
-    """Kuzmin et al. 2018 Data S1 layout: query A+B_suffix x array C_suffix."""
-
-    format: Literal["kuzmin"]
-    neutral_marker: str = Field("YDL227C", description="query partner that marks a digenic row (HO)")
-    strains: str | None = Field(None, description="optional strain -> ORF table")
-    weight_from_pvalue: bool = Field(False, description="per-sample weight -log10(p), clipped to [0.1, 10]")
-    kinds: list[Literal["digenic", "trigenic"]] = Field(default_factory=lambda: ["digenic", "trigenic"])
-    score_column: str | None = Field(None, description="interaction score header (default: the Data S1 name)")
-    fitness_column: str | None = Field(None, description="mutant fitness header (default: the Data S1 name)")
-    pvalue_column: str | None = Field(None, description="p-value header (default: P-value)")
+#: a ``data.screens`` entry: the shared fields above plus those of its ``format`` (``screen_format``)
+ScreenSpec = data_format("screen_format", _ScreenBase)
 
 
-class TableScreenSpec(_ScreenBase):
-    """A generic table: gene columns or one ``genes`` column (``YAL015C;YBL007C``), target columns."""
+def _entry(tp: Any, fields: dict[str, Any]) -> Any:
+    from pydantic import TypeAdapter
 
-    format: Literal["table"]
-    gene_columns: list[str] | None = Field(None, description="one column per deleted gene (empty cells allowed)")
-    genes_column: str | None = Field(None, description="one column of joined genes, e.g. YAL015C;YBL007C")
-    genes_separator: str = Field(";", min_length=1, description="separator inside genes_column")
-    target_columns: dict[str, str] = Field(description="target name -> column")
-    weight_column: str | None = None
-    split_column: str | None = None
-    sep: str | None = None
+    from cellgi.spec.base import resolve_type
 
-    @model_validator(mode="after")
-    def _genes(self) -> "TableScreenSpec":
-        if (self.gene_columns is None) == (self.genes_column is None):
-            raise ValueError("give exactly one of gene_columns and genes_column")
-        if not self.target_columns:
-            raise ValueError("target_columns must name at least one target")
-        return self
+    fmt = fields.get("format")
+    return TypeAdapter(resolve_type(tp, {fmt} if isinstance(fmt, str) else None)).validate_python(fields)
 
 
-ScreenSpec = Annotated[Union[KuzminScreenSpec, TableScreenSpec], Field(discriminator="format")]
+def graph_entry(fields: dict[str, Any]) -> Any:
+    """Validate one ``data.graphs`` entry given as a dict (``{name, format, path, ...}``)."""
+    return _entry(GraphSpec, fields)
+
+
+def screen_entry(fields: dict[str, Any]) -> Any:
+    """Validate one ``data.screens`` entry given as a dict (``{format, path, ...}``)."""
+    return _entry(ScreenSpec, fields)
 
 
 class SyntheticSpec(StrictModel):

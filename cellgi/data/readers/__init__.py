@@ -2,6 +2,11 @@
 file (edges: :class:`RawEdges`; screens: :class:`RawScreen`); :mod:`cellgi.data.graphs` and
 :mod:`cellgi.data.screens` map them to genes and count what could not be mapped.
 
+Each file format is a registered component of the ``graph_format`` or ``screen_format`` role (a
+:class:`GraphFormat`/:class:`ScreenFormat` subclass in its module, found through cellgi's entry points
+like a plugin's): adding a format is one module or one plugin, no dispatch code to edit. Plugins build
+their rows with :class:`RawEdgesBuilder` / :class:`RawScreenBuilder`.
+
 | format | module | reads |
 |---|---|---|
 | ``string_v9`` | :mod:`.string_v9` | STRING v9.1 ``id_a id_b weight`` + genes.txt (1-based ids) |
@@ -14,8 +19,9 @@ file (edges: :class:`RawEdges`; screens: :class:`RawScreen`); :mod:`cellgi.data.
 | genes | :mod:`.sgd` | SGD_features.tab, plain gene lists |
 """
 
-from cellgi.data.readers._edges import RawEdges
-from cellgi.data.readers._screen import RawScreen
+from cellgi.data.readers._edges import RawEdges, RawEdgesBuilder
+from cellgi.data.readers._screen import RawScreen, RawScreenBuilder
+from cellgi.data.readers.base import DataFormat, GraphFormat, ScreenFormat
 from cellgi.data.readers.edgelist import read_edgelist
 from cellgi.data.readers.kuzmin import read_kuzmin, read_strain_table
 from cellgi.data.readers.regulatory import read_regulatory
@@ -26,8 +32,13 @@ from cellgi.data.readers.string_v9 import read_string_v9
 from cellgi.data.readers.table import read_edge_table
 
 __all__ = [
+    "DataFormat",
+    "GraphFormat",
     "RawEdges",
+    "RawEdgesBuilder",
     "RawScreen",
+    "RawScreenBuilder",
+    "ScreenFormat",
     "SgdFeatures",
     "read_edge_table",
     "read_edgelist",

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+from pydantic import Field
 
 from cellgi.data.errors import DataError
 from cellgi.data.readers._edges import RawEdges, RawEdgesBuilder
 from cellgi.data.readers._io import iter_lines, parse_float
+from cellgi.data.readers.base import GraphFormat
+from cellgi.registry import Params, register
 
 __all__ = ["read_edgelist"]
 
@@ -32,3 +37,15 @@ def read_edgelist(path: str | Path, *, weighted: bool = False) -> RawEdges:
     if raw.num_rows == 0:
         raise DataError("no edges (empty file?)", path)
     return raw
+
+
+class EdgeListParams(Params):
+    weighted: bool = Field(False, description="third column is a weight")
+
+
+@register("graph_format", "edgelist", summary="whitespace-separated 'ORF ORF [weight]' lines", params=EdgeListParams)
+class EdgeListFormat(GraphFormat):
+    """Plain edge list (see :func:`read_edgelist`)."""
+
+    def read(self, spec: Any, files: dict[str, Path]) -> RawEdges:
+        return read_edgelist(files["path"], weighted=spec.weighted)

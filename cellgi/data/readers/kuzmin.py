@@ -16,11 +16,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable, Literal
+
+from pydantic import Field
 
 from cellgi.data.errors import DataError
 from cellgi.data.readers._screen import RawScreen, RawScreenBuilder, parse_target, parse_target_row
 from cellgi.data.readers._table import read_table
+from cellgi.data.readers.base import ScreenFormat
+from cellgi.registry import Params, register
 
 __all__ = ["KUZMIN_TARGETS", "read_kuzmin", "read_strain_table", "strain_genes"]
 
@@ -141,3 +145,36 @@ def read_kuzmin(
     return raw
 
 
+class KuzminParams(Params):
+    """Kuzmin et al. 2018 Data S1 layout: query A+B_suffix x array C_suffix."""
+
+    neutral_marker: str = Field("YDL227C", description="query partner that marks a digenic row (HO)")
+    strains: str | None = Field(None, description="optional strain -> ORF table")
+    weight_from_pvalue: bool = Field(False, description="per-sample weight -log10(p), clipped to [0.1, 10]")
+    kinds: list[Literal["digenic", "trigenic"]] = Field(
+        default_factory=lambda: ["digenic", "trigenic"], description="sample kinds kept"
+    )
+    score_column: str | None = Field(None, description="interaction score header (default: the Data S1 name)")
+    fitness_column: str | None = Field(None, description="mutant fitness header (default: the Data S1 name)")
+    pvalue_column: str | None = Field(None, description="p-value header (default: P-value)")
+
+
+@register("screen_format", "kuzmin", summary="Kuzmin 2018 Data S1 screen layout (query x array strains)",
+          params=KuzminParams)
+class KuzminFormat(ScreenFormat):
+    """Data S1 layout (see :func:`read_kuzmin`); ``strains`` is a second input file when set."""
+
+    path_fields = ("path", "strains")
+
+    def read(self, spec: Any, files: dict[str, Path]) -> RawScreen:
+        strains = read_strain_table(files["strains"]) if "strains" in files else None
+        return read_kuzmin(
+            files["path"],
+            neutral_marker=spec.neutral_marker,
+            strains=strains,
+            weight_from_pvalue=spec.weight_from_pvalue,
+            kinds=spec.kinds,
+            score_column=spec.score_column,
+            fitness_column=spec.fitness_column,
+            pvalue_column=spec.pvalue_column,
+        )

@@ -8,10 +8,15 @@ Both columns may be common names (``Abf1``) or mixed-case ORFs (``YKL112w``); th
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+from pydantic import Field
 
 from cellgi.data.errors import DataError
 from cellgi.data.readers._edges import RawEdges, RawEdgesBuilder
 from cellgi.data.readers._io import iter_lines
+from cellgi.data.readers.base import GraphFormat
+from cellgi.registry import Params, register
 
 __all__ = ["read_regulatory"]
 
@@ -41,3 +46,16 @@ def read_regulatory(path: str | Path) -> RawEdges:
     if raw.num_rows == 0:
         raise DataError("no rows (empty file?)", path)
     return raw
+
+
+class RegulatoryParams(Params):
+    directed: bool = Field(True, description="regulation is directed (TF -> target)")
+
+
+@register("graph_format", "regulatory", summary="'TF<TAB>target' lines (common names, mixed case), directed",
+          params=RegulatoryParams)
+class RegulatoryFormat(GraphFormat):
+    """Transcription-factor -> target layout (see :func:`read_regulatory`)."""
+
+    def read(self, spec: Any, files: dict[str, Path]) -> RawEdges:
+        return read_regulatory(files["path"])

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
+
+from pydantic import Field, model_validator
 
 from cellgi.data.errors import DataError
 from cellgi.data.readers._screen import SPLIT_CODES, RawScreen, RawScreenBuilder, parse_target, parse_target_row
 from cellgi.data.readers._table import read_table
+from cellgi.data.readers.base import ScreenFormat
+from cellgi.registry import Params, register
 
 __all__ = ["read_screen_table"]
 
@@ -79,3 +83,40 @@ def read_screen_table(
     if raw.num_rows == 0 and not raw.filtered:
         raise DataError("no rows after the header", path)
     return raw
+
+
+class ScreenTableParams(Params):
+    """A generic table: gene columns or one ``genes`` column (``YAL015C;YBL007C``), target columns."""
+
+    gene_columns: list[str] | None = Field(None, description="one column per deleted gene (empty cells allowed)")
+    genes_column: str | None = Field(None, description="one column of joined genes, e.g. YAL015C;YBL007C")
+    genes_separator: str = Field(";", min_length=1, description="separator inside genes_column")
+    target_columns: dict[str, str] = Field(description="target name -> column")
+    weight_column: str | None = Field(None, description="column of positive per-sample weights")
+    split_column: str | None = Field(None, description="column of train/val/test (for split kind 'column')")
+    sep: str | None = Field(None, description="column separator; guessed from the suffix when unset")
+
+    @model_validator(mode="after")
+    def _genes(self) -> "ScreenTableParams":
+        if (self.gene_columns is None) == (self.genes_column is None):
+            raise ValueError("give exactly one of gene_columns and genes_column")
+        if not self.target_columns:
+            raise ValueError("target_columns must name at least one target")
+        return self
+
+
+@register("screen_format", "table", summary="CSV/TSV/Parquet with gene and target columns", params=ScreenTableParams)
+class ScreenTableFormat(ScreenFormat):
+    """Column-named screen table (see :func:`read_screen_table`)."""
+
+    def read(self, spec: Any, files: dict[str, Path]) -> RawScreen:
+        return read_screen_table(
+            files["path"],
+            spec.target_columns,
+            gene_columns=spec.gene_columns,
+            genes_column=spec.genes_column,
+            genes_separator=spec.genes_separator,
+            weight_column=spec.weight_column,
+            split_column=spec.split_column,
+            sep=spec.sep,
+        )

@@ -9,11 +9,15 @@ undirected graph ignores orientation. Weights are ``score / 1000``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
+
+from pydantic import Field
 
 from cellgi.data.errors import DataError
 from cellgi.data.readers._edges import RawEdges, RawEdgesBuilder
 from cellgi.data.readers._io import iter_lines
+from cellgi.data.readers.base import GraphFormat
+from cellgi.registry import Params, register
 
 __all__ = ["read_string_actions"]
 
@@ -103,3 +107,20 @@ def read_string_actions(
     if raw.num_rows == 0 and not raw.filtered:
         raise DataError("no rows after the header", path)
     return raw
+
+
+class StringActionsParams(Params):
+    min_score: int = Field(0, ge=0, le=1000, description="STRING score threshold (0-1000)")
+    modes: list[str] | None = Field(None, description="keep only these modes (binding, activation, ...)")
+    actions: list[str] | None = Field(None, description="keep only these actions")
+
+
+@register("graph_format", "string_actions",
+          summary="STRING v11 actions TSV ('4932.' ids, score, mode, direction)", params=StringActionsParams)
+class StringActionsFormat(GraphFormat):
+    """STRING actions layout (see :func:`read_string_actions`)."""
+
+    def read(self, spec: Any, files: dict[str, Path]) -> RawEdges:
+        return read_string_actions(
+            files["path"], directed=spec.directed, min_score=spec.min_score, modes=spec.modes, actions=spec.actions
+        )

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+from pydantic import Field
 
 from cellgi.data.errors import DataError
 from cellgi.data.readers._edges import RawEdges, RawEdgesBuilder
 from cellgi.data.readers._io import iter_lines, parse_float
 from cellgi.data.readers.sgd import read_gene_list
+from cellgi.data.readers.base import GraphFormat
+from cellgi.registry import Params, register
 
 __all__ = ["read_string_v9"]
 
@@ -47,3 +52,18 @@ def read_string_v9(path: str | Path, genes_path: str | Path) -> RawEdges:
     if raw.num_rows == 0:
         raise DataError("no edges (empty file?)", path)
     return raw
+
+
+class StringV9Params(Params):
+    genes_path: str = Field(description="genes.txt that the 1-based ids index")
+
+
+@register("graph_format", "string_v9", summary="STRING v9.1 'id_a id_b weight' + genes.txt (1-based ids)",
+          params=StringV9Params)
+class StringV9Format(GraphFormat):
+    """STRING v9.1 layout (see :func:`read_string_v9`)."""
+
+    path_fields = ("path", "genes_path")
+
+    def read(self, spec: Any, files: dict[str, Path]) -> RawEdges:
+        return read_string_v9(files["path"], files["genes_path"])

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+from pydantic import Field
 
 from cellgi.data.errors import DataError
 from cellgi.data.readers._edges import RawEdges, RawEdgesBuilder
 from cellgi.data.readers._io import parse_float
 from cellgi.data.readers._table import read_table
+from cellgi.data.readers.base import GraphFormat
+from cellgi.registry import Params, register
 
 __all__ = ["read_edge_table"]
 
@@ -45,3 +50,19 @@ def read_edge_table(
     if raw.num_rows == 0:
         raise DataError("no rows after the header", path)
     return raw
+
+
+class EdgeTableParams(Params):
+    source_column: str = Field(description="column of the source gene")
+    target_column: str = Field(description="column of the target gene")
+    weight_column: str | None = Field(None, description="column of the edge weight")
+    sep: str | None = Field(None, description="column separator; guessed from the suffix when unset")
+
+
+@register("graph_format", "table", summary="CSV/TSV/Parquet with named source/target/weight columns",
+          params=EdgeTableParams)
+class EdgeTableFormat(GraphFormat):
+    """Column-named edge table (see :func:`read_edge_table`)."""
+
+    def read(self, spec: Any, files: dict[str, Path]) -> RawEdges:
+        return read_edge_table(files["path"], spec.source_column, spec.target_column, spec.weight_column, spec.sep)

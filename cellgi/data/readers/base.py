@@ -1,0 +1,70 @@
+"""Bases of the data-format roles ``graph_format`` and ``screen_format``.
+
+A format is one registered class: its params model holds the fields a ``data.graphs`` (or
+``data.screens``) entry may add to the shared ones, its ``path_fields`` name the entry's fields that
+are files, and :meth:`read` turns the entry into raw rows. The files a reader gets are exactly the
+declared ones, resolved against ``data.root``; the processed-data cache key is derived from the same
+declaration, so a reader can never read a file the cache does not watch. Adding a format is one module
+(or one plugin) with an entry point in ``cellgi.graph_formats`` / ``cellgi.screen_formats``::
+
+    class MyParams(Params):
+        sep: str = Field("\\t", description="column separator")
+
+    @register("graph_format", "my_edges", summary="ORF pairs, my lab's layout", params=MyParams)
+    class MyEdges(GraphFormat):
+        def read(self, spec, files):
+            ...  # files["path"] is the data file; return RawEdges
+
+The entry in a spec then reads ``{name: ..., format: my_edges, path: ..., sep: ","}``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from cellgi.data.readers._edges import RawEdges
+from cellgi.data.readers._screen import RawScreen
+from cellgi.errors import resolve_path
+
+__all__ = ["DataFormat", "GraphFormat", "ScreenFormat"]
+
+
+class DataFormat:
+    """Common part of the format roles (see the module docstring)."""
+
+    #: fields of the spec entry that name input files (None-valued optional ones are skipped)
+    path_fields: ClassVar[tuple[str, ...]] = ("path",)
+
+    def __init__(self, **options: Any):
+        self.options = options
+
+    def files(self, spec: Any, root: str | Path) -> dict[str, Path]:
+        """The declared input files of one entry, ``{field: path}`` resolved against ``root``."""
+        out = {}
+        for f in self.path_fields:
+            value = getattr(spec, f)
+            if value is not None:
+                out[f] = resolve_path(root, value)
+        return out
+
+    def input_files(self, spec: Any, root: str | Path) -> list[Path]:
+        """Every file the entry reads (the cache key watches these)."""
+        return list(self.files(spec, root).values())
+
+    def read(self, spec: Any, files: dict[str, Path]) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class GraphFormat(DataFormat):
+    """Base of the ``graph_format`` role: :meth:`read` returns :class:`RawEdges`."""
+
+    def read(self, spec: Any, files: dict[str, Path]) -> RawEdges:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class ScreenFormat(DataFormat):
+    """Base of the ``screen_format`` role: :meth:`read` returns :class:`RawScreen`."""
+
+    def read(self, spec: Any, files: dict[str, Path]) -> RawScreen:  # pragma: no cover - abstract
+        raise NotImplementedError

@@ -19,7 +19,7 @@ from cellgi import __version__
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: command modules, in the order ``--help`` lists them
-COMMANDS = ("train", "evaluate", "predict", "data", "spec", "registry", "bench", "plugin")
+COMMANDS = ("train", "evaluate", "predict", "screen", "embed", "data", "spec", "registry", "bench", "plugin")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,8 +98,7 @@ def _autocomplete(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 1 failure, 2 bad input)."""
-    from cellgi.registry import ComponentError
-    from cellgi.spec import SpecError
+    from cellgi.errors import CellgiError
 
     parser = build_parser()
     _autocomplete(parser)
@@ -113,12 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with _wide_when_piped():
             return int(args.func(args) or 0)
-    except SpecError as exc:
+    except CellgiError as exc:  # every error cellgi raises on purpose: its own text and exit status
         print(exc.render(), file=sys.stderr)
-        return 2
-    except ComponentError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cellgi.errors import CellgiError
+
 __all__ = ["DataError"]
 
 
-class DataError(Exception):
+class DataError(CellgiError):
     """A problem with input data (missing file, malformed line, unknown gene, empty split, ...).
 
     Args:
@@ -17,6 +19,8 @@ class DataError(Exception):
 
     ``str(err)`` is ``PATH:LINE: message`` (or ``PATH: message`` / ``message``).
     """
+
+    exit_code = 2
 
     def __init__(self, message: str, path: str | Path | None = None, line: int | None = None):
         self.message = message

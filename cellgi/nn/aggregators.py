@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from cellgi.nn.convs.base import dropout_active
 from cellgi.nn.mlp import NormName, make_activation, make_norm
-from cellgi.registry import Params, register
+from cellgi.registry import NoParams, Params, register
 
 __all__ = [
     "CrossAttentionAggregator",
@@ -69,10 +69,6 @@ class GraphAggregator(nn.Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, num_graphs={self.num_graphs}"
-
-
-class NoParams(Params):
-    """No parameters."""
 
 
 def _sum(xs: Sequence[Tensor]) -> Tensor:

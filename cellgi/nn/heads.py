@@ -21,7 +21,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from cellgi.nn.mlp import MLP, NormName, masked_fill_min
-from cellgi.registry import Params, register
+from cellgi.registry import NoParams, Params, register
 
 __all__ = [
     "Combiner",
@@ -438,10 +438,6 @@ class ConcatCombiner(Combiner):
         self._check(local)
         assert local is not None
         return self.mlp(torch.cat([local[1], global_[1]], dim=-1)), None
-
-
-class NoParams(Params):
-    """No parameters."""
 
 
 @register(

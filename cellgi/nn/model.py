@@ -35,6 +35,7 @@ from cellgi.nn.embedding import GeneEmbedding, Preprocessor, load_node_features
 from cellgi.nn.heads import Combiner, GlobalPredictor, LocalPredictor
 from cellgi.nn.operator import GraphOperator, RemovedEdges
 from cellgi.nn.pooling import Pooling
+from cellgi.errors import CellgiError
 from cellgi.registry import get_registry
 
 __all__ = ["LazyDango", "NonFiniteError", "REPRESENTATION_KEYS"]
@@ -52,7 +53,7 @@ REPRESENTATION_KEYS = (
 )
 
 
-class NonFiniteError(FloatingPointError):
+class NonFiniteError(CellgiError, FloatingPointError):
     """NaN or inf in the model's activations; ``stages`` names where they first appear."""
 
     def __init__(self, stages: list[str]):

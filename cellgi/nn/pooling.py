@@ -12,7 +12,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from cellgi.nn.mlp import MLP, masked_fill_min
-from cellgi.registry import Params, register
+from cellgi.registry import NoParams, Params, register
 
 __all__ = ["AttentionalPooling", "MeanPooling", "Pooling"]
 
@@ -93,10 +93,6 @@ class AttentionalPooling(Pooling):
         alpha = torch.softmax(score, dim=0) * keep.to(h.dtype)
         feats = self.nn(h) if self.nn is not None else h
         return torch.einsum("nb,nbh->bh", alpha, feats)
-
-
-class NoParams(Params):
-    """No parameters."""
 
 
 @register("pooling", "mean", summary="mean of each sample's kept genes' states", params=NoParams)

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from cellgi.errors import CellgiError
 from cellgi.registry import ROLES, get_registry
 
 __all__ = ["SpecError", "SpecIssue", "issues_from_validation"]
@@ -26,8 +27,10 @@ class SpecIssue:
         return head + ("\n" + self.snippet if snippet and self.snippet else "")
 
 
-class SpecError(Exception):
+class SpecError(CellgiError):
     """One or more problems with a spec; ``str()`` is the rendered list."""
+
+    exit_code = 2
 
     def __init__(self, issues: list[SpecIssue]):
         self.issues = issues

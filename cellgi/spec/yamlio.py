@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from cellgi.errors import CellgiError
+
 __all__ = ["MAX_DEPTH", "MAX_NODES", "MAX_SPEC_BYTES", "SpecSyntaxError", "Located", "load_yaml", "parse_yaml"]
 
 #: largest spec file read (a spec is a few kB; this is a hundred times any real one)
@@ -28,8 +30,13 @@ MAX_NODES = 100_000
 Loc = tuple[Any, ...]
 
 
-class SpecSyntaxError(Exception):
+class SpecSyntaxError(CellgiError):
     """A YAML file that cannot be parsed; carries file and line."""
+
+    exit_code = 2
+
+    def render(self) -> str:
+        return str(self)
 
     def __init__(self, file: str, line: int, message: str):
         self.file, self.line, self.message = file, line, message

@@ -12,7 +12,7 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-from cellgi.registry import Params, register
+from cellgi.registry import NoParams, Params, register
 
 __all__ = ["HuberLoss", "LogCoshLoss", "MAELoss", "MSELoss", "WeightedLoss"]
 
@@ -37,10 +37,6 @@ class WeightedLoss(nn.Module):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
-
-
-class NoParams(Params):
-    """This loss has no parameters."""
 
 
 @register("loss", "logcosh", summary="log(cosh(pred - target)): MSE near 0, MAE in the tails", params=NoParams)

@@ -1,0 +1,106 @@
+"""``cellgi embed RUN_DIR_OR_CKPT -o FILE``: per-gene embeddings of a trained model.
+
+The format follows the file's suffix: ``.tsv`` (``gene`` column then ``dim_0 .. dim_{H-1}``), ``.parquet``
+(the same table; needs pandas and pyarrow: ``pip install 'cellgi[parquet]'``) or ``.h5ad`` (AnnData with
+genes as observations, for scanpy; needs ``pip install 'cellgi[anndata]'``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["FORMATS", "add_parser", "run", "write_embeddings"]
+
+FORMATS = (".tsv", ".parquet", ".h5ad")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "embed",
+        help="write per-gene embeddings of a trained model (TSV, Parquet or AnnData .h5ad)",
+        description="Per-gene vectors of a run's model (model.pt, else checkpoints/best.ckpt) or a checkpoint "
+        "file. --kind wildtype (default): each gene's state after message passing on the unperturbed "
+        "graph; --kind input: the preprocessed embedding before message passing.",
+        epilog="examples:\n  cellgi embed runs/quickstart/20260101-120000 -o genes.tsv\n"
+        "  cellgi embed runs/yeast_real/20260101-120000 -o genes.h5ad   (pip install 'cellgi[anndata]')",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("checkpoint", metavar="RUN_DIR_OR_CKPT", help="run folder or checkpoint file")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="output: .tsv, .parquet or .h5ad")
+    p.add_argument("--kind", choices=("wildtype", "input"), default="wildtype", help="which vectors (default wildtype)")
+    p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    p.set_defaults(func=run)
+
+
+class EmbedError(Exception):
+    """An unusable output path or a missing optional package."""
+
+
+def write_embeddings(model: object, path: str | Path, *, kind: str = "wildtype") -> tuple[int, int]:
+    """Write ``model`` (a :class:`cellgi.api.Model`)'s per-gene vectors to ``path`` by suffix; returns
+    ``(genes, dims)``."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise EmbedError(f"{path}: unknown output format {suffix or '(no suffix)'!r}; use one of {', '.join(FORMATS)}")
+    from cellgi.api import gene_embeddings
+
+    loaded = model._loaded  # type: ignore[attr-defined]
+    emb = gene_embeddings(loaded, kind)
+    genes = list(loaded.mapper.genes)
+    cols = [f"dim_{i}" for i in range(emb.shape[1])]
+    if suffix == ".tsv":
+        from cellgi.fileio import write_text_atomic
+
+        rows = ["\t".join(["gene", *cols])]
+        rows += ["\t".join([g, *(f"{v:.7g}" for v in row)]) for g, row in zip(genes, emb.tolist())]
+        write_text_atomic(path, "\n".join(rows) + "\n")
+        return emb.shape
+    try:
+        import pandas as pd
+    except ImportError:
+        raise EmbedError(f"{path}: writing {suffix} needs pandas: pip install 'cellgi[parquet]'") from None
+    df = pd.DataFrame(emb, index=pd.Index(genes, name="gene"), columns=cols)
+    tmp = path.with_name(f".{path.name}.tmp")
+    if suffix == ".parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise EmbedError(f"{path}: writing Parquet needs pyarrow: pip install 'cellgi[parquet]'") from None
+        df.to_parquet(tmp)
+    else:
+        try:
+            import anndata
+        except ImportError:
+            raise EmbedError(f"{path}: writing .h5ad needs anndata: pip install 'cellgi[anndata]'") from None
+        adata = anndata.AnnData(X=emb, obs=pd.DataFrame(index=pd.Index(genes, name="gene")),
+                                var=pd.DataFrame(index=pd.Index(cols, name="dim")))
+        adata.uns["cellgi"] = {"kind": kind, "checkpoint": str(loaded.path), "targets": list(loaded.target_names)}
+        adata.write_h5ad(tmp)
+    tmp.replace(path)
+    return emb.shape
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exit 0 when written; 2 for an unusable checkpoint, output path or missing optional package."""
+    from cellgi.api import load
+    from cellgi.train.checkpoint import CheckpointError
+
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        print(f"error: {out} exists; not overwritten (use --force)", file=sys.stderr)
+        return 2
+    if out.suffix.lower() not in FORMATS:
+        print(f"error: {out}: unknown output format {out.suffix or '(no suffix)'!r}; use one of "
+              f"{', '.join(FORMATS)}", file=sys.stderr)
+        return 2
+    try:
+        model = load(args.checkpoint)
+        n, dims = write_embeddings(model, out, kind=args.kind)
+    except (CheckpointError, EmbedError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {n} genes x {dims} dims ({args.kind} states) to {out}")
+    return 0

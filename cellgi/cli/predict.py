@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 from cellgi.predict import predict_sets
@@ -73,6 +74,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.batch_size < 1:
         print(f"error: --batch-size must be at least 1, got {args.batch_size}", file=sys.stderr)
+        return 2
+    out = Path(args.output)
+    if out.is_dir() or not out.parent.is_dir():
+        why = "is a folder; give a file name" if out.is_dir() else f"folder {out.parent} does not exist"
+        print(f"error: -o {out}: {why}", file=sys.stderr)
         return 2
     try:
         loaded = load_model(args.checkpoint)

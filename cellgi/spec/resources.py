@@ -3,8 +3,8 @@
 Sizes in a spec drive allocation: ``model.hidden_dim: 100000`` asks for tens of GB of weights,
 ``data.batch_size`` multiplies the activations. :func:`check_memory` estimates a *lower bound* of the
 bytes a training step needs and refuses, with the spec file and line, a spec whose lower bound exceeds
-the available memory. It never refuses a spec that could fit: parameters are counted exactly by
-building every model part on PyTorch's ``meta`` device (no memory), and activations are counted only
+the available memory. It never refuses a spec that could fit: parameters are counted exactly from
+three small builds of the same model (the count is a quadratic in ``hidden_dim``), and activations are counted only
 where the gene count is known from the spec (synthetic data).
 
 Set ``CELLGI_SKIP_MEMORY_CHECK=1`` to turn the check off (for example on a machine with large swap).
@@ -45,42 +45,69 @@ class MemoryEstimate:
         return self.parameters * 4
 
 
-def _num_edge_types(spec: Any) -> int:
+def _edge_type_names(spec: Any) -> list[str]:
     if spec.model.edge_types:
-        return len(spec.model.edge_types)
+        return list(spec.model.edge_types)
     if spec.data.synthetic is not None:
-        return max(1, len(spec.data.synthetic.edge_types))
-    return max(1, len(spec.data.graphs))
+        return list(spec.data.synthetic.edge_types) or ["graph"]
+    return [g.name for g in spec.data.graphs] or ["graph"]
+
+
+def _num_edge_types(spec: Any) -> int:
+    return len(_edge_type_names(spec))
+
+
+def _build_count(spec: Any, hidden_dim: int, num_genes: int) -> int:
+    """Parameters of the model of ``spec`` at ``hidden_dim``, really built (small widths only) over a
+    stand-in graph of ``num_genes`` genes and the spec's edge types."""
+    import torch
+
+    from cellgi.data.cellgraph import CellGraph, EdgeType
+    from cellgi.nn.model import LazyDango
+
+    pair = torch.tensor([[0, 1], [1, 0]])
+    graph = CellGraph(
+        [f"g{i}" for i in range(max(num_genes, 2))],
+        {n: EdgeType(n, False, pair) for n in _edge_type_names(spec)},
+    )
+    model = LazyDango(spec.model.model_copy(update={"hidden_dim": hidden_dim}), graph, len(spec.data.targets))
+    return int(sum(p.numel() for p in model.parameters()))
 
 
 def _count_parameters(spec: Any, num_genes: int) -> int:
-    """Parameters of the model ``spec`` describes, built on the meta device (allocates nothing)."""
-    import torch
+    """Parameters of the model ``spec`` describes, without allocating it.
 
-    from cellgi.nn.convs.wrapper import ConvWrapper
-    from cellgi.nn.embedding import Preprocessor
-    from cellgi.registry import get_registry
+    Every weight is a product of at most two widths that grow with ``hidden_dim`` (``H x H`` matrices,
+    ``N x H`` embeddings, ``H`` biases): the count is linear in the gene count ``N`` and quadratic in
+    ``H``. It is measured on small models (2 and 3 genes; ``H`` itself when small, else three small
+    widths that keep the spec's head counts dividing them) and extrapolated exactly. Per-gene input
+    features are not read (they only widen the first layer, so the count stays a lower bound).
+    """
+    at2 = _count_in_h(spec, 2)
+    at3 = _count_in_h(spec, 3)
+    return at2 + (max(num_genes, 2) - 2) * (at3 - at2)
 
-    m = spec.model
-    h = m.hidden_dim
-    t = len(spec.data.targets)
-    g = _num_edge_types(spec)
-    total = num_genes * h  # the learnable embedding (node features add to its width, not counted)
-    with torch.device("meta"):
-        parts = [Preprocessor(h, h, m.preprocessor.num_layers, m.preprocessor.norm, m.preprocessor.activation, 0.0)]
-        cw = m.conv_wrapper
-        conv = get_registry("conv").build(m.conv, in_dim=h, out_dim=h)
-        layer = [ConvWrapper(conv, h, cw.projection, cw.norm, cw.activation, 0.0, residual=False)]
-        per_layer = sum(p.numel() for mod in layer for p in mod.parameters())
-        total += per_layer * g * m.num_layers
-        agg = get_registry("aggregator").build(m.aggregator, dim=h, num_graphs=g)
-        total += sum(p.numel() for p in agg.parameters()) * m.num_layers
-        parts.append(get_registry("pooling").build(m.pooling, dim=h))
-        parts.append(get_registry("global_predictor").build(m.global_predictor, dim=h, num_targets=t))
-        if m.local_predictor is not None:
-            parts.append(get_registry("local_predictor").build(m.local_predictor, dim=h, num_targets=t))
-        parts.append(get_registry("combiner").build(m.combiner, dim=h, num_targets=t))
-        total += sum(p.numel() for mod in parts for p in mod.parameters())
+
+def _count_in_h(spec: Any, num_genes: int) -> int:
+    import math
+    from fractions import Fraction
+
+    h = spec.model.hidden_dim
+    if h <= 512:  # small enough to build as it is
+        return _build_count(spec, h, num_genes)
+    # head counts up to 10 that divide H also divide every width measured
+    step = math.lcm(*[k for k in range(1, 11) if h % k == 0])
+    if step > 170:
+        raise ValueError("no small widths share the divisors of hidden_dim")
+    xs = [step, 2 * step, 3 * step]
+    ys = [_build_count(spec, x, num_genes) for x in xs]
+    total = Fraction(0)
+    for i, (xi, yi) in enumerate(zip(xs, ys)):  # Lagrange: the quadratic through the three points
+        term = Fraction(yi)
+        for j, xj in enumerate(xs):
+            if j != i:
+                term *= Fraction(h - xj, xi - xj)
+        total += term
     return int(total)
 
 
@@ -89,7 +116,7 @@ def estimate_memory(spec: Any) -> MemoryEstimate:
     syn = spec.data.synthetic
     n = syn.num_genes if syn is not None else None
     try:
-        params = _count_parameters(spec, n or 0)
+        params = _count_parameters(spec, n or 2)
     except Exception:  # noqa: BLE001 - a part that cannot be built is reported by the model builder
         params = 0
     act = 0

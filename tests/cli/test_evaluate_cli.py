@@ -73,3 +73,71 @@ def test_bad_inputs_exit_2(run, tmp_path, capsys):
     only_unknown.write_text("genes\tgene_interaction\nNOPE1;NOPE2\t0.3\n")
     assert main(["evaluate", str(run), "--data", str(only_unknown), "--format", "table"]) == 2
     assert "no sample" in capsys.readouterr().err
+
+
+def _table(tmp_path: Path, header: str, rows: list[str], name: str = "t.tsv") -> Path:
+    p = tmp_path / name
+    p.write_text("\n".join([header, *rows]) + "\n")
+    return p
+
+
+def test_two_same_named_target_columns_exit_2(run, tmp_path, capsys):
+    data = _table(tmp_path, "genes\tgene_interaction\tgene_interaction", ["SYN0001;SYN0002\t0.1\t0.2"])
+    assert main(["evaluate", str(run), "--data", str(data), "--format", "table"]) == 2
+    err = capsys.readouterr().err
+    assert f"{data}:1:" in err and "appears 2 times" in err and "columns 2 and 3" in err
+
+
+def test_every_target_nan_exits_2(run, tmp_path, capsys):
+    data = _table(tmp_path, "genes\tgene_interaction", ["SYN0001;SYN0002\tNA", "SYN0003;SYN0004\tnan"])
+    assert main(["evaluate", str(run), "--data", str(data), "--format", "table"]) == 2
+    err = capsys.readouterr().err
+    assert "no sample" in err and "no measured target" in err
+
+
+def test_rows_without_a_measured_target_are_skipped_and_counted(run, tmp_path):
+    sets, ys = _test_samples(run)
+    rows = [f"{';'.join(s)}\t{y:.8f}" for s, y in zip(sets, ys)] + ["SYN0001;SYN0002\t", "SYN0003;SYN0004\tNA"]
+    data = _table(tmp_path, "genes\tgene_interaction", rows)
+    out = tmp_path / "e.json"
+    assert main(["evaluate", str(run), "--data", str(data), "--format", "table", "-o", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["n_samples"] == len(sets) == report["metrics"]["n"]
+    assert report["skipped"]["no measured target"] == 2
+
+
+def test_emap_layout_with_gene_columns_and_a_renamed_target(run, tmp_path):
+    """The E-MAP layout (gene_a, gene_b, epsilon, ...; ../shared/data/yeast/interactions/emap_*.tsv)."""
+    sets, ys = _test_samples(run)
+    pairs = [(s, y) for s, y in zip(sets, ys) if len(s) == 2]
+    header = "gene_a\tgene_b\tepsilon\tdouble_phenotype\texpected_phenotype\tn_measurements"
+    rows = [f"{s[0]}\t{s[1]}\t{y:.8f}\t-1.0\t-1.5\t1" for s, y in pairs] + ["YFAKE01\tSYN0001\t0.5\t-1\t-1\t1"]
+    data = _table(tmp_path, header, rows)
+    out = tmp_path / "e.json"
+    argv = ["evaluate", str(run), "--data", str(data), "--format", "table", "--gene-columns", "gene_a,gene_b",
+            "--target-column", "gene_interaction=epsilon", "-o", str(out)]
+    assert main(argv) == 0
+    report = json.loads(out.read_text())
+    assert report["n_samples"] == len(pairs) and report["n_unmapped"] == 1
+    assert report["metrics"]["n"] == len(pairs)
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--target-column", "nosuch=epsilon"], "not a target of this model"),
+        (["--target-column", "gene_interaction"], "NAME=COLUMN"),
+        (["--target-column", "gene_interaction=nosuch"], "'nosuch' not in the header"),
+    ],
+)
+def test_bad_table_options_exit_2(run, tmp_path, capsys, extra, words):
+    data = _table(tmp_path, "gene_a\tgene_b\tepsilon", ["SYN0001\tSYN0002\t0.1"])
+    argv = ["evaluate", str(run), "--data", str(data), "--format", "table", "--gene-columns", "gene_a,gene_b", *extra]
+    assert main(argv) == 2
+    assert words in capsys.readouterr().err
+
+
+def test_output_pointing_at_a_folder_exits_2_before_work(run, tmp_path, capsys):
+    data = _table(tmp_path, "genes\tgene_interaction", ["SYN0001;SYN0002\t0.1"])
+    assert main(["evaluate", str(run), "--data", str(data), "--format", "table", "-o", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err

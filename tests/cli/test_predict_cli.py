@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import shutil
 
+import pytest
 import torch
 
 from cellgi.cli.main import main
@@ -67,3 +68,97 @@ def test_predict_from_a_lone_checkpoint(run, tmp_path):
     out = tmp_path / "o.tsv"
     assert main(["predict", str(lone), "--genes", str(inp), "-o", str(out)]) == 0
     assert len(out.read_text().splitlines()) == 2
+
+
+def _sets_file(tmp_path, n: int = 40, name: str = "many.txt"):
+    p = tmp_path / name
+    p.write_text("".join(f"SYN{1 + i % 190:04d};SYN{2 + (7 * i) % 190:04d}\n" for i in range(n)))
+    return p
+
+
+def _rows(path):
+    return list(csv.DictReader(open(path), delimiter="\t"))
+
+
+def test_interrupted_predict_keeps_batches_and_resume_completes(run, tmp_path, monkeypatch, capsys):
+    import cellgi.predict as lib
+
+    inp = _sets_file(tmp_path)
+    ref = tmp_path / "ref.tsv"
+    assert main(["predict", str(run), "--genes", str(inp), "-o", str(ref), "--no-progress"]) == 0
+    out = tmp_path / "out.tsv"
+    real, calls = lib.predict_sets, []
+
+    def interrupt_third(*a, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(lib, "predict_sets", interrupt_third)
+    assert main(["predict", str(run), "--genes", str(inp), "-o", str(out), "--batch-size", "8", "--no-progress"]) == 130
+    assert "--resume" in capsys.readouterr().err
+    assert [r["line"] for r in _rows(out)] == [str(i) for i in range(1, 17)]  # two finished batches kept
+    with open(out, "a") as fh:
+        fh.write("17\tSYN0017;SYN")  # a row cut short by a kill
+    monkeypatch.setattr(lib, "predict_sets", real)
+    assert main(["predict", str(run), "--genes", str(inp), "-o", str(out), "--resume", "--no-progress"]) == 0
+    assert "after the 16 already there" in capsys.readouterr().out
+    got, want = _rows(out), _rows(ref)  # nothing lost, nothing written twice
+    assert [(r["line"], r["input"], r["genes"]) for r in got] == [(r["line"], r["input"], r["genes"]) for r in want]
+    for g, w in zip(got, want):  # batch composition changes float rounding only
+        assert float(g["gene_interaction"]) == pytest.approx(float(w["gene_interaction"]), rel=1e-4, abs=1e-6)
+
+
+def test_sigterm_exits_143_and_keeps_rows(run, tmp_path, monkeypatch, capsys):
+    import os
+    import signal
+
+    import cellgi.predict as lib
+
+    inp = _sets_file(tmp_path, 30)
+    out = tmp_path / "out.tsv"
+    real, calls = lib.predict_sets, []
+
+    def term_second(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*a, **k)
+
+    monkeypatch.setattr(lib, "predict_sets", term_second)
+    assert main(["predict", str(run), "--genes", str(inp), "-o", str(out), "--batch-size", "10", "--no-progress"]) == 143
+    assert len(_rows(out)) == 10
+    assert signal.getsignal(signal.SIGTERM) is not None and "interrupted" in capsys.readouterr().err
+
+
+def test_existing_output_needs_resume_or_overwrite(run, tmp_path, capsys):
+    inp = _sets_file(tmp_path, 5)
+    out = tmp_path / "o.tsv"
+    out.write_text("keep me\n")
+    assert main(["predict", str(run), "--genes", str(inp), "-o", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err and out.read_text() == "keep me\n"
+    assert main(["predict", str(run), "--genes", str(inp), "-o", str(out), "--resume"]) == 2
+    assert "not this model's" in capsys.readouterr().err and out.read_text() == "keep me\n"
+    assert main(["predict", str(run), "--genes", str(inp), "-o", str(out), "--overwrite", "--no-progress"]) == 0
+    assert len(_rows(out)) == 5
+
+
+def test_output_folder_or_missing_parent_exit_2(run, tmp_path, capsys):
+    inp = _sets_file(tmp_path, 2)
+    assert main(["predict", str(run), "--genes", str(inp), "-o", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert main(["predict", str(run), "--genes", str(inp), "-o", str(tmp_path / "no" / "o.tsv")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_set_sizes_the_model_never_saw_are_counted_and_warned(run, tmp_path, capsys):
+    ten = ";".join(f"SYN{i:04d}" for i in range(20, 30))
+    inp = tmp_path / "sizes.txt"
+    inp.write_text(f"SYN0001\nSYN0001;SYN0002\n{ten}\nSYN0003\nSYN0004;SYN0005;SYN0006\n")
+    out = tmp_path / "o.tsv"
+    assert main(["predict", str(run), "--genes", str(inp), "-o", str(out), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "3 gene set(s) have a size the model was not trained on (trained on sets of 2-3 genes)" in err
+    assert "2 with 1 gene, 1 with 10 genes" in err and "line 1" in err
+    assert len(_rows(out)) == 5  # predicted all the same, in input order

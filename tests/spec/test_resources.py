@@ -1,0 +1,62 @@
+"""Sizes that drive allocation are checked against memory before any data is read."""
+
+from __future__ import annotations
+
+import pytest
+from tiny_specs import tiny_spec
+
+from cellgi.spec import SpecError, parse_spec, validate_spec
+from cellgi.spec.resources import check_memory, estimate_memory
+from cellgi.spec.yamlio import parse_yaml
+
+
+def _tiny_data():
+    return {
+        "synthetic": {"num_genes": 30, "num_samples": 40, "edge_types": {"a": 60, "b": 40}, "directed": ["b"]},
+        "cache": False,
+    }
+
+
+@pytest.mark.parametrize("hidden_dim", [8, 520])  # 520: extrapolated from widths 40, 80, 120
+@pytest.mark.parametrize("aggregator", ["sum", "pairwise_interaction", "cross_attention"])
+def test_parameter_count_is_exact(aggregator, hidden_dim):
+    """The estimate equals the parameters of the model actually built (also when extrapolated)."""
+    from cellgi.data.synthetic import generate_dataset
+    from cellgi.nn.model import LazyDango
+
+    spec = validate_spec(
+        {"name": "x", "data": _tiny_data(), "model": {"hidden_dim": hidden_dim, "num_layers": 2, "aggregator": {"type": aggregator}}}
+    )
+    graph, _, _ = generate_dataset(spec.data.synthetic, target_names=spec.data.targets)
+    model = LazyDango.from_spec(spec.model, graph, len(spec.data.targets))
+    est = estimate_memory(spec)
+    assert est.parameters == sum(p.numel() for p in model.parameters())
+    assert est.num_genes == 30 and est.activation_bytes == 30 * 32 * hidden_dim * 2 * 2 * 4
+
+
+def test_hidden_dim_too_large_is_a_located_error():
+    text = tiny_spec("big").replace("hidden_dim: 16", "hidden_dim: 100000")
+    with pytest.raises(SpecError) as exc:
+        parse_spec(text, "big.yaml")
+    issue = exc.value.issues[0]
+    assert issue.path == "model.hidden_dim" and issue.file == "big.yaml"
+    assert issue.line == text.splitlines().index("  hidden_dim: 100000") + 1
+    assert "parameters" in issue.message and "GB" in issue.message and "available" in issue.message
+
+
+def test_batch_size_too_large_names_batch_size():
+    text = tiny_spec("b").replace("batch_size: 32", "batch_size: 100000000")
+    located = parse_yaml(text, "b.yaml")
+    spec = validate_spec(located.data)  # without ``located``: no check
+    with pytest.raises(SpecError) as exc:
+        check_memory(spec, located, available=10**9)
+    assert exc.value.issues[0].path == "data.batch_size"
+
+
+def test_a_tiny_spec_fits_and_the_check_can_be_skipped(monkeypatch):
+    text = tiny_spec("t")
+    assert parse_spec(text).model.hidden_dim == 16
+    located = parse_yaml(text.replace("hidden_dim: 16", "hidden_dim: 100000"))
+    spec = validate_spec(located.data)
+    monkeypatch.setenv("CELLGI_SKIP_MEMORY_CHECK", "1")
+    assert check_memory(spec, located).parameters > 10**10

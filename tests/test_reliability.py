@@ -1,0 +1,227 @@
+"""Bad input ends in a located error before work starts (docs/reliability.md lists each case and its test).
+
+Spec cases run through ``parse_spec``/the CLI; data cases build a tiny files-based data set (12 genes,
+one edge list, one screen table) with one defect each and check the error names file and line.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from tiny_specs import tiny_spec
+
+from cellgi.cli.main import main
+from cellgi.data.errors import DataError
+from cellgi.spec import SpecError, parse_spec
+
+# ----------------------------------------------------------------------------------------------- specs
+
+
+@pytest.mark.parametrize(
+    "old, new, path",
+    [
+        ("max_epochs: 1", "max_epochs: 1\n  optimizer: {lr: .inf}", "training.optimizer.lr"),
+        ("max_epochs: 1", "max_epochs: 1\n  optimizer: {lr: .nan}", "training.optimizer.lr"),
+        ("max_epochs: 1", "max_epochs: 1\n  optimizer: {lr: 1e999}", "training.optimizer.lr"),
+        ("max_epochs: 1", "max_epochs: 1\n  optimizer: {weight_decay: .inf}", "training.optimizer.weight_decay"),
+        ("max_epochs: 1", "max_epochs: 1\n  optimizer: {betas: [.nan, 0.9]}", "training.optimizer.betas.0"),
+        ("max_epochs: 1", "max_epochs: 1\n  gradient_clip_val: .inf", "training.gradient_clip_val"),
+        ("hidden_dim: 16", "hidden_dim: 16\n  embedding: {init_std: .inf}", "model.embedding.init_std"),
+        ("num_samples: 500", "num_samples: 500\n    noise: .inf", "data.synthetic.noise"),
+        ("num_samples: 500", "num_samples: 500\n    noise: -.inf", "data.synthetic.noise"),
+    ],
+)
+def test_non_finite_spec_numbers_are_refused_with_line(old, new, path):
+    text = tiny_spec("nf").replace(old, new, 1)
+    with pytest.raises(SpecError) as exc:
+        parse_spec(text, "nf.yaml")
+    issue = next(i for i in exc.value.issues if i.path == path)
+    assert "finite" in issue.message
+    key = new.split("\n")[1].strip(" {").split(":")[0].split("{")[-1].strip()
+    assert issue.line == next(n for n, row in enumerate(text.splitlines(), 1) if key in row)
+
+
+@pytest.mark.parametrize(
+    "old, new, path",
+    [
+        ("hidden_dim: 16", "hidden_dim: 16\n  conv: {type: masked_gin, eps: .inf}", "model.conv.eps"),
+        ("max_epochs: 1", "max_epochs: 1\n  loss: {type: huber, delta: .inf}", "training.loss.delta"),
+    ],
+)
+def test_non_finite_component_param_is_refused(old, new, path):
+    text = tiny_spec("nf").replace(old, new, 1)
+    with pytest.raises(SpecError) as exc:
+        parse_spec(text, "nf.yaml")
+    issue = next(i for i in exc.value.issues if i.path == path)
+    assert "finite" in issue.message and issue.line == text.splitlines().index(new.split("\n")[1]) + 1
+
+
+@pytest.mark.parametrize(
+    "betas, path, words",
+    [
+        ("[]", "training.optimizer.betas", "at least 2"),
+        ("[0.9]", "training.optimizer.betas", "at least 2"),
+        ("[0.9, 0.99, 0.999]", "training.optimizer.betas", "at most 2"),
+        ("[.nan, 5.0]", "training.optimizer.betas.1", "less than 1"),
+        ("[-0.1, 0.9]", "training.optimizer.betas.0", "greater than or equal to 0"),
+    ],
+)
+def test_bad_betas_are_spec_errors(betas, path, words):
+    text = tiny_spec("b").replace("max_epochs: 1", f"max_epochs: 1\n  optimizer: {{betas: {betas}}}")
+    with pytest.raises(SpecError) as exc:
+        parse_spec(text, "b.yaml")
+    assert any(i.path == path and words in i.message for i in exc.value.issues), exc.value.render()
+
+
+@pytest.mark.parametrize("seed", ["-1", "4294967296"])
+def test_seed_out_of_range(seed):
+    with pytest.raises(SpecError, match="seed"):
+        parse_spec(tiny_spec("s").replace("seed: 0", f"seed: {seed}", 1), "s.yaml")
+
+
+def test_spec_validate_refuses_an_alias_bomb(tmp_path, capsys):
+    bomb = 'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n'
+    for prev, name in zip("abcdefgh", "bcdefghi"):
+        bomb += f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]\n"
+    p = tmp_path / "bomb.yaml"
+    p.write_text(bomb)
+    t0 = time.perf_counter()
+    assert main(["spec", "validate", str(p)]) == 2
+    assert time.perf_counter() - t0 < 30  # a hang guard only; the measured time is in docs/reliability.md
+    err = capsys.readouterr().err
+    assert f"{p}:6:" in err and "alias" in err
+
+
+def test_train_with_a_model_too_large_fails_before_the_run_folder(tmp_path, capsys):
+    spec = tmp_path / "big.yaml"
+    spec.write_text(tiny_spec("big").replace("hidden_dim: 16", "hidden_dim: 100000"))
+    run_dir = tmp_path / "run"
+    assert main(["train", str(spec), "--run-dir", str(run_dir), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"{spec}:" in err and "model.hidden_dim" in err and "GB" in err
+    assert not run_dir.exists()
+
+
+# ------------------------------------------------------------------------------------------------ data
+
+GENES = [f"Y{c}R{i:03d}W" for c in "AB" for i in range(1, 7)]
+
+
+def _dataset(tmp_path: Path, *, genes: str | None = None, edges: str | None = None, screen: str | None = None,
+             weighted: bool = False) -> Path:
+    """A 12-gene data set with files that the arguments replace; returns the spec path."""
+    (tmp_path / "genes.txt").write_text(genes if genes is not None else "\n".join(GENES) + "\n")
+    ring = "".join(f"{GENES[i]}\t{GENES[(i + 1) % 12]}\t{0.5 if weighted else ''}".rstrip() + "\n" for i in range(12))
+    (tmp_path / "edges.txt").write_text(edges if edges is not None else ring)
+    rows = "".join(f"{GENES[i]};{GENES[j]}\t{0.01 * (i - j):.3f}\n" for i in range(12) for j in range(i + 1, 12))
+    (tmp_path / "screen.tsv").write_text(screen if screen is not None else "genes\tgene_interaction\n" + rows)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "name: d\ndata:\n  root: .\n  genes: {source: list, path: genes.txt}\n"
+        f"  graphs: [{{name: ring, format: edgelist, path: edges.txt{', weighted: true' if weighted else ''}}}]\n"
+        "  screens: [{format: table, path: screen.tsv, genes_column: genes, target_columns: {gene_interaction: gene_interaction}}]\n"
+        "  cache: false\n"
+    )
+    return spec
+
+
+def _build(spec_path: Path):
+    from cellgi.data.build import build_data
+    from cellgi.spec import load_spec
+
+    return build_data(load_spec(spec_path).data, progress=False, cache=False)
+
+
+def test_the_clean_data_set_builds(tmp_path):
+    bundle = _build(_dataset(tmp_path))
+    assert bundle.graph.num_nodes == 12 and len(bundle.dataset) == 66
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "1e999", "Infinity"])
+def test_non_finite_screen_score_names_file_and_line(tmp_path, value):
+    screen = f"genes\tgene_interaction\n{GENES[0]};{GENES[1]}\t0.1\n{GENES[2]};{GENES[3]}\t{value}\n"
+    with pytest.raises(DataError) as exc:
+        _build(_dataset(tmp_path, screen=screen))
+    assert exc.value.line == 3 and exc.value.path.endswith("screen.tsv") and "finite" in exc.value.message
+
+
+def test_non_finite_kuzmin_score_names_file_and_line(tmp_path):
+    from cellgi.data.screens import load_screen
+    from cellgi.data.genes import GeneMapper
+
+    p = tmp_path / "k.tsv"
+    p.write_text(
+        "Query Strain ID\tArray Strain ID\tAdjusted genetic interaction score (epsilon or tau)\tP-value\n"
+        f"{GENES[0]}+YDL227C_tm1\t{GENES[1]}_dma1\t0.1\t0.01\n"
+        f"{GENES[2]}+YDL227C_tm1\t{GENES[3]}_dma1\t1e999\t0.01\n"
+    )
+    with pytest.raises(DataError) as exc:
+        load_screen({"format": "kuzmin", "path": str(p)}, GeneMapper(GENES), ["gene_interaction"])
+    assert exc.value.line == 3 and "finite" in exc.value.message
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "1e999"])
+def test_non_finite_edge_weight_names_file_and_line(tmp_path, value):
+    edges = f"{GENES[0]}\t{GENES[1]}\t0.5\n{GENES[1]}\t{GENES[2]}\t{value}\n"
+    with pytest.raises(DataError) as exc:
+        _build(_dataset(tmp_path, edges=edges, weighted=True))
+    assert exc.value.line == 2 and exc.value.path.endswith("edges.txt") and "finite" in exc.value.message
+
+
+def test_case_variants_in_a_gene_list_are_one_gene(tmp_path):
+    genes = "\n".join(GENES) + "\n" + GENES[3].lower() + "\n"
+    with pytest.raises(DataError) as exc:
+        _build(_dataset(tmp_path, genes=genes))
+    assert exc.value.line == 13 and "listed twice (first on line 4 as" in exc.value.message
+
+
+def test_case_variants_never_become_two_nodes():
+    from cellgi.data.cellgraph import CellGraph
+    from cellgi.data.genes import GeneMapper
+
+    with pytest.raises(DataError, match="ignoring case"):
+        GeneMapper(["YAL001C", "YBR002W", "yal001c"])
+    with pytest.raises(ValueError, match="ignoring case"):
+        CellGraph(["YAL001C", "yal001c"])
+
+
+def test_case_variants_in_sgd_features_are_refused(tmp_path):
+    from cellgi.data.readers import read_sgd_features
+
+    row = "S1\tORF\tVerified\t{}\tABC1\t\tchr\n"
+    p = tmp_path / "SGD_features.tab"
+    p.write_text(row.format("YAL001C") + row.format("yal001c").replace("ABC1", "ABC2"))
+    with pytest.raises(DataError) as exc:
+        read_sgd_features(p)
+    assert exc.value.line == 2 and "listed twice" in exc.value.message
+
+
+def test_no_edge_left_says_the_edges_were_self_loops(tmp_path):
+    edges = "".join(f"{g}\t{g}\n" for g in GENES)
+    with pytest.raises(DataError) as exc:
+        _build(_dataset(tmp_path, edges=edges))
+    assert "no edge left" in exc.value.message and "12 self-loops dropped" in exc.value.message
+
+
+def test_no_edge_left_says_the_genes_were_unknown(tmp_path):
+    with pytest.raises(DataError) as exc:
+        _build(_dataset(tmp_path, edges="YZZ999W\tYZZ998W\n"))
+    assert "1 rows with unmapped identifiers" in exc.value.message
+
+
+def test_two_same_named_target_columns_are_refused(tmp_path):
+    screen = f"genes\tgene_interaction\tGene_Interaction\n{GENES[0]};{GENES[1]}\t0.1\t0.2\n"
+    with pytest.raises(DataError) as exc:
+        _build(_dataset(tmp_path, screen=screen))
+    assert exc.value.line == 1 and "appears 2 times" in exc.value.message and "columns 2 and 3" in exc.value.message
+
+
+def test_non_finite_feature_value_names_file_and_line(tmp_path):
+    spec = _dataset(tmp_path)
+    (tmp_path / "feats.tsv").write_text(f"gene\tf1\n{GENES[0]}\t0.5\n{GENES[1]}\t1e999\n")
+    spec.write_text(spec.read_text() + "  features: [{type: table, path: feats.tsv}]\n")
+    with pytest.raises(DataError) as exc:
+        _build(spec)
+    assert exc.value.line == 3 and exc.value.path.endswith("feats.tsv") and "non-finite" in exc.value.message

@@ -145,7 +145,7 @@ def test_generated_tests_pass(installed: Path) -> None:
         capture_output=True, text=True, timeout=300, env=env, cwd=installed,
     )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
-    assert f"{2 * len(KINDS) + 1} passed" in out.stdout, out.stdout[-2000:]
+    assert f"{3 * len(KINDS) + 1} passed" in out.stdout, out.stdout[-2000:]
 
 
 def test_refuses_an_existing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,5 +1,6 @@
-"""Helpers for the model tests: small synthetic graphs, a small real yeast subgraph and dev-screen samples,
-spec building from YAML, and the per-sample-copies (PyG ``Batch``) reference for convs.
+"""Helpers for the model tests: a small real yeast subgraph and dev-screen samples. The synthetic inputs
+and the conformance checks (per-sample-copies reference, spec from YAML, ...) are public in
+:mod:`cellgi.testing`, re-exported here for the tests' imports.
 
 (A uniquely named module rather than ``conftest`` so that imports never pick another folder's conftest.)
 """
@@ -11,60 +12,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch_geometric.data import Batch, Data
 
-from cellgi.data.batch import PerturbationBatch, collate_index_sets
 from cellgi.data.cellgraph import CellGraph
-from cellgi.spec import parse_spec
+from cellgi.testing import (  # noqa: F401 - re-exported for the tests
+    keep_from_sets,
+    make_batch,
+    model_spec_from_yaml,
+    per_sample_reference,
+    random_graph,
+    random_sets,
+)
 
 NEUTRAL_MARKER = "YDL227C"  # HO: a query X+YDL227C is a digenic (X, array) measurement
-
-
-def model_spec_from_yaml(model_yaml: str):
-    """Validate a ``model:`` section given as YAML (indented body, without the ``model:`` line)."""
-    body = "\n".join("  " + line if line.strip() else line for line in model_yaml.strip("\n").splitlines())
-    text = f"name: t\ndata:\n  synthetic: {{}}\ntraining: {{}}\nmodel:\n{body}\n"
-    return parse_spec(text).model
-
-
-def random_graph(num_nodes: int = 40, seed: int = 0) -> CellGraph:
-    """Two undirected and one directed edge type, with self-loops and isolated genes in the mix."""
-    g = torch.Generator().manual_seed(seed)
-    genes = [f"G{i:03d}" for i in range(num_nodes)]
-    und = torch.randint(0, num_nodes - 3, (2, 3 * num_nodes), generator=g)  # last 3 genes isolated
-    und2 = torch.randint(0, num_nodes, (2, num_nodes), generator=g)
-    und2[:, :3] = torch.tensor([[5, 6, 7], [5, 6, 7]])  # self-loops
-    directed = torch.randint(0, num_nodes, (2, 2 * num_nodes), generator=g)
-    return CellGraph.from_edges(genes, [("und_a", und, False), ("und_b", und2, False), ("dir", directed, True)])
-
-
-def random_sets(num_nodes: int, sizes: list[int], seed: int = 1) -> list[torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return [torch.randperm(num_nodes, generator=g)[:k] for k in sizes]
-
-
-def make_batch(sets: list[torch.Tensor], num_targets: int = 1, seed: int = 2) -> PerturbationBatch:
-    y = torch.randn(len(sets), num_targets, generator=torch.Generator().manual_seed(seed))
-    return collate_index_sets(sets, y)
-
-
-def keep_from_sets(num_nodes: int, sets: list[torch.Tensor]) -> torch.Tensor:
-    keep = torch.ones(num_nodes, len(sets), dtype=torch.bool)
-    for b, s in enumerate(sets):
-        keep[s, b] = False
-    return keep
-
-
-def per_sample_reference(conv, x: torch.Tensor, edge_index: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-    """B per-sample copies with the deleted genes' edges removed, batched by PyG ``Batch`` -> [N, B, H]."""
-    n, b = keep.shape
-    data = []
-    for i in range(b):
-        alive = keep[edge_index[0], i] & keep[edge_index[1], i]
-        data.append(Data(x=x, edge_index=edge_index[:, alive], num_nodes=n))
-    big = Batch.from_data_list(data)
-    out = conv(big.x, big.edge_index)
-    return out.view(b, n, -1).transpose(0, 1)
 
 
 # ------------------------------------------------------------------------------------ real data

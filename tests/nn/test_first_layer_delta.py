@@ -10,6 +10,7 @@ from cellgi.nn.convs import MaskedGIN
 from cellgi.nn.model import LazyDango
 from cellgi.nn.operator import GraphOperator
 from cellgi.registry import get_registry
+from cellgi.testing import check_conv_shared, check_first_layer_delta
 from nn_helpers import keep_from_sets, make_batch, model_spec_from_yaml, random_graph, random_sets
 
 N = 40
@@ -36,35 +37,11 @@ def tricky_sets(graph) -> list[torch.Tensor]:
     return [torch.tensor([a, b]), torch.tensor([N - 1, 5]), torch.tensor([6, 7, 8])] + random_sets(N, [3, 2], seed=4)
 
 
-def states_both_ways(model: LazyDango, keep: torch.Tensor):
-    out = []
-    for delta in (True, False):
-        model.first_layer_delta = delta
-        assert model.uses_first_layer_delta is delta
-        x, w = model.gene_states(keep)
-        grads = torch.autograd.grad(x.square().mean(), [p for p in model.parameters() if p.requires_grad],
-                                    allow_unused=True)
-        out.append((x.detach(), [t.detach() for t in w], grads))
-    return out
-
-
 @pytest.mark.parametrize("agg", get_registry("aggregator").names())
 @pytest.mark.parametrize("residual", [True, False], ids=["residual", "plain"])
 @pytest.mark.parametrize("num_sets", [1, 5], ids=["B1", "B5"])
 def test_delta_equals_full_first_layer(agg, residual, num_sets):
-    graph = random_graph(N)
-    torch.manual_seed(0)
-    model = LazyDango.from_spec(spec(agg=agg, residual=residual), graph, 1).train()
-    keep = torch.cat([keep_from_sets(N, tricky_sets(graph)[:num_sets]), torch.ones(N, 1, dtype=torch.bool)], 1)
-    (xa, wa, ga), (xb, wb, gb) = states_both_ways(model, keep)
-    torch.testing.assert_close(xa, xb, atol=1e-5, rtol=1e-5)
-    assert len(wa) == len(wb)
-    for a, b in zip(wa, wb):
-        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
-    for a, b in zip(ga, gb):
-        assert (a is None) == (b is None)
-        if a is not None:
-            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    check_first_layer_delta("masked_gin", agg, residual=residual, num_sets=num_sets)
 
 
 def test_predictions_with_and_without_delta_and_reference_agree():
@@ -101,19 +78,7 @@ def test_removed_in_edges_lists_every_edge_out_of_a_deleted_gene():
 
 def test_masked_gin_forward_shared_matches_forward_batched():
     graph = random_graph(N)
-    op = GraphOperator.from_graph(graph, "dir")
-    conv = MaskedGIN(train_eps=True, eps=0.3, in_dim=8, out_dim=8)
-    sets = tricky_sets(graph)
-    keep = keep_from_sets(N, sets)
-    x = torch.randn(N, 8)
-    genes, cols = (~keep).nonzero(as_tuple=True)
-    r = op.removed_in_edges(genes, cols, keep.shape[1])
-    wt, at_pairs = conv.forward_shared(x, op, r)
-    full = conv.forward_batched(x.unsqueeze(1).expand(N, keep.shape[1], 8).contiguous(), op, keep)
-    expected = wt.unsqueeze(1).expand_as(full).clone()
-    expected.view(-1, 8)[r.keys] = at_pairs
-    torch.testing.assert_close(full, expected, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(wt, conv.forward_batched(x.unsqueeze(1), op, torch.ones(N, 1, dtype=torch.bool))[:, 0])
+    check_conv_shared(MaskedGIN(train_eps=True, eps=0.3, in_dim=8, out_dim=8), graph=graph, sets=tricky_sets(graph))
 
 
 def test_when_the_delta_is_used():

@@ -11,16 +11,15 @@ import torch
 
 from cellgi.nn.convs import MaskedConv
 from cellgi.nn.model import LazyDango
-from cellgi.nn.operator import GraphOperator
 from cellgi.registry import get_registry
-from nn_helpers import (
-    keep_from_sets,
-    make_batch,
-    model_spec_from_yaml,
-    per_sample_reference,
-    random_graph,
-    random_sets,
+from cellgi.testing import (
+    check_aggregator_rows_independent,
+    check_conv_batched_equals_copies,
+    check_conv_batchmates_independent,
+    check_conv_gradients,
+    check_conv_shared,
 )
+from nn_helpers import make_batch, model_spec_from_yaml, random_graph, random_sets
 
 H = 16
 ROLES = ["conv", "aggregator", "pooling", "local_predictor", "global_predictor", "combiner"]
@@ -88,52 +87,30 @@ def test_role_members_subclass_their_base(role):
 @pytest.mark.parametrize("edge_type", ["und_a", "und_b", "dir"])
 @pytest.mark.parametrize("sizes", [[2], [3, 2, 3, 1]], ids=["B1", "B4"])
 def test_batched_equals_per_sample_copies(conv_name, edge_type, sizes):
+# The checks live in cellgi.testing (plugin authors call the same ones).
     """For every kept gene, shared-adjacency message passing == message passing on the per-sample graph
     with the deleted genes' edges removed (B copies, PyG Batch)."""
-    n = 40
-    graph = random_graph(n, seed=3)
-    op = GraphOperator.from_graph(graph, edge_type)
-    conv = get_registry("conv").build({"type": conv_name}, in_dim=8, out_dim=8).eval()
-    sets = random_sets(n, sizes, seed=4)
-    keep = keep_from_sets(n, sets)
-    x = torch.randn(n, 8)
-    xb = x.unsqueeze(1).expand(n, len(sizes), 8).contiguous()
-    with torch.no_grad():
-        shared = conv.forward_batched(xb, op, keep)
-        ref = per_sample_reference(conv, x, graph.edge_index(edge_type), keep)
-    assert shared.shape == (n, len(sizes), 8)
-    assert torch.isfinite(shared).all()
-    torch.testing.assert_close(shared[keep], ref[keep], atol=1e-5, rtol=1e-5)
-    # the contract is not vacuous: the deletions change some kept genes' outputs
-    with torch.no_grad():
-        full = conv.forward_batched(xb, op, torch.ones_like(keep))
-    assert not torch.allclose(full[keep], shared[keep])
+    check_conv_batched_equals_copies(conv_name, edge_type=edge_type, sizes=sizes)
 
 
 @pytest.mark.parametrize("conv_name", _names("conv"))
 def test_batched_gradients_equal_per_sample_copies(conv_name):
-    n = 30
-    graph = random_graph(n, seed=5)
-    op = GraphOperator.from_graph(graph, "dir")
-    conv = get_registry("conv").build({"type": conv_name}, in_dim=8, out_dim=8)
-    keep = keep_from_sets(n, random_sets(n, [2, 3], seed=6))
-    x1 = torch.randn(n, 2, 8, requires_grad=True)
-    out = conv.forward_batched(x1, op, keep)
-    (out * keep.unsqueeze(-1)).square().sum().backward()
-    # per-sample copies with independent inputs per copy
-    x2 = x1.detach().transpose(0, 1).reshape(2 * n, 8).clone().requires_grad_(True)
-    ei = graph.edge_index("dir")
-    parts = []
-    for b in range(2):
-        alive = keep[ei[0], b] & keep[ei[1], b]
-        parts.append(ei[:, alive] + b * n)
-    ref = conv(x2, torch.cat(parts, dim=1)).view(2, n, 8).transpose(0, 1)
-    (ref * keep.unsqueeze(-1)).square().sum().backward()
-    g1 = x1.grad
-    g2 = x2.grad.view(2, n, 8).transpose(0, 1)
-    # same gradients everywhere: a deleted gene's input reaches no kept gene's output in either path
-    torch.testing.assert_close(g1, g2, atol=1e-5, rtol=1e-4)
-    assert torch.count_nonzero(g1[~keep]) == 0 and torch.count_nonzero(g1[keep]) > 0
+    check_conv_gradients(conv_name)
+
+
+@pytest.mark.parametrize("conv_name", _names("conv"))
+def test_batchmates_are_independent(conv_name):
+    check_conv_batchmates_independent(conv_name)
+
+
+@pytest.mark.parametrize("conv_name", _names("conv"))
+def test_shared_path_equals_batched(conv_name):
+    check_conv_shared(conv_name)
+
+
+@pytest.mark.parametrize("name", _names("aggregator"))
+def test_aggregator_rows_are_independent(name):
+    check_aggregator_rows_independent(name)
 
 
 # --------------------------------------------------------- every combination on real yeast data

@@ -1,0 +1,92 @@
+"""cellgi.testing: the conformance checks pass on the built-ins and catch what they promise to catch."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from pydantic import Field
+
+from cellgi.nn.aggregators import SumAggregator
+from cellgi.nn.convs import MaskedGIN
+from cellgi.registry import Params, get_registry
+from cellgi.testing import (
+    check_aggregator_rows_independent,
+    check_component,
+    check_conv,
+    check_conv_batched_equals_copies,
+    check_conv_batchmates_independent,
+    check_conv_gradients,
+    check_conv_shared,
+    check_documented,
+)
+
+
+def test_checks_pass_on_a_builtin_conv():
+    check_conv("masked_gin")
+    check_component("conv", "masked_gin")
+    check_documented("conv", "masked_gin")
+
+
+class _IgnoresDeletions(MaskedGIN):
+    """Message passing over the full graph: deleted genes still send messages."""
+
+    def forward_batched(self, x, adj, keep):
+        return super().forward_batched(x, adj, torch.ones_like(keep))
+
+
+class _MixesBatchMates(MaskedGIN):
+    """Adds the batch mean: one sample's output depends on the others."""
+
+    def forward_batched(self, x, adj, keep):
+        out = super().forward_batched(x, adj, keep)
+        return out + out.mean(dim=1, keepdim=True)
+
+
+class _WrongShared(MaskedGIN):
+    def forward_shared(self, x, adj, removed):
+        wt, at_pairs = super().forward_shared(x, adj, removed)
+        return wt, at_pairs + 1.0
+
+
+def test_conv_checks_catch_broken_convs():
+    with pytest.raises(AssertionError, match="batched != per-sample copies|changed no kept gene"):
+        check_conv_batched_equals_copies(_IgnoresDeletions(in_dim=8, out_dim=8))
+    with pytest.raises(AssertionError, match="batch-mates|alone"):
+        check_conv_batchmates_independent(_MixesBatchMates(in_dim=8, out_dim=8))
+    with pytest.raises(AssertionError):
+        check_conv_gradients(_IgnoresDeletions(in_dim=8, out_dim=8))
+    with pytest.raises(AssertionError, match="forward_shared != forward_batched"):
+        check_conv_shared(_WrongShared(in_dim=8, out_dim=8))
+
+
+class _MixesRows(SumAggregator):
+    def forward(self, xs):
+        y, w = super().forward(xs)
+        return y + y.mean(dim=0, keepdim=True), w
+
+
+def test_aggregator_check_catches_row_mixing():
+    check_aggregator_rows_independent("sum")
+    with pytest.raises(AssertionError, match="rows mix"):
+        check_aggregator_rows_independent(_MixesRows(dim=8, num_graphs=3))
+
+
+class _Undocumented(Params):
+    width: int = Field(3)
+
+
+def test_documented_check_catches_a_missing_description():
+    reg = get_registry("loss")
+
+    class Scratch:
+        """A scratch loss."""
+
+        def __init__(self, width: int = 3):
+            self.width = width
+
+    reg.add("scratch_undocumented", Scratch, summary="scratch", params=_Undocumented)
+    try:
+        with pytest.raises(AssertionError, match="parameter width has no description"):
+            check_documented("loss", "scratch_undocumented")
+    finally:
+        reg.remove("scratch_undocumented")

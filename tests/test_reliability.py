@@ -76,9 +76,17 @@ def test_bad_betas_are_spec_errors(betas, path, words):
 
 
 @pytest.mark.parametrize("seed", ["-1", "4294967296"])
-def test_seed_out_of_range(seed):
-    with pytest.raises(SpecError, match="seed"):
-        parse_spec(tiny_spec("s").replace("seed: 0", f"seed: {seed}", 1), "s.yaml")
+@pytest.mark.parametrize(
+    "old, path",
+    [("seed: 0\ndata:", "seed"), ("seed: 0}", "data.split.seed"), ("num_samples: 500", "data.synthetic.seed")],
+)
+def test_seed_out_of_range(seed, old, path):
+    new = {"seed": f"seed: {seed}\ndata:", "data.split.seed": f"seed: {seed}}}",
+           "data.synthetic.seed": f"num_samples: 500\n    seed: {seed}"}[path]
+    text = tiny_spec("s").replace(old, new, 1)
+    with pytest.raises(SpecError) as exc:
+        parse_spec(text, "s.yaml")
+    assert [i.path for i in exc.value.issues] == [path]
 
 
 def test_spec_validate_refuses_an_alias_bomb(tmp_path, capsys):

@@ -115,7 +115,7 @@ class SyntheticSpec(StrictModel):
     additive: float = Field(
         0.3, ge=0.0, description="std of the per-gene additive part relative to the graph-dependent part"
     )
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1)
 
     @model_validator(mode="after")
     def _directed_known(self) -> "SyntheticSpec":
@@ -128,7 +128,7 @@ class SyntheticSpec(StrictModel):
 class SplitSpec(StrictModel):
     kind: Literal["random", "gene_holdout", "strict_gene_holdout", "column"] = "random"
     fractions: list[float] = Field(default_factory=lambda: [0.8, 0.1, 0.1], description="train, val, test")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1)
 
     @model_validator(mode="after")
     def _fractions(self) -> "SplitSpec":

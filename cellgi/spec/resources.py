@@ -30,19 +30,27 @@ class MemoryEstimate:
         parameters: exact parameter count of the model (0 when the parts could not be built).
         activation_bytes: lower bound of one step's stored activations (0 when the gene count is unknown).
         num_genes: gene count used (None when only known after reading the data).
+        data_bytes: a generated (synthetic) data set's edges and gene indices, held in host memory.
     """
 
     parameters: int
     activation_bytes: int
     num_genes: int | None
+    data_bytes: int = 0
 
     @property
     def train_bytes(self) -> int:
-        return self.parameters * BYTES_PER_TRAINED_PARAM + self.activation_bytes
+        """Everything on one device: weights, gradients, AdamW state, activations, data."""
+        return self.parameters * BYTES_PER_TRAINED_PARAM + self.activation_bytes + self.data_bytes
 
     @property
     def weight_bytes(self) -> int:
         return self.parameters * 4
+
+    @property
+    def host_bytes(self) -> int:
+        """What host memory holds even when training runs on a GPU: the weights (built there) and data."""
+        return self.weight_bytes + self.data_bytes
 
 
 def _edge_type_names(spec: Any) -> list[str]:
@@ -119,11 +127,13 @@ def estimate_memory(spec: Any) -> MemoryEstimate:
         params = _count_parameters(spec, n or 2)
     except Exception:  # noqa: BLE001 - a part that cannot be built is reported by the model builder
         params = 0
-    act = 0
+    act = data = 0
+    if syn is not None:  # the generated data set: int64 ends of both directions of each edge, >= 2 genes a sample
+        data = sum(syn.edge_types.values()) * 2 * 2 * 8 + syn.num_samples * 2 * 8
     if n is not None:
         # at least one [N, B, H] float32 tensor per layer and edge type is kept for the backward pass
         act = n * spec.data.batch_size * spec.model.hidden_dim * spec.model.num_layers * _num_edge_types(spec) * 4
-    return MemoryEstimate(params, act, n)
+    return MemoryEstimate(params, act, n, data)
 
 
 def available_memory() -> int | None:
@@ -152,12 +162,13 @@ def _gb(n: int) -> str:
 
 
 def check_memory(spec: Any, located: Any | None = None, *, available: int | None = None) -> MemoryEstimate:
-    """Raise :class:`~cellgi.spec.errors.SpecError` at ``model.hidden_dim`` (or ``data.batch_size``) when
-    the lower bound of :func:`estimate_memory` cannot fit.
+    """Raise :class:`~cellgi.spec.errors.SpecError` at ``model.hidden_dim`` (or ``data.batch_size``, or
+    ``data.synthetic.*``: whichever dominates) when the lower bound of :func:`estimate_memory` cannot fit.
 
-    On ``accelerator: cpu`` (or ``auto`` without a GPU) training needs weights, gradients, optimizer state and activations in host
-    memory; on other accelerators the model is still built in host memory first, so its weights must fit
-    there. ``available`` overrides the measured host memory (tests).
+    On ``accelerator: cpu`` (or ``auto`` without a GPU) training needs weights, gradients, optimizer
+    state, activations and data in host memory; on other accelerators the model is still built in host
+    memory first, so its weights and the data must fit there. ``available`` overrides the measured host
+    memory (tests).
     """
     from cellgi.spec.errors import SpecError, SpecIssue
 
@@ -169,22 +180,32 @@ def check_memory(spec: Any, located: Any | None = None, *, available: int | None
         return est
     accel = spec.training.trainer.accelerator
     cpu = accel == "cpu" or (accel == "auto" and not _cuda_available())
-    need = est.train_bytes if cpu else est.weight_bytes
+    need = est.train_bytes if cpu else est.host_bytes
     if need <= avail:
         return est
-    param_part = est.parameters * (BYTES_PER_TRAINED_PARAM if cpu else 4)
-    if param_part >= est.activation_bytes:
+    parts = {
+        "params": est.parameters * (BYTES_PER_TRAINED_PARAM if cpu else 4),
+        "activations": est.activation_bytes if cpu else 0,
+        "data": est.data_bytes,
+    }
+    worst = max(parts, key=parts.get)  # type: ignore[arg-type]
+    if worst == "params":
         loc: tuple = ("model", "hidden_dim")
         what = (
-            f"{spec.model.hidden_dim} gives a model of {est.parameters:,} parameters that needs at least "
+            f"{spec.model.hidden_dim} gives a model of {est.parameters:,} parameters; training needs at least "
             f"{_gb(need)} ({'weights, gradients and optimizer state' if cpu else 'its weights, built in host memory'})"
         )
-    else:
+    elif worst == "activations":
         loc = ("data", "batch_size")
         what = (
             f"{spec.data.batch_size} with {est.num_genes} genes and hidden_dim {spec.model.hidden_dim} needs at "
             f"least {_gb(need)} per training step"
         )
+    else:
+        syn = spec.data.synthetic
+        key = "num_samples" if syn.num_samples * 16 >= sum(syn.edge_types.values()) * 32 else "edge_types"
+        loc = ("data", "synthetic", key)
+        what = f"the generated data set needs at least {_gb(need)}"
     file = located.file if located is not None else "<spec>"
     line = located.line_of(loc) if located is not None else 0
     snippet = located.snippet(line) if located is not None else ""

@@ -60,3 +60,13 @@ def test_a_tiny_spec_fits_and_the_check_can_be_skipped(monkeypatch):
     spec = validate_spec(located.data)
     monkeypatch.setenv("CELLGI_SKIP_MEMORY_CHECK", "1")
     assert check_memory(spec, located).parameters > 10**10
+
+
+def test_generated_data_too_large_names_the_synthetic_key():
+    text = tiny_spec("s").replace("num_samples: 500", "num_samples: 100000000000")
+    located = parse_yaml(text, "s.yaml")
+    spec = validate_spec(located.data)
+    with pytest.raises(SpecError) as exc:
+        check_memory(spec, located, available=10**10)
+    assert exc.value.issues[0].path == "data.synthetic.num_samples"
+    assert exc.value.issues[0].line == text.splitlines().index("    num_samples: 100000000000") + 1

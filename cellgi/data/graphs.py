@@ -11,31 +11,19 @@ from cellgi.data.cellgraph import DuplicateEdgeError, EdgeType, normalize_edges
 from cellgi.data.errors import DataError
 from cellgi.data.genes import GeneMapper, UnmappedLog
 from cellgi.data.readers import RawEdges
-from cellgi.data.readers.base import GraphFormat
-from cellgi.registry import get_registry
+from cellgi.data.readers.base import format_input_files, read_entry
 
-__all__ = ["graph_format", "graph_input_files", "load_graph", "map_edges", "read_raw_edges"]
-
-
-def graph_format(spec: Any) -> GraphFormat:
-    """The registered ``graph_format`` reader named by ``spec.format``."""
-    return get_registry("graph_format").get(spec.format).factory()  # type: ignore[misc]
+__all__ = ["graph_input_files", "load_graph", "map_edges", "read_raw_edges"]
 
 
 def graph_input_files(spec: Any, root: str | Path) -> list[Path]:
-    """Every file a graph entry reads (for cache keys): what its format declares."""
-    return graph_format(spec).input_files(spec, root)
+    """Every file a ``data.graphs`` entry reads (for cache keys): what its format declares."""
+    return format_input_files("graph_format", spec, root)
 
 
 def read_raw_edges(spec: Any, root: str | Path) -> RawEdges:
     """Read a ``data.graphs`` entry with the reader of its format (built-in or plugin)."""
-    reader = graph_format(spec)
-    raw = reader.read(spec, reader.files(spec, root))
-    if not isinstance(raw, RawEdges):
-        raise DataError(
-            f"graph format {spec.format!r} returned {type(raw).__name__}, not RawEdges", reader.files(spec, root)["path"]
-        )
-    return raw
+    return read_entry("graph_format", spec, root)
 
 
 def map_edges(raw: RawEdges, mapper: GeneMapper, log: UnmappedLog) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -14,30 +14,19 @@ from cellgi.data.errors import DataError
 from cellgi.data.genes import GeneMapper, UnmappedLog
 from cellgi.data.perturbations import DuplicateStats, PerturbationDataset, merge_duplicates
 from cellgi.data.readers import RawScreen
-from cellgi.data.readers.base import ScreenFormat
-from cellgi.registry import get_registry
+from cellgi.data.readers.base import format_input_files, read_entry
 
-__all__ = ["ScreenLoad", "load_screen", "map_screen", "read_raw_screen", "screen_format", "screen_input_files"]
-
-
-def screen_format(spec: Any) -> ScreenFormat:
-    """The registered ``screen_format`` reader named by ``spec.format``."""
-    return get_registry("screen_format").get(spec.format).factory()  # type: ignore[misc]
+__all__ = ["ScreenLoad", "load_screen", "map_screen", "read_raw_screen", "screen_input_files"]
 
 
 def screen_input_files(spec: Any, root: str | Path) -> list[Path]:
-    """Every file a screen entry reads (for cache keys): what its format declares."""
-    return screen_format(spec).input_files(spec, root)
+    """Every file a ``data.screens`` entry reads (for cache keys): what its format declares."""
+    return format_input_files("screen_format", spec, root)
 
 
 def read_raw_screen(spec: Any, root: str | Path) -> RawScreen:
     """Read a ``data.screens`` entry with the reader of its format (built-in or plugin)."""
-    reader = screen_format(spec)
-    files = reader.files(spec, root)
-    raw = reader.read(spec, files)
-    if not isinstance(raw, RawScreen):
-        raise DataError(f"screen format {spec.format!r} returned {type(raw).__name__}, not RawScreen", files["path"])
-    return raw
+    return read_entry("screen_format", spec, root)
 
 
 @dataclass

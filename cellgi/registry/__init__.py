@@ -34,50 +34,11 @@ Example (inside a plugin module)::
 
 from __future__ import annotations
 
-from cellgi.registry.core import (
-    AUTOLOAD_ENV,
-    ComponentEntry,
-    NoParams,
-    Params,
-    Registry,
-    _reset_for_tests,
-    build,
-    builtin_records,
-    get_registry,
-    installed_plugins,
-    register,
-    registries,
-)
-from cellgi.registry.errors import (
-    ComponentError,
-    DuplicateComponentError,
-    PluginLoadError,
-    UnknownComponentError,
-)
+from cellgi.registry import core, errors, roles
+from cellgi.registry.core import *  # noqa: F403 - the registry API (core.__all__)
+from cellgi.registry.core import _reset_for_tests  # noqa: F401 - the test-suite's plugin fixtures
+from cellgi.registry.errors import *  # noqa: F403
 from cellgi.registry.records import SLOW_ENV, TIMEOUT_ENV, PluginRecord
-from cellgi.registry.roles import ROLES, Capability, Contract, Role
+from cellgi.registry.roles import *  # noqa: F403
 
-__all__ = [
-    "AUTOLOAD_ENV",
-    "ROLES",
-    "SLOW_ENV",
-    "TIMEOUT_ENV",
-    "Capability",
-    "ComponentEntry",
-    "ComponentError",
-    "Contract",
-    "DuplicateComponentError",
-    "NoParams",
-    "Params",
-    "PluginLoadError",
-    "PluginRecord",
-    "Registry",
-    "Role",
-    "UnknownComponentError",
-    "build",
-    "builtin_records",
-    "get_registry",
-    "installed_plugins",
-    "register",
-    "registries",
-]
+__all__ = [*core.__all__, *errors.__all__, *roles.__all__, "SLOW_ENV", "TIMEOUT_ENV", "PluginRecord"]

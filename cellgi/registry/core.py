@@ -37,6 +37,7 @@ __all__ = [
     "Params",
     "Registry",
     "build",
+    "builtin_records",
     "get_registry",
     "installed_plugins",
     "register",

@@ -98,6 +98,20 @@ class RawScreenBuilder(NameInterner):
         self._w = array("d") if weighted else None
         self.filtered: Counter = Counter()
 
+    def measured(
+        self, genes: Sequence[str], fields: Sequence[str], header: Sequence[str], columns: Mapping[str, int],
+        path: str | Path, lineno: int,
+    ) -> dict[str, float] | None:
+        """The targets of a row about to be added, or None when the row is left out (a gene named twice,
+        no measured target), counted in :attr:`filtered` under its reason."""
+        if len({g.upper() for g in genes}) != len(genes):
+            self.filtered["gene repeated in sample"] += 1
+            return None
+        values = parse_target_row(fields, header, columns, path, lineno)
+        if values is None:
+            self.filtered["no measured target"] += 1
+        return values
+
     def add(
         self,
         genes: Sequence[str],

@@ -23,11 +23,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
+from cellgi.data.errors import DataError
 from cellgi.data.readers._edges import RawEdges
 from cellgi.data.readers._screen import RawScreen
 from cellgi.errors import resolve_path
 
-__all__ = ["DataFormat", "GraphFormat", "ScreenFormat"]
+__all__ = ["DataFormat", "GraphFormat", "ScreenFormat", "format_input_files", "format_reader", "read_entry"]
 
 
 class DataFormat:
@@ -35,6 +36,8 @@ class DataFormat:
 
     #: fields of the spec entry that name input files (None-valued optional ones are skipped)
     path_fields: ClassVar[tuple[str, ...]] = ("path",)
+    #: the type :meth:`read` returns (checked after every read)
+    yields: ClassVar[type] = object
 
     def __init__(self, **options: Any):
         self.options = options
@@ -59,6 +62,8 @@ class DataFormat:
 class GraphFormat(DataFormat):
     """Base of the ``graph_format`` role: :meth:`read` returns :class:`RawEdges`."""
 
+    yields = RawEdges
+
     def read(self, spec: Any, files: dict[str, Path]) -> RawEdges:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -66,5 +71,32 @@ class GraphFormat(DataFormat):
 class ScreenFormat(DataFormat):
     """Base of the ``screen_format`` role: :meth:`read` returns :class:`RawScreen`."""
 
+    yields = RawScreen
+
     def read(self, spec: Any, files: dict[str, Path]) -> RawScreen:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+def format_reader(role: str, spec: Any) -> DataFormat:
+    """The reader registered in ``role`` (``graph_format``/``screen_format``) under ``spec.format``."""
+    from cellgi.registry import get_registry
+
+    return get_registry(role).get(spec.format).factory()  # type: ignore[misc]
+
+
+def format_input_files(role: str, spec: Any, root: str | Path) -> list[Path]:
+    """Every file a ``data.graphs``/``data.screens`` entry reads, as its format declares (cache keys)."""
+    return format_reader(role, spec).input_files(spec, root)
+
+
+def read_entry(role: str, spec: Any, root: str | Path) -> Any:
+    """Read one entry with the reader of its format (built-in or plugin); check what it yields."""
+    reader = format_reader(role, spec)
+    files = reader.files(spec, root)
+    raw = reader.read(spec, files)
+    if not isinstance(raw, reader.yields):
+        raise DataError(
+            f"{role.replace('_', ' ')} {spec.format!r} returned {type(raw).__name__}, not {reader.yields.__name__}",
+            files.get("path"),
+        )
+    return raw

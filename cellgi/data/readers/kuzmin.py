@@ -21,7 +21,7 @@ from typing import Any, Iterable, Literal
 from pydantic import Field
 
 from cellgi.data.errors import DataError
-from cellgi.data.readers._screen import RawScreen, RawScreenBuilder, parse_target, parse_target_row
+from cellgi.data.readers._screen import RawScreen, RawScreenBuilder, parse_target
 from cellgi.data.readers._table import read_table
 from cellgi.data.readers.base import ScreenFormat
 from cellgi.registry import Params, register
@@ -125,12 +125,8 @@ def read_kuzmin(
         if kind not in keep:
             b.filtered["kind filter"] += 1
             continue
-        if len({g.upper() for g in genes}) != len(genes):
-            b.filtered["gene repeated in sample"] += 1
-            continue
-        values = parse_target_row(f, t.header, tcols, path, lineno)
+        values = b.measured(genes, f, t.header, tcols, path, lineno)
         if values is None:
-            b.filtered["no measured target"] += 1
             continue
         w = None
         if weight_from_pvalue:

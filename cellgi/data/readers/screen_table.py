@@ -9,7 +9,7 @@ from typing import Any, Mapping, Sequence
 from pydantic import Field, model_validator
 
 from cellgi.data.errors import DataError
-from cellgi.data.readers._screen import SPLIT_CODES, RawScreen, RawScreenBuilder, parse_target, parse_target_row
+from cellgi.data.readers._screen import SPLIT_CODES, RawScreen, RawScreenBuilder, parse_target
 from cellgi.data.readers._table import read_table
 from cellgi.data.readers.base import ScreenFormat
 from cellgi.registry import Params, register
@@ -60,12 +60,8 @@ def read_screen_table(
             genes = [f[c].strip() for c in gcols if f[c].strip()]
         if not genes:
             raise DataError("no gene in this row", path, lineno)
-        if len({g.upper() for g in genes}) != len(genes):
-            b.filtered["gene repeated in sample"] += 1
-            continue
-        values = parse_target_row(f, t.header, tcols, path, lineno)
+        values = b.measured(genes, f, t.header, tcols, path, lineno)
         if values is None:
-            b.filtered["no measured target"] += 1
             continue
         w = None
         if wi is not None:

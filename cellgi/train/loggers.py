@@ -12,6 +12,7 @@ missing fails before any data is read, naming the spec key and the install comma
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -55,7 +56,10 @@ def build_loggers(specs: Sequence[Any], log_dir: str | Path, run_name: str) -> l
                 offline=ls.offline, save_dir=str(log_dir), log_model=False,
             ))
         elif ls.type == "mlflow":
-            uri = ls.tracking_uri or (log_dir / "mlruns").resolve().as_uri()
+            uri = ls.tracking_uri
+            if uri is None:  # a file store in the run folder (MLflow 3 asks for an explicit opt-in)
+                uri = (log_dir / "mlruns").resolve().as_uri()
+                os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
             loggers.append(MLFlowLogger(
                 experiment_name=ls.experiment_name, run_name=ls.run_name or run_name, tracking_uri=uri,
                 tags=dict(ls.tags) or None, log_model=False,

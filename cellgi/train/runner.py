@@ -596,6 +596,7 @@ def _train_in(
 ) -> TrainResult:
     say = console.print if primary else (lambda *a, **k: None)
     L.seed_everything(spec.seed, workers=True, verbose=False)
+    loggers = build_loggers(spec.training.loggers, rdir / LOG_DIR, spec.name)
     bundle = _load_data(spec, rdir, plan.resume_ckpt is not None, primary, console)
     sizes = measured_sizes(bundle)
     has_val = has_val and sizes["val"] > 0
@@ -609,7 +610,6 @@ def _train_in(
     )
     cbs, export, best_cb = run_callbacks(spec, rdir, bundle, has_val=has_val, progress=progress and primary,
                                          say=say, warn=lambda m: say(f"[yellow]warning:[/yellow] {m}"))
-    loggers = build_loggers(spec.training.loggers, rdir / LOG_DIR, spec.name)
     trainer = _build_trainer(spec, rdir, callbacks=cbs + list(extra_callbacks), loggers=loggers,
                              progress=progress and primary, has_val=has_val)
     if primary:

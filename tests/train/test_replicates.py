@@ -1,0 +1,46 @@
+"""Seed replicates: one run per seed and a mean ± sd summary of every metric."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from cellgi.cli.main import main
+from cellgi.train.replicates import parse_seeds, summarize
+
+from tiny_specs import write_tiny_spec
+
+
+def test_parse_seeds():
+    assert parse_seeds("0,1,2") == [0, 1, 2] and parse_seeds("3-5") == [3, 4, 5]
+    for bad in ("a", "1,1", "", "-1"):
+        with pytest.raises(ValueError, match="--seeds"):
+            parse_seeds(bad)
+
+
+def test_summarize_mean_and_sample_sd():
+    s = summarize({0: {"test.pearson": 0.5, "x": float("nan")}, 1: {"test.pearson": 0.7, "x": 1.0}})
+    assert s["test.pearson"]["mean"] == pytest.approx(0.6)
+    assert s["test.pearson"]["sd"] == pytest.approx(math.sqrt(0.02))
+    assert s["x"]["n"] == 1 and s["x"]["sd"] is None
+
+
+def test_cli_seeds_write_one_summary(tmp_path, capsys):
+    spec = write_tiny_spec(tmp_path, epochs=1)
+    out = tmp_path / "reps"
+    assert main(["train", str(spec), "--seeds", "0,1", "--run-dir", str(out), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "±" in text and "replicates.json" in text
+    rep = json.loads((out / "replicates.json").read_text())
+    assert rep["seeds"] == [0, 1] and rep["runs"] == {"0": "seed_0", "1": "seed_1"}
+    for k in ("test.pearson", "baseline_additive.test.pearson"):
+        vals = rep["summary"][k]["values"]
+        per_run = [json.loads((out / f"seed_{s}" / "metrics.json").read_text())[k] for s in (0, 1)]
+        assert [vals["0"], vals["1"]] == per_run
+        assert rep["summary"][k]["mean"] == pytest.approx(sum(per_run) / 2)
+    # different seeds: different models, same split
+    assert rep["summary"]["test.pearson"]["values"]["0"] != rep["summary"]["test.pearson"]["values"]["1"]
+    assert (out / "seed_0" / "splits.npz").read_bytes() == (out / "seed_1" / "splits.npz").read_bytes()
+    assert main(["train", str(spec), "--seeds", "x"]) == 2

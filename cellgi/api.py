@@ -79,23 +79,13 @@ class Model:
 
     # ----------------------------------------------------------------------------------- predict
     def _map_set(self, item: str | Sequence[str]) -> tuple[str, list[int]]:
-        mapper = self._loaded.mapper
+        from cellgi.predict import parse_gene_set_line
+
         names = [x.strip() for x in item.split(";")] if isinstance(item, str) else [str(x).strip() for x in item]
         text = ";".join(names)
-        if not names or any(not n for n in names):
-            raise GeneSetError(f"{text!r}: empty gene name")
-        idx: list[int] = []
-        problems: list[str] = []
-        for name in names:
-            gene, reason = mapper.resolve(name)
-            if gene is None:
-                problems.append(f"{name}: {reason}")
-            else:
-                idx.append(mapper.index(gene))
-        if problems:
-            raise GeneSetError(f"{text!r}: " + "; ".join(problems))
-        if len(set(idx)) != len(idx):
-            raise GeneSetError(f"{text!r}: a gene is named twice")
+        idx, reason = parse_gene_set_line(text, self._loaded.mapper)
+        if idx is None:
+            raise GeneSetError(f"{text!r}: {reason}")
         return text, idx
 
     def predict(
@@ -120,7 +110,7 @@ class Model:
             per target (original units), ``local_<target>`` and ``global_<target>`` (the two heads, original
             units) and ``gate_local``/``gate_global`` when the model has those parts.
         """
-        from cellgi.cli.predict import predict_gene_sets
+        from cellgi.predict import predict_sets
 
         pd = _pandas()
         if isinstance(gene_sets, str):
@@ -146,7 +136,7 @@ class Model:
             "kind": [_kind(len(s)) for s in sets],
         }
         if sets:
-            out = predict_gene_sets(self._loaded, sets, batch_size=max(1, int(batch_size)))
+            out = predict_sets(self._loaded, sets, batch_size=max(1, int(batch_size)))
             parts = [("", out["pred"], names), ("local_", out["local"], names), ("global_", out["global"], names),
                      ("gate_", out["gate"], ["local", "global"])]
             for prefix, values, labels in parts:
@@ -179,19 +169,15 @@ class Model:
         ``format="table"`` reads a TSV/CSV with a ``genes`` column (``YAL015C;YBL007C``; or
         ``genes_column``/``gene_columns``) and a column per target (``target_columns`` maps target name to
         column). Returns the report: ``n_samples``, ``n_unmapped`` (samples with a gene the model does not
-        know, skipped), ``skipped`` reasons and ``metrics`` (``"pearson"``, ``"n"``, ...; ``"<target>.pearson"`` with several targets).
+        know, skipped), ``skipped`` reasons and ``metrics`` (``"pearson"``, ``"n"``, ... for a one-target
+        model; ``"<target>.pearson"`` ... with several targets). Raises :class:`cellgi.evaluate.EvaluateError` when no sample is
+        left and :class:`cellgi.data.errors.DataError` for an unusable file.
         """
-        import argparse
+        from cellgi.evaluate import evaluate_screen, screen_description
 
-        from cellgi.cli.evaluate import _screen_desc, evaluate_file
-
-        ns = argparse.Namespace(
-            data=str(file), format=format, genes_column=genes_column,
-            gene_columns=",".join(gene_columns) if gene_columns else None,
-            target_column=[f"{k}={v}" for k, v in (target_columns or {}).items()],
-        )
-        screen = _screen_desc(ns, self.target_names)
-        return evaluate_file(self._loaded, screen, batch_size=batch_size, device=device)
+        screen = screen_description(file, format, self.target_names, gene_columns=gene_columns,
+                                    genes_column=genes_column, target_columns=target_columns)
+        return evaluate_screen(self._loaded, screen, batch_size=batch_size, device=device)
 
     # -------------------------------------------------------------------------------- embeddings
     def embeddings(self, kind: Literal["wildtype", "input"] = "wildtype") -> "pd.DataFrame":

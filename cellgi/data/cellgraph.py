@@ -197,7 +197,6 @@ class CellGraph:
                 seen.setdefault(g.upper(), g)
             raise ValueError(f"gene list has duplicates (names compared ignoring case), e.g. {', '.join(dup[:5])}")
         self.gene_index: dict[str, int] = {g: i for i, g in enumerate(self.genes)}
-        self._adj_cache: dict[tuple[str, bool], Tensor] = {}
         n = len(self.genes)
         for key, et in self.edge_types.items():
             if key != et.name:
@@ -229,23 +228,6 @@ class CellGraph:
             return self.edge_types[name]
         except KeyError:
             raise KeyError(f"no edge type {name!r}; this graph has {self.edge_type_names}") from None
-
-    def in_adjacency(self, name: str, *, weighted: bool = False) -> Tensor:
-        """Sparse CSR ``[N, N]`` with ``A[dst, src] = 1`` (or the weight): ``A @ x`` sums in-neighbours.
-
-        Built once per (type, weighted) and cached: it is the one adjacency every sample shares.
-        """
-        key = (name, weighted)
-        if key not in self._adj_cache:
-            et = self._get(name)
-            n = self.num_nodes
-            if weighted and et.edge_weight is not None:
-                vals = et.edge_weight.to(torch.float32)
-            else:
-                vals = torch.ones(et.num_edges, dtype=torch.float32)
-            adj = torch.sparse_coo_tensor(et.edge_index.flip(0), vals, (n, n)).coalesce()
-            self._adj_cache[key] = adj.to_sparse_csr()
-        return self._adj_cache[key]
 
     def degree(self, name: str, *, direction: Literal["in", "out"] = "in") -> Tensor:
         """``[N]`` in- or out-degree per gene (for undirected types both are the neighbour count)."""

@@ -10,7 +10,7 @@ from typing import Iterator
 
 from cellgi.data.errors import DataError
 
-__all__ = ["NameInterner", "check_file", "iter_lines", "parse_float", "split_fields"]
+__all__ = ["NameInterner", "check_file", "iter_lines", "parse_float"]
 
 
 def check_file(path: str | Path, what: str = "file") -> Path:
@@ -56,13 +56,6 @@ def _bad_utf8_line(p: Path, opener) -> int | None:  # type: ignore[no-untyped-de
     except (OSError, EOFError, zlib.error):
         return None
     return None
-
-
-def split_fields(line: str, sep: str | None) -> list[str]:
-    """Split on ``sep`` (``None``: any whitespace), stripping each field."""
-    if sep is None:
-        return line.split()
-    return [f.strip() for f in line.split(sep)]
 
 
 def parse_float(text: str, path: str | Path, line: int, what: str = "number") -> float:

@@ -469,6 +469,8 @@ from pydantic import Field
 from cellgi.data.readers import GraphFormat, RawEdgesBuilder, RawScreenBuilder, ScreenFormat
 from cellgi.registry import Params, register
 
+print("format plugin says hello")  # on import: must not reach stdout
+
 
 class PipeParams(Params):
     sep: str = Field("|", description="separator between the two genes")
@@ -538,12 +540,20 @@ def test_format_plugin_reads_files_and_trains(
     site.add("cellgi-fake-formats", "0.5.0", FORMAT_PLUGIN,
              {"cellgi.graph_formats": {"pipe_pairs": "{module}:PipePairs"},
               "cellgi.screen_formats": {"plus_screen": "{module}:PlusScreen"}})
+    _format_files(tmp_path)
+    (tmp_path / "fmt.yaml").write_text(FORMAT_SPEC)
+    from cellgi.cli.main import main
+
+    # the spec names the plugin's formats: `data summary --json` imports it, and its print goes to stderr
+    assert main(["data", "summary", str(tmp_path / "fmt.yaml"), "--json", "--no-cache"]) == 0
+    out, err = capsys.readouterr()
+    summary = json.loads(out)
+    assert "format plugin says hello" in err and "hello" not in out
+    assert summary["edges"]["pipe"]["edges"] > 0 and summary["screens"][0]["rows"] == 120
     rows = {(r["kind"], r["name"]): r for r in _rows(capsys)}
     assert rows[("graph_format", "pipe_pairs")]["provider"] == "cellgi-fake-formats"
     assert rows[("screen_format", "plus_screen")]["status"] == "ok"
     assert rows[("graph_format", "edgelist")]["provider"] == "cellgi"
-    _format_files(tmp_path)
-    (tmp_path / "fmt.yaml").write_text(FORMAT_SPEC)
     from cellgi.data.graphs import graph_input_files
     from cellgi.spec import load_spec
     from cellgi.train.runner import train

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import Field, ValidationError
 
@@ -128,3 +130,68 @@ def test_describe_shows_literal_choices():
     literal_rows = [r for r in rows.values() if r["type"].startswith("Literal")]
     assert literal_rows, "masked_gin has a choice-valued parameter"
     assert all("'" in r["type"] for r in literal_rows), literal_rows
+
+
+# -- contracts and the data-format roles -----------------------------------------------------------
+
+
+def test_contract_refuses_undeclared_or_missing_capability():
+    from cellgi.nn.convs import MaskedGIN
+
+    class Undeclared(MaskedGIN):  # inherits forward_shared but says it has none
+        supports_shared = False
+
+    from cellgi.registry import NoParams
+
+    with pytest.raises(ComponentError, match=r"defines forward_shared\(\) but does not declare supports_shared"):
+        register("conv", "scratch_undeclared", summary="s", params=NoParams)(Undeclared)
+
+    from cellgi.nn.convs import MaskedGATv2
+
+    class Claims(MaskedGATv2):
+        supports_shared = True
+
+    with pytest.raises(ComponentError, match=r"declares supports_shared = True but defines no forward_shared"):
+        register("conv", "scratch_claims", summary="s", params=NoParams)(Claims)
+
+    class NotAConv:
+        def __init__(self, width=3, *, in_dim, out_dim):
+            pass
+
+    with pytest.raises(ComponentError, match=r"lacks method forward_batched\(\)"):
+        register("conv", "scratch_notaconv", summary="s", params=_P)(NotAConv)
+    assert not {"scratch_undeclared", "scratch_claims", "scratch_notaconv"} & set(get_registry("conv").names())
+
+
+def test_builtin_capabilities_are_declared():
+    convs = get_registry("conv")
+    assert convs.get("masked_gin").capabilities == {"supports_shared": True, "row_independent": True}
+    assert convs.get("masked_gatv2").capabilities["supports_shared"] is False
+
+
+def test_formats_are_listed_and_shown(capsys):
+    import json
+
+    from cellgi.cli.main import main
+
+    assert main(["registry", "list", "--kind", "graph_format", "--json"]) == 0
+    names = {r["name"] for r in json.loads(capsys.readouterr().out)}
+    assert {"string_v9", "string_actions", "edgelist", "regulatory", "table"} <= names
+    assert main(["registry", "show", "kuzmin", "--kind", "screen_format"]) == 0
+    out = capsys.readouterr().out
+    assert "spec: {format: kuzmin" in out and "neutral_marker" in out
+
+
+def test_format_declares_its_input_files(tmp_path):
+    from cellgi.data.graphs import graph_input_files
+    from cellgi.data.screens import screen_input_files
+    from cellgi.spec.data import graph_entry, screen_entry
+
+    g = graph_entry({"name": "s", "format": "string_v9", "path": "n.txt", "genes_path": "genes.txt"})
+    assert graph_input_files(g, tmp_path) == [tmp_path / "n.txt", tmp_path / "genes.txt"]
+    s = screen_entry({"format": "kuzmin", "path": "s.tsv", "strains": "st.tsv"})
+    assert screen_input_files(s, tmp_path) == [tmp_path / "s.tsv", tmp_path / "st.tsv"]
+    s = screen_entry({"format": "kuzmin", "path": "/abs/s.tsv"})
+    assert screen_input_files(s, tmp_path) == [Path("/abs/s.tsv")]
+    reg = graph_entry({"name": "r", "format": "regulatory", "path": "r.tsv"})
+    assert reg.directed is True  # a format may change a shared field's default

@@ -108,3 +108,30 @@ def test_train_accepts_dict_and_spec(tmp_path, monkeypatch):
         cellgi.train(spec, overrides=["training.max_epochs=0"])
     with pytest.raises(TypeError):
         cellgi.train(42)
+
+
+def _doc_block(tag: str) -> str:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    start = text.index(f"<!-- test: {tag} -->")
+    body = text[start:].split("```python\n", 1)[1]
+    return body.split("```", 1)[0]
+
+
+def test_docs_api_example_runs(tmp_path, monkeypatch, capsys):
+    """docs/api.md's notebook example, executed as written."""
+    monkeypatch.chdir(tmp_path)
+    exec(compile(_doc_block("api-example"), "docs/api.md:api-example", "exec"), {})
+    out = capsys.readouterr().out
+    assert "test Pearson" in out and "trigenic" in out and "(150, 16)" in out
+    assert "unknown identifier" in out and (tmp_path / "runs" / "api-demo" / "model.pt").is_file()
+
+
+@pytest.mark.slow
+def test_docs_optuna_example_runs(tmp_path, monkeypatch, capsys):
+    """docs/api.md's Optuna sweep (2 trials of the small quickstart), executed as written."""
+    pytest.importorskip("optuna")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(_doc_block("optuna-example"), "docs/api.md:optuna-example", "exec"), {})
+    out = capsys.readouterr().out
+    assert "'lr':" in out and "'num_layers':" in out
+    assert sorted(p.name for p in (tmp_path / "runs" / "sweep").iterdir()) == ["trial-0", "trial-1"]

@@ -79,3 +79,51 @@ def test_wheel_ships_the_examples(tmp_path):
     assert any(n.startswith("cellgi/registry/") for n in names) or "cellgi/registry.py" in names
     meta = next(n for n in names if n.endswith("METADATA"))
     assert "Project-URL: Documentation" in zipfile.ZipFile(wheel).read(meta).decode()
+
+
+def _yaml_blocks(md: Path) -> list[tuple[int, str, str]]:
+    """(line, marker above the block, text) of every ```yaml block of a Markdown file."""
+    out = []
+    lines = md.read_text().splitlines()
+    i = 0
+    while i < len(lines):
+        if lines[i].strip() == "```yaml":
+            j = i + 1
+            while lines[j].strip() != "```":
+                j += 1
+            marker = lines[i - 1].strip() if i else ""
+            out.append((i + 1, marker, "\n".join(lines[i + 1 : j]) + "\n"))
+            i = j
+        i += 1
+    return out
+
+
+def test_docs_full_specs_validate():
+    """Every complete spec (name + data) shown in the README and docs validates as written."""
+    from cellgi.spec import parse_spec
+
+    seen = 0
+    for md in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        for line, _, text in _yaml_blocks(md):
+            if "..." in text:  # an outline such as `data: {...}`, not a spec
+                continue
+            data = yaml.safe_load(text)
+            if isinstance(data, dict) and "name" in data and "data" in data:
+                parse_spec(text, f"{md.name}:{line}", base_dir=REPO / "configs")
+                seen += 1
+    assert seen >= 2
+
+
+@pytest.mark.realdata
+def test_docs_real_data_example_files_exist(yeast_dir):
+    """docs/data.md's real-data example, read from configs/ as it says, names files that exist."""
+    from cellgi.spec import parse_spec
+
+    block = next(t for _, m, t in _yaml_blocks(REPO / "docs" / "data.md") if m == "<!-- real-data-example -->")
+    spec = parse_spec(block, "data.md", base_dir=REPO / "configs")
+    assert Path(spec.data.root) == (REPO.parent / "shared" / "data" / "yeast").resolve()
+    root = yeast_dir  # the same folder, or where $CELLGI_YEAST_DATA puts it
+    paths = [spec.data.genes.path] + [g.path for g in spec.data.graphs] + [s.path for s in spec.data.screens]
+    paths += [g.genes_path for g in spec.data.graphs if getattr(g, "genes_path", None)]
+    missing = [p for p in paths if not (root / p).is_file()]
+    assert not missing, missing

@@ -6,6 +6,8 @@ peak RSS is honest per measurement):
 - ``shared``: the model's own forward: one shared adjacency, samples are index sets.
 - ``shared_no_delta``: the same with ``first_layer_delta`` off (every layer over all ``N * (B+1)`` rows), to
   show what the first-layer delta buys in the same run (optional).
+- ``unfused``: the same with the per-edge-type convs run one by one instead of fused (batched over the
+  edge-type axis, ``cellgi.nn.convs.fused``), to show what the fusion buys in the same run (optional).
 - ``reference``: how the published lazy model batched: B per-sample copies of every graph with the
   deleted genes' edges removed, message passing through the convs' PyG-style single-graph forward.
 
@@ -38,6 +40,7 @@ __all__ = [
     "make_workload",
     "measure",
     "run_benchmark",
+    "screen_benchmark",
 ]
 
 #: stored (directed) edge counts of the published lazy Dango yeast multigraph; undirected types hold
@@ -148,7 +151,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-PATHS = ("shared", "shared_no_delta", "reference")
+PATHS = ("shared", "shared_no_delta", "unfused", "reference")
 
 
 def _forward_fn(model, path: str) -> Callable:
@@ -156,6 +159,9 @@ def _forward_fn(model, path: str) -> Callable:
         return model
     if path == "shared_no_delta":
         model.first_layer_delta = False
+        return model
+    if path == "unfused":
+        model.fused_edge_types = False
         return model
     if path == "reference":
         return model.reference_forward
@@ -287,6 +293,20 @@ def data_path_ms(cfg: BenchConfig, num_genes: int, batch_size: int, reps: int = 
     return 1000 * statistics.median(times)
 
 
+def _ratios(rows: list[dict[str, Any]], batch_sizes: list[int], other: str) -> dict[str, dict[str, float]]:
+    """``shared`` over ``other`` samples/s per batch size (training and inference), rows of the same run."""
+    out = {}
+    for bs in batch_sizes:
+        s = next((r for r in rows if r["batch_size"] == bs and r["path"] == "shared" and not r.get("oom")), None)
+        o = next((r for r in rows if r["batch_size"] == bs and r["path"] == other and not r.get("oom")), None)
+        if s and o:
+            out[str(bs)] = {
+                "train": round(s["train_samples_per_s"] / o["train_samples_per_s"], 2),
+                "infer": round(s["infer_samples_per_s"] / o["infer_samples_per_s"], 2),
+            }
+    return out
+
+
 def _device_name(device: str) -> str:
     if device.startswith("cuda") and torch.cuda.is_available():
         return torch.cuda.get_device_name(torch.device(device))
@@ -314,25 +334,9 @@ def run_benchmark(cfg: BenchConfig, progress: Callable[[str], None] | None = Non
             row = _measure_in_child(cfg, path, bs) if isolate else measure(cfg, path, bs, graph, spec_model)
             rows.append(row)
             say("  " + json.dumps(row))
-    ratios = {}
-    for bs in cfg.batch_sizes:
-        s = next((r for r in rows if r["batch_size"] == bs and r["path"] == "shared" and not r.get("oom")), None)
-        r = next((r for r in rows if r["batch_size"] == bs and r["path"] == "reference" and not r.get("oom")), None)
-        if s and r:
-            ratios[str(bs)] = {
-                "train": round(s["train_samples_per_s"] / r["train_samples_per_s"], 2),
-                "infer": round(s["infer_samples_per_s"] / r["infer_samples_per_s"], 2),
-            }
-    delta_gain = {}
-    for bs in cfg.batch_sizes:
-        s = next((r for r in rows if r["batch_size"] == bs and r["path"] == "shared" and not r.get("oom")), None)
-        f = next((r for r in rows if r["batch_size"] == bs and r["path"] == "shared_no_delta" and not r.get("oom")),
-                 None)
-        if s and f:
-            delta_gain[str(bs)] = {
-                "train": round(s["train_samples_per_s"] / f["train_samples_per_s"], 2),
-                "infer": round(s["infer_samples_per_s"] / f["infer_samples_per_s"], 2),
-            }
+    ratios = _ratios(rows, cfg.batch_sizes, "reference")
+    delta_gain = _ratios(rows, cfg.batch_sizes, "shared_no_delta")
+    fused_gain = _ratios(rows, cfg.batch_sizes, "unfused")
     step_ms = {r["batch_size"]: r["train_step_ms"] for r in rows if r["path"] == "shared" and not r.get("oom")}
     data_rows = []
     for bs in cfg.batch_sizes:
@@ -350,8 +354,75 @@ def run_benchmark(cfg: BenchConfig, progress: Callable[[str], None] | None = Non
         "rows": rows,
         "ratio_shared_over_reference": ratios,
         **({"ratio_shared_over_shared_no_delta": delta_gain} if delta_gain else {}),
+        **({"ratio_shared_over_unfused": fused_gain} if fused_gain else {}),
         "data_path": data_rows,
         "threads": torch.get_num_threads(),
         "host_allocator": host_allocator_state(),
         "pid": os.getpid(),
+    }
+
+
+def screen_benchmark(cfg: BenchConfig, num_arrays: int = 256, progress: Callable[[str], None] | None = None
+                     ) -> dict[str, Any]:
+    """Virtual-screen throughput: one query pair against ``num_arrays`` array genes, predicted by the
+    screen path (:class:`cellgi.screen.ScreenScorer`: wildtype once, perturbed columns only) and by the
+    plain predict path (``model(batch)`` per batch, as ``cellgi predict`` runs it) on the same sets, same
+    weights, same batch size (``cfg.batch_sizes[0]``), in this process. Reports predictions/s of both, their
+    ratio, the largest difference between their predictions, and the projected time of a full screen of
+    the query against every gene (wildtype pass + genes / rate)."""
+    from cellgi.data.batch import collate_index_sets
+    from cellgi.screen import ScreenScorer
+
+    say = progress or (lambda _msg: None)
+    device = torch.device(cfg.device)
+    graph, spec_model = make_workload(cfg)
+    model = _build_model(cfg, graph, spec_model, device).eval()
+    n = graph.num_nodes
+    g = torch.Generator().manual_seed(cfg.seed + 3)
+    order = torch.randperm(n, generator=g).tolist()
+    query = tuple(order[:2])
+    arrays = order[2 : 2 + min(num_arrays, n - 2)]
+    sets = [query + (a,) for a in arrays]
+    bs = cfg.batch_sizes[0]
+    chunks = [sets[i : i + bs] for i in range(0, len(sets), bs)]
+    say(f"screen: query pair {query} x {len(arrays)} array genes, batch size {bs}, {cfg.aggregator}")
+
+    def plain(chunk):
+        batch = collate_index_sets([torch.tensor(s) for s in chunk], torch.zeros(len(chunk), 1)).to(device)
+        with torch.no_grad(), _autocast(cfg, device):
+            return model(batch)[0].float().cpu()
+
+    with _autocast(cfg, device):
+        _sync(device)
+        t0 = time.perf_counter()
+        scorer = ScreenScorer(model)
+        _sync(device)
+        setup_s = time.perf_counter() - t0
+        scorer.score(chunks[0])  # warm-up (allocator, kernels)
+    plain(chunks[0])
+    rows = {}
+    preds = {}
+    for name in ("screen", "plain"):
+        _sync(device)
+        t0 = time.perf_counter()
+        with _autocast(cfg, device):
+            out = [scorer.score(c) if name == "screen" else plain(c) for c in chunks]
+        _sync(device)
+        secs = time.perf_counter() - t0
+        preds[name] = torch.cat(out)
+        rows[name] = round(len(sets) / secs, 3)
+        say(f"  {name}: {rows[name]:.2f} predictions/s ({secs:.1f} s)")
+    rate = rows["screen"]
+    return {
+        "aggregator": cfg.aggregator,
+        "batch_size": bs,
+        "num_arrays": len(arrays),
+        "precision": cfg.precision,
+        "setup_s": round(setup_s, 2),
+        "screen_predictions_per_s": rate,
+        "plain_predictions_per_s": rows["plain"],
+        "ratio_screen_over_plain": round(rate / rows["plain"], 2),
+        "max_abs_diff": float((preds["screen"] - preds["plain"]).abs().max()),
+        "projected_full_screen_s": round(setup_s + (n - 2) / rate, 1),
+        "num_genes": n,
     }

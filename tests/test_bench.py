@@ -69,3 +69,27 @@ def test_bench_unknown_path(capsys):
 def test_bench_unknown_aggregator(capsys):
     assert main(["bench", "--quick", "--aggregator", "summ"]) == 2
     assert "did you mean 'sum'" in capsys.readouterr().err
+
+
+def test_bench_unfused_path_ratio(capsys):
+    code = main(["bench", "--quick", "--scale", "0.01", "--batch-size", "2", "--no-isolate", "--steps", "1",
+                 "--warmup", "1", "--paths", "shared,unfused,reference", "--aggregator", "pairwise_interaction",
+                 "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [r["path"] for r in report["rows"]] == ["shared", "unfused", "reference"]
+    assert set(report["ratio_shared_over_unfused"]["2"]) == {"train", "infer"}
+    assert report["ratio_shared_over_unfused"]["2"]["train"] > 0
+    assert report["equivalence_max_abs_diff"] < 1e-4
+
+
+@pytest.mark.parametrize("aggregator", ["sum", "pairwise_interaction"])
+def test_bench_screen(capsys, aggregator):
+    code = main(["bench", "--screen", "--quick", "--scale", "0.01", "--batch-size", "4", "--screen-arrays", "10",
+                 "--aggregator", aggregator, "--json"])
+    assert code == 0
+    (row,) = json.loads(capsys.readouterr().out)["screen"]
+    assert row["num_arrays"] == 10 and row["batch_size"] == 4 and row["aggregator"] == aggregator
+    assert row["screen_predictions_per_s"] > 0 and row["plain_predictions_per_s"] > 0
+    assert row["max_abs_diff"] < 1e-4  # the screen path predicts what the plain forward predicts
+    assert row["projected_full_screen_s"] >= row["setup_s"]

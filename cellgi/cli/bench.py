@@ -46,8 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--paths",
         default="shared,reference",
-        help="comma-separated, from shared, shared_no_delta (first-layer delta off), reference (default "
-        "shared,reference)",
+        help="comma-separated, from shared, shared_no_delta (first-layer delta off), unfused (per-edge-type "
+        "convs one by one), reference (default shared,reference)",
     )
     p.add_argument(
         "--precision",
@@ -60,6 +60,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=int, default=2, help="untimed warm-up steps")
     p.add_argument("--quick", action="store_true", help="CI-sized: --scale 0.05 --steps 2 --warmup 1")
     p.add_argument("--no-isolate", action="store_true", help="CPU: measure in this process (peak RSS less exact)")
+    p.add_argument(
+        "--screen",
+        action="store_true",
+        help="measure virtual-screen throughput instead (one query pair x --screen-arrays genes; the screen "
+        "path against the plain predict path on the same sets; batch size: the first --batch-size, default 32)",
+    )
+    p.add_argument("--screen-arrays", type=int, default=256, help="array genes of --screen (default 256)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("-o", "--output", help="also write the JSON report to this file")
     p.set_defaults(func=run)
@@ -96,8 +103,10 @@ def run(args: argparse.Namespace) -> int:
     scale, steps, warmup = args.scale, args.steps, args.warmup
     if args.quick:
         scale, steps, warmup = min(scale, 0.05), min(steps, 2), min(warmup, 1)
-    reports = []
     say = (lambda m: print(m, file=sys.stderr)) if args.json else print
+    if args.screen:
+        return _run_screen(args, aggs, scale, spec_model, say)
+    reports = []
     for agg in aggs:
         cfg = BenchConfig(
             device=args.device,
@@ -125,6 +134,39 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_screen(args: argparse.Namespace, aggs: list[str], scale: float, spec_model, say) -> int:
+    from cellgi.bench import BenchConfig, _device_name, screen_benchmark
+    from cellgi.runtime import host_allocator_state
+
+    if args.screen_arrays < 1:
+        print("error: --screen-arrays must be at least 1", file=sys.stderr)
+        return 2
+    rows = []
+    for agg in aggs:
+        cfg = BenchConfig(device=args.device, batch_sizes=args.batch_size or [32], aggregator=agg, scale=scale,
+                          spec_model=spec_model, precision=args.precision)
+        say(f"== aggregator {agg}")
+        rows.append(screen_benchmark(cfg, args.screen_arrays, progress=say))
+    import time
+
+    import torch
+
+    report = {"device": _device_name(args.device), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
+              "threads": torch.get_num_threads(), "host_allocator": host_allocator_state(), "screen": rows}
+    text = json.dumps(report, indent=2)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+    if args.json:
+        print(text)
+    else:
+        for r in rows:
+            print(f"{r['aggregator']}: screen {r['screen_predictions_per_s']:.2f} predictions/s, plain predict "
+                  f"{r['plain_predictions_per_s']:.2f} ({r['ratio_screen_over_plain']}x), max |diff| "
+                  f"{r['max_abs_diff']:.2g}; full screen of {r['num_genes']} genes ~ {r['projected_full_screen_s']:.0f} s")
+    return 0
+
+
 def _merge(reports: list[dict], aggs: list[str]) -> dict:
     if len(reports) == 1:
         rep = reports[0]
@@ -137,7 +179,7 @@ def _merge(reports: list[dict], aggs: list[str]) -> dict:
     merged["equivalence_by_aggregator"] = eqs
     measured = [v for v in eqs.values() if v is not None]
     merged["equivalence_max_abs_diff"] = max(measured) if measured else None
-    for key in ("ratio_shared_over_reference", "ratio_shared_over_shared_no_delta"):
+    for key in ("ratio_shared_over_reference", "ratio_shared_over_shared_no_delta", "ratio_shared_over_unfused"):
         merged[key] = {a: rep.get(key, {}) for rep, a in zip(reports, aggs)}
     merged["data_path"] = reports[0]["data_path"]
     return merged
@@ -162,6 +204,10 @@ def _print_table(report: dict) -> None:
                       f"{r['infer_samples_per_s']:.2f}", f"{r['peak_mem_gib']:.2f}")
     console.print(t)
     console.print(f"shared / reference: {report['ratio_shared_over_reference']}")
+    for key, label in (("ratio_shared_over_unfused", "shared / unfused"),
+                       ("ratio_shared_over_shared_no_delta", "shared / shared_no_delta")):
+        if report.get(key):
+            console.print(f"{label}: {report[key]}")
     for d in report["data_path"]:
         console.print(f"data path at B={d['batch_size']}: collate + to(device) {d['collate_h2d_ms']:.3f} ms "
                       f"({d['fraction_of_train_step']} of a shared training step)")

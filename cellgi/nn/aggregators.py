@@ -67,6 +67,12 @@ class GraphAggregator(nn.Module):
     def forward(self, xs: Sequence[Tensor]) -> tuple[Tensor, Tensor | None]:  # pragma: no cover
         raise NotImplementedError
 
+    def forward_stacked(self, xs: Tensor) -> tuple[Tensor, Tensor | None]:
+        """The same as :meth:`forward` for the ``G`` outputs stacked in one tensor ``[G, ..., dim]`` (the
+        model's fused path hands them over so). Members override it where the stack saves work; the
+        default unbinds it (views, no copy) and calls :meth:`forward`."""
+        return self.forward(list(xs.unbind(0)))
+
     def extra_repr(self) -> str:
         return f"dim={self.dim}, num_graphs={self.num_graphs}"
 
@@ -89,6 +95,10 @@ class SumAggregator(GraphAggregator):
         self._check(xs)
         return _sum(xs), None
 
+    def forward_stacked(self, xs: Tensor) -> tuple[Tensor, Tensor | None]:
+        self._check(xs)
+        return xs.sum(0), None
+
 
 @register("aggregator", "mean", summary="mean of the per-graph outputs", params=NoParams)
 class MeanAggregator(GraphAggregator):
@@ -100,6 +110,10 @@ class MeanAggregator(GraphAggregator):
     def forward(self, xs: Sequence[Tensor]) -> tuple[Tensor, Tensor | None]:
         self._check(xs)
         return _sum(xs).mul_(1.0 / len(xs)) if len(xs) > 1 else xs[0], None
+
+    def forward_stacked(self, xs: Tensor) -> tuple[Tensor, Tensor | None]:
+        self._check(xs)
+        return xs.mean(0), None
 
 
 class CrossAttentionParams(Params):
@@ -155,7 +169,14 @@ class CrossAttentionAggregator(GraphAggregator):
 
     def forward(self, xs: Sequence[Tensor]) -> tuple[Tensor, Tensor | None]:
         self._check(xs)
-        t = torch.stack(list(xs), dim=-2) + self.graph_emb  # [..., G, H]
+        return self._attend(torch.stack(list(xs), dim=-2))
+
+    def forward_stacked(self, xs: Tensor) -> tuple[Tensor, Tensor | None]:
+        self._check(xs)
+        return self._attend(xs.movedim(0, -2))
+
+    def _attend(self, t: Tensor) -> tuple[Tensor, Tensor | None]:
+        t = t + self.graph_emb  # [..., G, H]
         lead, g = t.shape[:-2], t.shape[-2]
         d = self.dim // self.num_heads
         q, k, v = self.qkv(t).view(*lead, g, 3, self.num_heads, d).unbind(-3)  # [..., G, heads, d]
@@ -281,9 +302,15 @@ class PairwiseInteractionAggregator(GraphAggregator):
 
     def forward(self, xs: Sequence[Tensor]) -> tuple[Tensor, Tensor | None]:
         self._check(xs)
+        return self._mix(torch.stack([t.reshape(-1, self.dim) for t in xs]), xs[0].shape[:-1])
+
+    def forward_stacked(self, xs: Tensor) -> tuple[Tensor, Tensor | None]:
+        self._check(xs)
+        return self._mix(xs.reshape(xs.shape[0], -1, self.dim), xs.shape[1:-1])
+
+    def _mix(self, x: Tensor, lead: torch.Size) -> tuple[Tensor, Tensor | None]:
+        """``x [G, M, H]`` (``M`` = the product of ``lead``) -> outputs and weights shaped ``lead``."""
         g, d, h, p = self.num_graphs, self.hidden_dim, self.dim, len(self.pairs)
-        lead = xs[0].shape[:-1]
-        x = torch.stack([t.reshape(-1, h) for t in xs])  # [G, M, H]
         m = x.shape[1]
         # feature-major layout [.., D, M]: every step below is a (batched) matmul or a row gather, no
         # permute copies; u[a*G + b] = graph a's first-layer block for its pair with graph b

@@ -8,11 +8,26 @@ from __future__ import annotations
 
 from typing import Literal
 
+from typing import Sequence
+
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn.resolver import activation_resolver
 
-__all__ = ["MLP", "NORMS", "NormName", "make_activation", "make_norm", "masked_fill_min"]
+__all__ = [
+    "MLP",
+    "NORMS",
+    "NormName",
+    "fused_mlp",
+    "fused_norm",
+    "make_activation",
+    "make_norm",
+    "masked_fill_min",
+    "mlps_fusable",
+    "norms_fusable",
+    "stacked_linear",
+]
 
 NormName = Literal["layer", "rms", "none"]
 NORMS: tuple[str, ...] = ("layer", "rms", "none")
@@ -106,3 +121,90 @@ class MLP(nn.Module):
 def masked_fill_min(x: Tensor, mask: Tensor) -> Tensor:
     """``x`` with entries where ``mask`` is False set to the dtype's most negative finite value."""
     return x.masked_fill(~mask, torch.finfo(x.dtype).min)
+
+
+# ---------------------------------------------------------------------------------------------- fusion
+# The same module applied once per edge type (G copies with equal shapes, each with its own weights) runs as
+# one batched product over a stacked ``[G, M, in]`` input. The per-type parameters stay where they are (so
+# state dicts and checkpoints do not change) and are stacked at forward time: G small tensors per layer,
+# microseconds against the milliseconds of the products (docs/performance.md).
+
+
+def _stateless(m: nn.Module) -> bool:
+    return next(m.parameters(recurse=True), None) is None and next(m.buffers(recurse=True), None) is None
+
+
+def stacked_linear(linears: Sequence[nn.Linear], h: Tensor) -> Tensor:
+    """``h [G, M, in]`` -> ``[G, M, out]``: ``linears[g](h[g])`` for every g as one ``baddbmm``."""
+    w = torch.stack([lin.weight for lin in linears]).transpose(1, 2)  # [G, in, out]
+    if linears[0].bias is None:
+        return torch.bmm(h, w)
+    b = torch.stack([lin.bias for lin in linears]).unsqueeze(1)  # [G, 1, out]
+    return torch.baddbmm(b, h, w)
+
+
+def norms_fusable(norms: Sequence[nn.Module]) -> bool:
+    """Whether :func:`fused_norm` can apply these per-type norms together (same kind and settings)."""
+    first = norms[0]
+    if any(type(m) is not type(first) for m in norms):
+        return False
+    if isinstance(first, nn.Identity):
+        return True
+    if isinstance(first, nn.LayerNorm):
+        return all(m.normalized_shape == first.normalized_shape and m.eps == first.eps
+                   and m.elementwise_affine and m.bias is not None for m in norms) and len(first.normalized_shape) == 1
+    if isinstance(first, nn.RMSNorm):
+        return all(m.normalized_shape == first.normalized_shape and m.eps == first.eps
+                   and m.elementwise_affine for m in norms) and len(first.normalized_shape) == 1
+    return False
+
+
+def fused_norm(norms: Sequence[nn.Module], h: Tensor) -> Tensor:
+    """``norms[g](h[g])`` for every g of ``h [G, M, D]``: the normalisation once over the stack, then each
+    type's affine (``[G, 1, D]``) in one fused multiply-add. Check :func:`norms_fusable` first."""
+    first = norms[0]
+    if isinstance(first, nn.Identity):
+        return h
+    d = first.normalized_shape
+    gamma = torch.stack([m.weight for m in norms]).unsqueeze(1)
+    if isinstance(first, nn.LayerNorm):
+        beta = torch.stack([m.bias for m in norms]).unsqueeze(1)
+        return torch.addcmul(beta, F.layer_norm(h, d, None, None, first.eps), gamma)
+    return F.rms_norm(h, d, None, first.eps) * gamma
+
+
+def mlps_fusable(mlps: Sequence[nn.Module]) -> bool:
+    """Whether :func:`fused_mlp` can run these MLPs together: all :class:`MLP` with the same layer
+    structure, fusable norms and parameter-free activations (the same for all)."""
+    first = mlps[0]
+    if not all(type(m) is MLP for m in mlps):
+        return False
+    kinds = [[type(layer) for layer in m.layers] for m in mlps]
+    if any(k != kinds[0] for k in kinds):
+        return False
+    for i, layer in enumerate(first.layers):
+        column = [m.layers[i] for m in mlps]
+        if isinstance(layer, nn.Linear):
+            if any(c.weight.shape != layer.weight.shape or (c.bias is None) != (layer.bias is None) for c in column):
+                return False
+        elif isinstance(layer, (nn.LayerNorm, nn.RMSNorm, nn.Identity)):
+            if not norms_fusable(column):
+                return False
+        elif isinstance(layer, nn.Dropout):
+            if any(c.p != layer.p for c in column):
+                return False
+        elif not (_stateless(layer) and all(repr(c) == repr(layer) for c in column)):
+            return False  # an activation with parameters (PReLU) or differing settings
+    return True
+
+
+def fused_mlp(mlps: Sequence[MLP], h: Tensor) -> Tensor:
+    """``mlps[g](h[g])`` for every g of ``h [G, M, in]`` -> ``[G, M, out]`` (check :func:`mlps_fusable`)."""
+    for i, layer in enumerate(mlps[0].layers):
+        if isinstance(layer, nn.Linear):
+            h = stacked_linear([m.layers[i] for m in mlps], h)
+        elif isinstance(layer, (nn.LayerNorm, nn.RMSNorm, nn.Identity)):
+            h = fused_norm([m.layers[i] for m in mlps], h)
+        else:  # parameter-free activation or dropout: the same for every type
+            h = layer(h)
+    return h

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from cellgi.data.batch import PerturbationBatch
 from cellgi.data.cellgraph import CellGraph
 from cellgi.nn.aggregators import GraphAggregator
-from cellgi.nn.convs import ConvWrapper
+from cellgi.nn.convs import ConvWrapper, fused
 from cellgi.nn.embedding import GeneEmbedding, Preprocessor, load_node_features
 from cellgi.nn.heads import Combiner, GlobalPredictor, LocalPredictor
 from cellgi.nn.operator import GraphOperator, RemovedEdges
@@ -166,6 +166,11 @@ class LazyDango(nn.Module):
                 f"{_type_name(spec.local_predictor)!r} is configured; set local_predictor: null"
             )
         self.first_layer_delta = bool(spec.first_layer_delta)
+        # the per-edge-type convs of a layer run fused where they can (cellgi.nn.convs.fused); False runs
+        # them one by one (same results; `cellgi bench --paths unfused` measures the difference)
+        self.fused_edge_types = True
+        self._fusable = [fused.can_fuse(list(layer)) for layer in self.layers]
+        self._stacked_cache = fused.StackedOperatorCache()
         # declared capabilities (checked when the members registered), not guessed from attributes
         self._layer0_supports_shared = all(conv.supports_shared for conv in self.layers[0]) and bool(
             getattr(self.aggregators[0], "row_independent", False)  # a flag the aggregator declares
@@ -272,8 +277,12 @@ class LazyDango(nn.Module):
         else:
             x = x0.unsqueeze(1).expand(n, c, x0.shape[-1]).contiguous()
         for li in range(first, len(self.layers)):
-            outs = [conv.forward_batched(x, op, keep) for conv, op in zip(self.layers[li], self.operators)]
-            y, w = self.aggregators[li](outs)
+            if self.fused_edge_types and self._fusable[li]:  # one batched pass over the edge types (exact)
+                y, w = self.aggregators[li].forward_stacked(
+                    fused.layer_outputs(self.layers[li], self.operators, x, keep, self._stacked_cache))
+            else:
+                outs = [conv.forward_batched(x, op, keep) for conv, op in zip(self.layers[li], self.operators)]
+                y, w = self.aggregators[li](outs)
             x = x + y if self.residual else y
             if w is not None:
                 weights.append(w)

@@ -8,6 +8,9 @@ holds everything a conv needs to run message passing for *all* samples of a batc
   each gene's in-neighbours, and its transpose ``adj_t`` (used by the backward pass),
 - optional ``edge_weight`` ``[E]``.
 
+A :class:`StackedOperator` puts the G operators of a model one above the other (``[G*N, N]``), so that the
+per-edge-type convs of a layer aggregate with one sparse product (``cellgi.nn.convs.fused``).
+
 For a first layer whose input is the same in every column (the preprocessed embedding), only the targets of
 the deleted genes' out-edges see a different input than in the wildtype; :meth:`GraphOperator.removed_in_edges`
 lists those edges as a :class:`RemovedEdges` (see ``LazyDango`` and ``MaskedConv.forward_shared``).
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-__all__ = ["GraphOperator", "RemovedEdges", "spmm"]
+__all__ = ["GraphOperator", "RemovedEdges", "StackedOperator", "spmm"]
 
 
 def _csr(rows: Tensor, cols: Tensor, values: Tensor, n: int) -> Tensor:
@@ -42,16 +45,25 @@ class _SpMM(torch.autograd.Function):
     @staticmethod
     def forward(ctx, adj: Tensor, adj_t: Tensor, x: Tensor) -> Tensor:  # type: ignore[override]
         ctx.adj_t = adj_t
-        return adj @ x
+        return _product(adj, x)
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore[override]
-        return None, None, ctx.adj_t @ grad.contiguous()
+        return None, None, _product(ctx.adj_t, grad.contiguous())
 
 
-#: (device type, dtype) pairs whose sparse CSR x dense product is known not to exist (CPU's MKL kernels
-#: have no bf16/fp16); filled on first use, then those products run in fp32
-_NO_NATIVE_SPMM: set[tuple[str, torch.dtype]] = {("cpu", torch.bfloat16), ("cpu", torch.float16)}
+def _product(adj: Tensor, x: Tensor) -> Tensor:
+    """``adj @ x``. On CPU through PyTorch's own CSR sum kernel (``torch.sparse.mm(..., reduce="sum")``):
+    measured 1.2x faster than the MKL path of ``adj @ x`` at yeast scale (no zero-fill and copy of the
+    output around the MKL call), and it has bf16/fp16 kernels."""
+    if adj.device.type == "cpu" and adj.layout == torch.sparse_csr:
+        return torch.sparse.mm(adj, x, reduce="sum")
+    return adj @ x
+
+
+#: (device type, dtype) pairs whose sparse CSR x dense product is known not to exist; filled on first use,
+#: then those products run in fp32 (CPU's CSR sum kernel has bf16/fp16, so none is known in advance)
+_NO_NATIVE_SPMM: set[tuple[str, torch.dtype]] = set()
 
 
 def spmm(adj: Tensor, adj_t: Tensor, x: Tensor) -> Tensor:
@@ -59,8 +71,8 @@ def spmm(adj: Tensor, adj_t: Tensor, x: Tensor) -> Tensor:
 
     ``adj_t`` must be ``adj`` transposed (both CSR); it makes the backward one more CSR product instead of
     a format conversion. The product runs in ``x``'s dtype (autocast does not touch it; the sparse values
-    are cast when they differ), except where the device has no sparse kernel for that dtype (bf16/fp16 on
-    CPU): there it runs in fp32 and the result is cast back.
+    are cast when they differ), except where the device has no sparse kernel for that dtype: there it runs
+    in fp32 and the result is cast back.
     """
     key = (x.device.type, x.dtype)
     with torch.autocast(x.device.type, enabled=False):
@@ -78,7 +90,7 @@ def _spmm(adj: Tensor, adj_t: Tensor, x: Tensor) -> Tensor:
     if adj.dtype != x.dtype:
         adj, adj_t = adj.to(x.dtype), adj_t.to(x.dtype)
     if not x.requires_grad:
-        return adj @ x
+        return _product(adj, x)
     return _SpMM.apply(adj, adj_t, x)
 
 
@@ -191,3 +203,50 @@ class GraphOperator(nn.Module):
     def extra_repr(self) -> str:
         kind = "directed" if self.directed else "undirected"
         return f"{self.name!r}, num_nodes={self.num_nodes}, num_edges={self.num_edges}, {kind}"
+
+
+class StackedOperator:
+    """The in-adjacencies of ``G`` edge types stacked: ``adj [G*N, N]`` (row ``g*N + i`` = gene ``i``'s
+    in-edges of type ``g``) and its transpose ``adj_t [N, G*N]``, both CSR, with ones as values.
+
+    ``spmm(adj, adj_t, x)`` with ``x [N, F]`` gives every type's neighbour sums at once as ``[G*N, F]``,
+    and its backward sums the types' gradients inside one product. Not a module: the model keeps it in a
+    cache keyed by device and rebuilds it from its :class:`GraphOperator` s (nothing in the state dict).
+    """
+
+    def __init__(self, operators: list[GraphOperator]):
+        if not operators:
+            raise ValueError("StackedOperator needs at least one operator")
+        n = operators[0].num_nodes
+        if any(op.num_nodes != n for op in operators):
+            raise ValueError("StackedOperator: every edge type must have the same number of genes")
+        self.num_nodes, self.num_types = n, len(operators)
+        self.device = operators[0].edge_index.device
+        g = len(operators)
+        # rows of adj are (type, target): the types' CSRs one after the other
+        crows = [op.adj.crow_indices() for op in operators]
+        nnz = torch.tensor([0] + [int(c[-1]) for c in crows[:-1]], device=self.device).cumsum(0)
+        crow = torch.cat([crows[0]] + [c[1:] + nnz[i] for i, c in enumerate(crows) if i > 0])
+        col = torch.cat([op.adj.col_indices() for op in operators])
+        val = torch.cat([op.adj.values() for op in operators])  # a repeated edge is one entry of value 2
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
+            self.adj = torch.sparse_csr_tensor(crow, col, val, (g * n, n), check_invariants=False)
+        # adj_t: rows are sources, columns (type, target); coalescing sums repeated edges as in adj
+        src = torch.cat([op.edge_index[0] for op in operators])
+        dst = torch.cat([op.edge_index[1] + i * n for i, op in enumerate(operators)])
+        ones = torch.ones(src.numel(), dtype=torch.float32, device=self.device)
+        self.adj_t = _csr_rect(src, dst, ones, n, g * n)
+
+    @property
+    def num_edges(self) -> int:
+        return int(self.adj.values().numel())
+
+
+def _csr_rect(rows: Tensor, cols: Tensor, values: Tensor, n_rows: int, n_cols: int) -> Tensor:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
+        coo = torch.sparse_coo_tensor(
+            torch.stack([rows, cols]), values, (n_rows, n_cols), check_invariants=False
+        ).coalesce()
+        return coo.to_sparse_csr()

@@ -45,12 +45,18 @@ class MaskedConv(nn.Module):
     them at registration; :mod:`cellgi.testing` checks the behaviour):
 
     - ``supports_shared``: provides ``forward_shared`` (default False);
+    - ``supports_fused``: provides the class methods ``can_fuse(convs) -> bool`` and
+      ``forward_fused(convs, x [N, B, in_dim], adj: StackedOperator, keep) -> [G, N*B, out_dim]``, the
+      ``G`` per-edge-type convs of one layer (one instance per type, same settings) run together: equal
+      to stacking their :meth:`forward_batched` outputs, up to float rounding (default False; see
+      ``cellgi.nn.convs.fused``);
     - ``row_independent``: no mixing of genes or samples except through edges (default True);
     - :meth:`uses_dropout`: whether the member is random in training mode right now (default: an
       ``nn.Dropout`` submodule with ``p > 0``; members with functional dropout override it).
     """
 
     supports_shared: ClassVar[bool] = False
+    supports_fused: ClassVar[bool] = False
     row_independent: ClassVar[bool] = True
 
     in_dim: int

@@ -8,8 +8,8 @@ from torch import Tensor, nn
 from torch_geometric.utils import scatter
 
 from cellgi.nn.convs.base import MaskedConv
-from cellgi.nn.mlp import MLP, NormName
-from cellgi.nn.operator import GraphOperator, RemovedEdges, spmm
+from cellgi.nn.mlp import MLP, NormName, fused_mlp, mlps_fusable
+from cellgi.nn.operator import GraphOperator, RemovedEdges, StackedOperator, spmm
 from cellgi.registry import Params, register
 
 __all__ = ["MaskedGIN", "MaskedGINParams"]
@@ -63,9 +63,11 @@ class MaskedGIN(MaskedConv):
         - forward: ``x [N, in_dim]``, ``edge_index [2, E]``, ``edge_mask [E]`` -> ``[N, out_dim]``
         - forward_batched: ``x [N, B, in_dim]``, ``keep [N, B]`` -> ``[N, B, out_dim]``
         - forward_shared: ``x [N, in_dim]``, ``removed`` with ``R`` pairs -> ``([N, out_dim], [R, out_dim])``
+        - forward_fused (class method, G convs at once): ``x [N, B, in_dim]`` -> ``[G, N*B, out_dim]``
     """
 
     supports_shared = True
+    supports_fused = True
 
     def __init__(
         self,
@@ -120,6 +122,33 @@ class MaskedGIN(MaskedConv):
         inp = torch.cat([agg, agg.index_select(0, removed.rows) - lost]) + (1 + self.eps) * torch.cat([x, x_rows])
         out = self.mlp(inp)
         return out[: x.shape[0]], out[x.shape[0]:]
+
+    @classmethod
+    def can_fuse(cls, convs: list["MaskedGIN"]) -> bool:
+        """Whether :meth:`forward_fused` can run these convs (one per edge type) together."""
+        first = convs[0]
+        return (
+            all(type(c) is cls and (c.in_dim, c.out_dim) == (first.in_dim, first.out_dim) for c in convs)
+            and mlps_fusable([c.mlp for c in convs])
+        )
+
+    @classmethod
+    def forward_fused(cls, convs: list["MaskedGIN"], x: Tensor, adj: StackedOperator, keep: Tensor) -> Tensor:
+        """:meth:`forward_batched` of ``G`` convs over their ``G`` edge types at once: one sparse product
+        against the stacked adjacency (``[G*N, N]``), the masked input made once, and the ``G`` MLPs as
+        batched products over the edge-type axis. ``x [N, B, H]`` -> ``[G, N*B, out_dim]``, equal to
+        ``torch.stack([c.forward_batched(x, op_g, keep) for ...])`` up to float rounding."""
+        n, b, h = x.shape
+        g = len(convs)
+        src = (x * keep.unsqueeze(-1).to(x.dtype)).reshape(n, b * h)
+        agg = spmm(adj.adj, adj.adj_t, src).view(g, n * b, h)
+        xf = x.reshape(1, n * b, h)
+        if any(c.train_eps or c.initial_eps != 0.0 for c in convs):
+            eps = torch.stack([c.eps for c in convs]).to(x.dtype).view(g, 1, 1)
+            inp = agg + (1 + eps) * xf
+        else:
+            inp = agg.add_(xf)  # eps fixed at 0 for all
+        return fused_mlp([c.mlp for c in convs], inp)
 
     def __repr__(self) -> str:
         return (

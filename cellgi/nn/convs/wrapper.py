@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from cellgi.nn.convs.base import MaskedConv
-from cellgi.nn.mlp import make_activation, make_norm
+from cellgi.nn.mlp import fused_norm, make_activation, make_norm, norms_fusable, stacked_linear
 from cellgi.nn.operator import GraphOperator, RemovedEdges
 
 __all__ = ["ConvWrapper"]
@@ -81,6 +81,30 @@ class ConvWrapper(nn.Module):
     def uses_dropout(self) -> bool:
         """Whether the conv or this wrapper's dropout makes training-mode outputs random."""
         return self.conv.uses_dropout() or (self.drop is not None and self.drop.p > 0)
+
+    @staticmethod
+    def can_fuse_post(wrappers: list["ConvWrapper"]) -> bool:
+        """Whether :meth:`post_fused` can run these wrappers' post-processing together."""
+        first = wrappers[0]
+        return (
+            all((w.proj is None) == (first.proj is None) and w.residual == first.residual for w in wrappers)
+            and norms_fusable([w.norm for w in wrappers])
+            and all(repr(w.act) == repr(first.act) and next(w.act.parameters(), None) is None for w in wrappers)
+            and all((w.drop.p if w.drop is not None else 0.0) == (first.drop.p if first.drop is not None else 0.0)
+                    for w in wrappers)
+        )
+
+    @staticmethod
+    def post_fused(wrappers: list["ConvWrapper"], h: Tensor, x: Tensor | None) -> Tensor:
+        """``_post`` of ``G`` wrappers on stacked conv outputs ``h [G, M, dim]`` (``x [M, dim]``, the
+        layer input, for the residual) -> ``[G, M, dim]``."""
+        first = wrappers[0]
+        if first.proj is not None:
+            h = stacked_linear([w.proj for w in wrappers], h)
+        h = first.act(fused_norm([w.norm for w in wrappers], h))
+        if first.drop is not None:
+            h = first.drop(h)
+        return h + x if first.residual else h
 
     def forward_shared(self, x: Tensor, adj: GraphOperator, removed: RemovedEdges) -> Tensor:
         """``[N + R, dim]``: the wildtype rows, then the rows of ``removed``'s affected pairs."""

@@ -1,0 +1,184 @@
+"""Virtual screens: plans, exactness against the model's forward and ``cellgi predict``, streaming output,
+top-K, resuming without writing a row twice, and the ``cellgi screen`` command."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from cellgi.cli.main import main
+from cellgi.data.batch import collate_index_sets
+from cellgi.data.genes import GeneMapper
+from cellgi.nn.model import LazyDango
+from cellgi.screen import ScreenError, ScreenInterrupted, ScreenScorer, plan_screen, run_screen
+
+sys.path.insert(0, str(Path(__file__).parent / "nn"))
+from nn_helpers import model_spec_from_yaml, random_graph  # noqa: E402
+from tiny_specs import tiny_spec  # noqa: E402
+
+N = 30
+
+
+def tiny_loaded(agg: str = "sum", targets: int = 2):
+    graph = random_graph(N)
+    spec = model_spec_from_yaml(f"""
+hidden_dim: 8
+num_layers: 2
+aggregator: {{type: {agg}}}
+local_predictor: {{type: hypergraph_attention, num_heads: 2}}""")
+    torch.manual_seed(0)
+    model = LazyDango.from_spec(spec, graph, targets).eval()
+    return SimpleNamespace(model=model, normalizer=None, target_names=[f"t{i}" for i in range(targets)],
+                           mapper=GeneMapper(graph.genes))
+
+
+def forward(model, sets):
+    batch = collate_index_sets([torch.tensor(s) for s in sets], torch.zeros(len(sets), model.num_targets))
+    with torch.no_grad():
+        return model(batch)[0]
+
+
+def read_tsv(path):
+    return list(csv.DictReader(open(path), delimiter="\t"))
+
+
+def test_plan_arrays_and_pairs():
+    m = GeneMapper([f"G{i:03d}" for i in range(N)])
+    plan = plan_screen(m, ["G001;G002", "g005"])
+    assert plan.mode == "arrays" and plan.queries == ((1, 2), (5,))
+    assert plan.count(0) == N - 2 and plan.count(1) == N - 1 and plan.total == 2 * N - 3
+    assert list(plan.arrays_of(0))[:2] == [(0,), (3,)]  # query genes are never their own arrays
+    assert list(plan.arrays_of(1, 4))[0] == (4,)
+    pairs = plan_screen(m, ["G000"], pairs_of=["G000", "G001", "G002", "G003"])
+    assert pairs.mode == "pairs" and pairs.total == 3 and list(pairs.arrays_of(0)) == [(1, 2), (1, 3), (2, 3)]
+    alone = plan_screen(m, None, pairs_of=["G001", "G002", "G003"])
+    assert alone.queries == ((),) and alone.total == 3
+    assert plan.fingerprint() != plan_screen(m, ["G001;G002"]).fingerprint()
+
+
+def test_plan_errors_say_where(tmp_path):
+    m = GeneMapper([f"G{i:03d}" for i in range(N)])
+    with pytest.raises(ScreenError, match="query 1: gene 'NOPE'"):
+        plan_screen(m, ["NOPE;G001"])
+    qf = tmp_path / "q.txt"
+    qf.write_text("# queries\nG001;G002\n\nG003;G003\n")
+    with pytest.raises(ScreenError, match=r"q.txt:4: 'G003;G003' names a gene twice"):
+        plan_screen(m, queries_file=qf)
+    af = tmp_path / "a.txt"
+    af.write_text("G004\nG005\nG004\n")
+    with pytest.raises(ScreenError, match=r"a.txt:3: gene 'G004' is listed twice \(first at .*a.txt:1\)"):
+        plan_screen(m, ["G001"], arrays_file=af)
+    with pytest.raises(ScreenError, match="not both"):
+        plan_screen(m, ["G001"], arrays=["G002"], pairs_of=["G003", "G004"])
+    with pytest.raises(ScreenError, match="no query"):
+        plan_screen(m, [])
+    with pytest.raises(ScreenError, match="no gene set"):
+        plan_screen(m, ["G001"], arrays=["G001"])
+
+
+@pytest.mark.parametrize("agg", ["sum", "pairwise_interaction"])
+def test_scorer_equals_model_forward(agg):
+    loaded = tiny_loaded(agg)
+    sets = [(1, 2, a) for a in range(3, 20)] + [(4, 7), (9,)]
+    scorer = ScreenScorer(loaded.model)
+    got = torch.cat([scorer.score(sets[:5]), scorer.score(sets[5:])])
+    torch.testing.assert_close(got, forward(loaded.model, sets), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("fmt", ["tsv", "parquet"])
+def test_run_screen_rows_and_top_k(tmp_path, fmt):
+    loaded = tiny_loaded()
+    plan = plan_screen(loaded.mapper, ["G001;G002", "G010"])
+    out = tmp_path / f"s.{fmt}"
+    rep = run_screen(loaded, plan, out, top_k=3, batch_size=7, progress=False)
+    assert rep.complete and rep.written == plan.total == 2 * N - 3
+    if fmt == "tsv":
+        rows = read_tsv(out)
+    else:
+        import pyarrow.parquet as pq
+
+        rows = pq.read_table(out).to_pylist()
+    assert [r["query"] for r in rows] == ["G001;G002"] * (N - 2) + ["G010"] * (N - 1)
+    expected = forward(loaded.model, [(1, 2, a) for a in range(N) if a not in (1, 2)])
+    got = torch.tensor([[float(r["t0"]), float(r["t1"])] for r in rows[: N - 2]])
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+    top = read_tsv(tmp_path / "s.top.tsv")
+    first = sorted(((float(r["t0"]), r["array"]) for r in rows[: N - 2]))
+    neg = [r for r in top if r["query"] == "G001;G002" and r["direction"] == "negative"]
+    pos = [r for r in top if r["query"] == "G001;G002" and r["direction"] == "positive"]
+    assert [r["array"] for r in neg] == [a for v, a in first[:3] if v < 0]
+    assert [r["array"] for r in pos] == [a for v, a in first[::-1][:3] if v > 0]
+    assert {r["query"] for r in top} == {"G001;G002", "G010"}
+    assert json.loads((tmp_path / "s.screen.json").read_text())["total"] == plan.total
+
+
+@pytest.mark.parametrize("fmt", ["tsv", "parquet"])
+def test_interrupted_screen_resumes_without_writing_twice(tmp_path, fmt):
+    loaded = tiny_loaded()
+    plan = plan_screen(loaded.mapper, ["G001;G002", "G010"], arrays=[f"G{i:03d}" for i in range(20)])
+    whole = tmp_path / f"whole.{fmt}"
+    run_screen(loaded, plan, whole, top_k=2, batch_size=4, progress=False)
+    cut = tmp_path / f"cut.{fmt}"
+
+    def stop_after_three(written, _todo):
+        if written >= 12:
+            raise KeyboardInterrupt
+
+    with pytest.raises(ScreenInterrupted) as exc:
+        run_screen(loaded, plan, cut, top_k=2, batch_size=4, progress=False, on_batch=stop_after_three)
+    assert exc.value.report.written == 12
+    if fmt == "tsv":
+        with open(cut, "a") as fh:
+            fh.write("G001;G002\tG0")  # a row cut mid-write by a crash
+    with pytest.raises(ScreenError, match="exists"):
+        run_screen(loaded, plan, cut, top_k=2, batch_size=4, progress=False)
+    rep = run_screen(loaded, plan, cut, top_k=2, batch_size=5, progress=False, resume=True)
+    assert rep.already_written == 12 and rep.written == plan.total - 12 and rep.complete
+    if fmt == "tsv":
+        a, b = read_tsv(cut), read_tsv(whole)
+    else:
+        import pyarrow.parquet as pq
+
+        a, b = pq.read_table(cut).to_pylist(), pq.read_table(whole).to_pylist()
+    # every row once, in plan order; values equal up to the rounding of another batch size
+    assert [(r["query"], r["array"]) for r in a] == [(r["query"], r["array"]) for r in b]
+    torch.testing.assert_close(torch.tensor([float(r["t0"]) for r in a]), torch.tensor([float(r["t0"]) for r in b]),
+                               atol=1e-5, rtol=1e-4)
+    ta, tb = read_tsv(tmp_path / "cut.top.tsv"), read_tsv(tmp_path / "whole.top.tsv")
+    assert [(r["query"], r["direction"], r["array"]) for r in ta] == [(r["query"], r["direction"], r["array"]) for r in tb]
+    # another plan in the same output is refused
+    other = plan_screen(loaded.mapper, ["G003"])
+    with pytest.raises(ScreenError, match="another screen"):
+        run_screen(loaded, other, cut, progress=False, resume=True)
+
+
+def test_cli_screen_equals_cli_predict(tmp_path, capsys):
+    """`cellgi screen` writes what `cellgi predict` predicts for the same sets, on a trained tiny run."""
+    (tmp_path / "t.yaml").write_text(tiny_spec("tiny-screen"))
+    run = tmp_path / "run"
+    assert main(["train", str(tmp_path / "t.yaml"), "--run-dir", str(run), "--no-progress"]) == 0
+    arrays = tmp_path / "arrays.txt"
+    arrays.write_text("".join(f"SYN{i:04d}\n" for i in range(1, 41)))
+    out = tmp_path / "screen.tsv"
+    code = main(["screen", str(run), "--query", "SYN0001;SYN0050", "--arrays", str(arrays), "-o", str(out),
+                 "--top-k", "5", "--batch-size", "16", "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    assert "wrote 39 predictions" in capsys.readouterr().out
+    rows = read_tsv(out)
+    sets = tmp_path / "sets.txt"
+    sets.write_text("".join(f"SYN0001;SYN0050;{r['array']}\n" for r in rows))
+    assert main(["predict", str(run), "--genes", str(sets), "-o", str(tmp_path / "pred.tsv"), "--no-progress"]) == 0
+    pred = read_tsv(tmp_path / "pred.tsv")
+    assert len(pred) == len(rows) == 39
+    for r, p in zip(rows, pred):
+        assert abs(float(r["gene_interaction"]) - float(p["gene_interaction"])) <= 1e-5 + 1e-4 * abs(
+            float(p["gene_interaction"]))
+    assert len(read_tsv(tmp_path / "screen.top.tsv")) <= 10
+    assert main(["screen", str(run), "--query", "NOTAGENE", "-o", str(tmp_path / "x.tsv")]) == 2
+    assert "query 1: gene 'NOTAGENE'" in capsys.readouterr().err

@@ -6,11 +6,11 @@ import gzip
 import math
 import zlib
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from cellgi.data.errors import DataError
 
-__all__ = ["NameInterner", "check_file", "iter_lines", "parse_float"]
+__all__ = ["NameInterner", "check_file", "iter_lines", "parse_float", "require_rows"]
 
 
 def check_file(path: str | Path, what: str = "file") -> Path:
@@ -83,3 +83,11 @@ class NameInterner:
             i = self._ids[name] = len(self.names)
             self.names.append(name)
         return i
+
+
+def require_rows(raw: Any, message: str) -> Any:
+    """``raw`` (RawEdges/RawScreen) unless the file gave no row and none was filtered on purpose:
+    then a DataError ``message`` naming the file."""
+    if raw.num_rows == 0 and not raw.filtered:
+        raise DataError(message, raw.path)
+    return raw

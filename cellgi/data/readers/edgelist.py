@@ -9,7 +9,7 @@ from pydantic import Field
 
 from cellgi.data.errors import DataError
 from cellgi.data.readers._edges import RawEdges, RawEdgesBuilder
-from cellgi.data.readers._io import iter_lines, parse_float
+from cellgi.data.readers._io import iter_lines, parse_float, require_rows
 from cellgi.data.readers.base import GraphFormat
 from cellgi.registry import Params, register
 
@@ -33,10 +33,7 @@ def read_edgelist(path: str | Path, *, weighted: bool = False) -> RawEdges:
             raise DataError(f"expected {want} fields, found {len(f)}{hint}", path, lineno)
         w = parse_float(f[2], path, lineno, "weight") if weighted else None
         b.add(f[0], f[1], lineno, w)
-    raw = b.build()
-    if raw.num_rows == 0:
-        raise DataError("no edges (empty file?)", path)
-    return raw
+    return require_rows(b.build(), "no edges (empty file?)")
 
 
 class EdgeListParams(Params):

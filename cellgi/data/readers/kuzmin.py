@@ -22,6 +22,7 @@ from pydantic import Field
 
 from cellgi.data.errors import DataError
 from cellgi.data.readers._screen import RawScreen, RawScreenBuilder, parse_target
+from cellgi.data.readers._io import require_rows
 from cellgi.data.readers._table import read_table
 from cellgi.data.readers.base import ScreenFormat
 from cellgi.registry import Params, register
@@ -135,10 +136,7 @@ def read_kuzmin(
                 raise DataError(f"p-value {f[pi]!r} is not a number in [0, 1]", path, lineno)  # type: ignore[index]
             w = 1.0 if math.isnan(p) else min(10.0, max(0.1, -math.log10(max(p, 1e-300))))
         b.add(genes, values, lineno, w)
-    raw = b.build()
-    if raw.num_rows == 0 and not raw.filtered:
-        raise DataError("no rows after the header", path)
-    return raw
+    return require_rows(b.build(), "no rows after the header")
 
 
 class KuzminParams(Params):

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from cellgi.data.errors import DataError
 from cellgi.data.readers._edges import RawEdges, RawEdgesBuilder
-from cellgi.data.readers._io import iter_lines
+from cellgi.data.readers._io import iter_lines, require_rows
 from cellgi.data.readers.base import GraphFormat
 from cellgi.registry import Params, register
 
@@ -42,10 +42,7 @@ def read_regulatory(path: str | Path) -> RawEdges:
         if len(f) != 2 or not f[0] or not f[1]:
             raise DataError(f"expected 'TF<TAB>target', found {len(f)} field(s)", path, lineno)
         b.add(f[0], f[1], lineno)
-    raw = b.build()
-    if raw.num_rows == 0:
-        raise DataError("no rows (empty file?)", path)
-    return raw
+    return require_rows(b.build(), "no rows (empty file?)")
 
 
 class RegulatoryParams(Params):

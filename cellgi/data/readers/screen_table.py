@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 
 from cellgi.data.errors import DataError
 from cellgi.data.readers._screen import SPLIT_CODES, RawScreen, RawScreenBuilder, parse_target
+from cellgi.data.readers._io import require_rows
 from cellgi.data.readers._table import read_table
 from cellgi.data.readers.base import ScreenFormat
 from cellgi.registry import Params, register
@@ -75,10 +76,7 @@ def read_screen_table(
                 raise DataError(f"split value {f[spi]!r} is not train, val or test", path, lineno)
             split = SPLIT_CODES[key]
         b.add(genes, values, lineno, w, split)
-    raw = b.build()
-    if raw.num_rows == 0 and not raw.filtered:
-        raise DataError("no rows after the header", path)
-    return raw
+    return require_rows(b.build(), "no rows after the header")
 
 
 class ScreenTableParams(Params):

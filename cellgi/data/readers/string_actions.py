@@ -15,7 +15,7 @@ from pydantic import Field
 
 from cellgi.data.errors import DataError
 from cellgi.data.readers._edges import RawEdges, RawEdgesBuilder
-from cellgi.data.readers._io import iter_lines
+from cellgi.data.readers._io import iter_lines, require_rows
 from cellgi.data.readers.base import GraphFormat
 from cellgi.registry import Params, register
 
@@ -103,10 +103,7 @@ def read_string_actions(
             add(c, a, lineno, w)
     if col is None:
         raise DataError("empty file (no header)", path)
-    raw = b.build()
-    if raw.num_rows == 0 and not raw.filtered:
-        raise DataError("no rows after the header", path)
-    return raw
+    return require_rows(b.build(), "no rows after the header")
 
 
 class StringActionsParams(Params):

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from cellgi.data.errors import DataError
 from cellgi.data.readers._edges import RawEdges, RawEdgesBuilder
-from cellgi.data.readers._io import iter_lines, parse_float
+from cellgi.data.readers._io import iter_lines, parse_float, require_rows
 from cellgi.data.readers.sgd import read_gene_list
 from cellgi.data.readers.base import GraphFormat
 from cellgi.registry import Params, register
@@ -48,10 +48,7 @@ def read_string_v9(path: str | Path, genes_path: str | Path) -> RawEdges:
             if not 1 <= i <= n:
                 raise DataError(f"id {i} is outside 1..{n} (the genes of {genes_path})", path, lineno)
         b.add_ids(ia - 1, ib - 1, lineno, parse_float(f[2], path, lineno, "weight"))
-    raw = b.build()
-    if raw.num_rows == 0:
-        raise DataError("no edges (empty file?)", path)
-    return raw
+    return require_rows(b.build(), "no edges (empty file?)")
 
 
 class StringV9Params(Params):

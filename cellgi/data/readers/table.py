@@ -9,7 +9,7 @@ from pydantic import Field
 
 from cellgi.data.errors import DataError
 from cellgi.data.readers._edges import RawEdges, RawEdgesBuilder
-from cellgi.data.readers._io import parse_float
+from cellgi.data.readers._io import parse_float, require_rows
 from cellgi.data.readers._table import read_table
 from cellgi.data.readers.base import GraphFormat
 from cellgi.registry import Params, register
@@ -46,10 +46,7 @@ def read_edge_table(
             raise DataError("empty gene identifier", path, lineno)
         w = parse_float(f[wi], path, lineno, "weight") if wi is not None else None
         b.add(a, c, lineno, w)
-    raw = b.build()
-    if raw.num_rows == 0:
-        raise DataError("no rows after the header", path)
-    return raw
+    return require_rows(b.build(), "no rows after the header")
 
 
 class EdgeTableParams(Params):

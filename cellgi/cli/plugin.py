@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from cellgi import __version__
+from cellgi.cli import command_group
 from cellgi.registry import ROLES, get_registry
 
 __all__ = ["KINDS", "PluginNames", "add_parser", "plugin_names", "render", "run", "write_skeleton"]
@@ -154,8 +155,7 @@ def write_skeleton(names: PluginNames, target: Path) -> list[Path]:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``cellgi plugin new``."""
-    p = sub.add_parser("plugin", help="start a plugin package (new components installed with pip)")
-    psub = p.add_subparsers(dest="plugin_command", metavar="SUBCOMMAND")
+    psub = command_group(sub, "plugin", "start a plugin package (new components installed with pip)")
     np_ = psub.add_parser(
         "new",
         help="create a working plugin skeleton",
@@ -172,7 +172,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="registered name used as 'type:' in specs (default: the module name without 'cellgi_')",
     )
     np_.set_defaults(func=run)
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
 def run(args: argparse.Namespace) -> int:

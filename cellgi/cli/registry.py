@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from cellgi.cli import command_group
 from cellgi.registry import ROLES, PluginLoadError
 from cellgi.registry.display import as_dict, collect, find, list_table, show_blocks
 
@@ -13,8 +14,7 @@ __all__ = ["add_parser", "collect", "run"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("registry", help="list registered components and show their parameters")
-    rsub = p.add_subparsers(dest="registry_command", metavar="SUBCOMMAND")
+    rsub = command_group(sub, "registry", "list registered components and show their parameters")
     lp = rsub.add_parser(
         "list",
         help="list components (built-in and plugins)",
@@ -29,7 +29,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--kind", choices=list(ROLES), help="disambiguate a name used by several kinds")
     sp.add_argument("--json", action="store_true", help="print JSON")
     sp.set_defaults(func=run_show)
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
 def run_list(args: argparse.Namespace) -> int:

@@ -11,11 +11,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from cellgi.errors import CellgiError
+
 __all__ = ["Example", "UnknownExampleError", "example_path", "examples_dir", "list_examples", "resolve_spec_path"]
 
 
-class UnknownExampleError(LookupError):
+class UnknownExampleError(CellgiError, LookupError):
     """Neither a spec file nor a shipped example name."""
+
+    exit_code = 2
 
 
 def examples_dir() -> Path:

@@ -11,6 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from cellgi.errors import CellgiError
+
 __all__ = ["FORMATS", "add_parser", "run", "write_embeddings"]
 
 FORMATS = (".tsv", ".parquet", ".h5ad")
@@ -34,8 +36,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-class EmbedError(Exception):
+class EmbedError(CellgiError):
     """An unusable output path or a missing optional package."""
+
+    exit_code = 2
 
 
 def write_embeddings(model: object, path: str | Path, *, kind: str = "wildtype") -> tuple[int, int]:

@@ -14,7 +14,8 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "data.md"
 def _docs_real_spec(yeast_dir, tmp_path):
     text = DOCS.read_text()
     block = re.search(r"<!-- real-data-example -->\s*```yaml\n(.*?)```", text, re.S).group(1)
-    text = block.replace("root: ../shared/data/yeast", f"root: {yeast_dir}")
+    assert "root: ../../shared/data/yeast" in block  # relative to configs/, as the doc says
+    text = block.replace("root: ../../shared/data/yeast", f"root: {yeast_dir}")
     p = tmp_path / "real.yaml"
     p.write_text(text)
     return load_spec(p)

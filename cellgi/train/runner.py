@@ -35,7 +35,6 @@ from typing import Any, Iterator, Sequence
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping
-from lightning.pytorch.utilities import rank_zero_only
 from rich.console import Console
 from rich.table import Table
 
@@ -103,9 +102,17 @@ __all__ = [
 DDP_RUN_DIR_ENV = "CELLGI_DDP_RUN_DIR"
 
 
+_RANK_VARS = ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
+
+
 def is_primary_process() -> bool:
-    """True unless a launcher (Lightning, torchrun, SLURM) marked this process as a non-first rank."""
-    return rank_zero_only.rank == 0
+    """True unless a launcher (Lightning, torchrun, SLURM) marked this process as a non-first rank.
+
+    Read from the launcher's environment because it is needed before the trainer exists (to claim the
+    run folder); it also counts ``NODE_RANK``, which Lightning's ``rank_zero_only`` does not see until
+    the strategy is set up. Once training runs, the callbacks use ``rank_zero_only``.
+    """
+    return all(os.environ.get(v, "0") in ("", "0") for v in _RANK_VARS)
 
 
 class TrainerConfigError(CellgiError):

@@ -84,6 +84,9 @@ def test_resume_reports_ignored_spec_values_and_refuses_damage(tiny_run, tmp_pat
 
     run = tmp_path / "copy"
     shutil.copytree(tiny_run, run)
+    status = json.loads((run / "run.json").read_text())
+    status["status"] = "interrupted"  # a complete run would only say it is complete
+    (run / "run.json").write_text(json.dumps(status))
     other = write_tiny_spec(tmp_path, epochs=5, aggregator="cross_attention")
     assert main(["train", str(other), "--resume", str(run), "--no-progress"]) == 0
     out = capsys.readouterr().out

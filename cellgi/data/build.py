@@ -106,6 +106,11 @@ class DataBundle:
     mapper: GeneMapper | None = None
     cache_path: Path | None = None
     from_cache: bool = False
+    #: ``[N, F]`` per-gene input features of ``data.features`` (None without), their column names and
+    #: what each source read (see cellgi/data/features)
+    gene_features: Tensor | None = None
+    feature_names: list[str] = field(default_factory=list)
+    feature_report: list[dict[str, Any]] = field(default_factory=list)
 
     def state_dict(self) -> dict[str, Any]:
         """Tensors/strings/numbers only (``torch.load(weights_only=True)``-safe)."""
@@ -117,6 +122,9 @@ class DataBundle:
             "target_names": list(self.target_names),
             "report": self.report.to_dict(),
             "mapper": None if self.mapper is None else self.mapper.to_dict(),
+            "gene_features": self.gene_features,
+            "feature_names": list(self.feature_names),
+            "feature_report": list(self.feature_report),
         }
 
     @classmethod
@@ -129,6 +137,9 @@ class DataBundle:
             target_names=list(state["target_names"]),
             report=DataReport.from_dict(state["report"]),
             mapper=None if state.get("mapper") is None else GeneMapper.from_dict(state["mapper"]),
+            gene_features=state.get("gene_features"),
+            feature_names=list(state.get("feature_names", [])),
+            feature_report=list(state.get("feature_report", [])),
         )
 
 
@@ -157,6 +168,10 @@ def _input_files(spec: Any) -> list[Path]:
         files += graph_input_files(gs, root)
     for ss in spec.screens:
         files += screen_input_files(ss, root)
+    if getattr(spec, "features", None):
+        from cellgi.data.features import feature_input_files
+
+        files += feature_input_files(spec.features, root)
     for f in files:
         if not f.is_file():
             raise DataError("input file not found", f)
@@ -337,7 +352,8 @@ def _build(spec: Any, say: _Progress) -> DataBundle:
     report.samples = ds.kind_counts()
     sp = spec.split
     say(f"splitting {len(ds)} samples ({sp.kind}, seed {sp.seed})")
-    result = make_splits(ds, sp.kind, sp.fractions, sp.seed)
+    result = make_splits(ds, sp.kind, sp.fractions, sp.seed, num_folds=sp.num_folds, fold=sp.fold,
+                         val_fraction=sp.val_fraction, shared_gene_fraction=sp.shared_gene_fraction)
     report.splits = result.sizes()
     report.split_dropped = result.dropped
     if result.dropped:
@@ -349,4 +365,13 @@ def _build(spec: Any, say: _Progress) -> DataBundle:
         "mean": norm.mean.tolist(),  # type: ignore[union-attr]
         "std": norm.std.tolist(),  # type: ignore[union-attr]
     }
-    return DataBundle(graph, ds, result.splits, norm, list(spec.targets), report, mapper)
+    bundle = DataBundle(graph, ds, result.splits, norm, list(spec.targets), report, mapper)
+    if getattr(spec, "features", None):
+        from cellgi.data.features import compute_gene_features
+
+        say(f"computing {len(spec.features)} per-gene feature source(s)")
+        root = spec.root if spec.synthetic is None else "."
+        bundle.gene_features, bundle.feature_names, bundle.feature_report = compute_gene_features(
+            spec.features, genes=graph.genes, mapper=mapper, graph=graph, root=root
+        )
+    return bundle

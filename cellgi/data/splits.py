@@ -10,8 +10,20 @@
   Gene fractions are ``f ** (1 / k)`` normalised (k = mean set size), so kept samples follow the
   requested ratio.
 - ``column``: the split column of a table screen (every sample must have one).
+- ``gene_folds``: the gene-held-out protocol for real screens. Genes touched by more than
+  ``shared_gene_fraction`` of the samples (a Kuzmin screen's query genes) are *shared*: never held out.
+  The other genes are dealt into ``num_folds`` seeded folds; fold ``fold`` holds the test genes, and
+  ``val_fraction`` of the remaining genes (seeded) are validation genes. A sample with a test gene is
+  test, else one with a validation gene is validation, else train; a sample with both a test and a
+  validation gene is dropped (counted). Train never deletes a held-out gene and validation is
+  gene-disjoint from test and train (early stopping on it rewards generalisation, not memory). The
+  test split is also cut by how many of its genes are unseen: ``test_one_unseen`` (exactly one) and
+  ``test_two_unseen`` (two or more), both subsets of ``test``. On a Kuzmin screen (queries shared) the
+  held-out genes are array genes; on a symmetric pair screen both kinds of test pairs occur. Folds
+  ``0..K-1`` with one seed partition the held-out genes: every gene is a test gene exactly once.
 
-Splits are ``{"train", "val", "test"} -> LongTensor`` of sample indices, sorted.
+Splits are ``{"train", "val", "test"} -> LongTensor`` of sample indices, sorted; ``gene_folds`` adds
+``test_one_unseen`` and ``test_two_unseen`` (possibly empty).
 """
 
 from __future__ import annotations
@@ -133,13 +145,55 @@ def _strict(ds: PerturbationDataset, fractions: Sequence[float], rng: np.random.
     return split, int((~pure).sum()), perm[:n_test].tolist(), perm[n_test : n_test + n_val].tolist()
 
 
+def _gene_folds(ds: PerturbationDataset, rng: np.random.Generator, num_folds: int, fold: int,
+                val_fraction: float, shared_gene_fraction: float):
+    n = len(ds)
+    samples_of, gptr, genes = _incidence(ds)
+    touched = np.diff(gptr)
+    present = np.flatnonzero(touched > 0)
+    shared = present[touched[present] > shared_gene_fraction * n]
+    cand = np.setdiff1d(present, shared)
+    if cand.size < num_folds:
+        raise DataError(
+            f"gene_folds: only {cand.size} genes can be held out (others touch more than "
+            f"{shared_gene_fraction:g} of the samples), fewer than num_folds={num_folds}"
+        )
+    perm = cand[rng.permutation(cand.size)]
+    folds = np.array_split(perm, num_folds)
+    test_g = np.sort(folds[fold])
+    rest = np.concatenate([f for i, f in enumerate(folds) if i != fold])
+    # validation genes: a seeded draw from the other folds (same seed + other fold = other draw)
+    vrng = np.random.default_rng([int(rng.integers(2**31)), fold])
+    n_val = int(round(val_fraction * rest.size))
+    val_g = np.sort(rest[vrng.permutation(rest.size)[:n_val]])
+    label = np.zeros(ds.num_genes, dtype=np.int64)
+    label[val_g] = 1
+    label[test_g] = 2
+    sample = np.repeat(np.arange(n), ds.set_sizes.numpy())
+    n_test = np.bincount(sample, weights=(label[genes] == 2), minlength=n).astype(np.int64)
+    n_val_s = np.bincount(sample, weights=(label[genes] == 1), minlength=n).astype(np.int64)
+    mixed = (n_test > 0) & (n_val_s > 0)
+    split = {
+        "train": np.flatnonzero((n_test == 0) & (n_val_s == 0)),
+        "val": np.flatnonzero((n_val_s > 0) & (n_test == 0)),
+        "test": np.flatnonzero((n_test > 0) & ~mixed),
+        "test_one_unseen": np.flatnonzero((n_test == 1) & ~mixed),
+        "test_two_unseen": np.flatnonzero((n_test >= 2) & ~mixed),
+    }
+    return split, int(mixed.sum()), test_g.tolist(), val_g.tolist()
+
+
 def make_splits(
     ds: PerturbationDataset,
-    kind: Literal["random", "gene_holdout", "strict_gene_holdout", "column"] = "random",
+    kind: Literal["random", "gene_holdout", "strict_gene_holdout", "column", "gene_folds"] = "random",
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
     seed: int = 0,
     *,
     allow_empty: Sequence[str] = (),
+    num_folds: int = 5,
+    fold: int = 0,
+    val_fraction: float = 0.1,
+    shared_gene_fraction: float = 0.05,
 ) -> SplitResult:
     """Split ``ds``; see the module doc for the kinds.
 
@@ -157,6 +211,12 @@ def make_splits(
         parts, test_genes, val_genes = _gene_holdout(ds, fractions, rng)
     elif kind == "strict_gene_holdout":
         parts, dropped, test_genes, val_genes = _strict(ds, fractions, rng)
+    elif kind == "gene_folds":
+        if not 0 <= fold < num_folds:
+            raise DataError(f"gene_folds: fold must be in 0..{num_folds - 1}, got {fold}")
+        parts, dropped, test_genes, val_genes = _gene_folds(ds, rng, num_folds, fold, val_fraction,
+                                                            shared_gene_fraction)
+        fractions = (1.0, float(val_fraction > 0), 1.0)
     elif kind == "column":
         code = ds.split.numpy()  # type: ignore[union-attr]
         if (code < 0).any():
@@ -168,7 +228,7 @@ def make_splits(
         parts = {name: np.flatnonzero(code == c) for c, name in enumerate(SPLIT_NAMES)}
     else:
         raise DataError(f"unknown split kind {kind!r}")
-    splits = {name: torch.from_numpy(np.sort(parts[name]).astype(np.int64)) for name in SPLIT_NAMES}
+    splits = {name: torch.from_numpy(np.sort(parts[name]).astype(np.int64)) for name in parts}
     allowed = set(allow_empty) | {name for name, f in zip(SPLIT_NAMES, fractions) if f == 0}
     for name in SPLIT_NAMES:
         if splits[name].numel() == 0 and name not in allowed:

@@ -2,7 +2,7 @@
 
 from cellgi.nn.aggregators import GraphAggregator
 from cellgi.nn.convs import ConvWrapper, MaskedConv, MaskedGATv2, MaskedGIN
-from cellgi.nn.embedding import GeneEmbedding, Preprocessor, load_node_features
+from cellgi.nn.embedding import GeneEmbedding, Preprocessor
 from cellgi.nn.heads import Combiner, GlobalPredictor, LocalPredictor
 from cellgi.nn.operator import GraphOperator, spmm
 from cellgi.nn.pooling import Pooling
@@ -21,7 +21,6 @@ __all__ = [
     "MaskedGIN",
     "Pooling",
     "Preprocessor",
-    "load_node_features",
     "spmm",
 ]
 

@@ -30,8 +30,10 @@ __all__ = [
     "GlobalOnlyCombiner",
     "GlobalPredictor",
     "HypergraphAttention",
+    "LocalOnlyCombiner",
     "LocalPredictor",
     "MLPGlobalPredictor",
+    "PairRelationHead",
 ]
 
 Head = tuple[Tensor, Tensor]
@@ -84,6 +86,9 @@ class Combiner(nn.Module):
     """
 
     uses_local: bool = True
+    #: False: the combiner reads the local head only; the model then skips the perturbed cells'
+    #: message passing, pooling and the global head (wildtype states only: much cheaper)
+    uses_global: bool = True
 
     def __init__(self, *, dim: int, num_targets: int):
         super().__init__()
@@ -241,6 +246,112 @@ class HypergraphAttention(LocalPredictor):
         per_gene = self.readout(diff2)  # [B, K, T]
         pred = torch.einsum("bk,bkt->bt", w, per_gene) / denom
         rep = torch.einsum("bk,bkh->bh", w, diff2) / denom
+        return pred, rep
+
+
+class PairRelationParams(Params):
+    num_layers: int = Field(2, ge=1, description="layers of the pair MLP")
+    hidden_dim: int | None = Field(None, ge=1, description="pair MLP width (default dim)")
+    activation: str = Field("gelu")
+    dropout: float = Field(0.0, ge=0, lt=1)
+    attention: bool = Field(True, description="also run the hypergraph-attention head and add its prediction")
+    attention_layers: int = Field(1, ge=1, description="attention blocks of that head")
+    num_heads: int = Field(4, ge=1, description="attention heads of that head")
+
+
+@register(
+    "local_predictor",
+    "pair_relations",
+    summary="pair/set path: MLP over every pair of deleted genes (their states + edges, weights and shared "
+    "neighbours in every graph), averaged; optionally plus hypergraph attention",
+    params=PairRelationParams,
+)
+class PairRelationHead(LocalPredictor):
+    r"""A local head that sees how the deleted genes relate to each other in every graph.
+
+    For each unordered pair :math:`\{i, j\}` of a sample's deleted genes, with layer-normalised wildtype
+    states :math:`h_i, h_j`, their gene inputs :math:`u_i, u_j` (preprocessed features / ID vectors, before
+    message passing; ``inputs``) and relation features :math:`r_{ij}` (``[4 G]``: adjacency, edge weight,
+    log1p shared neighbours and Jaccard index per edge type; :class:`~cellgi.nn.relations.PairRelations`):
+
+    .. math::
+        \hat{y} = \frac{1}{|\mathrm{pairs}|} \sum_{i<j} \mathrm{MLP}([h_i + h_j,\; h_i \odot h_j,\;
+        |h_i - h_j|,\; u_i + u_j,\; u_i \odot u_j,\; |u_i - u_j|,\; r_{ij}])
+
+    which is invariant to the order of the genes. With ``attention: true`` the hypergraph-attention
+    head's prediction is added. ``uses_relations = True`` makes the model pass ``relations``
+    ``[B, K, K, R]`` and ``inputs [B, K, dim]``, and build the head with ``num_relations = R``.
+
+    Shapes: ``emb [B, K, dim]``, ``mask [B, K]``, ``relations [B, K, K, R]``, ``inputs [B, K, dim]`` ->
+    ``(pred [B, T], repr [B, dim])``
+    """
+
+    uses_relations = True
+
+    def __init__(
+        self,
+        num_layers: int = 2,
+        hidden_dim: int | None = None,
+        activation: str = "gelu",
+        dropout: float = 0.0,
+        attention: bool = True,
+        attention_layers: int = 1,
+        num_heads: int = 4,
+        *,
+        dim: int,
+        num_targets: int,
+        num_relations: int = 0,
+    ):
+        super().__init__(dim=dim, num_targets=num_targets)
+        self.num_relations = num_relations
+        self.input_norm = nn.LayerNorm(dim)
+        width = hidden_dim or dim
+        self.input_norm_u = nn.LayerNorm(dim)
+        self.pair_mlp = MLP(6 * dim + num_relations, width, width, num_layers, "layer", activation, dropout,
+                            plain_last=False)
+        self.readout = nn.Linear(width, num_targets)
+        self.to_repr = nn.Linear(width, dim)
+        self.attention = (
+            HypergraphAttention(attention_layers, num_heads, dropout=dropout, dim=dim, num_targets=num_targets)
+            if attention else None
+        )
+
+    def reset_parameters(self) -> None:
+        self.input_norm.reset_parameters()
+        self.input_norm_u.reset_parameters()
+        self.pair_mlp.reset_parameters()
+        self.readout.reset_parameters()
+        self.to_repr.reset_parameters()
+        if self.attention is not None:
+            self.attention.reset_parameters()
+
+    def forward(
+        self, emb: Tensor, mask: Tensor, relations: Tensor | None = None, inputs: Tensor | None = None
+    ) -> Head:
+        self.check_inputs(emb, mask)
+        b, k, _ = emb.shape
+        if relations is None:
+            if self.num_relations:
+                raise ValueError("pair_relations head needs the relations [B, K, K, R] (the model passes them)")
+            relations = emb.new_zeros(b, k, k, 0)
+        if relations.shape[:3] != (b, k, k) or relations.shape[3] != self.num_relations:
+            raise ValueError(f"relations must be [{b}, {k}, {k}, {self.num_relations}], got {tuple(relations.shape)}")
+        h = self.input_norm(emb)
+        u = self.input_norm_u(emb if inputs is None else inputs)
+        iu, ju = torch.triu_indices(k, k, 1, device=emb.device)
+        hi, hj = h[:, iu], h[:, ju]  # [B, P, H]
+        ui, uj = u[:, iu], u[:, ju]
+        x = torch.cat([hi + hj, hi * hj, (hi - hj).abs(), ui + uj, ui * uj, (ui - uj).abs(),
+                       relations[:, iu, ju].to(h.dtype)], -1)
+        z = self.pair_mlp(x)  # [B, P, W]
+        pm = (mask[:, iu] & mask[:, ju]).to(h.dtype)  # [B, P]
+        denom = pm.sum(1, keepdim=True).clamp_min(1.0)
+        zm = torch.einsum("bp,bpw->bw", pm, z) / denom
+        pred = self.readout(zm)
+        rep = self.to_repr(zm)
+        if self.attention is not None:
+            ap, ar = self.attention(emb, mask)
+            pred, rep = pred + ap, rep + ar
         return pred, rep
 
 
@@ -458,3 +569,27 @@ class GlobalOnlyCombiner(Combiner):
     def forward(self, local: Head | None, global_: Head) -> tuple[Tensor, Tensor | None]:
         self._check(local)
         return global_[0], None
+
+
+@register(
+    "combiner",
+    "local_only",
+    summary="the local prediction alone; the model then runs message passing on the wildtype only (fast)",
+    params=NoParams,
+)
+class LocalOnlyCombiner(Combiner):
+    """Returns the local head's prediction. With it the model computes only the wildtype gene states (one
+    column instead of ``B + 1``), builds no pooling or global head, and reads the deleted genes' wildtype
+    states, their relations and the additive term: the cheap choice when what matters is how the deleted
+    genes relate (e.g. genes never screened), not how the rest of the cell reacts.
+
+    Shapes: ``((pred [B, T], repr), None)`` -> ``(pred [B, T], None)``
+    """
+
+    uses_global = False
+
+    def forward(self, local: Head | None, global_: Head | None = None) -> tuple[Tensor, Tensor | None]:
+        self._check(local)
+        if global_ is not None:
+            raise ValueError("combiner local_only was given a global prediction")
+        return local[0], None  # type: ignore[index]

@@ -31,10 +31,11 @@ from cellgi.data.batch import PerturbationBatch
 from cellgi.data.cellgraph import CellGraph
 from cellgi.nn.aggregators import GraphAggregator
 from cellgi.nn.convs import ConvWrapper, fused
-from cellgi.nn.embedding import GeneEmbedding, Preprocessor, load_node_features
+from cellgi.nn.embedding import GeneEmbedding, Preprocessor
 from cellgi.nn.heads import Combiner, GlobalPredictor, LocalPredictor
 from cellgi.nn.operator import GraphOperator, RemovedEdges
 from cellgi.nn.pooling import Pooling
+from cellgi.nn.relations import PairRelations
 from cellgi.errors import CellgiError
 from cellgi.registry import get_registry
 
@@ -50,6 +51,7 @@ REPRESENTATION_KEYS = (
     "gate_weights",
     "pert_gene_embs",
     "layer_aggregation_weights",
+    "additive",
 )
 
 
@@ -75,9 +77,9 @@ class LazyDango(nn.Module):
         spec: the validated ``model:`` section.
         graph: the wildtype gene graph; ``spec.edge_types`` selects edge types (default all, in order).
         num_targets: number of predicted targets ``T``.
-        node_features: fixed ``[N, F]`` features (overrides ``spec.embedding.node_features``).
-        base_dir: folder that a relative ``spec.embedding.node_features`` path is relative to
-            (the training code passes ``data.root``; default: the working directory).
+        node_features: per-gene input features ``[N, F]`` (``DataBundle.gene_features`` of
+            ``data.features``); used unless ``spec.embedding.use_features`` is false.
+        base_dir: unused (kept for callers of the old signature).
 
     Shapes:
         ``forward(batch) -> (pred [B, T], reps)`` with ``reps``:
@@ -111,12 +113,11 @@ class LazyDango(nn.Module):
         self.edge_type_names = self._select_edge_types(spec.edge_types, graph)
         h = spec.hidden_dim
 
-        if node_features is None and spec.embedding.node_features is not None:
-            path = Path(spec.embedding.node_features)
-            if not path.is_absolute() and base_dir is not None:
-                path = Path(base_dir) / path
-            node_features = load_node_features(path, graph.genes)
-        self.embedding = GeneEmbedding(graph.num_nodes, h, spec.embedding.init_std, node_features)
+        emb = spec.embedding
+        if not emb.use_features:
+            node_features = None
+        self.embedding = GeneEmbedding(graph.num_nodes, emb.id_dim(h), emb.init_std, node_features,
+                                       gene_dropout=emb.gene_dropout)
         pp = spec.preprocessor
         self.preprocessor = Preprocessor(self.embedding.out_dim, h, pp.num_layers, pp.norm, pp.activation, pp.dropout)
 
@@ -147,13 +148,27 @@ class LazyDango(nn.Module):
         self.global_predictor: GlobalPredictor = _build(
             "global_predictor", spec.global_predictor, dim=h, num_targets=self.num_targets
         )
-        self.local_predictor: LocalPredictor | None = (
+        self.relations: PairRelations | None = None
+        if spec.local_predictor is None:
+            self.local_predictor: LocalPredictor | None = None
+        elif getattr(get_registry("local_predictor").get(_type_name(spec.local_predictor)).factory,
+                     "uses_relations", False):
+            self.relations = PairRelations(graph, self.edge_type_names)
+            self.local_predictor = _build("local_predictor", spec.local_predictor, dim=h,
+                                          num_targets=self.num_targets, num_relations=self.relations.num_features)
+        else:
+            self.local_predictor = _build("local_predictor", spec.local_predictor, dim=h, num_targets=self.num_targets)
+        self.additive_term = (
             None
-            if spec.local_predictor is None
-            else _build("local_predictor", spec.local_predictor, dim=h, num_targets=self.num_targets)
+            if getattr(spec, "additive_term", None) is None
+            else _build("additive_term", spec.additive_term, dim=h, num_targets=self.num_targets)
         )
         self.combiner: Combiner = _build("combiner", spec.combiner, dim=h, num_targets=self.num_targets)
         uses_local = getattr(self.combiner, "uses_local", True)
+        self.uses_global = bool(getattr(self.combiner, "uses_global", True))
+        if not self.uses_global:  # local_only: wildtype states only; no pooling or global head is run
+            self.pooling = None  # type: ignore[assignment]
+            self.global_predictor = None  # type: ignore[assignment]
         ctype = _type_name(spec.combiner)
         if uses_local and self.local_predictor is None:
             raise ValueError(
@@ -240,10 +255,15 @@ class LazyDango(nn.Module):
         wildtype (all True)."""
         self._check_batch(batch)
         b = batch.pert_padded.shape[0]
-        device = self.embedding.weight.device
+        device = self.embedding.device
         keep = torch.ones(self.num_genes, b + 1, dtype=torch.bool, device=device)
         keep[batch.pert_idx.to(device), batch.pert_batch.to(device)] = False
         return keep
+
+    def set_training_genes(self, genes: Tensor) -> None:
+        """The genes that training samples delete (their ID embeddings are trained); every other gene
+        uses the shared ``unknown`` ID vector. A no-op without a learnable embedding."""
+        self.embedding.set_seen(genes)
 
     def initial_states(self) -> Tensor:
         """Preprocessed gene embeddings ``[N, H]`` (shared by all samples before message passing)."""
@@ -258,10 +278,13 @@ class LazyDango(nn.Module):
             and not (self.training and self._layer0_dropout)
         )
 
-    def gene_states(self, keep: Tensor, stages: list | None = None) -> tuple[Tensor, list[Tensor]]:
+    def gene_states(
+        self, keep: Tensor, stages: list | None = None, x0: Tensor | None = None
+    ) -> tuple[Tensor, list[Tensor]]:
         """Shared-adjacency message passing: ``x [N, C, H]`` for ``C = keep.shape[1]`` columns, and each
-        layer's aggregation weights (``[N, C, W]``, possibly empty)."""
-        x0 = self.initial_states()
+        layer's aggregation weights (``[N, C, W]``, possibly empty). ``x0``: the initial states (default
+        :meth:`initial_states`)."""
+        x0 = self.initial_states() if x0 is None else x0
         if stages is not None:
             stages.append(("embedding + preprocessor", x0))
         n, c = keep.shape
@@ -315,11 +338,11 @@ class LazyDango(nn.Module):
             w = w[:n].unsqueeze(1).expand(n, c, k).reshape(n * c, k).index_copy(0, keys, w[n:]).view(n, c, k)
         return x, w
 
-    def reference_gene_states(self, keep: Tensor) -> tuple[Tensor, list[Tensor]]:
+    def reference_gene_states(self, keep: Tensor, x0: Tensor | None = None) -> tuple[Tensor, list[Tensor]]:
         """The same states computed the published way: ``C`` per-sample copies of every graph with the
         edges of deleted genes removed, batched PyG-style (node offsets ``c * N``) through the convs'
         single-graph ``forward``. Slow and memory-hungry by design (it is the reference)."""
-        x0 = self.initial_states()
+        x0 = self.initial_states() if x0 is None else x0
         n, c = keep.shape
         h = x0.shape[-1]
         offsets = torch.arange(c, device=keep.device) * n
@@ -340,7 +363,8 @@ class LazyDango(nn.Module):
         return x.view(c, n, h).transpose(0, 1), weights
 
     def _readout(
-        self, x: Tensor, keep: Tensor, batch: PerturbationBatch, layer_w: list[Tensor], stages: list | None
+        self, x: Tensor, keep: Tensor, batch: PerturbationBatch, layer_w: list[Tensor], stages: list | None,
+        x0: Tensor | None = None,
     ) -> tuple[Tensor, dict[str, Tensor | None]]:
         b = keep.shape[1] - 1
         z = self.pooling(x, keep)  # [B+1, H]
@@ -349,9 +373,23 @@ class LazyDango(nn.Module):
         glob = self.global_predictor(z_w, z_i, z_p)
         pert_gene_embs = x[:, b].index_select(0, batch.pert_padded.reshape(-1)).view(*batch.pert_padded.shape, -1)
         local = None
+        pmask = batch.pert_mask.to(torch.bool)
         if self.local_predictor is not None:
-            local = self.local_predictor(pert_gene_embs, batch.pert_mask.to(torch.bool))
+            if self.relations is not None:
+                rel = self.relations(batch.pert_padded.to(x.device), pmask.to(x.device))
+                inputs = None if x0 is None else x0.index_select(0, batch.pert_padded.reshape(-1)).view(
+                    *batch.pert_padded.shape, -1)
+                local = self.local_predictor(pert_gene_embs, pmask, relations=rel, inputs=inputs)
+            else:
+                local = self.local_predictor(pert_gene_embs, pmask)
         pred, gate = self.combiner(local, glob)
+        additive = None
+        if self.additive_term is not None:
+            if x0 is None:
+                raise ValueError("the additive term needs the initial gene states x0")
+            inputs = x0.index_select(0, batch.pert_padded.reshape(-1)).view(*batch.pert_padded.shape, -1)
+            additive = self.additive_term(inputs, pert_gene_embs, pmask)
+            pred = self.additive_term.combine(additive, pred)
         if stages is not None:
             stages += [("pooling", z), ("global_predictor", glob[0])]
             if local is not None:
@@ -370,6 +408,7 @@ class LazyDango(nn.Module):
             "gate_weights": gate,
             "pert_gene_embs": pert_gene_embs,
             "layer_aggregation_weights": law,
+            "additive": additive,
         }
         return pred, reps
 
@@ -381,17 +420,55 @@ class LazyDango(nn.Module):
             raise NonFiniteError(bad)
 
     # -------------------------------------------------------------------------------- forwards
+    def _forward_wildtype(self, batch: PerturbationBatch) -> tuple[Tensor, dict[str, Tensor | None]]:
+        """Combiners without a global part (``uses_global = False``): message passing on the wildtype
+        only (one column); the local head and the additive term read the deleted genes' wildtype states."""
+        self._check_batch(batch)
+        stages: list | None = [] if self.check_finite else None
+        x0 = self.initial_states()
+        keep = torch.ones(self.num_genes, 1, dtype=torch.bool, device=x0.device)
+        x, layer_w = self.gene_states(keep, stages, x0=x0)
+        wt = x[:, 0]
+        pmask = batch.pert_mask.to(torch.bool)
+        pert_gene_embs = wt.index_select(0, batch.pert_padded.reshape(-1)).view(*batch.pert_padded.shape, -1)
+        if self.relations is not None:
+            rel = self.relations(batch.pert_padded.to(x.device), pmask.to(x.device))
+            inputs = x0.index_select(0, batch.pert_padded.reshape(-1)).view(*batch.pert_padded.shape, -1)
+            local = self.local_predictor(pert_gene_embs, pmask, relations=rel, inputs=inputs)  # type: ignore[misc]
+        else:
+            local = self.local_predictor(pert_gene_embs, pmask)  # type: ignore[misc]
+        pred, gate = self.combiner(local, None)
+        additive = None
+        if self.additive_term is not None:
+            inputs = x0.index_select(0, batch.pert_padded.reshape(-1)).view(*batch.pert_padded.shape, -1)
+            additive = self.additive_term(inputs, pert_gene_embs, pmask)
+            pred = self.additive_term.combine(additive, pred)
+        if stages is not None:
+            stages += [("local_predictor", local[0]), ("combiner", pred)]
+            self._raise_if_not_finite(stages)
+        law = torch.stack([w.detach().mean(dim=(0, 1)) for w in layer_w]) if layer_w else None
+        reps: dict[str, Tensor | None] = dict.fromkeys(REPRESENTATION_KEYS)
+        reps.update(local_interaction=local[0], gate_weights=gate, pert_gene_embs=pert_gene_embs,
+                    layer_aggregation_weights=law, additive=additive)
+        return pred, reps
+
     def forward(self, batch: PerturbationBatch) -> tuple[Tensor, dict[str, Tensor | None]]:
+        if not self.uses_global:
+            return self._forward_wildtype(batch)
         keep = self.keep_mask(batch)
         stages: list | None = [] if self.check_finite else None
-        x, layer_w = self.gene_states(keep, stages)
-        return self._readout(x, keep, batch, layer_w, stages)
+        x0 = self.initial_states()
+        x, layer_w = self.gene_states(keep, stages, x0=x0)
+        return self._readout(x, keep, batch, layer_w, stages, x0=x0)
 
     def reference_forward(self, batch: PerturbationBatch) -> tuple[Tensor, dict[str, Tensor | None]]:
         """Same predictions as :meth:`forward`, through per-sample graph copies (for tests/benchmarks)."""
+        if not self.uses_global:  # wildtype states only: there is no per-sample graph to copy
+            return self._forward_wildtype(batch)
         keep = self.keep_mask(batch)
-        x, layer_w = self.reference_gene_states(keep)
-        return self._readout(x, keep, batch, layer_w, [] if self.check_finite else None)
+        x0 = self.initial_states()
+        x, layer_w = self.reference_gene_states(keep, x0=x0)
+        return self._readout(x, keep, batch, layer_w, [] if self.check_finite else None, x0=x0)
 
     def extra_repr(self) -> str:
         return (

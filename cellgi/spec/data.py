@@ -126,14 +126,27 @@ class SyntheticSpec(StrictModel):
 
 
 class SplitSpec(StrictModel):
-    kind: Literal["random", "gene_holdout", "strict_gene_holdout", "column"] = "random"
+    kind: Literal["random", "gene_holdout", "strict_gene_holdout", "column", "gene_folds"] = "random"
     fractions: list[float] = Field(default_factory=lambda: [0.8, 0.1, 0.1], description="train, val, test")
     seed: int = Field(0, ge=0, le=2**32 - 1)
+    # gene_folds (see cellgi/data/splits.py): genes in K seeded folds; fold k's genes are unseen in test
+    num_folds: int = Field(5, ge=2, description="gene_folds: number of gene folds K")
+    fold: int = Field(0, ge=0, description="gene_folds: the fold held out for test (0..K-1)")
+    val_fraction: float = Field(
+        0.1, ge=0, lt=1, description="gene_folds: share of the other genes held out (gene-disjoint) for validation"
+    )
+    shared_gene_fraction: float = Field(
+        0.05, gt=0, le=1,
+        description="gene_folds: genes in more than this share of samples (e.g. a screen's query genes) are "
+        "never held out",
+    )
 
     @model_validator(mode="after")
     def _fractions(self) -> "SplitSpec":
         if len(self.fractions) != 3 or any(f < 0 for f in self.fractions) or abs(sum(self.fractions) - 1) > 1e-6:
             raise ValueError("fractions must be three non-negative numbers (train, val, test) summing to 1")
+        if self.kind == "gene_folds" and self.fold >= self.num_folds:
+            raise ValueError(f"fold must be in 0..num_folds-1 = 0..{self.num_folds - 1}, got {self.fold}")
         return self
 
 
@@ -145,6 +158,11 @@ class DataSpec(StrictModel):
     genes: GeneListSpec | None = Field(None, description="gene list; default: the union of the inputs' genes")
     graphs: list[GraphSpec] = Field(default_factory=list)
     screens: list[ScreenSpec] = Field(default_factory=list)
+    features: list[component("gene_features")] = Field(  # type: ignore[valid-type]
+        default_factory=list,
+        description="per-gene input features for every gene of the gene list (gene_features components: "
+        "table, go_slim, graph_structure, ...)",
+    )
     targets: list[str] = Field(default_factory=lambda: ["gene_interaction"])
     normalize: Literal["zscore", "none"] = "zscore"
     split: SplitSpec = Field(default_factory=SplitSpec)

@@ -14,10 +14,25 @@ Norm = Literal["layer", "rms", "none"]
 
 
 class EmbeddingSpec(StrictModel):
-    init_std: float = Field(0.1, gt=0, description="std of the normal init of the gene embedding")
-    node_features: str | None = Field(
-        None, description="optional TSV (gene, f1, f2, ...) of fixed features concatenated to the embedding"
+    """The gene input = optional learnable ID embedding + the run's per-gene features (``data.features``)."""
+
+    learnable: bool = Field(
+        True,
+        description="a learnable ID vector per gene (hidden_dim wide, or dim); false: the features alone",
     )
+    dim: int | None = Field(None, ge=0, description="width of the learnable ID vector (default hidden_dim; 0 = none)")
+    init_std: float = Field(0.1, gt=0, description="std of the normal init of the gene embedding")
+    gene_dropout: float = Field(
+        0.0, ge=0, lt=1,
+        description="training: probability that a gene's ID vector is replaced by the shared 'unknown' vector "
+        "(genes without training samples always use it)",
+    )
+    use_features: bool = Field(True, description="feed data.features (when the data has them) into the model")
+
+    def id_dim(self, hidden_dim: int) -> int:
+        if not self.learnable:
+            return 0
+        return hidden_dim if self.dim is None else self.dim
 
 
 class PreprocessorSpec(StrictModel):
@@ -53,6 +68,10 @@ class ModelSpec(StrictModel):
         description="null disables the local head (then use combiner global_only)",
     )
     combiner: component("combiner") = Field(default_factory=lambda: {"type": "gate"})  # type: ignore[valid-type]
+    additive_term: component("additive_term") | None = Field(  # type: ignore[valid-type]
+        None,
+        description="per-gene additive part: prediction = additive(genes) + scale * interaction, scale from 0",
+    )
     check_finite: bool = Field(True, description="raise, naming the stage, on NaN/inf activations")
     first_layer_delta: bool = Field(
         True,

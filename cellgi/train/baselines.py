@@ -1,4 +1,17 @@
-"""The built-in baseline: a per-gene additive model, ridge regression on one-hot gene indicators.
+"""The built-in baselines, fitted on a run's training split and reported beside the model's metrics.
+
+- ``baseline_additive``: a per-gene additive model, ridge regression on one-hot gene indicators (below).
+- ``baseline_features``: gradient-boosted trees (scikit-learn ``HistGradientBoostingRegressor``) on
+  hand-made, order-invariant features of each gene set (:func:`set_features`): the per-gene inputs of
+  ``data.features`` (single-mutant phenotypes, fitness, ...) and log1p degrees per graph, aggregated over
+  the set by mean/min/max; for every graph the mean and max over the set's pairs of adjacency, edge
+  weight, log1p shared neighbours and Jaccard index; shared GO-slim terms (when ``data.features`` has a
+  ``go_slim`` source); the set size. Unlike the additive model it can score genes never seen in training.
+  Early stopping uses the validation split (gene-disjoint under gene-held-out splits).
+
+:func:`run_baselines` fits both and returns ``{name: {split: metrics}}``.
+
+The additive model:
 
 A sample deleting genes ``S`` is predicted as ``b + sum_{g in S} beta_g``. The coefficients minimise
 
@@ -22,14 +35,23 @@ the model's metrics (``baseline_additive.<split>.<metric>``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from cellgi.data.perturbations import PerturbationDataset
 
-__all__ = ["AdditiveBaseline", "fit_additive_baseline"]
+__all__ = [
+    "AdditiveBaseline",
+    "FeatureBaseline",
+    "fit_additive_baseline",
+    "fit_feature_baseline",
+    "run_baselines",
+    "set_features",
+]
 
 
 @dataclass
@@ -139,3 +161,198 @@ def fit_additive_baseline(
         coef[genes, j] = beta
         intercept[j] = y_bar - x_bar @ beta
     return AdditiveBaseline(coef=coef, intercept=intercept, alpha=float(alpha), num_train=counts)
+
+
+# ------------------------------------------------------------------------------------- feature baseline
+def _degree_block(graph: Any) -> tuple[np.ndarray, list[str]]:
+    n = graph.num_nodes
+    cols, names = [], []
+    for t in graph.edge_type_names:
+        ei = graph.edge_types[t].edge_index.to(torch.long)
+        deg = torch.bincount(torch.cat([ei[0], ei[1]]), minlength=n).double()
+        cols.append(torch.log1p(deg).numpy())
+        names.append(f"log1p_degree.{t}")
+    return np.stack(cols, 1), names
+
+
+def set_features(
+    bundle: Any, indices: Tensor | None = None, *, batch_size: int = 4096
+) -> tuple[np.ndarray, list[str]]:
+    """Hand-made, order-invariant features ``[S, D]`` of the gene sets of ``bundle.dataset`` (see the module
+    docstring) and their names."""
+    from cellgi.nn.relations import PairRelations
+
+    ds = bundle.dataset if indices is None else bundle.dataset.subset(torch.as_tensor(indices, dtype=torch.long))
+    graph = bundle.graph
+    deg, deg_names = _degree_block(graph)
+    gene_cols, gene_names = [deg], deg_names
+    go = None
+    feats = getattr(bundle, "gene_features", None)
+    names = list(getattr(bundle, "feature_names", []) or [])
+    if feats is not None and feats.numel():
+        f = feats.numpy().astype(np.float64)
+        is_go = np.array([n.startswith("go.") and n != "go.missing" for n in names], dtype=bool)
+        if is_go.any():
+            go = torch.from_numpy(f[:, is_go]).to(torch.float32)
+        keep = ~is_go
+        gene_cols.append(f[:, keep])
+        gene_names += [n for n, k in zip(names, keep) if k]
+    per_gene = torch.from_numpy(np.concatenate(gene_cols, 1)).to(torch.float32)  # [N, Fg]
+    rel = PairRelations(graph, graph.edge_type_names)
+    padded = ds.padded(fill=0).to(torch.long)
+    mask = torch.arange(padded.shape[1]).unsqueeze(0) < ds.set_sizes.unsqueeze(1)
+    out = []
+    for lo in range(0, padded.shape[0], batch_size):
+        p, m = padded[lo : lo + batch_size], mask[lo : lo + batch_size]
+        b, k = p.shape
+        mf = m.unsqueeze(-1).to(torch.float32)
+        x = per_gene[p]  # [b, k, Fg]
+        cnt = mf.sum(1).clamp_min(1.0)
+        mean = (x * mf).sum(1) / cnt
+        big = torch.finfo(torch.float32).max
+        mn = torch.where(m.unsqueeze(-1), x, torch.full_like(x, big)).amin(1)
+        mx = torch.where(m.unsqueeze(-1), x, torch.full_like(x, -big)).amax(1)
+        iu, ju = torch.triu_indices(k, k, 1)
+        pm = (m[:, iu] & m[:, ju]).to(torch.float32)  # [b, P]
+        pcnt = pm.sum(1, keepdim=True).clamp_min(1.0)
+        r = rel(p, m)[:, iu, ju]  # [b, P, R]
+        pair = [(r * pm.unsqueeze(-1)).sum(1) / pcnt, (r * pm.unsqueeze(-1)).amax(1)]
+        parts = [mean, mn, mx, *pair]
+        if go is not None:
+            g = go[p]  # [b, k, T]
+            shared = (g[:, iu] * g[:, ju]).sum(-1)  # [b, P]
+            union = (g[:, iu] + g[:, ju]).clamp_max(1).sum(-1).clamp_min(1.0)
+            jac = shared / union
+            parts += [((shared * pm).sum(1, keepdim=True) / pcnt), (shared * pm).amax(1, keepdim=True),
+                      ((jac * pm).sum(1, keepdim=True) / pcnt)]
+        parts.append(m.sum(1, keepdim=True).to(torch.float32))
+        out.append(torch.cat(parts, 1).numpy())
+    cols = ([f"mean.{n}" for n in gene_names] + [f"min.{n}" for n in gene_names] + [f"max.{n}" for n in gene_names]
+            + [f"pair_mean.{n}" for n in rel.feature_names] + [f"pair_max.{n}" for n in rel.feature_names])
+    if go is not None:
+        cols += ["pair_mean.shared_go", "pair_max.shared_go", "pair_mean.jaccard_go"]
+    cols.append("set_size")
+    x = np.concatenate(out, 0) if out else np.zeros((0, len(cols)), dtype=np.float32)
+    return x, cols
+
+
+@dataclass
+class FeatureBaseline:
+    """Fitted gradient-boosted trees per target (None where a target had no training rows)."""
+
+    models: list[Any]
+    feature_names: list[str]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def predict(self, x: np.ndarray) -> Tensor:
+        cols = []
+        for m in self.models:
+            cols.append(np.full(x.shape[0], np.nan) if m is None else m.predict(x))
+        return torch.from_numpy(np.stack(cols, 1)).to(torch.float64)
+
+
+def _require_sklearn():
+    try:
+        from sklearn.ensemble import HistGradientBoostingRegressor
+    except ImportError as exc:  # pragma: no cover - scikit-learn is a dependency
+        raise ImportError("the feature baseline needs scikit-learn: pip install scikit-learn") from exc
+    return HistGradientBoostingRegressor
+
+
+def fit_feature_baseline(
+    x_train: np.ndarray,
+    y_train: Tensor,
+    w_train: Tensor | None = None,
+    x_val: np.ndarray | None = None,
+    y_val: Tensor | None = None,
+    *,
+    feature_names: Sequence[str] = (),
+    seed: int = 0,
+    max_iter: int = 500,
+    learning_rate: float = 0.05,
+    max_leaf_nodes: int = 15,
+    min_samples_leaf: int = 20,
+    l2_regularization: float = 1.0,
+) -> FeatureBaseline:
+    """One ``HistGradientBoostingRegressor`` per target on the rows that measured it; early stopping
+    (20 rounds) on ``(x_val, y_val)`` when given, else on 10 % of the training rows."""
+    hgb = _require_sklearn()
+    y_train = y_train.view(y_train.shape[0], -1)
+    models: list[Any] = []
+    info: dict[str, Any] = {"iterations": []}
+    for j in range(y_train.shape[1]):
+        yj = y_train[:, j].double().numpy()
+        rows = ~np.isnan(yj)
+        if not rows.any():
+            models.append(None)
+            info["iterations"].append(0)
+            continue
+        kw: dict[str, Any] = {}
+        if w_train is not None:
+            kw["sample_weight"] = w_train.double().numpy()[rows]
+        use_val = False
+        if x_val is not None and y_val is not None and x_val.shape[0] >= 20:
+            yv = y_val.view(y_val.shape[0], -1)[:, j].double().numpy()
+            vr = ~np.isnan(yv)
+            if vr.sum() >= 20:
+                kw.update(X_val=x_val[vr], y_val=yv[vr])
+                use_val = True
+        model = hgb(
+            learning_rate=learning_rate, max_iter=max_iter, max_leaf_nodes=max_leaf_nodes,
+            min_samples_leaf=min_samples_leaf, l2_regularization=l2_regularization,
+            early_stopping=True, n_iter_no_change=20, validation_fraction=None if use_val else 0.1,
+            random_state=seed,
+        )
+        model.fit(x_train[rows], yj[rows], **kw)
+        models.append(model)
+        info["iterations"].append(int(model.n_iter_))
+    return FeatureBaseline(models, list(feature_names), info)
+
+
+def run_baselines(bundle: Any, spec: Any, *, features: bool | None = None) -> dict[str, dict[str, dict[str, float]]]:
+    """Fit the baselines on ``bundle``'s training split and evaluate them on every non-empty split
+    (``bundle.splits``: train, val, test and any extra test subsets such as ``test_one_unseen``).
+
+    Args:
+        bundle: the run's :class:`~cellgi.data.build.DataBundle`.
+        spec: the run's spec (``training.baseline.alpha``, ``training.metrics.strong_threshold``,
+            ``training.baseline.features`` when present, ``seed``).
+        features: override whether the feature baseline runs (default: the spec's, else True).
+
+    Returns:
+        ``{"baseline_additive": {split: metrics}, "baseline_features": {split: metrics}}`` in original units;
+        a baseline that is disabled is absent.
+    """
+    from cellgi.train.metrics import InteractionMetrics
+
+    t = spec.training
+    ds, norm = bundle.dataset, bundle.normalizer
+    threshold = t.metrics.strong_threshold
+    bcfg = t.baseline
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    if not getattr(bcfg, "enabled", True):
+        return out
+    yn = norm.transform(ds.y)
+    stages = [s for s, idx in bundle.splits.items() if idx.numel() > 0]
+
+    def metrics(pred: Tensor, idx: Tensor) -> dict[str, float]:
+        m = InteractionMetrics(bundle.target_names, threshold, sync=False)
+        m.update(norm.inverse(pred.to(torch.float32)), ds.y[idx])
+        return m.compute()
+
+    add = fit_additive_baseline(ds, bundle.splits["train"], alpha=bcfg.alpha, y=yn)
+    out["baseline_additive"] = {s: metrics(add.predict(ds, bundle.splits[s]), bundle.splits[s]) for s in stages}
+    use_features = getattr(bcfg, "features", True) if features is None else features
+    if use_features:
+        x_all, names = set_features(bundle)
+        tr = bundle.splits["train"]
+        va = bundle.splits.get("val")
+        has_val = va is not None and va.numel() > 0
+        fb = fit_feature_baseline(
+            x_all[tr.numpy()], yn[tr], ds.weight[tr] if ds.weight is not None else None,
+            x_all[va.numpy()] if has_val else None, yn[va] if has_val else None,
+            feature_names=names, seed=int(getattr(spec, "seed", 0)),
+        )
+        out["baseline_features"] = {s: metrics(fb.predict(x_all[bundle.splits[s].numpy()]), bundle.splits[s])
+                                    for s in stages}
+    return out

@@ -563,9 +563,12 @@ def _build_model(spec: Spec, bundle: DataBundle, say: Any) -> Any:
     from cellgi.nn.model import LazyDango
 
     try:
-        model = LazyDango.from_spec(spec.model, bundle.graph, len(bundle.target_names), base_dir=spec.data.root)
+        model = LazyDango.from_spec(spec.model, bundle.graph, len(bundle.target_names),
+                                    node_features=bundle.gene_features)
     except (ValueError, TypeError, KeyError) as exc:
         raise ModelBuildError(f"the model cannot be built from this spec and data: {exc}") from exc
+    # genes without a training sample use the shared 'unknown' ID vector (docs/model.md)
+    model.set_training_genes(torch.unique(bundle.dataset.subset(bundle.splits["train"]).pert_idx.to(torch.long)))
     n_params = sum(p.numel() for p in model.parameters())
     say(f"model: {n_params:,} parameters ({spec.model.conv.type} x {spec.model.num_layers}, H={spec.model.hidden_dim}, "
         f"aggregator {spec.model.aggregator.type})")

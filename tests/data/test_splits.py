@@ -79,3 +79,51 @@ def test_gene_holdout_with_hub_genes_keeps_fractions():
     frac = {k: v.numel() / len(ds) for k, v in r.splits.items()}
     assert 0.08 < frac["test"] < 0.12 and 0.08 < frac["val"] < 0.12, frac
     assert not set(hubs) & (set(r.test_genes) | set(r.val_genes))
+
+
+def _pairs(genes=60, seed=0):
+    rng = np.random.default_rng(seed)
+    sets = [[a, b] for a in range(genes) for b in range(a + 1, genes) if rng.random() < 0.5]
+    return PerturbationDataset.from_sets(sets, torch.zeros(len(sets), 1), ["t"], genes)
+
+
+def test_gene_folds_pair_screen_one_and_two_unseen():
+    ds = _pairs()
+    r = make_splits(ds, "gene_folds", seed=1, num_folds=5, fold=2, val_fraction=0.2)
+    sp = r.splits
+    test_g, val_g = set(r.test_genes), set(r.val_genes)
+    assert len(test_g) == 12 and not test_g & val_g
+    train_genes = _genes(ds, sp["train"])
+    assert not train_genes & (test_g | val_g)  # train never deletes a held-out gene
+    assert not _genes(ds, sp["val"]) & test_g  # validation is gene-disjoint from test
+    for i in sp["test_one_unseen"].tolist():
+        assert len(set(ds.genes_of(i).tolist()) & test_g) == 1
+    for i in sp["test_two_unseen"].tolist():
+        assert set(ds.genes_of(i).tolist()) <= test_g
+    assert sp["test_one_unseen"].numel() > 0 and sp["test_two_unseen"].numel() > 0
+    assert sp["test"].numel() == sp["test_one_unseen"].numel() + sp["test_two_unseen"].numel()
+    every = torch.cat([sp["train"], sp["val"], sp["test"]])
+    assert every.unique().numel() == every.numel() == len(ds) - r.dropped
+    assert r.dropped > 0  # pairs of a test and a validation gene
+
+
+def test_gene_folds_partition_genes_over_folds_and_keep_shared_queries():
+    # a Kuzmin-like screen: 3 query genes paired with every array gene
+    sets = [[q, a] for q in range(3) for a in range(3, 83)]
+    ds = PerturbationDataset.from_sets(sets, torch.zeros(len(sets), 1), ["t"], 83)
+    seen: list[int] = []
+    for k in range(4):
+        r = make_splits(ds, "gene_folds", seed=0, num_folds=4, fold=k, val_fraction=0.1)
+        assert not set(r.test_genes) & {0, 1, 2}  # queries touch > 5 % of samples: shared
+        assert r.splits["test_two_unseen"].numel() == 0
+        assert torch.equal(r.splits["test"], r.splits["test_one_unseen"])
+        seen += r.test_genes
+    assert sorted(seen) == list(range(3, 83))  # every array gene is a test gene exactly once
+
+
+def test_gene_folds_errors():
+    ds = _pairs(genes=8)
+    with pytest.raises(DataError, match="fold must be in"):
+        make_splits(ds, "gene_folds", num_folds=3, fold=3)
+    with pytest.raises(DataError, match="fewer than num_folds"):
+        make_splits(ds, "gene_folds", num_folds=5, shared_gene_fraction=0.01)

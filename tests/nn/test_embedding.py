@@ -1,43 +1,46 @@
-"""Gene embedding, fixed node features from TSV, preprocessor."""
+"""Gene embedding (learnable ID + per-gene features, unseen genes, gene dropout), preprocessor."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from cellgi.nn.embedding import GeneEmbedding, Preprocessor, load_node_features
+from cellgi.nn.embedding import GeneEmbedding, Preprocessor
 
 
-def test_load_node_features_with_and_without_header(tmp_path):
-    genes = ["YA", "YB", "YC"]
-    p = tmp_path / "f.tsv"
-    p.write_text("# comment\nYC\t3\t30\nYA\t1\t10\n\nYB\t2\t20\n")
-    torch.testing.assert_close(load_node_features(p, genes), torch.tensor([[1.0, 10], [2, 20], [3, 30]]))
-    p.write_text("orf\tA\tB\nYC\t3\t30\nYA\t1\t10\nYB\t2\t20\n")
-    assert load_node_features(p, genes).shape == (3, 2)
+def test_unseen_genes_use_the_shared_unknown_vector():
+    emb = GeneEmbedding(6, 4, features=torch.arange(12.0).view(6, 2))
+    emb.set_seen(torch.tensor([0, 2]))
+    out = emb()
+    assert torch.equal(out[1, :4], emb.unknown) and torch.equal(out[5, :4], emb.unknown)
+    assert torch.equal(out[0, :4], emb.weight[0]) and not torch.equal(out[0, :4], emb.unknown)
+    assert torch.equal(out[:, 4:], torch.arange(12.0).view(6, 2))
+    assert "seen" in emb.state_dict() and "unknown" in emb.state_dict()
 
 
-@pytest.mark.parametrize(
-    "text,match",
-    [
-        ("YA\t1\nYB\t2\nYC\t3\nYZ\t4\n", "not in the model's gene list"),
-        ("YA\t1\nYB\t2\n", "have no features"),
-        ("YA\t1\nYB\t2\t3\nYC\t1\n", "expected 1"),
-        ("YA\t1\nYA\t2\nYB\t2\nYC\t3\n", "appears twice"),
-        ("YA\t1\nYB\tx\nYC\t3\n", "non-numeric"),
-        ("YA\tnan\nYB\t1\nYC\t3\n", "non-finite"),
-    ],
-)
-def test_load_node_features_errors(tmp_path, text, match):
-    p = tmp_path / "f.tsv"
-    p.write_text(text)
-    with pytest.raises(ValueError, match=match):
-        load_node_features(p, ["YA", "YB", "YC"])
+def test_gene_dropout_only_in_training():
+    torch.manual_seed(0)
+    emb = GeneEmbedding(400, 3, gene_dropout=0.5)
+    emb.train()
+    dropped = (emb() == emb.unknown).all(1).float().mean()
+    assert 0.35 < float(dropped) < 0.65
+    emb.eval()
+    assert not (emb() == emb.unknown).all(1).any()
 
 
-def test_missing_file():
-    with pytest.raises(FileNotFoundError):
-        load_node_features("/nonexistent/feats.tsv", ["YA"])
+def test_features_only_and_errors():
+    emb = GeneEmbedding(5, 0, features=torch.ones(5, 3))
+    assert emb.out_dim == 3 and emb.weight is None and emb().shape == (5, 3)
+    emb.set_seen(torch.tensor([1]))  # no learnable table: nothing changes
+    assert torch.equal(emb(), torch.ones(5, 3))
+    with pytest.raises(ValueError, match="gene input is empty"):
+        GeneEmbedding(5, 0)
+    with pytest.raises(ValueError, match=r"must be \[5, F\]"):
+        GeneEmbedding(5, 2, features=torch.ones(4, 3))
+    with pytest.raises(ValueError, match="NaN"):
+        GeneEmbedding(5, 2, features=torch.full((5, 1), float("nan")))
+    with pytest.raises(ValueError, match="gene_dropout"):
+        GeneEmbedding(5, 2, gene_dropout=1.0)
 
 
 def test_embedding_and_preprocessor():

@@ -195,24 +195,41 @@ def model_spec_from_yaml_dict(d: dict):
     return validate_spec({"name": "t", "data": {"synthetic": {}}, "training": {}, "model": d}).model
 
 
-def test_node_features_from_tsv(tmp_path):
+def test_gene_features_feed_the_model_and_unseen_genes_share_one_vector():
     graph = random_graph(20)
-    path = tmp_path / "feats.tsv"
-    rows = ["gene\tf1\tf2"] + [f"{g}\t{i}\t{-i / 2}" for i, g in enumerate(graph.genes)]
-    path.write_text("\n".join(rows) + "\n")
-    spec = small_spec(extra="embedding: {node_features: feats.tsv}")
-    model = LazyDango.from_spec(spec, graph, 1, base_dir=tmp_path)
-    assert model.embedding.out_dim == 18
-    torch.testing.assert_close(model.embedding()[:, 16:][3], torch.tensor([3.0, -1.5]))
-    assert "embedding.features" in model.state_dict()
-    pred, _ = model(make_batch(random_sets(20, [2, 3])))
-    assert pred.shape == (2, 1)
-    path.write_text("\n".join(rows + ["YNOTAGENE\t1\t2"]) + "\n")
-    with pytest.raises(ValueError, match="not in the model's gene list.*YNOTAGENE"):
-        LazyDango.from_spec(spec, graph, 1, base_dir=tmp_path)
-    path.write_text("\n".join(rows[:-1]) + "\n")
-    with pytest.raises(ValueError, match="have no features"):
-        LazyDango.from_spec(spec, graph, 1, base_dir=tmp_path)
+    feats = torch.randn(20, 2)
+    spec = small_spec(extra="embedding: {gene_dropout: 0.2}")
+    model = LazyDango.from_spec(spec, graph, 1, node_features=feats)
+    assert model.embedding.out_dim == 18 and "embedding.features" in model.state_dict()
+    model.set_training_genes(torch.arange(10))
+    model.eval()
+    x = model.embedding()
+    assert torch.equal(x[12, :16], x[15, :16]) and not torch.equal(x[3, :16], x[4, :16])
+    pred, reps = model(make_batch(random_sets(20, [2, 3])))
+    assert pred.shape == (2, 1) and reps["additive"] is None
+    spec = small_spec(extra="embedding: {learnable: false}")
+    model = LazyDango.from_spec(spec, graph, 1, node_features=feats)
+    assert model.embedding.out_dim == 2 and model.embedding.weight is None
+    with pytest.raises(ValueError, match="gene input is empty"):
+        LazyDango.from_spec(spec, graph, 1)
+
+
+def test_additive_term_starts_additive_and_pair_head_is_order_invariant():
+    graph = random_graph(20)
+    text = SMALL.replace("CONV", "masked_gin").replace("AGG", "sum").replace("hypergraph_attention", "pair_relations")
+    spec = model_spec_from_yaml(text + "additive_term: {type: gene_mlp}\n")
+    model = LazyDango.from_spec(spec, graph, 1, node_features=torch.randn(20, 3)).eval()
+    assert model.relations is not None and model.local_predictor.num_relations == 4 * len(graph.edge_type_names)
+    sets = random_sets(20, [2, 3, 3])
+    pred, reps = model(make_batch(sets))
+    torch.testing.assert_close(pred, reps["additive"])  # the interaction part starts at zero
+    with torch.no_grad():
+        model.additive_term.scale.fill_(0.7)
+    pred, reps = model(make_batch(sets))
+    flipped, _ = model(make_batch([s.flip(0) for s in sets]))
+    torch.testing.assert_close(pred, flipped, atol=1e-5, rtol=1e-5)
+    ref, _ = model.reference_forward(make_batch(sets))
+    torch.testing.assert_close(pred, ref, atol=1e-5, rtol=1e-5)
 
 
 def test_device_and_dtype_moves_keep_the_operators():

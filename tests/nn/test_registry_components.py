@@ -50,7 +50,11 @@ def test_component_builds_from_yaml_and_runs(role, name):
     batch = make_batch(random_sets(30, [2, 3, 2]), num_targets=2)
     pred, reps = model(batch)
     assert pred.shape == (3, 2) and torch.isfinite(pred).all()
-    assert reps["z_p"].shape == (3, H) and reps["z_w"].shape == (1, H)
+    if model.uses_global:
+        assert reps["z_p"].shape == (3, H) and reps["z_w"].shape == (1, H)
+    else:  # local_only: wildtype states only, no pooled cell states
+        assert reps["z_p"] is None and model.pooling is None and model.global_predictor is None
+        assert reps["local_interaction"].shape == (3, 2)
     part = {
         "conv": model.layers[0][0].conv,
         "aggregator": model.aggregators[0],
@@ -83,11 +87,11 @@ def test_role_members_subclass_their_base(role):
 
 
 # ------------------------------------------------------------------ conv equivalence contract
+# The checks live in cellgi.testing (plugin authors call the same ones).
 @pytest.mark.parametrize("conv_name", _names("conv"))
 @pytest.mark.parametrize("edge_type", ["und_a", "und_b", "dir"])
 @pytest.mark.parametrize("sizes", [[2], [3, 2, 3, 1]], ids=["B1", "B4"])
 def test_batched_equals_per_sample_copies(conv_name, edge_type, sizes):
-# The checks live in cellgi.testing (plugin authors call the same ones).
     """For every kept gene, shared-adjacency message passing == message passing on the per-sample graph
     with the deleted genes' edges removed (B copies, PyG Batch)."""
     check_conv_batched_equals_copies(conv_name, edge_type=edge_type, sizes=sizes)

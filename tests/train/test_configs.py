@@ -11,7 +11,7 @@ from cellgi.spec import load_spec
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
-@pytest.mark.parametrize("name", ["quickstart.yaml", "yeast_real.yaml", "dango_lazy_kuzmin.yaml"])
+@pytest.mark.parametrize("name", ["quickstart.yaml", "yeast_real.yaml", "dango_lazy_kuzmin.yaml", "emap_real.yaml"])
 def test_config_validates(name):
     spec = load_spec(CONFIGS / name)
     assert spec.name == name.removesuffix(".yaml")
@@ -26,11 +26,16 @@ def test_published_config_shape():
     assert m.local_predictor.num_heads == 8
 
 
-def test_yeast_real_files_exist(yeast_dir):
-    spec = load_spec(CONFIGS / "yeast_real.yaml")
+@pytest.mark.parametrize("name", ["yeast_real.yaml", "emap_real.yaml"])
+def test_real_data_config_files_exist(yeast_dir, name):
+    spec = load_spec(CONFIGS / name)
     root = Path(spec.data.root)
     assert root.resolve() == yeast_dir.resolve()
     for g in spec.data.graphs:
         assert (root / g.path).is_file(), g.path
     for s in spec.data.screens:
         assert (root / s.path).is_file(), s.path
+    for f in spec.data.features:
+        if getattr(f, "path", None):
+            assert (root / f.path).is_file(), f.path
+    assert spec.data.split.kind == "gene_folds"  # gene-held-out test and gene-disjoint validation

@@ -1,0 +1,232 @@
+"""Real-data accuracy on genes the model has never seen: model vs the additive and feature-boosting baselines.
+
+For each spec, fold and seed: the data is built with ``data.split`` overridden to ``gene_folds`` (fold k of
+K, the given seed) or ``random``; both baselines are fitted on the training split
+(:func:`cellgi.train.baselines.run_baselines`); the model (``LazyDango`` from the spec's ``model:``) is
+trained on the same split with AdamW, the spec's loss, learning rate and weight decay, and early stopping
+on the validation Pearson (gene-disjoint under ``gene_folds``: hyperparameters and the stopping epoch
+never see test genes). Pearson / Spearman on every split (test, test_one_unseen, test_two_unseen) are
+written per replicate and as mean ± sd to ``benchmarks/results/<name>.json``.
+
+The loop is a plain PyTorch loop over the same model, data and loss code as ``cellgi train`` (without
+Lightning's run folder, checkpoints and plots), so that folds x seeds fit on a small CPU.
+
+    python benchmarks/real_data.py configs/emap_real.yaml --folds 0,1,2 --seeds 0 --split gene_folds
+    python benchmarks/real_data.py configs/emap_real.yaml --folds 0 --seeds 0,1,2 --split random
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+warnings.filterwarnings("ignore", message=r".*will save all targets and predictions.*")
+warnings.filterwarnings("ignore", message=r".*variance of predictions or target is close to zero.*")
+
+
+def _override(spec, split_kind: str, fold: int, seed: int, num_folds: int):
+    d = spec.model_dump(mode="json")
+    d["seed"] = seed
+    sp = d["data"]["split"]
+    sp["kind"] = split_kind
+    sp["seed"] = seed
+    if split_kind == "gene_folds":
+        sp["fold"], sp["num_folds"] = fold, num_folds
+    d["data"]["cache"] = True
+    return type(spec).model_validate(d)
+
+
+def _predict(model, ds, idx, norm, batch_size):
+    model.eval()
+    outs = []
+    with torch.no_grad():
+        for lo in range(0, idx.numel(), batch_size):
+            b = ds.batch(idx[lo : lo + batch_size])
+            pred, _ = model(b)
+            outs.append(pred.float())
+    return norm.inverse(torch.cat(outs)) if outs else torch.zeros(0, len(norm.mean))
+
+
+def _metrics(pred, y, names, thr):
+    from cellgi.train.metrics import InteractionMetrics
+
+    m = InteractionMetrics(names, thr, sync=False)
+    m.update(pred, y)
+    return m.compute()
+
+
+def train_model(spec, bundle, *, max_epochs: int, patience: int, log=print):
+    from cellgi.nn.model import LazyDango
+    from cellgi.registry import get_registry
+
+    torch.manual_seed(spec.seed)
+    ds, norm, splits = bundle.dataset, bundle.normalizer, bundle.splits
+    model = LazyDango.from_spec(spec.model, bundle.graph, len(bundle.target_names), node_features=bundle.gene_features)
+    tr = splits["train"]
+    model.set_training_genes(torch.unique(ds.subset(tr).pert_idx.to(torch.long)))
+    t = spec.training
+    opt = torch.optim.AdamW(model.parameters(), lr=t.optimizer.lr, weight_decay=t.optimizer.weight_decay)
+    loss_fn = get_registry("loss").build(t.loss)
+    bs = spec.data.batch_size
+    ebs = spec.data.eval_batch_size or 4 * bs
+    g = torch.Generator().manual_seed(spec.seed)
+    steps_per_epoch = math.ceil(tr.numel() / bs)
+    total = steps_per_epoch * max_epochs
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=t.optimizer.lr, total_steps=total, pct_start=0.05,
+                                                anneal_strategy="cos")
+    best, best_state, best_epoch, bad = -math.inf, None, -1, 0
+    va = splits["val"]
+    for epoch in range(max_epochs):
+        model.train()
+        t0 = time.perf_counter()
+        perm = tr[torch.randperm(tr.numel(), generator=g)]
+        tot = 0.0
+        for lo in range(0, perm.numel(), bs):
+            b = ds.batch(perm[lo : lo + bs], y_transform=norm.transform)
+            pred, _ = model(b)
+            loss = loss_fn(pred, b.y, b.weight)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            tot += float(loss.detach()) * b.num_samples
+        vp = _predict(model, ds, va, norm, ebs)
+        vr = _metrics(vp, ds.y[va], bundle.target_names, t.metrics.strong_threshold)["pearson"]
+        vr = -math.inf if vr is None or vr != vr else vr
+        log(f"  epoch {epoch + 1}: train loss {tot / perm.numel():.4f} val pearson {vr:.4f} ({time.perf_counter() - t0:.1f}s)")
+        if vr > best:
+            best, best_epoch, bad = vr, epoch, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            bad += 1
+            if bad >= patience:
+                break
+    model.load_state_dict(best_state)
+    return model, best_epoch
+
+
+def run_one(spec, *, max_epochs, patience, log=print, model_too=True):
+    from cellgi.data import build_data
+    from cellgi.train.baselines import run_baselines
+
+    bundle = build_data(spec.data, progress=False)
+    res: dict[str, dict] = {}
+    t0 = time.perf_counter()
+    for name, per in run_baselines(bundle, spec).items():
+        res[name.removeprefix("baseline_")] = per
+    tb = time.perf_counter() - t0
+    sizes = {k: int(v.numel()) for k, v in bundle.splits.items()}
+    res["sizes"] = sizes
+    if model_too:
+        t0 = time.perf_counter()
+        model, best_epoch = train_model(spec, bundle, max_epochs=max_epochs, patience=patience, log=log)
+        ebs = spec.data.eval_batch_size or 4 * spec.data.batch_size
+        res["model"] = {}
+        for s, idx in bundle.splits.items():
+            if idx.numel():
+                pred = _predict(model, bundle.dataset, idx, bundle.normalizer, ebs)
+                res["model"][s] = _metrics(pred, bundle.dataset.y[idx], bundle.target_names,
+                                           spec.training.metrics.strong_threshold)
+        res["best_epoch"] = best_epoch + 1
+        res["model_seconds"] = round(time.perf_counter() - t0, 1)
+    res["baseline_seconds"] = round(tb, 1)
+    return res
+
+
+def summarize(reps: list[dict]) -> dict:
+    out: dict[str, dict] = {}
+    for method in ("model", "additive", "features"):
+        for rep in reps:
+            for split, m in rep.get(method, {}).items():
+                for key in ("pearson", "spearman"):
+                    v = m.get(key)
+                    out.setdefault(method, {}).setdefault(split, {}).setdefault(key, []).append(
+                        float("nan") if v is None else float(v))
+    summary: dict[str, dict] = {}
+    for method, per in out.items():
+        for split, mm in per.items():
+            for key, vals in mm.items():
+                a = np.array(vals, dtype=float)
+                ok = a[~np.isnan(a)]
+                summary.setdefault(method, {}).setdefault(split, {})[key] = {
+                    "mean": float(ok.mean()) if ok.size else None,
+                    "sd": float(ok.std(ddof=1)) if ok.size > 1 else None,
+                    "n": int(ok.size),
+                }
+    return summary
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("spec")
+    ap.add_argument("--split", choices=("gene_folds", "random"), default="gene_folds")
+    ap.add_argument("--folds", default="0,1,2", help="gene folds to hold out (gene_folds)")
+    ap.add_argument("--num-folds", type=int, default=5)
+    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--max-epochs", type=int, default=None, help="default: the spec's training.max_epochs")
+    ap.add_argument("--patience", type=int, default=4)
+    ap.add_argument("--baselines-only", action="store_true")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=YAML", help="spec override (dotted key)")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a shared 2-core machine)")
+    ap.add_argument("-o", "--output", default=None)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    from cellgi.spec import load_spec
+    import yaml
+
+    spec = load_spec(args.spec)
+    if args.set:
+        d = spec.model_dump(mode="json")
+        for item in args.set:
+            k, v = item.split("=", 1)
+            cur = d
+            parts = k.split(".")
+            for p in parts[:-1]:
+                cur = cur[p]
+            cur[parts[-1]] = yaml.safe_load(v)
+        spec = type(spec).model_validate(d)
+    folds = [int(x) for x in args.folds.split(",")] if args.split == "gene_folds" else [0]
+    seeds = [int(x) for x in args.seeds.split(",")]
+    max_epochs = args.max_epochs or spec.training.max_epochs
+    reps = []
+    t0 = time.perf_counter()
+    for fold in folds:
+        for seed in seeds:
+            s = _override(spec, args.split, fold, seed, args.num_folds)
+            print(f"== {spec.name} {args.split} fold {fold} seed {seed}", flush=True)
+            r = run_one(s, max_epochs=max_epochs, patience=args.patience, model_too=not args.baselines_only,
+                        log=lambda m: print(m, flush=True))
+            r.update(fold=fold, seed=seed)
+            reps.append(r)
+            line = []
+            for method in ("model", "additive", "features"):
+                if method in r:
+                    line.append(method + " " + " ".join(
+                        f"{sp}={r[method][sp]['pearson']:.3f}" for sp in r[method] if sp != "train"
+                        and r[method][sp].get("pearson") is not None))
+            print("   " + " | ".join(line), flush=True)
+    out = {
+        "spec": str(args.spec), "name": spec.name, "split": args.split, "folds": folds, "num_folds": args.num_folds,
+        "seeds": seeds, "max_epochs": max_epochs, "patience": args.patience, "overrides": args.set,
+        "seconds": round(time.perf_counter() - t0, 1), "replicates": reps, "summary": summarize(reps),
+        "torch_threads": torch.get_num_threads(),
+    }
+    path = Path(args.output or f"benchmarks/results/{spec.name}_{args.split}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1, default=lambda o: None))
+    print(json.dumps(out["summary"], indent=1))
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Per-gene input features (the ``gene_features`` role): one module per source.
+
+``data.features`` lists sources; :func:`compute_gene_features` runs them in order and concatenates
+their blocks into one ``[N, F]`` matrix for the run's gene list (cached with the data). Built-ins:
+``table`` (numeric columns keyed by gene), ``go_slim`` (GO-slim multi-hot), ``graph_structure``
+(degrees per edge type).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from cellgi.data.errors import DataError
+from cellgi.data.features.base import (
+    FeatureContext,
+    GeneFeatureBlock,
+    GeneFeatureSource,
+    standardize_and_impute,
+)
+from cellgi.data.features.go_slim import GoSlimFeatures
+from cellgi.data.features.graph_structure import GraphStructureFeatures
+from cellgi.data.features.table import TableFeatures
+
+__all__ = [
+    "FeatureContext",
+    "GeneFeatureBlock",
+    "GeneFeatureSource",
+    "GoSlimFeatures",
+    "GraphStructureFeatures",
+    "TableFeatures",
+    "build_feature_sources",
+    "compute_gene_features",
+    "feature_input_files",
+    "standardize_and_impute",
+]
+
+
+def build_feature_sources(specs: Sequence[Any]) -> list[GeneFeatureSource]:
+    """Instantiate the sources of ``data.features`` through the ``gene_features`` registry."""
+    from cellgi.registry import get_registry
+
+    reg = get_registry("gene_features")
+    out = []
+    for i, s in enumerate(specs):
+        try:
+            src = reg.build(s)
+        except ValueError as exc:
+            raise DataError(f"data.features[{i}]: {exc}") from None
+        if not isinstance(src, GeneFeatureSource):
+            raise DataError(f"data.features[{i}]: {type(src).__name__} is not a GeneFeatureSource")
+        out.append(src)
+    return out
+
+
+def feature_input_files(specs: Sequence[Any], root: str | Path) -> list[Path]:
+    """Files the sources read (for the cache key)."""
+    return [f for src in build_feature_sources(specs) for f in src.input_files(Path(root))]
+
+
+def compute_gene_features(
+    specs: Sequence[Any], *, genes: Sequence[str], mapper: Any, graph: Any, root: str | Path
+) -> tuple[Tensor, list[str], list[dict[str, Any]]]:
+    """Run every source of ``data.features``: ``(values [N, F] float32, column names, per-source info)``.
+
+    Column names are unique (a repeated name is an error naming both sources' positions).
+    """
+    ctx = FeatureContext(list(genes), mapper, graph, Path(root))
+    blocks: list[np.ndarray] = []
+    names: list[str] = []
+    infos: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for i, src in enumerate(build_feature_sources(specs)):
+        block = src.compute(ctx)
+        if block.values.shape[0] != len(genes):
+            raise DataError(f"data.features[{i}] ({src.kind}): {block.values.shape[0]} rows for {len(genes)} genes")
+        for c in block.columns:
+            if c in seen:
+                raise DataError(
+                    f"data.features[{i}] ({src.kind}): column {c!r} also made by data.features[{seen[c]}]; "
+                    "set a different prefix"
+                )
+            seen[c] = i
+        blocks.append(block.values)
+        names += block.columns
+        infos.append({"index": i, "type": src.kind, "num_columns": len(block.columns), **block.info})
+    if not blocks:
+        return torch.zeros(len(genes), 0), [], []
+    return torch.from_numpy(np.concatenate(blocks, 1).astype(np.float32)), names, infos

@@ -1,0 +1,179 @@
+"""``table``: numeric columns of a TSV/CSV/Parquet keyed by gene (ORFs, names or strain ids)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from cellgi.data.errors import DataError
+from cellgi.data.features.base import (
+    FeatureContext,
+    GeneFeatureBlock,
+    GeneFeatureSource,
+    resolve_path,
+    standardize_and_impute,
+)
+from cellgi.data.readers._io import check_file, iter_lines
+from cellgi.data.readers._table import guess_sep, read_table
+from cellgi.registry import Params, register
+
+__all__ = ["TableFeatures", "TableFeaturesParams"]
+
+
+class TableFeaturesParams(Params):
+    path: str = Field(description="TSV/CSV/Parquet file (relative to data.root)")
+    gene_column: str | None = Field(None, description="column naming the gene (default: the first column)")
+    columns: list[str] | None = Field(None, description="numeric columns to use (default: every numeric column)")
+    header: bool = Field(True, description="false: no header row; columns are named by column_names or c1, c2, ...")
+    column_names: list[str] | None = Field(None, description="names of the columns after the gene column (header: false)")
+    sep: str | None = Field(None, description="separator (default: ',' for .csv, tab otherwise; whitespace when header: false)")
+    strip_suffix: bool = Field(False, description="strip a strain suffix after the last '_' (YAL001C_damp174 -> YAL001C)")
+    prefix: str | None = Field(None, description="column name prefix (default: the file stem)")
+    standardize: bool = Field(True, description="z-score each column over the genes that have a value")
+    impute: Literal["median", "mean", "zero"] = Field(
+        "median", description="value for genes absent from the table (after z-scoring; zero = the mean)"
+    )
+    missing_indicator: bool = Field(True, description="add a column that is 1 where the value was imputed")
+
+
+@register("gene_features", "table", summary="numeric columns of a table keyed by gene; imputed + missing indicator",
+          params=TableFeaturesParams)
+class TableFeatures(GeneFeatureSource):
+    """Rows name a gene (mapped with the run's :class:`GeneMapper`: ORFs, case variants, common names,
+    aliases; strain ids with ``strip_suffix``). Several rows of one gene (e.g. strains of several alleles)
+    are averaged. Rows whose gene is not in the gene list are counted, not used. A non-numeric cell in a
+    used column is an error naming the line; an empty cell or ``NA``/``NaN`` is a missing value."""
+
+    kind = "table"
+
+    def __init__(self, path: str, gene_column: str | None = None, columns: list[str] | None = None,
+                 header: bool = True, column_names: list[str] | None = None, sep: str | None = None,
+                 strip_suffix: bool = False, prefix: str | None = None, standardize: bool = True,
+                 impute: str = "median", missing_indicator: bool = True):
+        self.path, self.gene_column, self.columns = path, gene_column, columns
+        self.header, self.column_names, self.sep = header, column_names, sep
+        self.strip_suffix, self.prefix, self.standardize = strip_suffix, prefix, standardize
+        self.impute, self.missing_indicator = impute, missing_indicator
+
+    def input_files(self, root: Path) -> list[Path]:
+        return [resolve_path(root, self.path)]
+
+    def _rows(self, p: Path):
+        """``(names, gene_idx, rows)`` where rows yields ``(line, fields)``."""
+        if self.header:
+            t = read_table(p, self.sep, what="feature table")
+            gi = 0 if self.gene_column is None else t.column(self.gene_column, "gene_column")
+            return [h.strip() for h in t.header], gi, t.rows, t.header_line
+        lines = iter_lines(check_file(p, "feature table"), "feature table")
+
+        def rows():
+            width = None
+            for lineno, line in lines:
+                if not line.strip() or line.startswith("#"):
+                    continue
+                f = line.split(self.sep) if self.sep else line.split()
+                if width is None:
+                    width = len(f)
+                elif len(f) != width:
+                    raise DataError(f"expected {width} fields like the first row, found {len(f)}", p, lineno)
+                yield lineno, f
+
+        it = rows()
+        try:
+            first = next(it)
+        except StopIteration:
+            raise DataError("empty feature table", p) from None
+        width = len(first[1])
+        names = ["gene"] + (list(self.column_names) if self.column_names else [f"c{i}" for i in range(1, width)])
+        if len(names) != width:
+            raise DataError(f"column_names gives {len(names) - 1} names but rows have {width - 1} value fields", p, first[0])
+
+        def chained():
+            yield first
+            yield from it
+
+        return names, 0, chained(), None
+
+    def compute(self, ctx: FeatureContext) -> GeneFeatureBlock:
+        p = resolve_path(ctx.root, self.path)
+        names, gi, rows, header_line = self._rows(p)
+        lower = [n.lower() for n in names]
+        if self.columns is not None:
+            use = []
+            for c in self.columns:
+                if c.lower() not in lower:
+                    raise DataError(f"feature column {c!r} not in the columns {names}", p, header_line)
+                use.append(lower.index(c.lower()))
+            if gi in use:
+                raise DataError(f"feature column {names[gi]!r} is the gene column", p, header_line)
+            numeric_only = False
+        else:
+            use = [j for j in range(len(names)) if j != gi]
+            numeric_only = True  # decided below: columns with any non-numeric text are left out (reported)
+        index = {g: i for i, g in enumerate(ctx.genes)}
+        n = len(ctx.genes)
+        sums = np.zeros((n, len(use)))
+        counts = np.zeros((n, len(use)))
+        bad_col = np.zeros(len(use), dtype=bool)
+        rows_read = unmapped = 0
+        unmapped_examples: list[str] = []
+        parsed: list[tuple[int, list[float]]] = []
+        for lineno, f in rows:
+            rows_read += 1
+            ident = f[gi].strip()
+            if self.strip_suffix and "_" in ident:
+                ident = ident.rsplit("_", 1)[0]
+            gene = ctx.mapper.map(ident)
+            vals = []
+            for k, j in enumerate(use):
+                cell = f[j].strip()
+                if cell == "" or cell.lower() in ("na", "nan", "n/a", "null", "none"):
+                    vals.append(np.nan)
+                    continue
+                try:
+                    v = float(cell)
+                except ValueError:
+                    if numeric_only:
+                        bad_col[k] = True
+                        vals.append(np.nan)
+                        continue
+                    raise DataError(f"non-numeric value {cell!r} in feature column {names[j]!r}", p, lineno) from None
+                if not np.isfinite(v):  # inf / 1e999 is not a measurement: never imputed silently
+                    raise DataError(f"non-finite value {cell!r} in feature column {names[j]!r}", p, lineno)
+                vals.append(v)
+            if gene is None or gene not in index:
+                unmapped += 1
+                if len(unmapped_examples) < 5:
+                    unmapped_examples.append(ident)
+                continue
+            parsed.append((index[gene], vals))
+        for i, vals in parsed:
+            v = np.asarray(vals)
+            ok = ~np.isnan(v)
+            sums[i, ok] += v[ok]
+            counts[i, ok] += 1
+        keep = [k for k in range(len(use)) if not bad_col[k] and counts[:, k].sum() > 0]
+        if self.columns is not None:
+            empty = [names[use[k]] for k in range(len(use)) if counts[:, k].sum() == 0]
+            if empty:
+                raise DataError(f"feature column(s) {empty} have no value for any gene of the gene list", p)
+        if not keep:
+            raise DataError("no numeric feature column with a value for a gene of the gene list", p)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = sums[:, keep] / counts[:, keep]
+        mean[counts[:, keep] == 0] = np.nan
+        prefix = self.prefix or p.name.split(".")[0]
+        cols = [names[use[k]] for k in keep]
+        values, colnames, stats = standardize_and_impute(
+            mean, prefix, cols, standardize=self.standardize, impute=self.impute, indicator=self.missing_indicator
+        )
+        covered = int((counts[:, keep].sum(1) > 0).sum())
+        info = {
+            "source": "table", "path": str(p), "rows": rows_read, "rows_not_in_gene_list": unmapped,
+            "examples_not_in_gene_list": unmapped_examples, "genes_with_values": covered, "genes_imputed": n - covered,
+            "columns": colnames, "skipped_non_numeric_columns": [names[use[k]] for k in range(len(use)) if bad_col[k]],
+        }
+        return GeneFeatureBlock(values, colnames, info)

@@ -1,0 +1,99 @@
+"""Per-gene feature sources (table, go_slim, graph_structure): imputation, indicators, errors, registry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cellgi.data.cellgraph import CellGraph, EdgeType
+from cellgi.data.errors import DataError
+from cellgi.data.features import compute_gene_features, feature_input_files
+from cellgi.data.genes import GeneMapper
+from cellgi.registry import get_registry
+
+GENES = ["YA", "YB", "YC", "YD"]
+
+
+def _graph():
+    ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    reg = torch.tensor([[0, 0], [2, 3]])
+    return CellGraph(GENES, {"ppi": EdgeType("ppi", False, ei, torch.tensor([0.5, 0.5, 2.0, 2.0])),
+                             "reg": EdgeType("reg", True, reg)})
+
+
+def _run(specs, tmp_path):
+    return compute_gene_features(specs, genes=GENES, mapper=GeneMapper(GENES), graph=_graph(), root=tmp_path)
+
+
+def test_table_imputes_missing_genes_with_an_indicator(tmp_path):
+    (tmp_path / "t.tsv").write_text("gene\tname\tpheno\nYA\ta\t1.0\nyb\tb\t3.0\nYC\tc\tNA\nYZZ\tz\t9\n")
+    x, names, info = _run([{"type": "table", "path": "t.tsv", "gene_column": "gene"}], tmp_path)
+    assert names == ["t.pheno", "t.missing"]  # the text column 'name' is left out (reported)
+    assert info[0]["skipped_non_numeric_columns"] == ["name"] and info[0]["rows_not_in_gene_list"] == 1
+    assert x[:, 1].tolist() == [0.0, 0.0, 1.0, 1.0]
+    assert x[0, 0] == -1.0 and x[1, 0] == 1.0  # z-scored over YA, YB (yb mapped case-insensitively)
+    assert x[2, 0] == x[3, 0] == 0.0  # median of the measured genes
+
+
+def test_table_headerless_strain_ids_averaged(tmp_path):
+    (tmp_path / "smf.txt").write_text("YA_d1 1.0 0.1\nYA_d2 3.0 0.1\nYB_x 0.0 0.2\nYD_y 1.0 0.3\n")
+    x, names, _ = _run([{"type": "table", "path": "smf.txt", "header": False, "strip_suffix": True,
+                         "column_names": ["fit", "sd"], "standardize": False, "impute": "mean"}], tmp_path)
+    assert names == ["smf.fit", "smf.sd", "smf.missing"]
+    np.testing.assert_allclose(x[:, 0].numpy(), [2.0, 0.0, 1.0, 1.0])  # YC imputed with the mean
+    assert x[:, 2].tolist() == [0.0, 0.0, 1.0, 0.0]
+
+
+@pytest.mark.parametrize("text, spec, match", [
+    ("gene\tv\nYA\tx\n", {"columns": ["v"]}, r"t.tsv:2: non-numeric value 'x'"),
+    ("gene\tv\nYA\t1\n", {"columns": ["w"]}, r"feature column 'w' not in the columns"),
+    ("gene\tv\nYZ\t1\n", {"columns": ["v"]}, r"no value for any gene"),
+])
+def test_table_errors_name_the_place(tmp_path, text, spec, match):
+    (tmp_path / "t.tsv").write_text(text)
+    with pytest.raises(DataError, match=match):
+        _run([{"type": "table", "path": "t.tsv", **spec}], tmp_path)
+
+
+def test_go_slim_multi_hot_min_genes_and_roots(tmp_path):
+    rows = [("YA", "P", "proc1", "GO:1"), ("YB", "P", "proc1", "GO:1"), ("YC", "P", "proc2", "GO:2"),
+            ("YA", "F", "fn", "GO:3"), ("YB", "F", "fn", "GO:3"), ("YD", "P", "biological_process", "GO:0008150")]
+    (tmp_path / "go.tab").write_text("".join(f"{g}\t{g}\tS1\t{a}\t{n}\t{i}\tORF\n" for g, a, n, i in rows))
+    x, names, info = _run([{"type": "go_slim", "path": "go.tab", "min_genes": 2}], tmp_path)
+    assert names == ["go.F.GO:3", "go.P.GO:1", "go.missing"]
+    assert x.tolist() == [[1, 1, 0], [1, 1, 0], [0, 0, 1], [0, 0, 1]]
+    assert info[0]["terms_below_min_genes"] == 1 and "evidence codes" in info[0]["note"]
+    x, names, _ = _run([{"type": "go_slim", "path": "go.tab", "min_genes": 1, "aspects": ["F"]}], tmp_path)
+    assert names == ["go.F.GO:3", "go.missing"]
+
+
+def test_graph_structure_degrees_per_type():
+    x, names, _ = compute_gene_features([{"type": "graph_structure", "standardize": False}], genes=GENES,
+                                        mapper=GeneMapper(GENES), graph=_graph(), root=".")
+    assert names == ["deg.ppi", "wdeg.ppi", "deg_in.reg", "deg_out.reg"]
+    np.testing.assert_allclose(x[:, 0].numpy(), np.log1p([1, 2, 1, 0]), rtol=1e-6)
+    np.testing.assert_allclose(x[:, 1].numpy(), np.log1p([0.5, 2.5, 2.0, 0]), rtol=1e-6)
+    np.testing.assert_allclose(x[:, 3].numpy(), np.log1p([2, 0, 0, 0]), rtol=1e-6)
+    with pytest.raises(DataError, match="unknown edge type"):
+        compute_gene_features([{"type": "graph_structure", "edge_types": ["nope"]}], genes=GENES,
+                              mapper=GeneMapper(GENES), graph=_graph(), root=".")
+
+
+def test_repeated_column_names_and_input_files(tmp_path):
+    (tmp_path / "t.tsv").write_text("gene\tv\nYA\t1\nYB\t2\n")
+    spec = {"type": "table", "path": "t.tsv"}
+    with pytest.raises(DataError, match=r"also made by data.features\[0\]"):
+        _run([spec, spec], tmp_path)
+    assert feature_input_files([spec, {"type": "graph_structure"}], tmp_path) == [tmp_path / "t.tsv"]
+
+
+@pytest.mark.parametrize("name", ["table", "go_slim", "graph_structure"])
+def test_every_source_is_registered_and_built_from_yaml(name, tmp_path):
+    from cellgi.spec import validate_spec
+
+    src = {"type": name} if name == "graph_structure" else {"type": name, "path": "x.tsv"}
+    spec = validate_spec({"name": "t", "data": {"synthetic": {"num_genes": 20, "num_samples": 20}, "features": [src]},
+                          "training": {}, "model": {}})
+    assert spec.data.features[0].type == name
+    assert name in get_registry("gene_features").names()

@@ -23,7 +23,7 @@ from cellgi.registry import ROLES, get_registry
 __all__ = ["KINDS", "PluginNames", "add_parser", "plugin_names", "render", "run", "write_skeleton"]
 
 #: kinds a skeleton can be made for (a subset of the registry roles)
-KINDS = ("aggregator", "loss", "pooling", "conv")
+KINDS = ("aggregator", "loss", "pooling", "conv", "graph_format")
 
 _DIST_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
 _COMPONENT_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -44,10 +44,19 @@ _SUMMARIES = {
     "loss": "Cauchy (Lorentzian) loss: quadratic near 0, logarithmic in the tails",
     "pooling": "sum over each sample's kept genes divided by (number kept) ** power",
     "conv": "mean over kept in-neighbours, plus a root transform (GraphSAGE-style)",
+    "graph_format": "gene pairs as GENE<sep>GENE[<sep>weight] lines with a chosen separator",
 }
 #: where a component of each kind goes in a spec
 _SPEC_SECTION = {"aggregator": "model", "loss": "training", "pooling": "model", "conv": "model"}
-_CLASS_SUFFIX = {"aggregator": "Aggregator", "loss": "Loss", "pooling": "Pooling", "conv": "Conv"}
+_CLASS_SUFFIX = {"aggregator": "Aggregator", "loss": "Loss", "pooling": "Pooling", "conv": "Conv",
+                 "graph_format": "Format"}
+
+
+def _spec_snippet(kind: str, component: str) -> str:
+    """How a spec names a component of ``kind`` (for the README)."""
+    if kind == "graph_format":
+        return f"data:\n  graphs:\n    - {{name: my_edges, format: {component}, path: edges.csv, sep: ','}}"
+    return f"{_SPEC_SECTION[kind]}:\n  {kind}: {{type: {component}}}"
 
 
 @dataclass(frozen=True)
@@ -77,7 +86,7 @@ class PluginNames:
             "summary": self.summary,
             "cellgi_version": __version__,
             "cellgi_requirement": f"cellgi>={major}.{minor},<{major}.{int(minor) + 1}",
-            "spec_snippet": f"{_SPEC_SECTION[self.kind]}:\n  {self.kind}: {{type: {self.component}}}",
+            "spec_snippet": _spec_snippet(self.kind, self.component),
             "title": self.dist,
             "title_rule": "=" * len(self.dist),
         }

@@ -30,6 +30,15 @@ SECTION = {
     "pooling": "model:\n  pooling: {type: demo_pooling}",
     "conv": "model:\n  conv: {type: demo_conv}",
 }
+#: a format names its component in a data.graphs entry (validated only: no file is read)
+FORMAT_SPEC = """\
+name: t
+data:
+  graphs:
+    - {name: g, format: demo_graph_format, path: g.csv, sep: ';'}
+  screens:
+    - {format: kuzmin, path: s.tsv}
+"""
 
 
 def can_build_wheels() -> bool:
@@ -126,9 +135,13 @@ def test_installed_skeleton_is_discovered_and_validates(on_path: Path, kind: str
     reg = get_registry(kind)
     assert name in reg.names()
     assert f"cellgi_demo_{kind}.{kind}" not in sys.modules
-    spec = parse_spec(SPEC.format(section=SECTION[kind]))
-    section = spec.training.loss if kind == "loss" else getattr(spec.model, kind)
-    assert section.type == name
+    if kind == "graph_format":
+        entry_spec = parse_spec(FORMAT_SPEC).data.graphs[0]
+        assert (entry_spec.format, entry_spec.sep) == (name, ";")
+    else:
+        spec = parse_spec(SPEC.format(section=SECTION[kind]))
+        section = spec.training.loss if kind == "loss" else getattr(spec.model, kind)
+        assert section.type == name
     entry = reg.get(name)
     assert (entry.provider, entry.version, entry.status) == (f"cellgi-demo-{kind}", "0.1.0", "ok")
     assert entry.describe() and all(r["description"] for r in entry.describe())
@@ -215,4 +228,4 @@ def test_templates_ship_in_the_wheel(tmp_path: Path) -> None:
         shipped = {p.relative_to(lib).as_posix() for p in lib.rglob("*") if p.is_file() and "/templates/" in p.as_posix()}
     templates = repo / "cellgi" / "cli" / "templates"
     expected = {f"cellgi/cli/templates/{p.relative_to(templates).as_posix()}" for p in templates.rglob("*.tmpl")}
-    assert len(expected) == 4 * 2 + 4 and shipped == expected
+    assert len(expected) == len(KINDS) * 2 + 4 and shipped == expected

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 from pydantic import Field, ValidationError, field_validator
 
+from cellgi.errors import resolve_path
 from cellgi.registry import ROLES, PluginLoadError, get_registry
 from cellgi.spec.base import StrictModel, resolve_model
 from cellgi.spec.data import DataSpec
@@ -113,9 +114,9 @@ def validate_spec(data: Any, located: Located | None = None, *, base_dir: str | 
 
         check_memory(spec, located)
     if base_dir is not None:
-        root = Path(spec.data.root)
-        if not root.is_absolute():
-            root = (Path(base_dir) / root).resolve()
+        root = resolve_path(base_dir, spec.data.root)
+        if root != Path(spec.data.root):  # it was relative (or ~): made absolute once, here
+            root = root.resolve()
         spec = spec.model_copy(update={"data": spec.data.model_copy(update={"root": str(root)})})
     return spec
 

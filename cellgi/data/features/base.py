@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from cellgi.data.genes import GeneMapper
+from cellgi.errors import resolve_path  # noqa: F401 - the one path resolver; sources import it from here
 
 __all__ = ["FeatureContext", "GeneFeatureBlock", "GeneFeatureSource", "standardize_and_impute"]
 
@@ -65,11 +66,6 @@ class GeneFeatureSource:
 
     def compute(self, ctx: FeatureContext) -> GeneFeatureBlock:  # pragma: no cover - abstract
         raise NotImplementedError
-
-
-def resolve_path(root: Path, p: str) -> Path:
-    q = Path(p).expanduser()
-    return q if q.is_absolute() else Path(root) / q
 
 
 def standardize_and_impute(

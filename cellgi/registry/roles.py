@@ -166,10 +166,12 @@ ROLES: dict[str, Role] = {
         "cellgi.gene_features",
         "per-gene input features that exist for unseen genes (tables, annotations, graph structure)",
         "(none)",
+        Contract(methods=("input_files", "compute")),
     ),
     "additive_term": Role(
         "cellgi.additive_terms",
         "per-gene additive part of the prediction from the gene inputs; interaction part added on top",
         "dim, num_targets",
+        Contract(methods=("forward", "combine", "reset_parameters")),
     ),
 }

@@ -1,0 +1,36 @@
+"""PairRelations: per-graph adjacency, weight, shared neighbours and Jaccard of the deleted genes' pairs."""
+
+from __future__ import annotations
+
+import torch
+
+from cellgi.data.cellgraph import CellGraph, EdgeType
+from cellgi.nn.relations import RELATION_FEATURES, PairRelations
+
+
+def _graph():
+    # undirected weighted: 0-1 (0.5), 0-2 (0.9), 1-2 (0.2), 2-3 (1.0); directed: 0 -> 3, 4 -> 0, 4 -> 3
+    und = torch.tensor([[0, 1, 0, 2, 1, 2, 2, 3], [1, 0, 2, 0, 2, 1, 3, 2]])
+    w = torch.tensor([0.5, 0.5, 0.9, 0.9, 0.2, 0.2, 1.0, 1.0])
+    dirc = torch.tensor([[0, 4, 4], [3, 0, 3]])
+    return CellGraph([f"G{i}" for i in range(5)], {"u": EdgeType("u", False, und, w), "d": EdgeType("d", True, dirc)})
+
+
+def test_relations_match_hand_counts():
+    rel = PairRelations(_graph(), ["u", "d"])
+    assert rel.num_features == 8 and rel.feature_names[:4] == [f"{f}.u" for f in RELATION_FEATURES]
+    padded = torch.tensor([[0, 1, 3], [3, 0, 0]])
+    mask = torch.tensor([[True, True, True], [True, True, False]])
+    r = rel(padded, mask)
+    assert r.shape == (2, 3, 3, 8)
+    # sample 0, pair (0, 1) in u: adjacent, weight 0.5, shared neighbour {2}, union {0,1,2} minus... N(0)={1,2}, N(1)={0,2}
+    torch.testing.assert_close(r[0, 0, 1, :4], torch.tensor([1.0, 0.5, torch.log1p(torch.tensor(1.0)), 1 / 3]))
+    # pair (0, 3) in u: not adjacent, shared {2}; N(0)={1,2}, N(3)={2}: Jaccard 1/2
+    torch.testing.assert_close(r[0, 0, 2, :4], torch.tensor([0.0, 0.0, torch.log1p(torch.tensor(1.0)), 0.5]))
+    # pair (0, 3) in d (either direction counts, unweighted = 1): adjacent, shared {4}
+    torch.testing.assert_close(r[0, 0, 2, 4:6], torch.tensor([1.0, 1.0]))
+    torch.testing.assert_close(r[0, 0, 2, 6], torch.log1p(torch.tensor(1.0)))
+    assert torch.equal(r, r.transpose(1, 2))  # symmetric
+    assert torch.equal(r[:, [0, 1, 2], [0, 1, 2]], torch.zeros(2, 3, 8))  # no self pairs
+    assert torch.equal(r[1, 2], torch.zeros(3, 8)) and torch.equal(r[1, :, 2], torch.zeros(3, 8))  # padding
+    torch.testing.assert_close(r[1, 0, 1], r[0, 2, 0])  # the same gene pair in another sample

@@ -104,7 +104,10 @@ def evaluate_screen(
     from cellgi.train.metrics import InteractionMetrics
 
     if device is not None:
-        loaded.model.to(device)
+        try:
+            loaded.model.to(device)
+        except (RuntimeError, AssertionError, ValueError) as exc:  # torch says "not compiled with CUDA" etc.
+            raise EvaluateError(f"device {device!r} is not usable here: {exc}") from None
     targets = list(loaded.target_names)
     load = load_screen(screen, loaded.mapper, targets, root=".")
     ds = load.dataset

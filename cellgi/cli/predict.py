@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     except CheckpointError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (RuntimeError, ValueError) as exc:  # a device that does not exist here
+    except (RuntimeError, AssertionError, ValueError) as exc:  # a device that does not exist here
         print(f"error: --device {args.device}: {exc}", file=sys.stderr)
         return 2
     shown = 0

@@ -141,3 +141,11 @@ def test_output_pointing_at_a_folder_exits_2_before_work(run, tmp_path, capsys):
     data = _table(tmp_path, "genes\tgene_interaction", ["SYN0001;SYN0002\t0.1"])
     assert main(["evaluate", str(run), "--data", str(data), "--format", "table", "-o", str(tmp_path)]) == 2
     assert "is a folder" in capsys.readouterr().err
+
+
+def test_unusable_device_exits_2(run, tmp_path, capsys):
+    data = _table(tmp_path, "genes\tgene_interaction", ["SYN0001;SYN0002\t0.1"])
+    assert main(["evaluate", str(run), "--data", str(data), "--format", "table", "--device", "cuda:99"]) == 2
+    assert "not usable here" in capsys.readouterr().err
+    assert main(["predict", str(run), "--genes", str(data), "-o", str(tmp_path / "o.tsv"), "--device", "cuda:99"]) == 2
+    assert "--device cuda:99" in capsys.readouterr().err

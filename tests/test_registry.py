@@ -179,7 +179,7 @@ def test_formats_are_listed_and_shown(capsys):
     assert {"string_v9", "string_actions", "edgelist", "regulatory", "table"} <= names
     assert main(["registry", "show", "kuzmin", "--kind", "screen_format"]) == 0
     out = capsys.readouterr().out
-    assert "spec: {format: kuzmin" in out and "neutral_marker" in out
+    assert "data.screens entry {format: kuzmin" in out and "neutral_marker" in out
 
 
 def test_format_declares_its_input_files(tmp_path):

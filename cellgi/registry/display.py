@@ -75,8 +75,11 @@ def show_blocks(e: ComponentEntry) -> list[Any]:
     out: list[Any] = [
         f"[bold]{e.name}[/bold] ({e.role}) from {e.provider} {e.version}: {e.summary}",
     ]
-    key = "format" if e.role in ("graph_format", "screen_format") else "type"
-    out.append(f"  spec: {{{key}: {e.name}, ...params}}; the assembler passes: {ctx}")
+    if e.role in ("graph_format", "screen_format"):
+        section = "data.graphs" if e.role == "graph_format" else "data.screens"
+        out.append(f"  spec: a {section} entry {{format: {e.name}, ...params}} besides the shared keys: {ctx}")
+    else:
+        out.append(f"  spec: {{type: {e.name}, ...params}}; the model passes: {ctx}")
     declared = [flag for flag, on in e.capabilities.items() if on]
     if e.capabilities:
         out.append(f"  capabilities: {', '.join(declared) or 'none declared'}")

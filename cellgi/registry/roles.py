@@ -153,13 +153,13 @@ ROLES: dict[str, Role] = {
     "graph_format": Role(
         "cellgi.graph_formats",
         "reads a gene graph file (data.graphs[*].format) into raw edges",
-        "(none: params are the data.graphs entry)",
+        "name, path, directed, self_loops, min_weight, duplicates",
         Contract(methods=("input_files", "read")),
     ),
     "screen_format": Role(
         "cellgi.screen_formats",
         "reads a perturbation screen file (data.screens[*].format) into raw screen rows",
-        "(none: params are the data.screens entry)",
+        "path, duplicates",
         Contract(methods=("input_files", "read")),
     ),
     "gene_features": Role(

@@ -125,7 +125,7 @@ def _watch(record: PluginRecord) -> Iterator[None]:
         done.set()
         if armed:
             signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old_handler)
+            signal.signal(signal.SIGALRM, signal.SIG_DFL if old_handler is None else old_handler)
 
 
 def load(record: PluginRecord) -> Any:

@@ -43,7 +43,7 @@ def test_train_in_process_and_refuse_overwrite(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", str(spec), "--run-dir", str(run), "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "baseline test" in out and "additive baseline" in out  # the summary table and verdict
+    assert "additive test" in out and "additive baseline" in out  # the summary table and verdict
     metrics = json.loads((run / "metrics.json").read_text())
     assert "test.pearson" in metrics and "baseline_additive.test.pearson" in metrics
     assert main(["train", str(spec), "--run-dir", str(run), "--no-progress"]) == 2

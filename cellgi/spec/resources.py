@@ -157,6 +157,18 @@ def _cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
+def _gpu_memory(spec: Any) -> int | None:
+    """Total memory of the smallest visible GPU when training runs on GPUs with full model replicas."""
+    t = spec.training.trainer
+    if t.accelerator not in ("gpu", "cuda", "auto") or any(k in t.strategy for k in ("fsdp", "deepspeed")):
+        return None
+    if not _cuda_available():
+        return None
+    import torch
+
+    return min(torch.cuda.get_device_properties(i).total_memory for i in range(torch.cuda.device_count()))
+
+
 def _gb(n: int) -> str:
     return f"{n / 1e9:.1f} GB"
 
@@ -167,8 +179,9 @@ def check_memory(spec: Any, located: Any | None = None, *, available: int | None
 
     On ``accelerator: cpu`` (or ``auto`` without a GPU) training needs weights, gradients, optimizer
     state, activations and data in host memory; on other accelerators the model is still built in host
-    memory first, so its weights and the data must fit there. ``available`` overrides the measured host
-    memory (tests).
+    memory first, so its weights and the data must fit there, and with full replicas per GPU (single
+    device, DDP) weights, gradients, optimizer state and activations must fit in one GPU's memory.
+    ``available`` overrides the measured host memory (tests).
     """
     from cellgi.spec.errors import SpecError, SpecIssue
 
@@ -181,13 +194,21 @@ def check_memory(spec: Any, located: Any | None = None, *, available: int | None
     accel = spec.training.trainer.accelerator
     cpu = accel == "cpu" or (accel == "auto" and not _cuda_available())
     need = est.train_bytes if cpu else est.host_bytes
-    if need <= avail:
-        return est
+    where = "host memory"
     parts = {
         "params": est.parameters * (BYTES_PER_TRAINED_PARAM if cpu else 4),
         "activations": est.activation_bytes if cpu else 0,
         "data": est.data_bytes,
     }
+    if not cpu and need <= avail:
+        device_total = _gpu_memory(spec)
+        on_device = est.parameters * BYTES_PER_TRAINED_PARAM + est.activation_bytes
+        if device_total is not None and on_device > device_total:
+            # every device holds a full replica (single device or DDP): compare with one GPU's memory
+            need, avail, cpu, where = on_device, device_total, True, "memory on one GPU"
+            parts = {"params": est.parameters * BYTES_PER_TRAINED_PARAM, "activations": est.activation_bytes, "data": 0}
+    if need <= avail:
+        return est
     worst = max(parts, key=parts.get)  # type: ignore[arg-type]
     if worst == "params":
         loc: tuple = ("model", "hidden_dim")
@@ -209,5 +230,5 @@ def check_memory(spec: Any, located: Any | None = None, *, available: int | None
     file = located.file if located is not None else "<spec>"
     line = located.line_of(loc) if located is not None else 0
     snippet = located.snippet(line) if located is not None else ""
-    msg = f"{what}, but {_gb(avail)} of memory is available (CELLGI_SKIP_MEMORY_CHECK=1 skips this check)"
+    msg = f"{what}, but {_gb(avail)} of {where} is available (CELLGI_SKIP_MEMORY_CHECK=1 skips this check)"
     raise SpecError([SpecIssue(file, line, ".".join(loc), msg, snippet)])

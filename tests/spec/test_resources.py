@@ -70,3 +70,19 @@ def test_generated_data_too_large_names_the_synthetic_key():
         check_memory(spec, located, available=10**10)
     assert exc.value.issues[0].path == "data.synthetic.num_samples"
     assert exc.value.issues[0].line == text.splitlines().index("    num_samples: 100000000000") + 1
+
+
+def test_gpu_runs_compare_training_memory_with_one_gpu(monkeypatch):
+    import cellgi.spec.resources as res
+
+    text = tiny_spec("g").replace("accelerator: cpu", "accelerator: gpu").replace("hidden_dim: 16", "hidden_dim: 4000")
+    located = parse_yaml(text, "g.yaml")
+    spec = validate_spec(located.data)
+    est = estimate_memory(spec)
+    monkeypatch.setattr(res, "_cuda_available", lambda: True)
+    monkeypatch.setattr(res, "_gpu_memory", lambda s: est.parameters * 16 - 1)  # weights fit the host, not the GPU
+    with pytest.raises(SpecError) as exc:
+        check_memory(spec, located, available=est.host_bytes + 1)
+    assert exc.value.issues[0].path == "model.hidden_dim" and "one GPU" in exc.value.issues[0].message
+    monkeypatch.setattr(res, "_gpu_memory", lambda s: est.parameters * 16 + est.activation_bytes)
+    assert check_memory(spec, located, available=est.host_bytes + 1).parameters == est.parameters

@@ -56,7 +56,10 @@ def override_keys(prefix: str = "", **_: Any) -> list[str]:
         return []
     from cellgi.spec.overrides import spec_key_paths
 
-    return [k + "=" for k in spec_key_paths() if k.startswith(prefix)]
+    # a component's params are completed once its slot is typed (model.conv.<TAB>): that needs the
+    # registry's built-ins (torch, a second or two); everything else completes without importing torch
+    deep = prefix.count(".") >= 2
+    return [k + "=" for k in spec_key_paths(components=deep) if k.startswith(prefix)]
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> Iterable[tuple[str, argparse.ArgumentParser]]:

@@ -314,16 +314,25 @@ def dump_spec_yaml(spec: Any) -> str:
     return yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False, default_flow_style=False, width=100)
 
 
-def spec_key_paths() -> list[str]:
-    """Every dotted key the spec schema knows (list items as ``.0.``; component params of every
-    registered member of a slot), for shell completion and docs."""
-    from cellgi.spec import spec_model
+def spec_key_paths(*, components: bool = True) -> list[str]:
+    """Every dotted key the spec schema knows (list items as ``.0.``), for shell completion and docs.
+
+    ``components``: include the params of every registered member of a component slot (this imports
+    the built-ins, hence torch); without, a slot contributes its ``type`` key only (no torch import).
+    """
+    from cellgi.spec import Spec, spec_model
+    from cellgi.spec.base import ComponentSlot
 
     out: list[str] = []
 
     def walk(tp: Any, prefix: str, depth: int) -> None:
         if depth > 6:
             return
+        if get_origin(tp) is Annotated:
+            slot = next((m for m in get_args(tp)[1:] if isinstance(m, ComponentSlot)), None)
+            if slot is not None:
+                out.append(prefix + slot.key)
+                return
         members = [m for m in _members(tp) if m is not type(None)]
         models = [m for m in members if _is_model(m)]
         if models:
@@ -335,6 +344,10 @@ def spec_key_paths() -> list[str]:
                     seen.add(name)
                     key = f"{prefix}{name}"
                     out.append(key)
+                    slot = next((x for x in f.metadata if isinstance(x, ComponentSlot)), None)
+                    if slot is not None:
+                        out.append(f"{key}.{slot.key}")
+                        continue
                     walk(f.annotation, key + ".", depth + 1)
             return
         for m in members:
@@ -343,5 +356,5 @@ def spec_key_paths() -> list[str]:
                 if args and any(_is_model(a) for a in _members(args[0])):
                     walk(args[0], prefix + "0.", depth + 1)
 
-    walk(spec_model(), "", 0)
+    walk(spec_model() if components else Spec, "", 0)
     return sorted(set(out))

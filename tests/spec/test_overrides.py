@@ -142,4 +142,17 @@ def test_valid_keys_and_key_paths():
     assert "num_mlp_layers" in valid_keys(spec_model(), data, ["model", "conv"])
     assert "path" in valid_keys(spec_model(), data, ["data", "graphs", 0])
     keys = spec_key_paths()
-    assert {"model.hidden_dim", "training.trainer.devices", "data.graphs.0.path", "model.conv.type"} <= set(keys)
+    assert {"model.hidden_dim", "training.trainer.devices", "data.graphs.0.path", "model.conv.type",
+            "model.conv.num_mlp_layers"} <= set(keys)
+    shallow = set(spec_key_paths(components=False))  # no component params: no registry built-ins needed
+    assert {"model.hidden_dim", "model.conv.type", "training.loss.type"} <= shallow
+    assert "model.conv.num_mlp_layers" not in shallow
+
+
+def test_shallow_key_paths_do_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from cellgi.spec.overrides import spec_key_paths; "
+            "assert 'model.hidden_dim' in spec_key_paths(components=False); print('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

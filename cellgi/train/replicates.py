@@ -97,8 +97,16 @@ def train_replicates(
     """
     from cellgi.train.runner import is_primary_process, train
 
+    from cellgi.train.runner import TrainerConfigError
+
     console = console or Console(soft_wrap=True)
     seeds = list(seeds)
+    tr = spec.training.trainer
+    if "ddp" in str(tr.strategy) or tr.num_nodes > 1:
+        raise TrainerConfigError(
+            f"training.trainer.strategy: seed replicates run in one process and do not combine with "
+            f"{tr.strategy!r} (num_nodes {tr.num_nodes}); run one `cellgi train SPEC seed=S` per seed instead"
+        )
     parent = create_run_dir(spec.name, runs_root=runs_root, run_dir=run_dir)  # claimed: run.lock
     primary = is_primary_process()
     try:

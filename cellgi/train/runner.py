@@ -21,6 +21,7 @@ a shared folder). Only the first process writes files (Lightning's ``rank_zero_o
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -476,6 +477,11 @@ def train(
             raise
         except (KeyboardInterrupt, SystemExit):
             _finish(rdir, primary, status="interrupted")
+            raise
+        except OSError as exc:  # a write outside the checkpoint/metrics writers (splits, reports, logs)
+            _finish(rdir, primary, status="failed", error=f"{type(exc).__name__}: {exc}")
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise write_error(exc.filename or rdir, exc) from exc
             raise
         except BaseException as exc:
             _finish(rdir, primary, status="failed", error=f"{type(exc).__name__}: {exc}")

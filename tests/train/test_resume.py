@@ -91,6 +91,7 @@ def test_resume_reports_ignored_spec_values_and_refuses_damage(tiny_run, tmp_pat
     assert main(["train", str(other), "--resume", str(run), "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "ignored" in out and "training.max_epochs: given 5, the run keeps 2" in out
+    (run / "run.json").write_text(json.dumps(status))  # interrupted again: the resume reads last.ckpt
     ckpt = run / "checkpoints" / "last.ckpt"
     ckpt.write_bytes(ckpt.read_bytes()[:1000])
     assert main(["train", "--resume", str(run)]) == 2

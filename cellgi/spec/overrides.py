@@ -151,8 +151,9 @@ def _set(data: dict[str, Any], ov: Override, cwd: Path) -> None:
             raise SpecError([_issue(ov.label, ov.key, f"{where} is a {kind} value, not a mapping or list")])
         if last:
             value = ov.value
-            if ov.loc == ("data", "root") and isinstance(value, str) and not Path(value).is_absolute():
-                value = str((cwd / value).resolve())
+            if ov.loc == ("data", "root") and isinstance(value, str):
+                root = Path(value).expanduser()
+                value = str(root if root.is_absolute() else (cwd / root).resolve())
             cur[seg] = value
         else:
             cur = cur[seg]

@@ -74,6 +74,7 @@ def test_relative_data_root_override_is_taken_from_cwd(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     spec = _spec("data.root=mydata", base=REPO / "configs")
     assert Path(spec.data.root) == (tmp_path / "mydata").resolve()
+    assert Path(_spec("data.root=~/yeast").data.root) == Path.home() / "yeast"
     # without the override the root stays relative to the spec's folder
     assert Path(_spec(base=REPO / "configs").data.root) == (REPO / "configs" / "data").resolve()
 

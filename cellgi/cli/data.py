@@ -7,12 +7,13 @@ import json
 import sys
 from typing import Any
 
-__all__ = ["add_parser", "run", "run_summary"]
+from cellgi.cli import command_group
+
+__all__ = ["add_parser", "run_summary"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("data", help="inspect the data a spec reads (genes, graphs, screens)")
-    dsub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    dsub = command_group(sub, "data", "inspect the data a spec reads (genes, graphs, screens)")
     sp = dsub.add_parser(
         "summary",
         help="genes, edges per type, samples per kind, unmapped identifiers",
@@ -25,15 +26,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--json", action="store_true", help="print the report as JSON")
     sp.add_argument("--no-cache", action="store_true", help="rebuild without reading or writing the cache")
     sp.set_defaults(func=run_summary)
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    """``cellgi data`` dispatch; without a subcommand prints help and exits 2."""
-    if getattr(args, "data_command", None) == "summary":
-        return run_summary(args)
-    print("usage: cellgi data summary SPEC [KEY=VALUE ...] [--unmapped] [--json]", file=sys.stderr)
-    return 2
 
 
 def run_summary(args: argparse.Namespace) -> int:

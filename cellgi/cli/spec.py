@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from cellgi.cli import command_group
+
 __all__ = [
     "add_parser",
     "load_spec_arg",
@@ -25,10 +27,9 @@ __all__ = [
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "spec", help="validate a spec, print the spec's JSON Schema, list or write the shipped example specs"
+    ssub = command_group(
+        sub, "spec", "validate a spec, print the spec's JSON Schema, list or write the shipped example specs"
     )
-    ssub = p.add_subparsers(dest="spec_command", metavar="SUBCOMMAND")
     vp = ssub.add_parser(
         "validate",
         help="validate a spec file (no data is read)",
@@ -54,7 +55,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ep.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     ep.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     ep.set_defaults(func=run_example)
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
 # ------------------------------------------------------------------------------------ shared helpers

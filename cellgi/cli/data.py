@@ -31,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run_summary(args: argparse.Namespace) -> int:
     from cellgi.data.build import build_data
     from cellgi.data.errors import DataError
-    from cellgi.cli.spec import load_spec_arg
+    from cellgi.cli.spec import load_spec_arg, missing_data_root
     from cellgi.spec import SpecError
 
     try:
@@ -41,6 +41,10 @@ def run_summary(args: argparse.Namespace) -> int:
         return 2
     except (OSError, LookupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    hint = missing_data_root(args.spec, spec)
+    if hint:
+        print(f"error: {hint}", file=sys.stderr)
         return 2
     try:
         bundle = build_data(spec.data, progress=not args.json, cache=False if args.no_cache else None)

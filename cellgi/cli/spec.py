@@ -18,6 +18,7 @@ from cellgi.cli import command_group
 __all__ = [
     "add_parser",
     "load_spec_arg",
+    "missing_data_root",
     "print_resolved",
     "run_example",
     "run_schema",
@@ -79,6 +80,21 @@ def load_spec_arg(arg: str | Path, overrides: Sequence[Any] = ()) -> Any:
     from cellgi.spec import load_spec
 
     return load_spec(resolve_spec_path(arg), overrides)
+
+
+def missing_data_root(arg: str | Path, spec: Any) -> str | None:
+    """For a shipped example named by NAME whose ``data.root`` does not exist (a pip install has no
+    data next to it): what to do, else None."""
+    if Path(arg).is_file() or getattr(spec.data, "synthetic", None) is not None:
+        return None
+    root = Path(spec.data.root)
+    if root.is_dir():
+        return None
+    return (
+        f"the shipped example {str(arg)!r} reads real data from data.root, and {root} does not exist: "
+        f"pass data.root=DIR (the folder with the files listed in docs/data.md, 'Where the data comes "
+        f"from'), or write the spec with 'cellgi spec example {arg} -o my.yaml' and edit it"
+    )
 
 
 def print_resolved(spec: Any, source: str | Path, overrides: Sequence[Any] = ()) -> None:

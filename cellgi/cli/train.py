@@ -60,7 +60,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 on success; 2 for bad input (spec, run folder, data, checkpoint); 1 when training fails."""
-    from cellgi.cli.spec import load_spec_arg, print_resolved, trainer_flags
+    from cellgi.cli.spec import load_spec_arg, missing_data_root, print_resolved, trainer_flags
     from cellgi.spec import SpecError
 
     overrides = [*args.overrides, *trainer_flags(args)]
@@ -88,6 +88,10 @@ def run(args: argparse.Namespace) -> int:
         if args.print_config:
             print_resolved(spec, args.spec, overrides)
             return 0
+        hint = missing_data_root(args.spec, spec)
+        if hint:
+            print(f"error: {hint}", file=sys.stderr)
+            return 2
     elif args.print_config:
         print("error: --print-config needs a SPEC", file=sys.stderr)
         return 2

@@ -127,3 +127,12 @@ def test_docs_real_data_example_files_exist(yeast_dir):
     paths += [g.genes_path for g in spec.data.graphs if getattr(g, "genes_path", None)]
     missing = [p for p in paths if not (root / p).is_file()]
     assert not missing, missing
+
+
+def test_shipped_real_data_example_without_data_says_what_to_do(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for argv in (["train", "yeast_real", "data.root=nowhere"], ["data", "summary", "yeast_real", "data.root=nowhere"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"{tmp_path / 'nowhere'} does not exist: pass data.root=DIR" in err
+    assert not (tmp_path / "runs").exists()

@@ -73,13 +73,13 @@ def test_bench_unknown_aggregator(capsys):
 
 def test_bench_unfused_path_ratio(capsys):
     code = main(["bench", "--quick", "--scale", "0.01", "--batch-size", "2", "--no-isolate", "--steps", "1",
-                 "--warmup", "1", "--paths", "shared,unfused,reference", "--aggregator", "pairwise_interaction",
+                 "--warmup", "1", "--paths", "shared,fused,unfused,reference", "--aggregator", "pairwise_interaction",
                  "--json"])
     assert code == 0
     report = json.loads(capsys.readouterr().out)
-    assert [r["path"] for r in report["rows"]] == ["shared", "unfused", "reference"]
-    assert set(report["ratio_shared_over_unfused"]["2"]) == {"train", "infer"}
-    assert report["ratio_shared_over_unfused"]["2"]["train"] > 0
+    assert [r["path"] for r in report["rows"]] == ["shared", "fused", "unfused", "reference"]
+    assert set(report["ratio_fused_over_unfused"]["2"]) == {"train", "infer"}
+    assert report["ratio_fused_over_unfused"]["2"]["train"] > 0
     assert report["equivalence_max_abs_diff"] < 1e-4
 
 

@@ -181,9 +181,10 @@ class LazyDango(nn.Module):
                 f"{_type_name(spec.local_predictor)!r} is configured; set local_predictor: null"
             )
         self.first_layer_delta = bool(spec.first_layer_delta)
-        # the per-edge-type convs of a layer run fused where they can (cellgi.nn.convs.fused); False runs
-        # them one by one (same results; `cellgi bench --paths unfused` measures the difference)
-        self.fused_edge_types = True
+        # the per-edge-type convs of a layer run fused (cellgi.nn.convs.fused) where they can: True always,
+        # False never (one by one), None (default) on accelerators but not on CPUs, where one type at a
+        # time keeps its blocks in cache and measured as fast or faster (docs/performance.md). Same results.
+        self.fused_edge_types: bool | None = None
         self._fusable = [fused.can_fuse(list(layer)) for layer in self.layers]
         self._stacked_cache = fused.StackedOperatorCache()
         # declared capabilities (checked when the members registered), not guessed from attributes
@@ -300,7 +301,8 @@ class LazyDango(nn.Module):
         else:
             x = x0.unsqueeze(1).expand(n, c, x0.shape[-1]).contiguous()
         for li in range(first, len(self.layers)):
-            if self.fused_edge_types and self._fusable[li]:  # one batched pass over the edge types (exact)
+            fuse = self.fused_edge_types if self.fused_edge_types is not None else x.device.type != "cpu"
+            if fuse and self._fusable[li]:  # one batched pass over the edge types (exact)
                 y, w = self.aggregators[li].forward_stacked(
                     fused.layer_outputs(self.layers[li], self.operators, x, keep, self._stacked_cache))
             else:

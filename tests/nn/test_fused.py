@@ -8,7 +8,7 @@ import torch
 
 from cellgi.nn.convs import MaskedGIN, fused
 from cellgi.nn.model import LazyDango
-from cellgi.nn.operator import GraphOperator, StackedOperator, spmm
+from cellgi.nn.operator import GraphOperator, StackedOperator
 from cellgi.registry import get_registry
 from nn_helpers import keep_from_sets, make_batch, model_spec_from_yaml, random_graph, random_sets
 
@@ -98,6 +98,7 @@ def test_fused_predictions_match_unfused_and_reference():
     graph = random_graph(N)
     model = LazyDango.from_spec(spec(agg="cross_attention"), graph, 2).eval()
     batch = make_batch(random_sets(N, [2, 3, 3, 1], seed=5), num_targets=2)
+    model.fused_edge_types = True
     with torch.no_grad():
         a, _ = model(batch)
         model.fused_edge_types = False
@@ -115,6 +116,7 @@ def test_state_dict_is_unchanged_and_old_checkpoints_load():
     old = LazyDango.from_spec(spec(), graph, 1).eval()
     old.fused_edge_types = False
     new = LazyDango.from_spec(spec(), graph, 1).eval()
+    new.fused_edge_types = True
     assert list(old.state_dict()) == list(new.state_dict())
     assert any(".conv.mlp.layers.0.weight" in k for k in new.state_dict())
     new.load_state_dict(old.state_dict())
@@ -141,9 +143,9 @@ def test_stacked_operator_equals_per_type_products():
     dup = GraphOperator("dup", torch.tensor([[0, 0, 3], [1, 1, 2]]), N)
     ops.append(dup)
     st = StackedOperator(ops)
-    assert st.adj.shape == (len(ops) * N, N) and st.adj_t.shape == (N, len(ops) * N)
+    assert st.adj.shape == (len(ops) * N, N)
     x = torch.randn(N, 7, requires_grad=True)
-    y = spmm(st.adj, st.adj_t, x)
+    y = st.aggregate(x)
     expected = torch.cat([op.adj.to_dense() @ x for op in ops])
     torch.testing.assert_close(y, expected)
     g = torch.randn_like(y)
@@ -170,3 +172,37 @@ def test_keep_mask_is_applied_to_every_type():
     got = fused.layer_outputs(layer, model.operators, x, keep, fused.StackedOperatorCache())
     expected = torch.stack([w.forward_batched(x, op, keep) for w, op in zip(layer, model.operators)])
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_fused_path_under_cpu_bf16_autocast():
+    graph = random_graph(N)
+    torch.manual_seed(3)
+    model = LazyDango.from_spec(spec(agg="pairwise_interaction"), graph, 1).train()
+    keep = keep_for(graph, 3)
+    outs = []
+    for on in (True, False):
+        model.fused_edge_types = on
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            x, _ = model.gene_states(keep)
+        (g,) = torch.autograd.grad(x.float().square().mean(), [model.layers[1][0].conv.mlp.layers[0].weight])
+        outs.append((x.float().detach(), g))
+    torch.testing.assert_close(outs[0][0], outs[1][0], atol=5e-2, rtol=5e-2)
+    torch.testing.assert_close(outs[0][1], outs[1][1], atol=5e-2, rtol=1e-1)
+
+
+def test_default_fuses_on_accelerators_only(monkeypatch):
+    """``fused_edge_types=None``: one type at a time on CPUs (measured as fast or faster there), fused on
+    other devices; True and False force it."""
+    graph = random_graph(N)
+    model = LazyDango.from_spec(spec(), graph, 1).eval()
+    calls = []
+    real = fused.layer_outputs
+    monkeypatch.setattr(fused, "layer_outputs", lambda *a, **k: calls.append(1) or real(*a, **k))
+    batch = make_batch(random_sets(N, [2, 3], seed=7))
+    assert model.fused_edge_types is None
+    with torch.no_grad():
+        model(batch)
+        assert calls == []
+        model.fused_edge_types = True
+        model(batch)
+    assert len(calls) == len(model.layers) - 1  # the first layer runs through the delta

@@ -141,7 +141,7 @@ class MaskedGIN(MaskedConv):
         n, b, h = x.shape
         g = len(convs)
         src = (x * keep.unsqueeze(-1).to(x.dtype)).reshape(n, b * h)
-        agg = spmm(adj.adj, adj.adj_t, src).view(g, n * b, h)
+        agg = adj.aggregate(src).view(g, n * b, h)
         xf = x.reshape(1, n * b, h)
         if any(c.train_eps or c.initial_eps != 0.0 for c in convs):
             eps = torch.stack([c.eps for c in convs]).to(x.dtype).view(g, 1, 1)

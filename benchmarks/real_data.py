@@ -12,7 +12,8 @@ The loop is a plain PyTorch loop over the same model, data and loss code as ``ce
 Lightning's run folder, checkpoints and plots), so that folds x seeds fit on a small CPU.
 
     python benchmarks/real_data.py configs/emap_real.yaml --folds 0,1,2 --seeds 0 --split gene_folds
-    python benchmarks/real_data.py configs/emap_real.yaml --folds 0 --seeds 0,1,2 --split random
+    python benchmarks/real_data.py configs/emap_real.yaml --split random --seeds 0,1,2
+    python benchmarks/real_data.py --table benchmarks/results/*.json     # markdown tables of the results
 """
 
 from __future__ import annotations
@@ -165,7 +166,34 @@ def summarize(reps: list[dict]) -> dict:
     return summary
 
 
+def markdown_table(path: str | Path) -> str:
+    """A markdown table (rows = splits, columns = methods; Pearson mean ± sd over replicates) of a results file."""
+    d = json.loads(Path(path).read_text())
+    summ = d["summary"]
+    methods = [m for m in ("model", "additive", "features") if m in summ]
+    splits = [s for s in ("val", "test", "test_one_unseen", "test_two_unseen") if any(s in summ[m] for m in methods)]
+    head = {"model": "model", "additive": "additive (ridge)", "features": "feature boosting"}
+
+    def cell(m: str, s: str) -> str:
+        v = summ.get(m, {}).get(s, {}).get("pearson")
+        if not v or v["mean"] is None:
+            return "-"
+        sd = "" if v["sd"] is None else f" ± {v['sd']:.3f}"
+        return f"{v['mean']:.3f}{sd}"
+
+    n = len(d["replicates"])
+    lines = [f"{d['name']}, split {d['split']} ({n} replicates: folds {d['folds']} x seeds {d['seeds']}); Pearson",
+             "", "| split | " + " | ".join(head[m] for m in methods) + " |", "|---" * (len(methods) + 1) + "|"]
+    for s in splits:
+        lines.append(f"| {s} | " + " | ".join(cell(m, s) for m in methods) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
+    if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--table":
+        for path in sys.argv[2:]:
+            print(markdown_table(path) + "\n")
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("spec")
     ap.add_argument("--split", choices=("gene_folds", "random"), default="gene_folds")

@@ -17,7 +17,7 @@ from tiny_specs import write_tiny_spec
 
 
 def _spec(tmp_path, extra: str, epochs: int = 1):
-    text = write_tiny_spec(tmp_path, epochs=epochs).read_text() + extra
+    text = write_tiny_spec(tmp_path, epochs=epochs).read_text() + "  baseline: {enabled: false}\n" + extra
     (tmp_path / "s.yaml").write_text(text)
     return load_spec(tmp_path / "s.yaml")
 

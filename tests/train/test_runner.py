@@ -34,6 +34,13 @@ class _SignalAt(Callback):
             os.kill(os.getpid(), self.sig)
 
 
+def _spec_file(folder: Path, epochs: int = 2) -> Path:
+    """The tiny spec without baselines (not what these tests are about; they cost CPU time)."""
+    p = write_tiny_spec(folder, epochs=epochs)
+    p.write_text(p.read_text() + "  baseline: {enabled: false}\n")
+    return p
+
+
 def _quiet(tmp: Path) -> Console:
     return Console(file=open(tmp / "console.txt", "a"), soft_wrap=True)
 
@@ -42,12 +49,12 @@ def _quiet(tmp: Path) -> Console:
 def three_epochs(tmp_path_factory):
     """An uninterrupted 3-epoch run (the reference of an exact resume)."""
     base = tmp_path_factory.mktemp("ref")
-    spec = load_spec(write_tiny_spec(base, epochs=3))
+    spec = load_spec(_spec_file(base, epochs=3))
     return train(spec, run_dir=base / "run", progress=False, console=_quiet(base))
 
 
 def test_sigterm_marks_interrupted_and_a_moved_folder_resumes_exactly(tmp_path, three_epochs):
-    spec = load_spec(write_tiny_spec(tmp_path, epochs=3))
+    spec = load_spec(_spec_file(tmp_path, epochs=3))
     run = tmp_path / "run"
     with pytest.raises(TrainingInterrupted) as info:
         train(spec, run_dir=run, progress=False, console=_quiet(tmp_path), callbacks=[_SignalAt(signal.SIGTERM, 1)])
@@ -71,7 +78,7 @@ def test_sigterm_marks_interrupted_and_a_moved_folder_resumes_exactly(tmp_path, 
 
 
 def test_sigint_is_exit_130_and_cli_maps_interrupts(tmp_path, monkeypatch, capsys):
-    spec = load_spec(write_tiny_spec(tmp_path, epochs=2))
+    spec = load_spec(_spec_file(tmp_path, epochs=2))
     with pytest.raises(TrainingInterrupted) as info:
         train(spec, run_dir=tmp_path / "run", progress=False, console=_quiet(tmp_path),
               callbacks=[_SignalAt(signal.SIGINT, 0)])
@@ -123,7 +130,7 @@ def test_resume_refuses_a_foreign_checkpoint(tiny_run, tmp_path, capsys):
 
 
 def test_second_writer_fails_at_once_before_reading_data(tmp_path, monkeypatch):
-    spec = load_spec(write_tiny_spec(tmp_path))
+    spec = load_spec(_spec_file(tmp_path))
     d = tmp_path / "run"
     d.mkdir()
     claim_run_dir(d)  # another (live) process holds the folder
@@ -154,7 +161,7 @@ def test_full_disk_is_a_clear_error_and_keeps_earlier_checkpoints(tmp_path, monk
         return real(obj, path)
 
     monkeypatch.setattr(ck, "atomic_torch_save", filling)
-    spec_file = write_tiny_spec(tmp_path, epochs=3)
+    spec_file = _spec_file(tmp_path, epochs=3)
     run = tmp_path / "run"
     assert main(["train", str(spec_file), "--run-dir", str(run), "--no-progress"]) == 1
     err = capsys.readouterr().err
@@ -165,7 +172,7 @@ def test_full_disk_is_a_clear_error_and_keeps_earlier_checkpoints(tmp_path, monk
 
 
 def test_one_sample_test_split_completes(tmp_path):
-    text = write_tiny_spec(tmp_path).read_text()
+    text = _spec_file(tmp_path).read_text()
     text = text.replace("num_samples: 500", "num_samples: 200").replace("[0.8, 0.1, 0.1]", "[0.895, 0.1, 0.005]")
     (tmp_path / "one.yaml").write_text(text)
     result = train(load_spec(tmp_path / "one.yaml"), run_dir=tmp_path / "run", progress=False,

@@ -221,7 +221,7 @@ class StackedOperator:
     rebuilds it from its :class:`GraphOperator` s (nothing in the state dict).
     """
 
-    def __init__(self, operators: list[GraphOperator]):
+    def __init__(self, operators: list[GraphOperator], stacked_backward: bool | None = None):
         if not operators:
             raise ValueError("StackedOperator needs at least one operator")
         n = operators[0].num_nodes
@@ -244,7 +244,7 @@ class StackedOperator:
         # one product over the stacked transpose (fewer kernels)
         self.adj_t_parts = [op.adj_t for op in operators]
         self.adj_t: Tensor | None = None
-        if self.device.type != "cpu":
+        if stacked_backward if stacked_backward is not None else self.device.type != "cpu":
             # rows are sources, columns (type, target); coalescing sums repeated edges as in adj
             src = torch.cat([op.edge_index[0] for op in operators])
             dst = torch.cat([op.edge_index[1] + i * n for i, op in enumerate(operators)])

@@ -142,16 +142,37 @@ def test_stacked_operator_equals_per_type_products():
     ops = [GraphOperator.from_graph(graph, n) for n in graph.edge_type_names]
     dup = GraphOperator("dup", torch.tensor([[0, 0, 3], [1, 1, 2]]), N)
     ops.append(dup)
-    st = StackedOperator(ops)
-    assert st.adj.shape == (len(ops) * N, N)
     x = torch.randn(N, 7, requires_grad=True)
-    y = st.aggregate(x)
     expected = torch.cat([op.adj.to_dense() @ x for op in ops])
-    torch.testing.assert_close(y, expected)
-    g = torch.randn_like(y)
-    (gx,) = torch.autograd.grad(y, x, g)
-    torch.testing.assert_close(gx, torch.cat([op.adj.to_dense() for op in ops]).t() @ g, atol=1e-5, rtol=1e-5)
-    assert st.num_edges == sum(op.adj.values().numel() for op in ops)
+    for stacked_backward in (False, True):  # per-type backward (CPU) and one stacked transpose (GPUs)
+        st = StackedOperator(ops, stacked_backward=stacked_backward)
+        assert st.adj.shape == (len(ops) * N, N) and (st.adj_t is not None) == stacked_backward
+        y = st.aggregate(x)
+        torch.testing.assert_close(y, expected)
+        g = torch.randn_like(y)
+        (gx,) = torch.autograd.grad(y, x, g)
+        torch.testing.assert_close(gx, torch.cat([op.adj.to_dense() for op in ops]).t() @ g, atol=1e-5, rtol=1e-5)
+        assert st.num_edges == sum(op.adj.values().numel() for op in ops)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_stacked_linear_forms_agree(bias):
+    """The CPU form (addmm per type into one output) and the accelerator form (bmm) of stacked_linear."""
+    from cellgi.nn.mlp import _bmm_linear, stacked_linear
+
+    lins = [torch.nn.Linear(6, 5, bias=bias) for _ in range(4)]
+    h = torch.randn(4, 11, 6, requires_grad=True)
+    a = stacked_linear(lins, h)
+    w = torch.stack([lin.weight for lin in lins])
+    b = torch.stack([lin.bias for lin in lins]) if bias else None
+    expected = torch.stack([lin(h[i]) for i, lin in enumerate(lins)])
+    torch.testing.assert_close(a, expected)
+    torch.testing.assert_close(_bmm_linear(h, w, b), expected)
+    g = torch.randn_like(a)
+    grads = torch.autograd.grad(a, [h, *[p for lin in lins for p in lin.parameters()]], g)
+    ref = torch.autograd.grad(expected, [h, *[p for lin in lins for p in lin.parameters()]], g)
+    for x, y in zip(grads, ref):
+        torch.testing.assert_close(x, y, atol=1e-5, rtol=1e-5)
 
 
 def test_stacked_cache_builds_once_per_device():

@@ -252,8 +252,8 @@ class HypergraphAttention(LocalPredictor):
 class PairRelationParams(Params):
     num_layers: int = Field(2, ge=1, description="layers of the pair MLP")
     hidden_dim: int | None = Field(None, ge=1, description="pair MLP width (default dim)")
-    activation: str = Field("gelu")
-    dropout: float = Field(0.0, ge=0, lt=1)
+    activation: str = Field("gelu", description="activation of the pair MLP")
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout in the pair MLP")
     attention: bool = Field(True, description="also run the hypergraph-attention head and add its prediction")
     attention_layers: int = Field(1, ge=1, description="attention blocks of that head")
     num_heads: int = Field(4, ge=1, description="attention heads of that head")

@@ -23,14 +23,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from cellgi.errors import CellgiError
+
 __all__ = ["EvaluateError", "evaluate_screen", "screen_description"]
 
 #: skip reason of samples with no measured value for any of the model's targets
 NO_TARGET = "no measured value for the model's targets"
 
 
-class EvaluateError(Exception):
+class EvaluateError(CellgiError):
     """Nothing could be evaluated, or the request is inconsistent (``str()`` says what and where)."""
+
+    exit_code = 2
 
 
 def screen_description(

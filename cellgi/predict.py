@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+from cellgi.errors import CellgiError
+
 __all__ = [
     "PredictError",
     "PredictInterrupted",
@@ -46,8 +48,10 @@ __all__ = [
 EXAMPLES = 20
 
 
-class PredictError(Exception):
+class PredictError(CellgiError):
     """Unusable input or output for a prediction (``str()`` names the file and, where known, the line)."""
+
+    exit_code = 2
 
 
 class PredictInterrupted(KeyboardInterrupt):

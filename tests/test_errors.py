@@ -11,9 +11,14 @@ from cellgi.errors import CellgiError, resolve_path
 
 
 def _error_classes():
+    from cellgi.cli._common import DeviceError
+    from cellgi.cli.embed import EmbedError
     from cellgi.data.errors import DataError
+    from cellgi.evaluate import EvaluateError
     from cellgi.nn.model import NonFiniteError
+    from cellgi.predict import PredictError
     from cellgi.registry import ComponentError, DuplicateComponentError, PluginLoadError, UnknownComponentError
+    from cellgi.screen import ScreenError
     from cellgi.spec import SpecError
     from cellgi.spec.yamlio import SpecSyntaxError
     from cellgi.train.checkpoint import CheckpointError
@@ -22,7 +27,7 @@ def _error_classes():
 
     return [DataError, NonFiniteError, ComponentError, DuplicateComponentError, PluginLoadError,
             UnknownComponentError, SpecError, SpecSyntaxError, CheckpointError, ModelBuildError,
-            TrainerConfigError, RunDirError]
+            TrainerConfigError, RunDirError, PredictError, EvaluateError, ScreenError, EmbedError, DeviceError]
 
 
 @pytest.mark.parametrize("cls", _error_classes(), ids=lambda c: c.__name__)

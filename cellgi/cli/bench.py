@@ -123,15 +123,21 @@ def run(args: argparse.Namespace) -> int:
         say(f"== aggregator {agg}")
         reports.append(run_benchmark(cfg, progress=say))
     report = _merge(reports, aggs)
+    if not _emit_json(args, report):
+        _print_table(report)
+    return 0
+
+
+def _emit_json(args: argparse.Namespace, report: dict) -> bool:
+    """Write ``report`` as JSON to ``--output`` when given, and to stdout with ``--json`` (returns
+    whether it went to stdout, so that the caller prints its table otherwise)."""
     text = json.dumps(report, indent=2)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as fh:
             fh.write(text + "\n")
     if args.json:
         print(text)
-    else:
-        _print_table(report)
-    return 0
+    return bool(args.json)
 
 
 def _run_screen(args: argparse.Namespace, aggs: list[str], scale: float, spec_model, say) -> int:
@@ -153,13 +159,7 @@ def _run_screen(args: argparse.Namespace, aggs: list[str], scale: float, spec_mo
 
     report = {"device": _device_name(args.device), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
               "threads": torch.get_num_threads(), "host_allocator": host_allocator_state(), "screen": rows}
-    text = json.dumps(report, indent=2)
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
-    if args.json:
-        print(text)
-    else:
+    if not _emit_json(args, report):
         for r in rows:
             print(f"{r['aggregator']}: screen {r['screen_predictions_per_s']:.2f} predictions/s, plain predict "
                   f"{r['plain_predictions_per_s']:.2f} ({r['ratio_screen_over_plain']}x), max |diff| "

@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from cellgi.cli._common import add_model_command
 from cellgi.errors import CellgiError
 
 __all__ = ["FORMATS", "add_parser", "run", "write_embeddings"]
@@ -19,8 +20,8 @@ FORMATS = (".tsv", ".parquet", ".h5ad")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "embed",
+    p = add_model_command(
+        sub, "embed",
         help="write per-gene embeddings of a trained model (TSV, Parquet or AnnData .h5ad)",
         description="Per-gene vectors of a run's model (model.pt, else checkpoints/best.ckpt) or a checkpoint "
         "file. --kind wildtype (default): each gene's state after message passing on the unperturbed "
@@ -29,7 +30,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "  cellgi embed runs/yeast_real/20260101-120000 -o genes.h5ad   (pip install 'cellgi[anndata]')",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("checkpoint", metavar="RUN_DIR_OR_CKPT", help="run folder or checkpoint file")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="output: .tsv, .parquet or .h5ad")
     p.add_argument("--kind", choices=("wildtype", "input"), default="wildtype", help="which vectors (default wildtype)")
     p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
@@ -88,9 +88,9 @@ def write_embeddings(model: object, path: str | Path, *, kind: str = "wildtype")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Exit 0 when written; 2 for an unusable checkpoint, output path or missing optional package."""
+    """Exit 0 when written; 2 for an unusable checkpoint, output path or missing optional package (an
+    unusable checkpoint and :class:`EmbedError` are reported by :func:`cellgi.cli.main.main`)."""
     from cellgi.api import load
-    from cellgi.train.checkpoint import CheckpointError
 
     out = Path(args.output)
     if out.exists() and not args.force:
@@ -100,11 +100,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {out}: unknown output format {out.suffix or '(no suffix)'!r}; use one of "
               f"{', '.join(FORMATS)}", file=sys.stderr)
         return 2
-    try:
-        model = load(args.checkpoint)
-        n, dims = write_embeddings(model, out, kind=args.kind)
-    except (CheckpointError, EmbedError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    model = load(args.checkpoint)
+    n, dims = write_embeddings(model, out, kind=args.kind)
     print(f"wrote {n} genes x {dims} dims ({args.kind} states) to {out}")
     return 0

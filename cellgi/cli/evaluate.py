@@ -12,19 +12,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cellgi.cli._common import add_model_command
+
 __all__ = ["add_parser", "evaluate_file", "run"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "evaluate",
+    p = add_model_command(
+        sub, "evaluate",
         help="metrics of a trained model on a new file of measured samples",
         description="Evaluate a run's model (model.pt, else checkpoints/best.ckpt) or a checkpoint file on "
         "measured samples. Prints a table and writes JSON with n_samples, n_unmapped and the reasons.",
         epilog="--format table reads a TSV/CSV with a 'genes' column (YAL015C;YBL007C, or use --gene-columns) "
         "and one column per target named like the model's targets (or --target-column NAME=COLUMN).",
     )
-    p.add_argument("checkpoint", metavar="RUN_DIR_OR_CKPT", help="run folder or checkpoint file")
     p.add_argument("--data", required=True, metavar="FILE", help="measured samples")
     p.add_argument("--format", choices=("kuzmin", "table"), default="kuzmin", help="file layout (default: kuzmin)")
     p.add_argument("-o", "--output", metavar="METRICS.json", help="write the metrics as JSON")
@@ -103,10 +104,9 @@ def _print_report(report: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Exit 0 on success, 2 on unusable inputs (checkpoint, data file, no sample or no measured target left)."""
-    from cellgi.data.errors import DataError
-    from cellgi.evaluate import EvaluateError
-    from cellgi.train.checkpoint import CheckpointError, load_model
+    """Exit 0 on success, 2 on unusable inputs (checkpoint, data file, no sample or no measured target left:
+    cellgi errors that :func:`cellgi.cli.main.main` reports)."""
+    from cellgi.train.checkpoint import load_model
     from cellgi.train.runs import write_json
 
     if args.batch_size is not None and args.batch_size < 1:
@@ -120,13 +120,9 @@ def run(args: argparse.Namespace) -> int:
         if not out.parent.is_dir():
             print(f"error: -o {out}: folder {out.parent} does not exist", file=sys.stderr)
             return 2
-    try:
-        loaded = load_model(args.checkpoint)
-        screen = _screen_desc(args, loaded.target_names)
-        report = evaluate_file(loaded, screen, batch_size=args.batch_size, device=args.device)
-    except (CheckpointError, DataError, EvaluateError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    loaded = load_model(args.checkpoint)
+    screen = _screen_desc(args, loaded.target_names)
+    report = evaluate_file(loaded, screen, batch_size=args.batch_size, device=args.device)
     _print_report(report)
     if args.output:
         write_json(args.output, report)

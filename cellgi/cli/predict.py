@@ -22,11 +22,10 @@ heads' predictions, original units) and ``gate_local``/``gate_global`` when the 
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from pathlib import Path
-from typing import Any
 
+from cellgi.cli._common import Terminated, add_model_command, add_stream_options, load_on_device, sigterm_raises
 from cellgi.predict import predict_sets
 
 __all__ = ["add_parser", "predict_gene_sets", "run"]
@@ -36,38 +35,26 @@ predict_gene_sets = predict_sets
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "predict",
+    p = add_model_command(
+        sub, "predict",
         help="predict targets for gene sets (one ';'-separated set per line)",
         description="Predict with a run's model (model.pt, else checkpoints/best.ckpt) or a checkpoint file. "
         "Lines with genes unknown to the model are skipped and reported (or an error with --strict). Rows are "
         "written batch by batch; an interrupted run keeps them and --resume continues it.",
     )
-    p.add_argument("checkpoint", metavar="RUN_DIR_OR_CKPT", help="run folder or checkpoint file")
     p.add_argument("--genes", required=True, metavar="FILE", help="gene sets, one per line, genes separated by ';'")
     p.add_argument("-o", "--output", required=True, metavar="OUT.tsv", help="predictions (TSV)")
     p.add_argument("--strict", action="store_true", help="fail (exit 2) if any line cannot be predicted")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted OUT.tsv (rows already there are kept)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT.tsv")
     p.add_argument("--batch-size", type=int, default=256, help="gene sets per batch and per write (default 256)")
-    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1; default cpu)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_stream_options(p, "OUT.tsv")
     p.set_defaults(func=run)
-
-
-class _Terminated(Exception):
-    pass
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    raise _Terminated()
 
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 when predictions were written; 2 for unusable inputs (checkpoint, files, strict failures);
-    130 when interrupted (Ctrl-C), 143 on SIGTERM (rows written so far are kept; --resume continues)."""
-    from cellgi.predict import PredictError, PredictInterrupted, predict_file
-    from cellgi.train.checkpoint import CheckpointError, load_model
+    130 when interrupted (Ctrl-C), 143 on SIGTERM (rows written so far are kept; --resume continues).
+    Unusable checkpoints, devices and inputs raise cellgi errors that :func:`cellgi.cli.main.main` reports."""
+    from cellgi.predict import PredictInterrupted, predict_file
 
     if args.resume and args.overwrite:
         print("error: --resume and --overwrite exclude each other", file=sys.stderr)
@@ -80,15 +67,7 @@ def run(args: argparse.Namespace) -> int:
         why = "is a folder; give a file name" if out.is_dir() else f"folder {out.parent} does not exist"
         print(f"error: -o {out}: {why}", file=sys.stderr)
         return 2
-    try:
-        loaded = load_model(args.checkpoint)
-        loaded.model.to(args.device)
-    except CheckpointError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (RuntimeError, AssertionError, ValueError) as exc:  # a device that does not exist here
-        print(f"error: --device {args.device}: {exc}", file=sys.stderr)
-        return 2
+    loaded = load_on_device(args.checkpoint, args.device)
     shown = 0
 
     def on_skip(no: int, line: str, reason: str) -> None:
@@ -97,23 +76,17 @@ def run(args: argparse.Namespace) -> int:
         if shown <= 20:
             print(f"{args.genes}:{no}: skipped '{line}': {reason}", file=sys.stderr)
 
-    old = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
     try:
-        report = predict_file(
-            loaded, args.genes, args.output, batch_size=args.batch_size, resume=args.resume,
-            overwrite=args.overwrite, strict=args.strict, progress=not args.no_progress, on_skip=on_skip,
-        )
-    except PredictError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (PredictInterrupted, _Terminated) as exc:
+        with sigterm_raises():
+            report = predict_file(
+                loaded, args.genes, args.output, batch_size=args.batch_size, resume=args.resume,
+                overwrite=args.overwrite, strict=args.strict, progress=not args.no_progress, on_skip=on_skip,
+            )
+    except (PredictInterrupted, Terminated) as exc:
         rep = getattr(exc, "report", None)
         kept = f"{rep.written} new rows kept in {args.output}" if rep is not None else f"finished batches kept in {args.output}"
         print(f"interrupted: {kept}; rerun with --resume to continue", file=sys.stderr)
-        return 143 if isinstance(exc, _Terminated) else 130
-    finally:
-        if old is not None:
-            signal.signal(signal.SIGTERM, old)
+        return 143 if isinstance(exc, Terminated) else 130
     if shown > 20:
         print(f"... and {shown - 20} more skipped lines", file=sys.stderr)
     warning = report.size_warning()
@@ -127,10 +100,4 @@ def run(args: argparse.Namespace) -> int:
         msg += f"; skipped {report.skipped} line(s) with genes the model cannot use (listed above)"
     print(msg)
     return 0
-
-
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 

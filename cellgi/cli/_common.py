@@ -1,0 +1,74 @@
+"""Pieces shared by the commands that load a model and stream rows to a file (predict, screen)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import threading
+from typing import Any, Iterator
+
+from cellgi.errors import CellgiError
+
+__all__ = ["DeviceError", "Terminated", "add_model_command", "add_stream_options", "load_on_device", "sigterm_raises"]
+
+
+class DeviceError(CellgiError):
+    """``--device`` names a device this machine does not have."""
+
+    exit_code = 2
+
+
+class Terminated(Exception):
+    """SIGTERM arrived while :func:`sigterm_raises` was active (the command exits 143)."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """Within the block SIGTERM raises :class:`Terminated` (so finished batches are kept and the command
+    can say so); the previous handler comes back after it. Off the main thread signals cannot be
+    handled, and nothing changes."""
+    main_thread = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
+    try:
+        yield
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+
+
+def load_on_device(checkpoint: str, device: str) -> Any:
+    """The :class:`~cellgi.train.checkpoint.LoadedModel` of ``checkpoint`` with its model on ``device``.
+
+    Raises:
+        CheckpointError: an unusable checkpoint.
+        DeviceError: a device that does not exist here (``--device DEVICE: ...``).
+    """
+    from cellgi.train.checkpoint import load_model
+
+    loaded = load_model(checkpoint)
+    try:
+        loaded.model.to(device)
+    except (RuntimeError, AssertionError, ValueError) as exc:  # torch's errors for an absent device
+        raise DeviceError(f"--device {device}: {exc}") from None
+    return loaded
+
+
+def add_stream_options(p: argparse.ArgumentParser, output: str) -> None:
+    """``--resume``, ``--overwrite``, ``--device`` and ``--no-progress`` of a command writing ``output``."""
+    p.add_argument("--resume", action="store_true", help=f"continue an interrupted {output} (rows already there are kept)")
+    p.add_argument("--overwrite", action="store_true", help=f"replace an existing {output}")
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1; default cpu)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_model_command(sub: argparse._SubParsersAction, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+    """Add command ``name`` (``kwargs`` go to ``add_parser``) whose first argument is the model to use:
+    a run folder or a checkpoint file (``args.checkpoint``)."""
+    p = sub.add_parser(name, **kwargs)
+    p.add_argument("checkpoint", metavar="RUN_DIR_OR_CKPT", help="run folder or checkpoint file")
+    return p

@@ -165,8 +165,26 @@ def test_contract_refuses_undeclared_or_missing_capability():
 
 def test_builtin_capabilities_are_declared():
     convs = get_registry("conv")
-    assert convs.get("masked_gin").capabilities == {"supports_shared": True, "row_independent": True}
-    assert convs.get("masked_gatv2").capabilities["supports_shared"] is False
+    assert convs.get("masked_gin").capabilities == {
+        "supports_shared": True, "supports_fused": True, "row_independent": True
+    }
+    gat = convs.get("masked_gatv2").capabilities
+    assert gat["supports_shared"] is False and gat["supports_fused"] is False
+
+
+def test_a_conv_with_forward_fused_must_declare_it():
+    from cellgi.registry.roles import ROLES
+
+    class Undeclared:
+        def forward(self): ...
+        def forward_batched(self): ...
+        def reset_parameters(self): ...
+        def uses_dropout(self): ...
+        @classmethod
+        def forward_fused(cls): ...
+
+    problems = ROLES["conv"].contract.check("conv", "undeclared", Undeclared)
+    assert any("supports_fused" in p for p in problems)
 
 
 def test_formats_are_listed_and_shown(capsys):
@@ -195,3 +213,13 @@ def test_format_declares_its_input_files(tmp_path):
     assert screen_input_files(s, tmp_path) == [Path("/abs/s.tsv")]
     reg = graph_entry({"name": "r", "format": "regulatory", "path": "r.tsv"})
     assert reg.directed is True  # a format may change a shared field's default
+
+
+def test_listing_prints_summaries_as_text_not_markup(capsys):
+    # rich would swallow '[weight]' as a markup tag; plugin summaries and statuses are plain text
+    from cellgi.cli.main import main
+
+    assert main(["registry", "list", "edgelist"]) == 0
+    assert "'ORF ORF [weight]'" in capsys.readouterr().out
+    assert main(["registry", "show", "edgelist"]) == 0
+    assert "'ORF ORF [weight]'" in capsys.readouterr().out

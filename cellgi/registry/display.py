@@ -56,30 +56,33 @@ def find(name: str, kind: str | None) -> list[ComponentEntry]:
 
 def list_table(entries: list[ComponentEntry]) -> Any:
     """A rich table of components (kind, name, provider, version, summary or status)."""
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"cellgi components ({len(entries)})", show_lines=False)
     for col in ("kind", "name", "provider", "version", "summary / status"):
         table.add_column(col, overflow="fold")
     for e in entries:
-        text = e.summary if e.status == "ok" else f"[red]{e.status}[/red]"
-        table.add_row(e.role, e.name, e.provider, e.version, text)
+        # summaries and statuses are text (a plugin's, an exception's), never rich markup: '[weight]' stays
+        text = escape(e.summary) if e.status == "ok" else f"[red]{escape(e.status)}[/red]"
+        table.add_row(e.role, e.name, escape(e.provider), escape(e.version), text)
     return table
 
 
 def show_blocks(e: ComponentEntry) -> list[Any]:
     """Renderables describing one component: header, how a spec names it, its parameter table."""
+    from rich.markup import escape
     from rich.table import Table
 
     ctx = ROLES[e.role].context
     out: list[Any] = [
-        f"[bold]{e.name}[/bold] ({e.role}) from {e.provider} {e.version}: {e.summary}",
+        f"[bold]{e.name}[/bold] ({e.role}) from {escape(e.provider)} {escape(e.version)}: {escape(e.summary)}",
     ]
     if e.role in ("graph_format", "screen_format"):
         section = "data.graphs" if e.role == "graph_format" else "data.screens"
-        out.append(f"  spec: a {section} entry {{format: {e.name}, ...params}} besides the shared keys: {ctx}")
+        out.append(escape(f"  spec: a {section} entry {{format: {e.name}, ...params}} besides the shared keys: {ctx}"))
     else:
-        out.append(f"  spec: {{type: {e.name}, ...params}}; the model passes: {ctx}")
+        out.append(escape(f"  spec: {{type: {e.name}, ...params}}; the model passes: {ctx}"))
     declared = [flag for flag, on in e.capabilities.items() if on]
     if e.capabilities:
         out.append(f"  capabilities: {', '.join(declared) or 'none declared'}")
@@ -91,6 +94,7 @@ def show_blocks(e: ComponentEntry) -> list[Any]:
     for col in ("parameter", "type", "default", "description"):
         t.add_column(col, overflow="fold")
     for r in rows:
-        t.add_row(r["name"], r["type"], "required" if r["required"] else repr(r["default"]), r["description"])
+        default = "required" if r["required"] else repr(r["default"])
+        t.add_row(*(escape(str(v)) for v in (r["name"], r["type"], default, r["description"])))
     out.append(t)
     return out

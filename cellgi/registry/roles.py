@@ -111,6 +111,11 @@ ROLES: dict[str, Role] = {
                     "forward_shared",
                     "first-layer delta: the wildtype output once plus the affected (gene, column) pairs",
                 ),
+                Capability(
+                    "supports_fused",
+                    "forward_fused",
+                    "the G per-edge-type convs of a layer run as one stacked pass (with can_fuse(convs))",
+                ),
                 _ROW,
             ),
         ),

@@ -652,13 +652,13 @@ def _train_in(
     if stopped:
         title += " (early stopping)"
     console.print(summary_table(metrics, bundle.target_names, title=title))
-    if "test.pearson" in metrics and "baseline_additive.test.pearson" in metrics:
-        diff = metrics["test.pearson"] - metrics["baseline_additive.test.pearson"]
+    for kind in ("additive", "features"):  # one verdict per baseline the run fitted
+        ref = metrics.get(f"baseline_{kind}.test.pearson")
+        if "test.pearson" not in metrics or ref is None:
+            continue
+        diff = metrics["test.pearson"] - ref
         verdict = "beats" if diff > 0 else "does not beat"
-        console.print(
-            f"test pearson {metrics['test.pearson']:.4f} {verdict} the additive baseline "
-            f"({metrics['baseline_additive.test.pearson']:.4f}, {diff:+.4f})"
-        )
+        console.print(f"test pearson {metrics['test.pearson']:.4f} {verdict} the {kind} baseline ({ref:.4f}, {diff:+.4f})")
     console.print(f"wrote {rdir / METRICS_FILE}, {rdir / MODEL_FILE}, plots in {rdir / PLOTS_DIR}")
     return result
 

@@ -46,6 +46,7 @@ def test_train_in_process_and_refuse_overwrite(tmp_path, capsys):
     assert "additive test" in out and "additive baseline" in out  # the summary table and verdict
     metrics = json.loads((run / "metrics.json").read_text())
     assert "test.pearson" in metrics and "baseline_additive.test.pearson" in metrics
+    assert "baseline_features.test.pearson" in metrics and "the features baseline (" in out  # one verdict each
     assert main(["train", str(spec), "--run-dir", str(run), "--no-progress"]) == 2
     assert "refusing to overwrite" in capsys.readouterr().err
 

@@ -70,7 +70,8 @@ def train_model(spec, bundle, *, max_epochs: int, patience: int, log=print):
 
     torch.manual_seed(spec.seed)
     ds, norm, splits = bundle.dataset, bundle.normalizer, bundle.splits
-    model = LazyDango.from_spec(spec.model, bundle.graph, len(bundle.target_names), node_features=bundle.gene_features)
+    model = LazyDango.from_spec(spec.model, bundle.graph, len(bundle.target_names), node_features=bundle.gene_features,
+                               feature_names=bundle.feature_names)
     tr = splits["train"]
     model.set_training_genes(torch.unique(ds.subset(tr).pert_idx.to(torch.long)))
     t = spec.training

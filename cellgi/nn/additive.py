@@ -10,6 +10,10 @@ where ``additive = sum_{g deleted} f(x_g)`` is a per-gene function of each delet
 model (which, unlike the ridge baseline, exists for unseen genes because it reads their features) and
 the interaction part grows only as far as it helps.
 
+A term with ``uses_gene_values = True`` (``pair_values``) also gets ``values [B, K, V]``: the raw values
+of the feature columns its ``gene_values`` parameter names (resolved by the model against
+``data.features``' column names; the term is built with ``num_values = V``).
+
 Call: ``forward(inputs [B, K, dim], states [B, K, dim], mask [B, K]) -> additive [B, T]``;
 ``combine(additive [B, T], interaction [B, T]) -> prediction [B, T]``.
 """
@@ -25,7 +29,7 @@ from torch import Tensor, nn
 from cellgi.nn.mlp import MLP
 from cellgi.registry import Params, register
 
-__all__ = ["AdditiveTerm", "GeneMLPAdditive", "GeneMLPAdditiveParams"]
+__all__ = ["AdditiveTerm", "GeneMLPAdditive", "GeneMLPAdditiveParams", "PairValuesAdditive", "PairValuesParams"]
 
 
 class AdditiveTerm(nn.Module):
@@ -80,3 +84,83 @@ class GeneMLPAdditive(AdditiveTerm):
             x = torch.cat([inputs, states], -1)
         per_gene = self.mlp(x)  # [B, K, T]
         return (per_gene * mask.unsqueeze(-1).to(per_gene.dtype)).sum(1)
+
+
+class PairValuesParams(Params):
+    gene_values: list[str] = Field(
+        ..., min_length=1,
+        description="per-gene feature columns (names or fnmatch patterns over data.features' column names, "
+        "e.g. 'emap.*', 'smf.fitness') whose values the term reads",
+    )
+    num_layers: int = Field(3, ge=1, description="MLP depth")
+    hidden_dim: int = Field(64, ge=1, description="MLP width")
+    activation: str = Field("gelu")
+    dropout: float = Field(0.1, ge=0, lt=1)
+    gene_bias: bool = Field(
+        False,
+        description="also learn a per-gene effect (one number per gene and target, added for each deleted "
+        "gene): it starts at 0 and only genes with training samples ever get a gradient, so genes never "
+        "seen in training keep exactly 0 (the ridge baseline's per-gene effect, learned jointly)",
+    )
+
+
+@register("additive_term", "pair_values", summary="MLP of each pair of deleted genes' measured per-gene values "
+          "(min, max, product; e.g. single-mutant phenotypes), averaged over pairs; interaction part scaled "
+          "from 0", params=PairValuesParams)
+class PairValuesAdditive(AdditiveTerm):
+    r"""The part of an interaction that the deleted genes' own measured phenotypes explain.
+
+    For the values :math:`v_g \in \mathbb{R}^V` of the named feature columns (single-mutant phenotype,
+    fitness, ...; standardised by their feature source) and every unordered pair :math:`\{i, j\}` of a
+    sample's deleted genes:
+
+    .. math::
+        a = \frac{1}{|\mathrm{pairs}|} \sum_{i<j} \mathrm{MLP}\bigl([\min(v_i, v_j),\; \max(v_i, v_j),\;
+        v_i \odot v_j]\bigr)
+
+    symmetric in the genes. It reads no gene identity and no learned gene representation, so it applies
+    as it is to genes never seen in training (in a screen, epsilon is largely a non-linear function of the
+    two single phenotypes: docs/benchmarks.md); the graph model's interaction part is added on top,
+    scaled from 0. A sample with a single deleted gene has no pair: its MLP part is 0.
+
+    With ``gene_bias: true``, :math:`\sum_{g} b_g` over the deleted genes is added: a learned effect per
+    gene (``[N, T]``, from 0). Only genes in training samples receive gradients, so a gene never seen in
+    training contributes exactly 0 (the screen's query genes, seen in every split, get their own effect).
+    """
+
+    uses_gene_values = True
+
+    def __init__(self, gene_values: list[str], num_layers: int = 3, hidden_dim: int = 64, activation: str = "gelu",
+                 dropout: float = 0.1, gene_bias: bool = False, *, dim: int, num_targets: int, num_values: int = 0,
+                 num_genes: int = 0):
+        super().__init__(dim=dim, num_targets=num_targets)
+        if num_values < 1:
+            raise ValueError("pair_values needs at least one value column (the model resolves gene_values)")
+        self.gene_values, self.num_values = list(gene_values), int(num_values)
+        self.mlp = MLP(3 * num_values, hidden_dim, num_targets, num_layers, "none", activation, dropout)
+        if gene_bias and num_genes < 1:
+            raise ValueError("pair_values with gene_bias needs num_genes (the model passes it)")
+        self.bias = nn.Parameter(torch.zeros(num_genes, num_targets)) if gene_bias else None
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        self.mlp.reset_parameters()
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def forward(self, inputs: Tensor, states: Tensor, mask: Tensor, values: Tensor | None = None,
+                genes: Tensor | None = None) -> Tensor:
+        if values is None or values.shape[-1] != self.num_values:
+            raise ValueError(f"pair_values needs values [B, K, {self.num_values}] (the model passes them)")
+        k = values.shape[1]
+        iu, ju = torch.triu_indices(k, k, 1, device=values.device)
+        vi, vj = values[:, iu].to(inputs.dtype), values[:, ju].to(inputs.dtype)  # [B, P, V]
+        out = self.mlp(torch.cat([torch.minimum(vi, vj), torch.maximum(vi, vj), vi * vj], -1))  # [B, P, T]
+        pm = (mask[:, iu] & mask[:, ju]).to(out.dtype)
+        pred = torch.einsum("bp,bpt->bt", pm, out) / pm.sum(1, keepdim=True).clamp_min(1.0)
+        if self.bias is not None:
+            if genes is None:
+                raise ValueError("pair_values with gene_bias needs the deleted genes' indices (the model passes them)")
+            per_gene = self.bias.index_select(0, genes.reshape(-1).to(torch.long)).view(*genes.shape, -1)
+            pred = pred + (per_gene.to(pred.dtype) * mask.unsqueeze(-1).to(pred.dtype)).sum(1)
+        return pred

@@ -257,6 +257,13 @@ class PairRelationParams(Params):
     attention: bool = Field(True, description="also run the hypergraph-attention head and add its prediction")
     attention_layers: int = Field(1, ge=1, description="attention blocks of that head")
     num_heads: int = Field(4, ge=1, description="attention heads of that head")
+    gene_values: list[str] = Field(
+        default_factory=list,
+        description="per-gene feature columns (names or fnmatch patterns over data.features' column names, "
+        "e.g. 'emap.single_phenotype', 'smf.*') whose raw values the pair MLP also reads, as min, max and "
+        "product over each pair of deleted genes: a direct path for per-gene phenotypes that would otherwise "
+        "be mixed with every other input by the preprocessor",
+    )
 
 
 @register(
@@ -272,7 +279,8 @@ class PairRelationHead(LocalPredictor):
     For each unordered pair :math:`\{i, j\}` of a sample's deleted genes, with layer-normalised wildtype
     states :math:`h_i, h_j`, their gene inputs :math:`u_i, u_j` (preprocessed features / ID vectors, before
     message passing; ``inputs``) and relation features :math:`r_{ij}` (``[4 G]``: adjacency, edge weight,
-    log1p shared neighbours and Jaccard index per edge type; :class:`~cellgi.nn.relations.PairRelations`):
+    log1p shared neighbours and Jaccard index per edge type, then min, max and product of each of the
+    ``gene_values`` feature columns; :class:`~cellgi.nn.relations.PairRelations`):
 
     .. math::
         \hat{y} = \frac{1}{|\mathrm{pairs}|} \sum_{i<j} \mathrm{MLP}([h_i + h_j,\; h_i \odot h_j,\;
@@ -297,6 +305,7 @@ class PairRelationHead(LocalPredictor):
         attention: bool = True,
         attention_layers: int = 1,
         num_heads: int = 4,
+        gene_values: list[str] | None = None,
         *,
         dim: int,
         num_targets: int,
@@ -304,6 +313,8 @@ class PairRelationHead(LocalPredictor):
     ):
         super().__init__(dim=dim, num_targets=num_targets)
         self.num_relations = num_relations
+        #: the feature columns the model appends to ``relations`` (it resolves the patterns; see LazyDango)
+        self.gene_values = list(gene_values or [])
         self.input_norm = nn.LayerNorm(dim)
         width = hidden_dim or dim
         self.input_norm_u = nn.LayerNorm(dim)

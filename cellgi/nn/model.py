@@ -100,6 +100,7 @@ class LazyDango(nn.Module):
         num_targets: int,
         *,
         node_features: Tensor | None = None,
+        feature_names: list[str] | None = None,
         base_dir: str | Path | None = None,
     ):
         super().__init__()
@@ -114,6 +115,7 @@ class LazyDango(nn.Module):
         h = spec.hidden_dim
 
         emb = spec.embedding
+        raw_features = node_features
         if not emb.use_features:
             node_features = None
         self.embedding = GeneEmbedding(graph.num_nodes, emb.id_dim(h), emb.init_std, node_features,
@@ -153,16 +155,28 @@ class LazyDango(nn.Module):
             self.local_predictor: LocalPredictor | None = None
         elif getattr(get_registry("local_predictor").get(_type_name(spec.local_predictor)).factory,
                      "uses_relations", False):
-            self.relations = PairRelations(graph, self.edge_type_names)
+            values, value_names = _gene_value_columns(
+                list(getattr(spec.local_predictor, "gene_values", None) or []), raw_features, feature_names)
+            self.relations = PairRelations(graph, self.edge_type_names, values, value_names)
             self.local_predictor = _build("local_predictor", spec.local_predictor, dim=h,
                                           num_targets=self.num_targets, num_relations=self.relations.num_features)
         else:
             self.local_predictor = _build("local_predictor", spec.local_predictor, dim=h, num_targets=self.num_targets)
-        self.additive_term = (
-            None
-            if getattr(spec, "additive_term", None) is None
-            else _build("additive_term", spec.additive_term, dim=h, num_targets=self.num_targets)
-        )
+        add_spec = getattr(spec, "additive_term", None)
+        add_values = None
+        if add_spec is None:
+            self.additive_term = None
+        elif getattr(get_registry("additive_term").get(_type_name(add_spec)).factory, "uses_gene_values", False):
+            add_values, _ = _gene_value_columns(list(add_spec.gene_values), raw_features, feature_names,
+                                                where="additive_term.gene_values")
+            self.additive_term = _build("additive_term", add_spec, dim=h, num_targets=self.num_targets,
+                                        num_values=add_values.shape[1], num_genes=graph.num_nodes)
+        else:
+            self.additive_term = _build("additive_term", add_spec, dim=h, num_targets=self.num_targets)
+        #: ``[N, V]`` raw values of the additive term's ``gene_values`` columns ([N, 0] when it reads none)
+        self.register_buffer("additive_values", (add_values if add_values is not None else
+                                                 torch.zeros(graph.num_nodes, 0)).detach().to(torch.float32).clone(),
+                             persistent=False)
         self.combiner: Combiner = _build("combiner", spec.combiner, dim=h, num_targets=self.num_targets)
         uses_local = getattr(self.combiner, "uses_local", True)
         self.uses_global = bool(getattr(self.combiner, "uses_global", True))
@@ -205,10 +219,12 @@ class LazyDango(nn.Module):
         num_targets: int,
         *,
         node_features: Tensor | None = None,
+        feature_names: list[str] | None = None,
         base_dir: str | Path | None = None,
     ) -> "LazyDango":
         """Build every part through the registries from a validated ``ModelSpec`` (see the class docs)."""
-        return cls(spec, graph, num_targets, node_features=node_features, base_dir=base_dir)
+        return cls(spec, graph, num_targets, node_features=node_features, feature_names=feature_names,
+                   base_dir=base_dir)
 
     @staticmethod
     def _select_edge_types(wanted: list[str] | None, graph: CellGraph) -> list[str]:
@@ -389,8 +405,7 @@ class LazyDango(nn.Module):
         if self.additive_term is not None:
             if x0 is None:
                 raise ValueError("the additive term needs the initial gene states x0")
-            inputs = x0.index_select(0, batch.pert_padded.reshape(-1)).view(*batch.pert_padded.shape, -1)
-            additive = self.additive_term(inputs, pert_gene_embs, pmask)
+            additive = self._additive(x0, pert_gene_embs, batch.pert_padded, pmask)
             pred = self.additive_term.combine(additive, pred)
         if stages is not None:
             stages += [("pooling", z), ("global_predictor", glob[0])]
@@ -413,6 +428,16 @@ class LazyDango(nn.Module):
             "additive": additive,
         }
         return pred, reps
+
+    def _additive(self, x0: Tensor, pert_gene_embs: Tensor, padded: Tensor, pmask: Tensor) -> Tensor:
+        """The additive term of the deleted genes ``padded [B, K]`` (``[B, T]``)."""
+        flat = padded.reshape(-1).to(x0.device)
+        inputs = x0.index_select(0, flat).view(*padded.shape, -1)
+        if getattr(self.additive_term, "uses_gene_values", False):
+            values = self.additive_values.index_select(0, flat).view(*padded.shape, -1)
+            return self.additive_term(inputs, pert_gene_embs, pmask, values=values,  # type: ignore[misc]
+                                      genes=padded.to(x0.device))
+        return self.additive_term(inputs, pert_gene_embs, pmask)  # type: ignore[misc]
 
     @staticmethod
     def _raise_if_not_finite(stages: list[tuple[str, Tensor]]) -> None:
@@ -442,8 +467,7 @@ class LazyDango(nn.Module):
         pred, gate = self.combiner(local, None)
         additive = None
         if self.additive_term is not None:
-            inputs = x0.index_select(0, batch.pert_padded.reshape(-1)).view(*batch.pert_padded.shape, -1)
-            additive = self.additive_term(inputs, pert_gene_embs, pmask)
+            additive = self._additive(x0, pert_gene_embs, batch.pert_padded, pmask)
             pred = self.additive_term.combine(additive, pred)
         if stages is not None:
             stages += [("local_predictor", local[0]), ("combiner", pred)]
@@ -477,6 +501,33 @@ class LazyDango(nn.Module):
             f"num_genes={self.num_genes}, edge_types={self.edge_type_names}, hidden_dim={self.spec.hidden_dim}, "
             f"num_layers={self.spec.num_layers}, num_targets={self.num_targets}"
         )
+
+
+def _gene_value_columns(
+    patterns: list[str], features: Tensor | None, names: list[str] | None, where: str = "local_predictor.gene_values"
+) -> tuple[Tensor | None, list[str]]:
+    """The feature columns a head's ``gene_values`` names (exact names or fnmatch patterns), in the
+    order of the features; every pattern must match at least one column."""
+    from fnmatch import fnmatchcase
+
+    if not patterns:
+        return None, []
+    if features is None or not names:
+        raise ValueError(
+            f"{where} {patterns} reads per-gene feature columns, but the model has no "
+            f"named features (declare them under data.features)"
+        )
+    if len(names) != features.shape[1]:
+        raise ValueError(f"{len(names)} feature names for {features.shape[1]} feature columns")
+    unmatched = [p for p in patterns if not any(fnmatchcase(n, p) for n in names)]
+    if unmatched:
+        shown = ", ".join(n for n in names if not n.startswith("go.")) or ", ".join(names[:20])
+        raise ValueError(
+            f"{where}: {', '.join(repr(p) for p in unmatched)} matches no feature column; "
+            f"columns (GO terms not listed): {shown}"
+        )
+    cols = [i for i, n in enumerate(names) if any(fnmatchcase(n, p) for p in patterns)]
+    return features[:, cols], [names[i] for i in cols]
 
 
 def _type_name(spec_obj: Any) -> str:

@@ -9,6 +9,10 @@ way counts)
 - ``shared``: ``log1p`` of the number of common neighbours;
 - ``jaccard``: common neighbours / neighbours of either.
 
+With ``values [N, V]`` (per-gene feature columns, e.g. single-mutant phenotypes: the pair head's
+``gene_values``), ``3 V`` more features follow: ``min``, ``max`` and ``product`` of the two genes' values,
+per column.
+
 The features are symmetric in ``(i, j)``; the diagonal is zero. Each sample's rows of the symmetrised
 adjacency are gathered dense, ``[B, K, N]`` per edge type (about 2.5 MB per type at yeast scale for
 ``B = 32, K = 3``), so the cost is linear in ``B * K * N`` and nothing is precomputed per pair.
@@ -33,11 +37,21 @@ class PairRelations(nn.Module):
     Args:
         graph: the :class:`~cellgi.data.cellgraph.CellGraph`.
         edge_types: the edge types to describe, in order.
+        values: optional per-gene values ``[N, V]`` described pairwise (min, max, product).
+        value_names: names of the ``V`` columns (default ``value0``, ...).
     """
 
-    def __init__(self, graph, edge_types: Sequence[str]):
+    def __init__(self, graph, edge_types: Sequence[str], values: Tensor | None = None,
+                 value_names: Sequence[str] | None = None):
         super().__init__()
         self.edge_types = list(edge_types)
+        if values is not None and (values.dim() != 2 or values.shape[0] != graph.num_nodes):
+            raise ValueError(f"gene values must be [{graph.num_nodes}, V], got {tuple(values.shape)}")
+        v = values.detach().to(torch.float32) if values is not None else torch.zeros(graph.num_nodes, 0)
+        self.register_buffer("values", v.clone(), persistent=False)
+        self.value_names = list(value_names) if value_names is not None else [f"value{i}" for i in range(v.shape[1])]
+        if len(self.value_names) != v.shape[1]:
+            raise ValueError(f"{len(self.value_names)} value names for {v.shape[1]} value columns")
         self.num_genes = graph.num_nodes
         n = graph.num_nodes
         for t, name in enumerate(self.edge_types):
@@ -60,11 +74,12 @@ class PairRelations(nn.Module):
 
     @property
     def num_features(self) -> int:
-        return len(RELATION_FEATURES) * len(self.edge_types)
+        return len(RELATION_FEATURES) * len(self.edge_types) + 3 * self.values.shape[1]
 
     @property
     def feature_names(self) -> list[str]:
-        return [f"{f}.{t}" for t in self.edge_types for f in RELATION_FEATURES]
+        return [f"{f}.{t}" for t in self.edge_types for f in RELATION_FEATURES] + [
+            f"{f}.{n}" for n in self.value_names for f in ("min", "max", "product")]
 
     def _dense_rows(self, t: int, genes: Tensor) -> tuple[Tensor, Tensor]:
         """Binary and weighted rows ``[M, N]`` of the symmetrised adjacency of edge type ``t``."""
@@ -100,4 +115,10 @@ class PairRelations(nn.Module):
             deg = binary.sum(-1)
             union = (deg.unsqueeze(2) + deg.unsqueeze(1) - shared).clamp_min(1.0)
             feats += [edge, wgt, torch.log1p(shared), shared / union]
+        if self.values.shape[1]:
+            v = self.values[genes].view(b, k, -1)  # [B, K, V]
+            vi, vj = v.unsqueeze(2).expand(b, k, k, -1), v.unsqueeze(1).expand(b, k, k, -1)
+            for j in range(v.shape[-1]):
+                a, c = vi[..., j], vj[..., j]
+                feats += [torch.minimum(a, c), torch.maximum(a, c), a * c]
         return torch.stack(feats, -1) * pair_mask.unsqueeze(-1)

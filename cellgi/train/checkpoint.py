@@ -143,6 +143,7 @@ def build_metadata(
     mapper: Any,
     normalizer: Any,
     extra: Mapping[str, Any] | None = None,
+    feature_names: list[str] | None = None,
 ) -> dict[str, Any]:
     """The ``cellgi`` entry of a checkpoint (tensors, strings, numbers, lists, dicts only).
 
@@ -153,6 +154,8 @@ def build_metadata(
         mapper: the :class:`~cellgi.data.genes.GeneMapper` of the training gene list.
         normalizer: the fitted :class:`~cellgi.data.normalize.TargetNormalizer`.
         extra: more plain values (versions, plugins, split description, ...).
+        feature_names: names of the per-gene feature columns (``DataBundle.feature_names``): components
+            that read feature columns by name (``gene_values`` of the pair head) are rebuilt from them.
     """
     from cellgi import __version__
 
@@ -165,6 +168,7 @@ def build_metadata(
         "mapper": mapper.to_dict(),
         "graph": graph.state_dict(),
         "normalizer": normalizer.state_dict(),
+        "feature_names": list(feature_names or []),
     }
     if extra:
         meta["extra"] = dict(extra)
@@ -324,7 +328,8 @@ def load_model(path: str | Path, *, map_location: Any = "cpu", prefer: str = "be
     state = model_state_of(obj)
     try:
         model = LazyDango.from_spec(
-            spec.model, graph, len(target_names), node_features=state.get("embedding.features")
+            spec.model, graph, len(target_names), node_features=state.get("embedding.features"),
+            feature_names=meta.get("feature_names"),
         )
         model.load_state_dict(state, strict=True)
     except (RuntimeError, ValueError, KeyError) as exc:

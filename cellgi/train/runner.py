@@ -570,7 +570,7 @@ def _build_model(spec: Spec, bundle: DataBundle, say: Any) -> Any:
 
     try:
         model = LazyDango.from_spec(spec.model, bundle.graph, len(bundle.target_names),
-                                    node_features=bundle.gene_features)
+                                    node_features=bundle.gene_features, feature_names=bundle.feature_names)
     except (ValueError, TypeError, KeyError) as exc:
         raise ModelBuildError(f"the model cannot be built from this spec and data: {exc}") from exc
     # genes without a training sample use the shared 'unknown' ID vector (docs/model.md)
@@ -586,6 +586,7 @@ def _metadata(spec: Spec, bundle: DataBundle, run_id: str) -> dict[str, Any]:
     mapper = bundle.mapper if bundle.mapper is not None else GeneMapper(bundle.graph.genes)
     return build_metadata(
         spec=spec, target_names=bundle.target_names, graph=bundle.graph, mapper=mapper, normalizer=bundle.normalizer,
+        feature_names=bundle.feature_names,
         extra={"versions": {k: info[k] for k in ("cellgi", "torch", "torch_geometric", "lightning")},
                "plugins": info["plugins"], "split": info["split"], "seed": info["seed"], "run_id": run_id,
                "train_set_sizes": _train_set_sizes(bundle)},

@@ -11,17 +11,115 @@ from cellgi.registry import get_registry
 from nn_helpers import make_batch, model_spec_from_yaml, random_graph, random_sets
 
 
-@pytest.mark.parametrize("name", get_registry("additive_term").names())
-def test_member_builds_from_yaml_and_sums_over_genes(name):
+#: every member as a spec writes it; the per-gene members are sums over genes, the pair members over pairs
+MEMBERS = {
+    "gene_mlp": ("{type: gene_mlp}", "gene"),
+    "pair_values": ("{type: pair_values, gene_values: ['pheno.*'], hidden_dim: 8}", "pair"),
+}
+FEATURE_NAMES = ["pheno.single", "pheno.missing", "other.x"]
+
+
+def test_every_registered_member_is_covered():
+    assert set(get_registry("additive_term").names()) <= set(MEMBERS)
+
+
+def _build(name: str, num_targets: int = 2):
     spec = model_spec_from_yaml(f"hidden_dim: 8\nnum_layers: 1\nlocal_predictor: {{type: hypergraph_attention, "
-                                f"num_heads: 2}}\nadditive_term: {{type: {name}}}")
-    model = LazyDango.from_spec(spec, random_graph(12), 2)
+                                f"num_heads: 2}}\nadditive_term: {MEMBERS[name][0]}")
+    torch.manual_seed(0)
+    return LazyDango.from_spec(spec, random_graph(12), num_targets, node_features=torch.randn(12, 3),
+                               feature_names=FEATURE_NAMES)
+
+
+@pytest.mark.parametrize("name", get_registry("additive_term").names())
+def test_member_builds_from_yaml_and_sums_over_genes_or_pairs(name):
+    model = _build(name)
     assert isinstance(model.additive_term, AdditiveTerm) and torch.equal(model.additive_term.scale, torch.zeros(2))
     term = model.additive_term.eval()
     x = torch.randn(3, 3, 8)
+    v = torch.randn(3, 3, model.additive_values.shape[1])
+    kw = (lambda sl: {"values": v[:, sl]}) if getattr(term, "uses_gene_values", False) else (lambda sl: {})
     mask = torch.tensor([[True, True, False], [True, True, True], [True, False, False]])
-    out = term(x, x, mask)
-    single = torch.stack([term(x[:, i : i + 1], x[:, i : i + 1], mask[:, i : i + 1]) for i in range(3)]).sum(0)
-    torch.testing.assert_close(out, single)  # a sum of per-gene terms, padding ignored
+    out = term(x, x, mask, **kw(slice(None)))
+    if MEMBERS[name][1] == "gene":
+        single = torch.stack([term(x[:, i : i + 1], x[:, i : i + 1], mask[:, i : i + 1], **kw(slice(i, i + 1)))
+                              for i in range(3)]).sum(0)
+        torch.testing.assert_close(out, single)  # a sum of per-gene terms, padding ignored
+    else:  # the mean over the sample's pairs; padding ignored; symmetric; no pair -> 0
+        pairs = [(0, 1), (0, 2), (1, 2)]
+        per = {p: term(x[:, list(p)], x[:, list(p)], mask[:, list(p)], **kw(list(p))) for p in pairs}
+        torch.testing.assert_close(out[0], per[(0, 1)][0])
+        torch.testing.assert_close(out[1], sum(per[p][1] for p in pairs) / 3)
+        torch.testing.assert_close(out[2], torch.zeros(2))
+        flipped = term(x.flip(1), x.flip(1), mask.flip(1), **({"values": v.flip(1)} if kw(0) else {}))
+        torch.testing.assert_close(out, flipped)
     pred, reps = model.eval()(make_batch(random_sets(12, [2, 3]), num_targets=2))
     torch.testing.assert_close(pred, reps["additive"])
+
+
+def test_pair_values_reads_only_the_named_columns_and_is_trainable():
+    model = _build("pair_values", num_targets=1)
+    feats = model.embedding.features
+    torch.testing.assert_close(model.additive_values, feats[:, :2])  # pheno.* in feature order, not other.x
+    model.train()
+    batch = make_batch(random_sets(12, [2, 2, 3]))
+    pred, _ = model(batch)
+    pred.sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.additive_term.mlp.parameters())
+    # the values are the model's features: changing a column the term does not read changes nothing
+    before, _ = model.eval()(batch)
+    model2 = LazyDango.from_spec(model.spec, random_graph(12), 1,
+                                 node_features=torch.cat([feats[:, :2], feats[:, 2:] + 5], 1),
+                                 feature_names=FEATURE_NAMES)
+    model2.load_state_dict(model.state_dict(), strict=False)
+    with torch.no_grad():
+        model2.embedding.features.copy_(feats)
+    after, reps = model2.eval()(batch)
+    torch.testing.assert_close(before, after)
+
+
+@pytest.mark.parametrize(
+    ("names", "feats", "match"),
+    [
+        (FEATURE_NAMES, torch.randn(12, 3), None),
+        (["a", "b", "c"], torch.randn(12, 3), "'pheno.\\*' matches no feature column; columns .*a, b, c"),
+        (None, torch.randn(12, 3), "has no named features"),
+        (None, None, "has no named features"),
+    ],
+)
+def test_pair_values_column_errors_name_the_spec_key(names, feats, match):
+    spec = model_spec_from_yaml("hidden_dim: 8\nnum_layers: 1\nlocal_predictor: {type: hypergraph_attention, "
+                                "num_heads: 2}\nadditive_term: " + MEMBERS["pair_values"][0])
+    build = lambda: LazyDango.from_spec(spec, random_graph(12), 1, node_features=feats, feature_names=names)  # noqa: E731
+    if match is None:
+        assert build().additive_values.shape == (12, 2)
+    else:
+        with pytest.raises(ValueError, match=f"additive_term.gene_values.*{match}" if "matches" in match else match):
+            build()
+
+
+def test_pair_values_gene_bias_moves_only_genes_seen_in_training():
+    spec = model_spec_from_yaml("hidden_dim: 8\nnum_layers: 1\nlocal_predictor: {type: hypergraph_attention, "
+                                "num_heads: 2}\nadditive_term: {type: pair_values, gene_values: [pheno.single], "
+                                "gene_bias: true}")
+    model = LazyDango.from_spec(spec, random_graph(12), 1, node_features=torch.randn(12, 3),
+                                feature_names=FEATURE_NAMES)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.01, weight_decay=0.1)
+    train_sets = [torch.tensor([0, 1]), torch.tensor([2, 3, 4]), torch.tensor([1, 4])]
+    for _ in range(3):
+        pred, _ = model.train()(make_batch(train_sets))
+        loss = (pred - 1.0).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    bias = model.additive_term.bias.detach()
+    assert (bias[:5].abs() > 0).all() and torch.equal(bias[5:], torch.zeros(7, 1))
+    # an unseen pair gets the MLP of its values only; a seen gene adds its own effect
+    term = model.additive_term.eval()
+    x = torch.zeros(1, 2, 8)
+    v = model.additive_values[torch.tensor([[6, 7]])]
+    no_bias = term(x, x, torch.ones(1, 2, dtype=torch.bool), values=v, genes=torch.tensor([[6, 7]]))
+    with torch.no_grad():
+        model.additive_term.bias[6] = 0.5
+    torch.testing.assert_close(term(x, x, torch.ones(1, 2, dtype=torch.bool), values=v, genes=torch.tensor([[6, 7]])),
+                               no_bias + 0.5)

@@ -291,3 +291,29 @@ def test_reset_parameters_reinitialises_every_part():
     assert "layers.0.0.conv.att" in changed and "local_predictor.readout.weight" in changed
     pred, _ = model(make_batch(random_sets(30, [2, 3])))
     assert torch.isfinite(pred).all()
+
+
+def test_pair_head_gene_values_add_min_max_product_per_column():
+    graph = random_graph(20)
+    text = SMALL.replace("CONV", "masked_gin").replace("AGG", "sum").replace(
+        "hypergraph_attention", "pair_relations, gene_values: ['a.*']")
+    feats = torch.randn(20, 3)
+    model = LazyDango.from_spec(model_spec_from_yaml(text), graph, 1, node_features=feats,
+                                feature_names=["a.x", "b.y", "a.z"]).eval()
+    g = len(graph.edge_type_names)
+    assert model.local_predictor.num_relations == 4 * g + 3 * 2
+    assert model.relations.feature_names[4 * g:] == ["min.a.x", "max.a.x", "product.a.x",
+                                                     "min.a.z", "max.a.z", "product.a.z"]
+    padded, mask = torch.tensor([[3, 7, 0]]), torch.tensor([[True, True, False]])
+    rel = model.relations(padded, mask)[0, 0, 1, 4 * g:]
+    a, b = feats[3, [0, 2]], feats[7, [0, 2]]
+    expect = torch.stack([torch.minimum(a, b), torch.maximum(a, b), a * b], 1).reshape(-1)
+    torch.testing.assert_close(rel, expect)
+    assert torch.equal(model.relations(padded, mask)[0, 0, 2], torch.zeros(4 * g + 6))  # padding is zero
+    sets = random_sets(20, [2, 3, 3])
+    pred, _ = model(make_batch(sets))
+    flipped, _ = model(make_batch([s.flip(0) for s in sets]))
+    torch.testing.assert_close(pred, flipped, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"local_predictor.gene_values: 'c\.\*' matches no feature column"):
+        LazyDango.from_spec(model_spec_from_yaml(text.replace("'a.*'", "'c.*'")), graph, 1, node_features=feats,
+                            feature_names=["a.x", "b.y", "a.z"])

@@ -33,12 +33,12 @@ warnings.filterwarnings("ignore", message=r".*will save all targets and predicti
 warnings.filterwarnings("ignore", message=r".*variance of predictions or target is close to zero.*")
 
 
-def _override(spec, split_kind: str, fold: int, seed: int, num_folds: int):
+def _override(spec, split_kind: str, fold: int, seed: int, num_folds: int, split_seed: int | None = None):
     d = spec.model_dump(mode="json")
     d["seed"] = seed
     sp = d["data"]["split"]
     sp["kind"] = split_kind
-    sp["seed"] = seed
+    sp["seed"] = seed if split_seed is None else split_seed
     if split_kind == "gene_folds":
         sp["fold"], sp["num_folds"] = fold, num_folds
     d["data"]["cache"] = True
@@ -74,6 +74,9 @@ def train_model(spec, bundle, *, max_epochs: int, patience: int, log=print):
                                feature_names=bundle.feature_names)
     tr = splits["train"]
     model.set_training_genes(torch.unique(ds.subset(tr).pert_idx.to(torch.long)))
+    from cellgi.train.baselines import warm_start_model
+
+    warm_start_model(model, bundle, alpha=spec.training.baseline.alpha)
     t = spec.training
     opt = torch.optim.AdamW(model.parameters(), lr=t.optimizer.lr, weight_decay=t.optimizer.weight_decay)
     loss_fn = get_registry("loss").build(t.loss)
@@ -116,7 +119,7 @@ def train_model(spec, bundle, *, max_epochs: int, patience: int, log=print):
     return model, best_epoch
 
 
-def run_one(spec, *, max_epochs, patience, log=print, model_too=True):
+def run_one(spec, *, max_epochs, patience, log=print, model_too=True, predictions: dict | None = None):
     from cellgi.data import build_data
     from cellgi.train.baselines import run_baselines
 
@@ -136,6 +139,8 @@ def run_one(spec, *, max_epochs, patience, log=print, model_too=True):
         for s, idx in bundle.splits.items():
             if idx.numel():
                 pred = _predict(model, bundle.dataset, idx, bundle.normalizer, ebs)
+                if predictions is not None:  # raw predictions (for ensembles and error analysis)
+                    predictions[s] = {"index": idx.numpy(), "pred": pred.numpy(), "y": bundle.dataset.y[idx].numpy()}
                 res["model"][s] = _metrics(pred, bundle.dataset.y[idx], bundle.target_names,
                                            spec.training.metrics.strong_threshold)
         res["best_epoch"] = best_epoch + 1
@@ -201,12 +206,16 @@ def main(argv=None) -> int:
     ap.add_argument("--folds", default="0,1,2", help="gene folds to hold out (gene_folds)")
     ap.add_argument("--num-folds", type=int, default=5)
     ap.add_argument("--seeds", default="0")
+    ap.add_argument("--split-seed", type=int, default=None,
+                    help="keep the split's seed fixed (default: each replicate's seed also re-deals the split)")
     ap.add_argument("--max-epochs", type=int, default=None, help="default: the spec's training.max_epochs")
     ap.add_argument("--patience", type=int, default=4)
     ap.add_argument("--baselines-only", action="store_true")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=YAML", help="spec override (dotted key)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a shared 2-core machine)")
     ap.add_argument("-o", "--output", default=None)
+    ap.add_argument("--save-predictions", action="store_true",
+                    help="also write every replicate's predictions per split to <output>.predictions.npz")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     from cellgi.spec import load_spec
@@ -227,13 +236,18 @@ def main(argv=None) -> int:
     seeds = [int(x) for x in args.seeds.split(",")]
     max_epochs = args.max_epochs or spec.training.max_epochs
     reps = []
+    saved: dict[str, np.ndarray] = {}
     t0 = time.perf_counter()
     for fold in folds:
         for seed in seeds:
-            s = _override(spec, args.split, fold, seed, args.num_folds)
+            s = _override(spec, args.split, fold, seed, args.num_folds, args.split_seed)
             print(f"== {spec.name} {args.split} fold {fold} seed {seed}", flush=True)
+            preds: dict | None = {} if args.save_predictions else None
             r = run_one(s, max_epochs=max_epochs, patience=args.patience, model_too=not args.baselines_only,
-                        log=lambda m: print(m, flush=True))
+                        log=lambda m: print(m, flush=True), predictions=preds)
+            for split, arrs in (preds or {}).items():
+                for key, arr in arrs.items():
+                    saved[f"fold{fold}/seed{seed}/{split}/{key}"] = arr
             r.update(fold=fold, seed=seed)
             reps.append(r)
             line = []
@@ -245,13 +259,15 @@ def main(argv=None) -> int:
             print("   " + " | ".join(line), flush=True)
     out = {
         "spec": str(args.spec), "name": spec.name, "split": args.split, "folds": folds, "num_folds": args.num_folds,
-        "seeds": seeds, "max_epochs": max_epochs, "patience": args.patience, "overrides": args.set,
+        "seeds": seeds, "split_seed": args.split_seed, "max_epochs": max_epochs, "patience": args.patience, "overrides": args.set,
         "seconds": round(time.perf_counter() - t0, 1), "replicates": reps, "summary": summarize(reps),
         "torch_threads": torch.get_num_threads(),
     }
     path = Path(args.output or f"benchmarks/results/{spec.name}_{args.split}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1, default=lambda o: None))
+    if saved:
+        np.savez_compressed(path.with_suffix(".predictions.npz"), **saved)
     print(json.dumps(out["summary"], indent=1))
     print(f"wrote {path}")
     return 0

@@ -102,6 +102,12 @@ class PairValuesParams(Params):
         "gene): it starts at 0 and only genes with training samples ever get a gradient, so genes never "
         "seen in training keep exactly 0 (the ridge baseline's per-gene effect, learned jointly)",
     )
+    gene_bias_init: Literal["ridge", "zero"] = Field(
+        "ridge",
+        description="start of the per-gene effects: 'ridge' = the additive ridge baseline's coefficients on the "
+        "training split (fitted by the training code before the first step; the MLP's output bias takes its "
+        "intercept), 'zero' = 0",
+    )
 
 
 @register("additive_term", "pair_values", summary="MLP of each pair of deleted genes' measured per-gene values "
@@ -126,13 +132,17 @@ class PairValuesAdditive(AdditiveTerm):
     With ``gene_bias: true``, :math:`\sum_{g} b_g` over the deleted genes is added: a learned effect per
     gene (``[N, T]``, from 0). Only genes in training samples receive gradients, so a gene never seen in
     training contributes exactly 0 (the screen's query genes, seen in every split, get their own effect).
+    With ``gene_bias_init: ridge`` (default) training starts from the ridge baseline's per-gene effects
+    (:meth:`warm_start`, called by the training code with the fit on the training split), so the model
+    starts where the additive baseline ends and early stopping on a gene-disjoint validation split keeps
+    what the rest adds only where it helps.
     """
 
     uses_gene_values = True
 
     def __init__(self, gene_values: list[str], num_layers: int = 3, hidden_dim: int = 64, activation: str = "gelu",
-                 dropout: float = 0.1, gene_bias: bool = False, *, dim: int, num_targets: int, num_values: int = 0,
-                 num_genes: int = 0):
+                 dropout: float = 0.1, gene_bias: bool = False, gene_bias_init: str = "ridge", *, dim: int,
+                 num_targets: int, num_values: int = 0, num_genes: int = 0):
         super().__init__(dim=dim, num_targets=num_targets)
         if num_values < 1:
             raise ValueError("pair_values needs at least one value column (the model resolves gene_values)")
@@ -141,6 +151,22 @@ class PairValuesAdditive(AdditiveTerm):
         if gene_bias and num_genes < 1:
             raise ValueError("pair_values with gene_bias needs num_genes (the model passes it)")
         self.bias = nn.Parameter(torch.zeros(num_genes, num_targets)) if gene_bias else None
+        #: the training code calls warm_start(coef, intercept) with the ridge fit when this is True
+        self.wants_ridge_init = bool(gene_bias) and gene_bias_init == "ridge"
+
+    @torch.no_grad()
+    def warm_start(self, coef: Tensor, intercept: Tensor) -> None:
+        """Per-gene effects from a fitted additive model (``coef [N, T]``, ``intercept [T]``, in the units
+        the model predicts: normalised targets); the intercept goes to the MLP's output bias."""
+        if self.bias is None:
+            raise ValueError("pair_values: warm_start needs gene_bias: true")
+        if coef.shape != self.bias.shape or intercept.shape != (self.num_targets,):
+            raise ValueError(f"warm_start: coef must be {tuple(self.bias.shape)} and intercept "
+                             f"({self.num_targets},), got {tuple(coef.shape)} and {tuple(intercept.shape)}")
+        self.bias.copy_(torch.nan_to_num(coef.to(self.bias.dtype)))
+        last = [m for m in self.mlp.modules() if isinstance(m, nn.Linear)][-1]
+        if last.bias is not None:
+            last.bias.add_(torch.nan_to_num(intercept.to(last.bias.dtype)))
 
     def reset_parameters(self) -> None:
         super().reset_parameters()

@@ -51,6 +51,7 @@ __all__ = [
     "fit_feature_baseline",
     "run_baselines",
     "set_features",
+    "warm_start_model",
 ]
 
 
@@ -356,3 +357,16 @@ def run_baselines(bundle: Any, spec: Any, *, features: bool | None = None) -> di
         out["baseline_features"] = {s: metrics(fb.predict(x_all[bundle.splits[s].numpy()]), bundle.splits[s])
                                     for s in stages}
     return out
+
+
+def warm_start_model(model: Any, bundle: Any, *, alpha: float = 1.0) -> bool:
+    """Start a model's additive term from the ridge fit on the training split where it asks for it
+    (``wants_ridge_init``: ``pair_values`` with ``gene_bias_init: ridge``). Targets normalised as the
+    model predicts them. Returns whether a warm start happened."""
+    term = getattr(model, "additive_term", None)
+    if term is None or not getattr(term, "wants_ridge_init", False):
+        return False
+    yn = bundle.normalizer.transform(bundle.dataset.y)
+    fit = fit_additive_baseline(bundle.dataset, bundle.splits["train"], alpha=alpha, y=yn)
+    term.warm_start(fit.coef.to(torch.float32), fit.intercept.to(torch.float32))
+    return True

@@ -575,6 +575,10 @@ def _build_model(spec: Spec, bundle: DataBundle, say: Any) -> Any:
         raise ModelBuildError(f"the model cannot be built from this spec and data: {exc}") from exc
     # genes without a training sample use the shared 'unknown' ID vector (docs/model.md)
     model.set_training_genes(torch.unique(bundle.dataset.subset(bundle.splits["train"]).pert_idx.to(torch.long)))
+    from cellgi.train.baselines import warm_start_model
+
+    if warm_start_model(model, bundle, alpha=spec.training.baseline.alpha):
+        say("additive term: per-gene effects start from the ridge fit on the training split")
     n_params = sum(p.numel() for p in model.parameters())
     say(f"model: {n_params:,} parameters ({spec.model.conv.type} x {spec.model.num_layers}, H={spec.model.hidden_dim}, "
         f"aggregator {spec.model.aggregator.type})")

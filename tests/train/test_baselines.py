@@ -132,3 +132,30 @@ def test_run_baselines_feature_model_scores_unseen_genes():
     assert out["baseline_features"]["test_two_unseen"]["pearson"] > 0.5
     assert out["baseline_features"]["test"]["pearson"] > out["baseline_additive"]["test"]["pearson"] + 0.2
     assert "baseline_features" not in run_baselines(b, spec, features=False)
+
+
+def test_warm_start_puts_the_ridge_fit_into_pair_values_gene_bias():
+    from cellgi.nn.model import LazyDango
+    from cellgi.testing import model_spec_from_yaml
+    from cellgi.train.baselines import warm_start_model
+
+    b = _bundle_with_features()
+    text = ("hidden_dim: 8\nnum_layers: 1\nlocal_predictor: {type: hypergraph_attention, num_heads: 2}\n"
+            "additive_term: {type: pair_values, gene_values: [t.f], gene_bias: true}\n")
+    model = LazyDango.from_spec(model_spec_from_yaml(text), b.graph, 1, node_features=b.gene_features,
+                                feature_names=b.feature_names)
+    last = [m for m in model.additive_term.mlp.modules() if isinstance(m, torch.nn.Linear)][-1]
+    before = last.bias.detach().clone()
+    assert warm_start_model(model, b, alpha=1.0)
+    ridge = fit_additive_baseline(b.dataset, b.splits["train"], alpha=1.0, y=b.normalizer.transform(b.dataset.y))
+    torch.testing.assert_close(model.additive_term.bias.detach(), ridge.coef.float())
+    torch.testing.assert_close(last.bias.detach(), before + ridge.intercept.float())
+    unseen = torch.ones(b.dataset.num_genes, dtype=torch.bool)
+    unseen[b.dataset.subset(b.splits["train"]).pert_idx] = False
+    assert unseen.any() and (model.additive_term.bias.detach()[unseen] == 0).all()
+    # zero init, or a term that does not ask: nothing happens
+    for extra in ("additive_term: {type: pair_values, gene_values: [t.f], gene_bias: true, gene_bias_init: zero}\n",
+                  "additive_term: {type: gene_mlp}\n"):
+        spec = model_spec_from_yaml(text.split("additive_term")[0] + extra)
+        m = LazyDango.from_spec(spec, b.graph, 1, node_features=b.gene_features, feature_names=b.feature_names)
+        assert not warm_start_model(m, b)

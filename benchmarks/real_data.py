@@ -89,6 +89,7 @@ def train_model(spec, bundle, *, max_epochs: int, patience: int, log=print):
                                                 anneal_strategy="cos")
     best, best_state, best_epoch, bad = -math.inf, None, -1, 0
     va = splits["val"]
+
     for epoch in range(max_epochs):
         model.train()
         t0 = time.perf_counter()

@@ -21,6 +21,7 @@ out (they are rebuilt from the graph, so checkpoints do not grow with the graph)
 
 from __future__ import annotations
 
+import copy
 import warnings
 from dataclasses import dataclass
 
@@ -169,6 +170,22 @@ class GraphOperator(nn.Module):
             self.register_buffer("edge_weight", edge_weight.to(torch.float32)[order], persistent=False)
         else:
             self.edge_weight = None
+
+    def __deepcopy__(self, memo: dict) -> "GraphOperator":
+        """A deep copy (``copy.deepcopy`` of a model: weight averaging, ...). Sparse CSR tensors have no
+        storage to deep-copy, so the CSR buffers are cloned; everything else is copied as usual."""
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        for key, value in self.__dict__.items():
+            if key == "_buffers":
+                value = {
+                    n: b.clone() if b is not None and b.layout == torch.sparse_csr else copy.deepcopy(b, memo)
+                    for n, b in value.items()
+                }
+            else:
+                value = copy.deepcopy(value, memo)
+            new.__dict__[key] = value
+        return new
 
     @classmethod
     def from_graph(cls, graph, name: str) -> "GraphOperator":  # graph: cellgi.data.cellgraph.CellGraph

@@ -317,3 +317,22 @@ def test_pair_head_gene_values_add_min_max_product_per_column():
     with pytest.raises(ValueError, match=r"local_predictor.gene_values: 'c\.\*' matches no feature column"):
         LazyDango.from_spec(model_spec_from_yaml(text.replace("'a.*'", "'c.*'")), graph, 1, node_features=feats,
                             feature_names=["a.x", "b.y", "a.z"])
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_deepcopy_gives_an_independent_equal_model(fused):
+    """copy.deepcopy (weight averaging, model selection code) works although the graph is sparse CSR."""
+    import copy
+
+    model = LazyDango.from_spec(small_spec(), random_graph(20), 1).eval()
+    model.fused_edge_types = fused
+    batch = make_batch(random_sets(20, [2, 3]))
+    before, _ = model(batch)
+    twin = copy.deepcopy(model)
+    assert twin.operators[0].adj.layout == torch.sparse_csr
+    torch.testing.assert_close(twin(batch)[0], before)
+    with torch.no_grad():
+        for p in twin.parameters():
+            p.add_(0.5)
+    torch.testing.assert_close(model(batch)[0], before)  # the original is untouched
+    assert not torch.allclose(twin(batch)[0], before)

@@ -45,6 +45,9 @@ class StackedOperatorCache:
     def __init__(self) -> None:
         self._stacked: StackedOperator | None = None
 
+    def __deepcopy__(self, memo: dict) -> "StackedOperatorCache":
+        return StackedOperatorCache()  # a copy of a model rebuilds its stacked adjacency on first use
+
     def get(self, operators: Sequence[GraphOperator]) -> StackedOperator:
         device = operators[0].edge_index.device
         if self._stacked is None or self._stacked.device != device:

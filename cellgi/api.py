@@ -197,6 +197,9 @@ def gene_embeddings(loaded: Any, kind: str = "wildtype") -> Any:
     """``[N, H]`` numpy array of per-gene vectors of a loaded model (see :meth:`Model.embeddings`)."""
     import torch
 
+    from cellgi.ensemble import require_single_model
+
+    require_single_model(loaded, "gene embeddings")
     model = loaded.model
     model.eval()
     with torch.no_grad():
@@ -213,7 +216,8 @@ def gene_embeddings(loaded: Any, kind: str = "wildtype") -> Any:
 
 
 def load(run_or_checkpoint: str | Path, *, device: str = "cpu", prefer: Literal["best", "last"] = "best") -> Model:
-    """A trained model from a run folder (``model.pt``, else ``checkpoints/best.ckpt``) or a checkpoint.
+    """A trained model from a run folder (``model.pt``, else ``checkpoints/best.ckpt``) or a checkpoint;
+    a replicates folder (``cellgi train --seeds``) loads as a seed ensemble (predictions averaged).
 
     Raises :class:`cellgi.train.checkpoint.CheckpointError` when the file is unusable.
     """

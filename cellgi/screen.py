@@ -533,6 +533,9 @@ def run_screen(
     counts = [plan.count(i) for i in range(len(plan.queries))]
     ti = targets.index(rank_target)
     t_setup = time.perf_counter()
+    from cellgi.ensemble import require_single_model
+
+    require_single_model(loaded, "cellgi screen")
     scorer = ScreenScorer(loaded.model, getattr(loaded, "normalizer", None))
     report.setup_seconds = time.perf_counter() - t_setup
     bar = _Progress(plan.total, done_rows) if progress else None

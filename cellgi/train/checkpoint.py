@@ -297,7 +297,8 @@ class LoadedModel:
 
 
 def load_model(path: str | Path, *, map_location: Any = "cpu", prefer: str = "best") -> LoadedModel:
-    """Rebuild the model from a checkpoint file or run folder alone (see the module docstring).
+    """Rebuild the model from a checkpoint file or run folder alone (see the module docstring). A
+    replicates folder (``cellgi train --seeds``) gives a :class:`cellgi.ensemble.LoadedEnsemble`.
 
     Raises:
         CheckpointError: the file is unusable, or its spec no longer validates (e.g. a plugin it
@@ -309,6 +310,10 @@ def load_model(path: str | Path, *, map_location: Any = "cpu", prefer: str = "be
     from cellgi.nn.model import LazyDango
     from cellgi.spec import SpecError, validate_spec
 
+    from cellgi.ensemble import is_replicates_folder, load_ensemble
+
+    if is_replicates_folder(path):  # `cellgi train --seeds`: the seed runs, predictions averaged
+        return load_ensemble(path, map_location=map_location, prefer=prefer)
     p = resolve_checkpoint(path, prefer=prefer)
     obj = read_checkpoint(p, map_location=map_location)
     meta = obj[CHECKPOINT_KEY]

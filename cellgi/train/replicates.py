@@ -4,7 +4,10 @@
 ``<parent>/seed_<s>`` (the spec's ``seed`` replaced: model initialisation, dropout and batch order;
 ``data.split.seed`` is kept, so every replicate sees the same split). The parent folder gets
 ``replicates.json``: per metric of ``metrics.json`` (the model's and the baselines') the values per seed,
-their mean and sample standard deviation (``sd``, n-1; ``null`` for one seed).
+their mean and sample standard deviation (``sd``, n-1; ``null`` for one seed), and with two seeds or more
+``ensemble``: the same metrics for the seed ensemble (the members' predictions averaged;
+:mod:`cellgi.ensemble`). The parent folder itself then loads as that ensemble (``cellgi predict``,
+``cellgi evaluate``, ``cellgi.load``).
 """
 
 from __future__ import annotations
@@ -64,12 +67,15 @@ def summarize(per_seed: dict[int, dict[str, float]]) -> dict[str, dict[str, Any]
     return out
 
 
-def summary_table(summary: dict[str, dict[str, Any]], seeds: Sequence[int], title: str) -> Table:
-    """Rich table: metric | mean ± sd | n (every metric of metrics.json)."""
+def summary_table(summary: dict[str, dict[str, Any]], seeds: Sequence[int], title: str,
+                  ensemble: dict[str, float] | None = None) -> Table:
+    """Rich table: metric | mean ± sd | n (every metric of metrics.json) | the seed ensemble's value."""
     table = Table(title=title)
     table.add_column("metric")
     table.add_column(f"mean ± sd over seeds {','.join(map(str, seeds))}", justify="right")
     table.add_column("n", justify="right")
+    if ensemble:
+        table.add_column("ensemble (mean prediction)", justify="right")
     for k, v in summary.items():
         if v["mean"] is None:
             cell = "-"
@@ -77,7 +83,11 @@ def summary_table(summary: dict[str, dict[str, Any]], seeds: Sequence[int], titl
             cell = f"{v['mean']:.4f}"
         else:
             cell = f"{v['mean']:.4f} ± {v['sd']:.4f}"
-        table.add_row(k, cell, str(v["n"]))
+        row = [k, cell, str(v["n"])]
+        if ensemble:
+            e = ensemble.get(k)
+            row.append("-" if e is None or not math.isfinite(e) else f"{e:.4f}")
+        table.add_row(*row)
     return table
 
 
@@ -123,9 +133,13 @@ def train_replicates(
             runs[str(s)] = f"seed_{s}"
         summary = summarize(per_seed)
         out = {"spec": spec.name, "seeds": seeds, "runs": runs, "summary": summary}
+        if primary and len(seeds) > 1:
+            from cellgi.ensemble import evaluate_ensemble
+
+            out["ensemble"] = evaluate_ensemble(spec, [parent / sub for sub in runs.values()])
         if primary:
             write_json(parent / REPLICATES_FILE, out)
-            console.print(summary_table(summary, seeds, f"{spec.name}: {len(seeds)} replicates"))
+            console.print(summary_table(summary, seeds, f"{spec.name}: {len(seeds)} replicates", out.get("ensemble")))
             console.print(f"wrote {parent / REPLICATES_FILE}")
         out["run_dir"] = parent
         return out

@@ -115,7 +115,8 @@ class LazyDango(nn.Module):
         h = spec.hidden_dim
 
         emb = spec.embedding
-        raw_features = node_features
+        # gene_values columns are read from the features the embedding keeps (and the checkpoint saves)
+        raw_features = node_features if emb.use_features else None
         if not emb.use_features:
             node_features = None
         self.embedding = GeneEmbedding(graph.num_nodes, emb.id_dim(h), emb.init_std, node_features,
@@ -515,7 +516,7 @@ def _gene_value_columns(
     if features is None or not names:
         raise ValueError(
             f"{where} {patterns} reads per-gene feature columns, but the model has no "
-            f"named features (declare them under data.features)"
+            f"named features (declare them under data.features, and keep model.embedding.use_features true)"
         )
     if len(names) != features.shape[1]:
         raise ValueError(f"{len(names)} feature names for {features.shape[1]} feature columns")

@@ -123,3 +123,11 @@ def test_pair_values_gene_bias_moves_only_genes_seen_in_training():
         model.additive_term.bias[6] = 0.5
     torch.testing.assert_close(term(x, x, torch.ones(1, 2, dtype=torch.bool), values=v, genes=torch.tensor([[6, 7]])),
                                no_bias + 0.5)
+
+
+def test_pair_values_needs_the_features_the_embedding_keeps():
+    spec = model_spec_from_yaml("hidden_dim: 8\nnum_layers: 1\nlocal_predictor: {type: hypergraph_attention, "
+                                "num_heads: 2}\nembedding: {use_features: false}\nadditive_term: "
+                                + MEMBERS["pair_values"][0])
+    with pytest.raises(ValueError, match="keep model.embedding.use_features true"):
+        LazyDango.from_spec(spec, random_graph(12), 1, node_features=torch.randn(12, 3), feature_names=FEATURE_NAMES)

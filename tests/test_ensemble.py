@@ -24,6 +24,17 @@ def reps(tmp_path_factory):
     return base, out
 
 
+def test_the_summary_prints_the_ensemble_verdicts(tmp_path, capsys):
+    spec = write_tiny_spec(tmp_path, epochs=1)
+    assert main(["train", str(spec), "--seeds", "0,1", "--run-dir", str(tmp_path / "r"), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    rep = json.loads((tmp_path / "r" / "replicates.json").read_text())
+    value = rep["ensemble"]["test.pearson"]
+    ref = rep["summary"]["baseline_additive.test.pearson"]["mean"]
+    verdict = "beats" if value > ref else "does not beat"
+    assert f"ensemble test pearson {value:.4f} {verdict} the additive baseline ({ref:.4f}" in text
+
+
 def test_replicates_folder_loads_as_the_mean_of_its_members(reps):
     _, out = reps
     ens = load_model(out)

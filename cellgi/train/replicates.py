@@ -140,6 +140,14 @@ def train_replicates(
         if primary:
             write_json(parent / REPLICATES_FILE, out)
             console.print(summary_table(summary, seeds, f"{spec.name}: {len(seeds)} replicates", out.get("ensemble")))
+            if out.get("ensemble"):
+                from cellgi.train.runner import baseline_verdicts
+
+                # the baselines are the same for every seed (same split): their mean is their value
+                merged = {k: v["mean"] for k, v in summary.items() if k.startswith("baseline_") and v["mean"] is not None}
+                merged["test.pearson"] = out["ensemble"].get("test.pearson")
+                for line in baseline_verdicts(merged, "ensemble test pearson"):
+                    console.print(line)
             console.print(f"wrote {parent / REPLICATES_FILE}")
         out["run_dir"] = parent
         return out

@@ -657,15 +657,24 @@ def _train_in(
     if stopped:
         title += " (early stopping)"
     console.print(summary_table(metrics, bundle.target_names, title=title))
-    for kind in ("additive", "features"):  # one verdict per baseline the run fitted
-        ref = metrics.get(f"baseline_{kind}.test.pearson")
-        if "test.pearson" not in metrics or ref is None:
-            continue
-        diff = metrics["test.pearson"] - ref
-        verdict = "beats" if diff > 0 else "does not beat"
-        console.print(f"test pearson {metrics['test.pearson']:.4f} {verdict} the {kind} baseline ({ref:.4f}, {diff:+.4f})")
+    for line in baseline_verdicts(metrics):
+        console.print(line)
     console.print(f"wrote {rdir / METRICS_FILE}, {rdir / MODEL_FILE}, plots in {rdir / PLOTS_DIR}")
     return result
+
+
+def baseline_verdicts(metrics: dict[str, float], label: str = "test pearson") -> list[str]:
+    """One line per baseline the metrics hold: does ``test.pearson`` beat ``baseline_<kind>.test.pearson``."""
+    lines = []
+    for kind in ("additive", "features"):
+        ref = metrics.get(f"baseline_{kind}.test.pearson")
+        value = metrics.get("test.pearson")
+        if value is None or ref is None:
+            continue
+        diff = value - ref
+        verdict = "beats" if diff > 0 else "does not beat"
+        lines.append(f"{label} {value:.4f} {verdict} the {kind} baseline ({ref:.4f}, {diff:+.4f})")
+    return lines
 
 
 def _apply_saved_splits(bundle: DataBundle, run_dir: Path, console: Console | None) -> None:

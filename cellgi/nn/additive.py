@@ -94,12 +94,12 @@ class PairValuesParams(Params):
     )
     num_layers: int = Field(3, ge=1, description="MLP depth")
     hidden_dim: int = Field(64, ge=1, description="MLP width")
-    activation: str = Field("gelu")
-    dropout: float = Field(0.1, ge=0, lt=1)
+    activation: str = Field("gelu", description="activation of the MLP")
+    dropout: float = Field(0.1, ge=0, lt=1, description="dropout after the MLP's hidden activations")
     gene_bias: bool = Field(
         False,
         description="also learn a per-gene effect (one number per gene and target, added for each deleted "
-        "gene): it starts at 0 and only genes with training samples ever get a gradient, so genes never "
+        "gene; start: gene_bias_init): only genes with training samples ever get a gradient, so genes never "
         "seen in training keep exactly 0 (the ridge baseline's per-gene effect, learned jointly)",
     )
     gene_bias_init: Literal["ridge", "zero"] = Field(

@@ -27,11 +27,11 @@ from torch import Tensor, nn
 
 from cellgi.errors import CellgiError
 from cellgi.train.checkpoint import CheckpointError, LoadedModel, load_model
+from cellgi.train.replicates import REPLICATES_FILE
 
 __all__ = ["EnsembleError", "EnsembleModule", "LoadedEnsemble", "evaluate_ensemble", "is_replicates_folder",
            "load_ensemble", "require_single_model"]
 
-REPLICATES_FILE = "replicates.json"
 #: representation entries averaged over the members (others are per-model internals: left out)
 AVERAGED_REPS = ("local_interaction", "global_interaction", "gate_weights", "additive")
 

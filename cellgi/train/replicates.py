@@ -105,9 +105,7 @@ def train_replicates(
     Returns ``{"run_dir", "seeds", "runs", "summary"}``. A replicate that fails stops the series (its
     error propagates); the replicates finished before it keep their folders.
     """
-    from cellgi.train.runner import is_primary_process, train
-
-    from cellgi.train.runner import TrainerConfigError
+    from cellgi.train.runner import TrainerConfigError, is_primary_process, train
 
     console = console or Console(soft_wrap=True)
     seeds = list(seeds)

@@ -130,7 +130,7 @@ class PairValuesAdditive(AdditiveTerm):
     scaled from 0. A sample with a single deleted gene has no pair: its MLP part is 0.
 
     With ``gene_bias: true``, :math:`\sum_{g} b_g` over the deleted genes is added: a learned effect per
-    gene (``[N, T]``, from 0). Only genes in training samples receive gradients, so a gene never seen in
+    gene (``[N, T]``; where it starts: ``gene_bias_init``). Only genes in training samples receive gradients, so a gene never seen in
     training contributes exactly 0 (the screen's query genes, seen in every split, get their own effect).
     With ``gene_bias_init: ridge`` (default) training starts from the ridge baseline's per-gene effects
     (:meth:`warm_start`, called by the training code with the fit on the training split), so the model

@@ -108,6 +108,13 @@ class PairValuesParams(Params):
         "training split (fitted by the training code before the first step; the MLP's output bias takes its "
         "intercept), 'zero' = 0",
     )
+    gene_profiles: int = Field(
+        0, ge=0,
+        description="width of a per-gene interaction profile (0 = off): each gene seen in training learns "
+        "how it interacts with partners as a function of the partner's values (a vector, started at 0, "
+        "dotted with a learned map of the partner's values); genes never seen in training keep exactly 0, "
+        "so pairs of two unseen genes get the value MLP's prediction alone",
+    )
 
 
 @register("additive_term", "pair_values", summary="MLP of each pair of deleted genes' measured per-gene values "
@@ -141,7 +148,8 @@ class PairValuesAdditive(AdditiveTerm):
     uses_gene_values = True
 
     def __init__(self, gene_values: list[str], num_layers: int = 3, hidden_dim: int = 64, activation: str = "gelu",
-                 dropout: float = 0.1, gene_bias: bool = False, gene_bias_init: str = "ridge", *, dim: int,
+                 dropout: float = 0.1, gene_bias: bool = False, gene_bias_init: str = "ridge",
+                 gene_profiles: int = 0, *, dim: int,
                  num_targets: int, num_values: int = 0, num_genes: int = 0):
         super().__init__(dim=dim, num_targets=num_targets)
         if num_values < 1:
@@ -151,6 +159,14 @@ class PairValuesAdditive(AdditiveTerm):
         if gene_bias and num_genes < 1:
             raise ValueError("pair_values with gene_bias needs num_genes (the model passes it)")
         self.bias = nn.Parameter(torch.zeros(num_genes, num_targets)) if gene_bias else None
+        if gene_profiles and num_genes < 1:
+            raise ValueError("pair_values with gene_profiles needs num_genes (the model passes it)")
+        self.profile_dim = int(gene_profiles)
+        #: per-gene profiles [N, d] (start 0: a gene without training samples never leaves it) and the map of
+        #: a partner's values to d x T coefficients
+        self.profiles = nn.Parameter(torch.zeros(num_genes, self.profile_dim)) if self.profile_dim else None
+        self.partner = (MLP(num_values, hidden_dim, self.profile_dim * num_targets, 2, "none", activation, dropout)
+                        if self.profile_dim else None)
         #: the training code calls warm_start(coef, intercept) with the ridge fit when this is True
         self.wants_ridge_init = bool(gene_bias) and gene_bias_init == "ridge"
 
@@ -173,6 +189,9 @@ class PairValuesAdditive(AdditiveTerm):
         self.mlp.reset_parameters()
         if self.bias is not None:
             nn.init.zeros_(self.bias)
+        if self.profiles is not None:
+            nn.init.zeros_(self.profiles)
+            self.partner.reset_parameters()
 
     def forward(self, inputs: Tensor, states: Tensor, mask: Tensor, values: Tensor | None = None,
                 genes: Tensor | None = None) -> Tensor:
@@ -182,6 +201,15 @@ class PairValuesAdditive(AdditiveTerm):
         iu, ju = torch.triu_indices(k, k, 1, device=values.device)
         vi, vj = values[:, iu].to(inputs.dtype), values[:, ju].to(inputs.dtype)  # [B, P, V]
         out = self.mlp(torch.cat([torch.minimum(vi, vj), torch.maximum(vi, vj), vi * vj], -1))  # [B, P, T]
+        if self.profiles is not None:
+            if genes is None:
+                raise ValueError("pair_values with gene_profiles needs the deleted genes' indices (the model passes them)")
+            g = genes.to(torch.long)
+            e = self.profiles.index_select(0, g.reshape(-1)).view(*g.shape, -1).to(out.dtype)  # [B, K, d]
+            coef = self.partner(values.to(out.dtype)).view(*values.shape[:2], self.profile_dim, -1)  # [B, K, d, T]
+            # gene i's profile read against partner j's values, and j's against i's
+            out = out + torch.einsum("bpd,bpdt->bpt", e[:, iu], coef[:, ju]) \
+                + torch.einsum("bpd,bpdt->bpt", e[:, ju], coef[:, iu])
         pm = (mask[:, iu] & mask[:, ju]).to(out.dtype)
         pred = torch.einsum("bp,bpt->bt", pm, out) / pm.sum(1, keepdim=True).clamp_min(1.0)
         if self.bias is not None:

@@ -13,11 +13,11 @@ Roles and calls (every member is built with keyword-only ``dim`` and ``num_targe
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, Sequence
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import Tensor, nn
 
 from cellgi.nn.mlp import MLP, NormName, masked_fill_min
@@ -264,6 +264,20 @@ class PairRelationParams(Params):
         "product over each pair of deleted genes: a direct path for per-gene phenotypes that would otherwise "
         "be mixed with every other input by the preprocessor",
     )
+    reads: list[Literal["states", "inputs", "relations"]] = Field(
+        default_factory=lambda: ["states", "inputs", "relations"],
+        min_length=1,
+        description="what the pair MLP reads of each pair: 'states' (the genes' message-passing states), "
+        "'inputs' (their preprocessed gene inputs), 'relations' (edges, weights, shared neighbours and the "
+        "gene_values columns); leaving out 'states' and 'inputs' keeps the head from learning the training "
+        "genes themselves",
+    )
+
+    @model_validator(mode="after")
+    def _values_need_relations(self) -> "PairRelationParams":
+        if self.gene_values and "relations" not in self.reads:
+            raise ValueError("gene_values are read through the relations: add 'relations' to reads")
+        return self
 
 
 @register(
@@ -306,20 +320,28 @@ class PairRelationHead(LocalPredictor):
         attention_layers: int = 1,
         num_heads: int = 4,
         gene_values: list[str] | None = None,
+        reads: Sequence[str] = ("states", "inputs", "relations"),
         *,
         dim: int,
         num_targets: int,
         num_relations: int = 0,
     ):
         super().__init__(dim=dim, num_targets=num_targets)
+        unknown = set(reads) - {"states", "inputs", "relations"}
+        if unknown or not reads:
+            raise ValueError(f"reads must be a non-empty subset of states, inputs, relations; got {list(reads)}")
+        self.reads = tuple(r for r in ("states", "inputs", "relations") if r in reads)
         self.num_relations = num_relations
         #: the feature columns the model appends to ``relations`` (it resolves the patterns; see LazyDango)
         self.gene_values = list(gene_values or [])
         self.input_norm = nn.LayerNorm(dim)
         width = hidden_dim or dim
         self.input_norm_u = nn.LayerNorm(dim)
-        self.pair_mlp = MLP(6 * dim + num_relations, width, width, num_layers, "layer", activation, dropout,
-                            plain_last=False)
+        in_dim = (3 * dim * ("states" in self.reads) + 3 * dim * ("inputs" in self.reads)
+                  + num_relations * ("relations" in self.reads))
+        if in_dim == 0:
+            raise ValueError("pair_relations reads only 'relations', but the graphs give no relation features")
+        self.pair_mlp = MLP(in_dim, width, width, num_layers, "layer", activation, dropout, plain_last=False)
         self.readout = nn.Linear(width, num_targets)
         self.to_repr = nn.Linear(width, dim)
         self.attention = (
@@ -347,15 +369,21 @@ class PairRelationHead(LocalPredictor):
             relations = emb.new_zeros(b, k, k, 0)
         if relations.shape[:3] != (b, k, k) or relations.shape[3] != self.num_relations:
             raise ValueError(f"relations must be [{b}, {k}, {k}, {self.num_relations}], got {tuple(relations.shape)}")
-        h = self.input_norm(emb)
-        u = self.input_norm_u(emb if inputs is None else inputs)
         iu, ju = torch.triu_indices(k, k, 1, device=emb.device)
-        hi, hj = h[:, iu], h[:, ju]  # [B, P, H]
-        ui, uj = u[:, iu], u[:, ju]
-        x = torch.cat([hi + hj, hi * hj, (hi - hj).abs(), ui + uj, ui * uj, (ui - uj).abs(),
-                       relations[:, iu, ju].to(h.dtype)], -1)
+        parts = []
+        if "states" in self.reads:
+            h = self.input_norm(emb)
+            hi, hj = h[:, iu], h[:, ju]  # [B, P, H]
+            parts += [hi + hj, hi * hj, (hi - hj).abs()]
+        if "inputs" in self.reads:
+            u = self.input_norm_u(emb if inputs is None else inputs)
+            ui, uj = u[:, iu], u[:, ju]
+            parts += [ui + uj, ui * uj, (ui - uj).abs()]
+        if "relations" in self.reads:
+            parts.append(relations[:, iu, ju].to(emb.dtype))
+        x = torch.cat(parts, -1)
         z = self.pair_mlp(x)  # [B, P, W]
-        pm = (mask[:, iu] & mask[:, ju]).to(h.dtype)  # [B, P]
+        pm = (mask[:, iu] & mask[:, ju]).to(z.dtype)  # [B, P]
         denom = pm.sum(1, keepdim=True).clamp_min(1.0)
         zm = torch.einsum("bp,bpw->bw", pm, z) / denom
         pred = self.readout(zm)

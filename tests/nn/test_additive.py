@@ -131,3 +131,39 @@ def test_pair_values_needs_the_features_the_embedding_keeps():
                                 + MEMBERS["pair_values"][0])
     with pytest.raises(ValueError, match="keep model.embedding.use_features true"):
         LazyDango.from_spec(spec, random_graph(12), 1, node_features=torch.randn(12, 3), feature_names=FEATURE_NAMES)
+
+
+def test_pair_values_gene_profiles_stay_zero_for_unseen_genes_and_vanish_on_unseen_pairs():
+    spec = model_spec_from_yaml("hidden_dim: 8\nnum_layers: 1\nlocal_predictor: {type: hypergraph_attention, "
+                                "num_heads: 2}\nadditive_term: {type: pair_values, gene_values: ['pheno.*'], "
+                                "hidden_dim: 8, gene_profiles: 3}")
+    torch.manual_seed(0)
+    model = LazyDango.from_spec(spec, random_graph(12), 2, node_features=torch.randn(12, 3),
+                                feature_names=FEATURE_NAMES)
+    term = model.additive_term
+    assert term.profiles.shape == (12, 3) and torch.equal(term.profiles, torch.zeros(12, 3))
+    opt = torch.optim.AdamW(model.parameters(), lr=0.01, weight_decay=0.1)
+    train_sets = [torch.tensor([0, 1]), torch.tensor([2, 3, 4]), torch.tensor([1, 4])]
+    for _ in range(4):
+        pred, _ = model.train()(make_batch(train_sets, num_targets=2))
+        loss = (pred - torch.tensor([1.0, -1.0])).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    prof = term.profiles.detach()
+    assert (prof[:5].abs().sum(1) > 0).all() and torch.equal(prof[5:], torch.zeros(7, 3))
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in term.partner.parameters())
+    # a pair of two unseen genes: the value MLP alone; a seen gene adds its profile read against the partner
+    term.eval()
+    x = torch.zeros(1, 2, 8)
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    for genes in ([6, 7], [0, 7]):
+        g = torch.tensor([genes])
+        v = model.additive_values[g]
+        full = term(x, x, mask, values=v, genes=g)
+        mlp_only = term.mlp(torch.cat([v.min(1).values, v.max(1).values, v.prod(1)], -1))
+        if genes == [6, 7]:
+            torch.testing.assert_close(full, mlp_only)
+        else:
+            expected = mlp_only + torch.einsum("d,dt->t", prof[0], term.partner(v[0, 1]).view(3, 2))
+            torch.testing.assert_close(full, expected)

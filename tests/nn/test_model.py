@@ -336,3 +336,37 @@ def test_deepcopy_gives_an_independent_equal_model(fused):
             p.add_(0.5)
     torch.testing.assert_close(model(batch)[0], before)  # the original is untouched
     assert not torch.allclose(twin(batch)[0], before)
+
+
+@pytest.mark.parametrize("reads", [["relations"], ["states", "relations"], ["inputs"], ["states"]])
+def test_pair_head_reads_only_what_it_is_told(reads):
+    graph = random_graph(20)
+    text = SMALL.replace("CONV", "masked_gin").replace("AGG", "sum").replace(
+        "hypergraph_attention", f"pair_relations, attention: false, reads: {reads}")
+    spec = model_spec_from_yaml(text)
+    torch.manual_seed(0)
+    model = LazyDango.from_spec(spec, graph, 1, node_features=torch.randn(20, 3)).eval()
+    head = model.local_predictor
+    r = head.num_relations
+    assert head.pair_mlp.layers[0].in_features == 3 * 16 * ("states" in reads) + 3 * 16 * ("inputs" in reads) \
+        + r * ("relations" in reads)
+    sets = random_sets(20, [2, 3])
+    emb, mask = torch.randn(2, 3, 16), torch.tensor([[True, True, False], [True, True, True]])
+    rel, inputs = torch.randn(2, 3, 3, r), torch.randn(2, 3, 16)
+    base, _ = head(emb, mask, relations=rel, inputs=inputs)
+    # what the head does not read does not change its prediction; what it reads does
+    for name, kw in (("states", {"emb": emb + 1}), ("inputs", {"inputs": inputs + 1}),
+                     ("relations", {"relations": rel + 1})):
+        args = {"emb": emb, "mask": mask, "relations": rel, "inputs": inputs} | kw
+        out, _ = head(**args)
+        assert torch.equal(out, base) is (name not in reads), name
+    pred, _ = model(make_batch(sets))
+    ref, _ = model.reference_forward(make_batch(sets))
+    torch.testing.assert_close(pred, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_pair_head_gene_values_need_relations():
+    from cellgi.nn.heads import PairRelationParams
+
+    with pytest.raises(ValueError, match="add 'relations' to reads"):
+        PairRelationParams(gene_values=["a.*"], reads=["states"])

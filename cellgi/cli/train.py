@@ -54,7 +54,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs and summary still printed)")
     p.add_argument("--seeds", metavar="LIST",
                    help="seed replicates (0,1,2 or 0-4): one run per seed under RUN_DIR/seed_<s>, and "
-                   "RUN_DIR/replicates.json with mean ± sd of every metric")
+                   "RUN_DIR/replicates.json with mean ± sd of every metric (default: the spec's "
+                   "training.seeds, if any)")
     p.set_defaults(func=run)
 
 
@@ -105,11 +106,12 @@ def run(args: argparse.Namespace) -> int:
     from cellgi.train.runs import RunDirError, RunWriteError
 
     try:
-        if getattr(args, "seeds", None):
+        spec_seeds = spec.training.seeds if spec is not None and args.resume is None else None
+        if getattr(args, "seeds", None) or spec_seeds:
             from cellgi.train.replicates import parse_seeds, train_replicates
 
             try:
-                seeds = parse_seeds(args.seeds)
+                seeds = parse_seeds(args.seeds) if getattr(args, "seeds", None) else list(spec_seeds)
             except ValueError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2

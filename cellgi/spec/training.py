@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from cellgi.spec.base import StrictModel, component
 
@@ -128,3 +128,19 @@ class TrainingSpec(StrictModel):
         default_factory=lambda: [TensorBoardLoggerSpec(type="tensorboard")],
         description="experiment loggers besides the CSV log (always written): tensorboard, wandb, mlflow",
     )
+    seeds: list[int] | None = Field(
+        None, min_length=1,
+        description="train one run per seed into one replicates folder, as `cellgi train --seeds` (which "
+        "takes precedence): mean ± sd of every metric, and with two seeds or more a seed ensemble whose "
+        "folder predicts as the members' mean; each run's `seed` is replaced, the split stays the same",
+    )
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None:
+            if any(s < 0 for s in v):
+                raise ValueError("seeds must be >= 0")
+            if len(set(v)) != len(v):
+                raise ValueError(f"a seed is repeated in {v}")
+        return v

@@ -125,8 +125,9 @@ def train_replicates(
         for s in seeds:
             if primary:
                 console.rule(f"seed {s}")
-            result = train(spec.model_copy(update={"seed": s}), run_dir=parent / f"seed_{s}", progress=progress,
-                           console=console)
+            # each member is one run: its spec names its own seed and no replicate list of its own
+            member = spec.model_copy(update={"seed": s, "training": spec.training.model_copy(update={"seeds": None})})
+            result = train(member, run_dir=parent / f"seed_{s}", progress=progress, console=console)
             per_seed[s] = result.metrics
             runs[str(s)] = f"seed_{s}"
         summary = summarize(per_seed)

@@ -44,3 +44,31 @@ def test_cli_seeds_write_one_summary(tmp_path, capsys):
     assert rep["summary"]["test.pearson"]["values"]["0"] != rep["summary"]["test.pearson"]["values"]["1"]
     assert (out / "seed_0" / "splits.npz").read_bytes() == (out / "seed_1" / "splits.npz").read_bytes()
     assert main(["train", str(spec), "--seeds", "x"]) == 2
+
+
+def test_spec_seeds_train_replicates_and_the_flag_overrides_them(tmp_path):
+    import yaml
+
+    spec = write_tiny_spec(tmp_path, epochs=1)
+    data = yaml.safe_load(spec.read_text())
+    data.setdefault("training", {})["seeds"] = [3, 4]
+    spec.write_text(yaml.safe_dump(data))
+    out = tmp_path / "reps"
+    assert main(["train", str(spec), "--run-dir", str(out), "--no-progress"]) == 0
+    rep = json.loads((out / "replicates.json").read_text())
+    assert rep["seeds"] == [3, 4] and "ensemble" in rep
+    # each member is one run: its stored spec has its own seed and no replicate list
+    member = yaml.safe_load((out / "seed_3" / "spec.yaml").read_text())
+    assert member["seed"] == 3 and member["training"]["seeds"] is None
+    out2 = tmp_path / "reps2"
+    assert main(["train", str(spec), "--seeds", "5", "--run-dir", str(out2), "--no-progress"]) == 0
+    assert json.loads((out2 / "replicates.json").read_text())["seeds"] == [5]
+
+
+@pytest.mark.parametrize(("seeds", "match"), [([], "at least 1"), ([1, 1], "repeated"), ([-2], ">= 0")])
+def test_spec_seeds_are_validated(tmp_path, seeds, match):
+    from cellgi.spec import SpecError, load_spec
+
+    spec = write_tiny_spec(tmp_path, epochs=1)
+    with pytest.raises(SpecError, match=match):
+        load_spec(spec, [f"training.seeds={seeds}"])

@@ -132,6 +132,7 @@ def run_one(spec, *, max_epochs, patience, log=print, model_too=True, prediction
     tb = time.perf_counter() - t0
     sizes = {k: int(v.numel()) for k, v in bundle.splits.items()}
     res["sizes"] = sizes
+    res["targets"] = list(bundle.target_names)
     if model_too:
         t0 = time.perf_counter()
         model, best_epoch = train_model(spec, bundle, max_epochs=max_epochs, patience=patience, log=log)
@@ -188,6 +189,10 @@ def markdown_table(path: str | Path) -> str:
         sd = "" if v["sd"] is None else f" ± {v['sd']:.3f}"
         return f"{v['mean']:.3f}{sd}"
 
+    if "ensemble" in d:  # seed ensembles per fold (several model seeds on one split)
+        summ = {**summ, "ensemble": d["ensemble"]["summary"]}
+        methods.insert(1, "ensemble")
+        head["ensemble"] = f"{len(d['seeds'])}-seed ensemble"
     n = len(d["replicates"])
     lines = [f"{d['name']}, split {d['split']} ({n} replicates: folds {d['folds']} x seeds {d['seeds']}); Pearson",
              "", "| split | " + " | ".join(head[m] for m in methods) + " |", "|---" * (len(methods) + 1) + "|"]
@@ -238,12 +243,16 @@ def main(argv=None) -> int:
     max_epochs = args.max_epochs or spec.training.max_epochs
     reps = []
     saved: dict[str, np.ndarray] = {}
+    # several model seeds on one split: their seed ensemble (members' predictions averaged) per fold too
+    ensemble = args.split_seed is not None and len(seeds) > 1 and not args.baselines_only
+    ens_reps: list[dict] = []
     t0 = time.perf_counter()
     for fold in folds:
+        members: list[dict] = []
         for seed in seeds:
             s = _override(spec, args.split, fold, seed, args.num_folds, args.split_seed)
             print(f"== {spec.name} {args.split} fold {fold} seed {seed}", flush=True)
-            preds: dict | None = {} if args.save_predictions else None
+            preds: dict | None = {} if args.save_predictions or ensemble else None
             r = run_one(s, max_epochs=max_epochs, patience=args.patience, model_too=not args.baselines_only,
                         log=lambda m: print(m, flush=True), predictions=preds)
             for split, arrs in (preds or {}).items():
@@ -251,6 +260,8 @@ def main(argv=None) -> int:
                     saved[f"fold{fold}/seed{seed}/{split}/{key}"] = arr
             r.update(fold=fold, seed=seed)
             reps.append(r)
+            if ensemble:
+                members.append(preds)
             line = []
             for method in ("model", "additive", "features"):
                 if method in r:
@@ -258,12 +269,25 @@ def main(argv=None) -> int:
                         f"{sp}={r[method][sp]['pearson']:.3f}" for sp in r[method] if sp != "train"
                         and r[method][sp].get("pearson") is not None))
             print("   " + " | ".join(line), flush=True)
+        if ensemble:
+            ens = {"fold": fold, "seeds": seeds, "model": {}}
+            for split in members[0]:
+                mean = np.mean([m[split]["pred"] for m in members], 0)
+                ens["model"][split] = _metrics(torch.from_numpy(mean), torch.from_numpy(members[0][split]["y"]),
+                                               reps[-1]["targets"],
+                                               spec.training.metrics.strong_threshold)
+            ens_reps.append(ens)
+            print(f"   ensemble of {len(seeds)} seeds: " + " ".join(
+                f"{sp}={m['pearson']:.3f}" for sp, m in ens["model"].items()
+                if sp != "train" and m.get("pearson") is not None), flush=True)
     out = {
         "spec": str(args.spec), "name": spec.name, "split": args.split, "folds": folds, "num_folds": args.num_folds,
         "seeds": seeds, "split_seed": args.split_seed, "max_epochs": max_epochs, "patience": args.patience, "overrides": args.set,
         "seconds": round(time.perf_counter() - t0, 1), "replicates": reps, "summary": summarize(reps),
         "torch_threads": torch.get_num_threads(),
     }
+    if ensemble:
+        out["ensemble"] = {"replicates": ens_reps, "summary": summarize(ens_reps)["model"]}
     path = Path(args.output or f"benchmarks/results/{spec.name}_{args.split}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1, default=lambda o: None))

@@ -238,9 +238,9 @@ def train(
 ) -> Any:
     """Train one run, as ``cellgi train`` does; returns :class:`~cellgi.train.runner.TrainResult`
     (``run_dir``, ``metrics`` such as ``result.metrics["test.gene_interaction.pearson"]``, checkpoints).
-    A spec with ``training.seeds`` trains one run per seed, as ``cellgi train --seeds``, and returns
-    :func:`~cellgi.train.replicates.train_replicates`' dict (``run_dir``, ``seeds``, ``runs``, ``summary``
-    and, with two seeds or more, ``ensemble``).
+    A spec with ``training.seeds`` trains one run per seed, as ``cellgi train --seeds``, and returns a
+    :class:`~cellgi.train.replicates.ReplicatesResult` (``run_dir``: the replicates folder, which
+    ``cellgi.load`` loads as the seed ensemble; ``metrics``: the ensemble's).
 
     ``spec_or_path``: a spec file, a shipped example name (``"quickstart"``), a dict of spec data, or a
     validated :class:`~cellgi.spec.Spec`; ``overrides``: ``KEY.PATH=VALUE`` strings as on the command line.
@@ -262,7 +262,8 @@ def train(
     else:
         raise TypeError(f"spec_or_path: expected a path, example name, dict or Spec, not {type(spec_or_path).__name__}")
     if spec.training.seeds:
-        from cellgi.train.replicates import train_replicates
+        from cellgi.train.replicates import ReplicatesResult, train_replicates
 
-        return train_replicates(spec, spec.training.seeds, run_dir=run_dir, runs_root=runs_root, progress=progress)
+        return ReplicatesResult.from_dict(
+            train_replicates(spec, spec.training.seeds, run_dir=run_dir, runs_root=runs_root, progress=progress))
     return run_training(spec, run_dir=run_dir, runs_root=runs_root, progress=progress)

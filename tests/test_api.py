@@ -166,3 +166,17 @@ def test_named_feature_columns_survive_the_checkpoint(tmp_path):
     assert (net.additive_values[150:, 2] == net.additive_values[150, 2]).all()  # imputed genes flagged alike
     df = model.predict([[genes[0], genes[1]], [genes[160], genes[170]]])
     assert np.isfinite(df["gene_interaction"]).all()
+
+
+def test_train_with_spec_seeds_returns_the_ensemble_which_loads_as_one_model(tmp_path):
+    (tmp_path / "t.yaml").write_text(tiny_spec("tiny-seeds"))
+    result = cellgi.train(tmp_path / "t.yaml", overrides=["model.hidden_dim=8", "training.seeds=[0, 1]"],
+                          run_dir=tmp_path / "reps")
+    assert result.run_dir == tmp_path / "reps" and result.seeds == [0, 1]
+    assert result.metrics == result.ensemble and "test.pearson" in result.metrics
+    assert result.summary["test.pearson"]["n"] == 2
+    members = [cellgi.load(result.run_dir / f"seed_{s}") for s in (0, 1)]
+    pair = [members[0].genes[:2]]
+    ens = cellgi.load(result.run_dir).predict(pair)["gene_interaction"].to_numpy()
+    each = [m.predict(pair)["gene_interaction"].to_numpy() for m in members]
+    np.testing.assert_allclose(ens, (each[0] + each[1]) / 2, rtol=1e-5, atol=1e-6)

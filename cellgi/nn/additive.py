@@ -40,7 +40,10 @@ class AdditiveTerm(nn.Module):
         self.dim, self.num_targets = dim, num_targets
         self.scale = nn.Parameter(torch.zeros(num_targets))
 
-    def combine(self, additive: Tensor, interaction: Tensor) -> Tensor:
+    #: whether :meth:`combine` wants ``seen [B]`` (the sample deletes at least one gene with training samples)
+    uses_seen = False
+
+    def combine(self, additive: Tensor, interaction: Tensor, seen: Tensor | None = None) -> Tensor:
         return additive + self.scale * interaction
 
     def forward(self, inputs: Tensor, states: Tensor, mask: Tensor) -> Tensor:  # pragma: no cover
@@ -73,6 +76,13 @@ class GeneMLPAdditive(AdditiveTerm):
         self.input = input
         in_dim = 2 * dim if input == "both" else dim
         self.mlp = MLP(in_dim, hidden_dim or dim, num_targets, num_layers, "layer", activation, dropout)
+
+    def combine(self, additive: Tensor, interaction: Tensor, seen: Tensor | None = None) -> Tensor:
+        if not self.uses_seen:
+            return super().combine(additive, interaction)
+        if seen is None:
+            raise ValueError("pair_values with interaction_on_unseen: false needs seen [B] (the model passes it)")
+        return additive + self.scale * interaction * seen.to(interaction.dtype).unsqueeze(-1)
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
@@ -107,6 +117,13 @@ class PairValuesParams(Params):
         description="start of the per-gene effects: 'ridge' = the additive ridge baseline's coefficients on the "
         "training split (fitted by the training code before the first step; the MLP's output bias takes its "
         "intercept), 'zero' = 0",
+    )
+    interaction_on_unseen: bool = Field(
+        True,
+        description="false: a sample none of whose deleted genes has training samples is predicted by this "
+        "term alone, without the graph model's interaction part (which is learned from the training genes' "
+        "own representations and, measured on the E-MAP, does not carry over to pairs of two unseen genes); "
+        "samples with a seen gene are unchanged",
     )
     gene_profiles: int = Field(
         0, ge=0,
@@ -149,7 +166,7 @@ class PairValuesAdditive(AdditiveTerm):
 
     def __init__(self, gene_values: list[str], num_layers: int = 3, hidden_dim: int = 64, activation: str = "gelu",
                  dropout: float = 0.1, gene_bias: bool = False, gene_bias_init: str = "ridge",
-                 gene_profiles: int = 0, *, dim: int,
+                 gene_profiles: int = 0, interaction_on_unseen: bool = True, *, dim: int,
                  num_targets: int, num_values: int = 0, num_genes: int = 0):
         super().__init__(dim=dim, num_targets=num_targets)
         if num_values < 1:
@@ -161,6 +178,7 @@ class PairValuesAdditive(AdditiveTerm):
         self.bias = nn.Parameter(torch.zeros(num_genes, num_targets)) if gene_bias else None
         if gene_profiles and num_genes < 1:
             raise ValueError("pair_values with gene_profiles needs num_genes (the model passes it)")
+        self.uses_seen = not interaction_on_unseen
         self.profile_dim = int(gene_profiles)
         #: per-gene profiles [N, d] (start 0: a gene without training samples never leaves it) and the map of
         #: a partner's values to d x T coefficients
@@ -183,6 +201,13 @@ class PairValuesAdditive(AdditiveTerm):
         last = [m for m in self.mlp.modules() if isinstance(m, nn.Linear)][-1]
         if last.bias is not None:
             last.bias.add_(torch.nan_to_num(intercept.to(last.bias.dtype)))
+
+    def combine(self, additive: Tensor, interaction: Tensor, seen: Tensor | None = None) -> Tensor:
+        if not self.uses_seen:
+            return super().combine(additive, interaction)
+        if seen is None:
+            raise ValueError("pair_values with interaction_on_unseen: false needs seen [B] (the model passes it)")
+        return additive + self.scale * interaction * seen.to(interaction.dtype).unsqueeze(-1)
 
     def reset_parameters(self) -> None:
         super().reset_parameters()

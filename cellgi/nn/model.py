@@ -279,8 +279,9 @@ class LazyDango(nn.Module):
         return keep
 
     def set_training_genes(self, genes: Tensor) -> None:
-        """The genes that training samples delete (their ID embeddings are trained); every other gene
-        uses the shared ``unknown`` ID vector. A no-op without a learnable embedding."""
+        """The genes that training samples delete (``embedding.seen``, kept in checkpoints): with a learnable
+        embedding every other gene uses the shared ``unknown`` ID vector; ``pair_values`` with
+        ``interaction_on_unseen: false`` predicts samples of unseen genes only by its own part."""
         self.embedding.set_seen(genes)
 
     def initial_states(self) -> Tensor:
@@ -407,7 +408,7 @@ class LazyDango(nn.Module):
             if x0 is None:
                 raise ValueError("the additive term needs the initial gene states x0")
             additive = self._additive(x0, pert_gene_embs, batch.pert_padded, pmask)
-            pred = self.additive_term.combine(additive, pred)
+            pred = self.additive_term.combine(additive, pred, seen=self._any_seen(batch.pert_padded, pmask))
         if stages is not None:
             stages += [("pooling", z), ("global_predictor", glob[0])]
             if local is not None:
@@ -429,6 +430,14 @@ class LazyDango(nn.Module):
             "additive": additive,
         }
         return pred, reps
+
+    def _any_seen(self, padded: Tensor, pmask: Tensor) -> Tensor | None:
+        """``[B]`` bool: the sample deletes at least one gene with training samples (``embedding.seen``, set
+        by :meth:`set_training_genes`); None where the additive term does not ask for it."""
+        if not getattr(self.additive_term, "uses_seen", False):
+            return None
+        seen = self.embedding.seen
+        return (seen[padded.to(seen.device)] & pmask.to(seen.device)).any(1)
 
     def _additive(self, x0: Tensor, pert_gene_embs: Tensor, padded: Tensor, pmask: Tensor) -> Tensor:
         """The additive term of the deleted genes ``padded [B, K]`` (``[B, T]``)."""
@@ -469,7 +478,7 @@ class LazyDango(nn.Module):
         additive = None
         if self.additive_term is not None:
             additive = self._additive(x0, pert_gene_embs, batch.pert_padded, pmask)
-            pred = self.additive_term.combine(additive, pred)
+            pred = self.additive_term.combine(additive, pred, seen=self._any_seen(batch.pert_padded, pmask))
         if stages is not None:
             stages += [("local_predictor", local[0]), ("combiner", pred)]
             self._raise_if_not_finite(stages)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,7 +23,7 @@ from rich.table import Table
 
 from cellgi.train.runs import create_run_dir, release_run_dir, write_json
 
-__all__ = ["REPLICATES_FILE", "parse_seeds", "summarize", "summary_table", "train_replicates"]
+__all__ = ["REPLICATES_FILE", "ReplicatesResult", "parse_seeds", "summarize", "summary_table", "train_replicates"]
 
 REPLICATES_FILE = "replicates.json"
 
@@ -89,6 +90,32 @@ def summary_table(summary: dict[str, dict[str, Any]], seeds: Sequence[int], titl
             row.append("-" if e is None or not math.isfinite(e) else f"{e:.4f}")
         table.add_row(*row)
     return table
+
+
+@dataclass
+class ReplicatesResult:
+    """What seed replicates produced (:func:`cellgi.train` of a spec with ``training.seeds``): ``run_dir``
+    (the replicates folder: ``cellgi.load`` gives the seed ensemble), ``seeds``, ``runs`` (seed -> member
+    folder), ``summary`` (mean ± sd of every metric) and ``ensemble`` (the ensemble's metrics; two seeds
+    or more)."""
+
+    run_dir: Path
+    seeds: list[int]
+    runs: dict[str, str]
+    summary: dict[str, dict[str, Any]]
+    ensemble: dict[str, float] | None = None
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The ensemble's metrics where there is one, else the members' means; keys as in ``metrics.json``
+        (``test.pearson``, ...)."""
+        if self.ensemble:
+            return dict(self.ensemble)
+        return {k: v["mean"] for k, v in self.summary.items() if v.get("mean") is not None}
+
+    @classmethod
+    def from_dict(cls, out: dict[str, Any]) -> "ReplicatesResult":
+        return cls(Path(out["run_dir"]), list(out["seeds"]), dict(out["runs"]), out["summary"], out.get("ensemble"))
 
 
 def train_replicates(

@@ -167,3 +167,29 @@ def test_pair_values_gene_profiles_stay_zero_for_unseen_genes_and_vanish_on_unse
         else:
             expected = mlp_only + torch.einsum("d,dt->t", prof[0], term.partner(v[0, 1]).view(3, 2))
             torch.testing.assert_close(full, expected)
+
+
+def test_pair_values_interaction_on_unseen_false_predicts_unseen_sets_by_the_term_alone():
+    text = ("hidden_dim: 8\nnum_layers: 1\nlocal_predictor: {type: hypergraph_attention, num_heads: 2}\n"
+            "additive_term: {type: pair_values, gene_values: ['pheno.*'], hidden_dim: 8, interaction_on_unseen: OPT}")
+    feats = torch.randn(12, 3)
+    models = {}
+    for opt in ("true", "false"):
+        torch.manual_seed(0)
+        m = LazyDango.from_spec(model_spec_from_yaml(text.replace("OPT", opt)), random_graph(12), 1,
+                                node_features=feats, feature_names=FEATURE_NAMES).eval()
+        with torch.no_grad():
+            m.additive_term.scale.fill_(0.8)
+        m.set_training_genes(torch.arange(5))
+        models[opt] = m
+    models["false"].load_state_dict(models["true"].state_dict())
+    assert torch.equal(models["false"].embedding.seen, torch.arange(12) < 5)  # travels in the state dict
+    batch = make_batch([torch.tensor([6, 7]), torch.tensor([0, 7]), torch.tensor([8, 9, 10])])
+    pred, reps = models["false"](batch)
+    full, full_reps = models["true"](batch)
+    unseen = torch.tensor([True, False, True])
+    torch.testing.assert_close(pred[unseen], reps["additive"][unseen])  # every gene unseen: the term alone
+    torch.testing.assert_close(pred[~unseen], full[~unseen])  # a seen gene: the interaction part as usual
+    assert not torch.allclose(full[unseen], full_reps["additive"][unseen])
+    ref, _ = models["false"].reference_forward(batch)
+    torch.testing.assert_close(pred, ref, atol=1e-5, rtol=1e-5)

@@ -77,13 +77,6 @@ class GeneMLPAdditive(AdditiveTerm):
         in_dim = 2 * dim if input == "both" else dim
         self.mlp = MLP(in_dim, hidden_dim or dim, num_targets, num_layers, "layer", activation, dropout)
 
-    def combine(self, additive: Tensor, interaction: Tensor, seen: Tensor | None = None) -> Tensor:
-        if not self.uses_seen:
-            return super().combine(additive, interaction)
-        if seen is None:
-            raise ValueError("pair_values with interaction_on_unseen: false needs seen [B] (the model passes it)")
-        return additive + self.scale * interaction * seen.to(interaction.dtype).unsqueeze(-1)
-
     def reset_parameters(self) -> None:
         super().reset_parameters()
         self.mlp.reset_parameters()
@@ -124,6 +117,14 @@ class PairValuesParams(Params):
         "term alone, without the graph model's interaction part (which is learned from the training genes' "
         "own representations and, measured on the E-MAP, does not carry over to pairs of two unseen genes); "
         "samples with a seen gene are unchanged",
+    )
+    partner_memory: float | None = Field(
+        None, gt=0,
+        description="bandwidth of a memory of the training samples (null = off): for each deleted gene with "
+        "training samples, the kernel-weighted mean of its training samples' (normalised) scores, weighted by "
+        "how close the partners' values are to this sample's partners' (Gaussian kernel on the RMS difference "
+        "of the gene_values columns; a sample never reads its own score), fed with its total weight to the "
+        "MLP; a gene never seen in training adds nothing, so it applies to pairs with one unseen gene",
     )
     gene_profiles: int = Field(
         0, ge=0,
@@ -166,13 +167,25 @@ class PairValuesAdditive(AdditiveTerm):
 
     def __init__(self, gene_values: list[str], num_layers: int = 3, hidden_dim: int = 64, activation: str = "gelu",
                  dropout: float = 0.1, gene_bias: bool = False, gene_bias_init: str = "ridge",
-                 gene_profiles: int = 0, interaction_on_unseen: bool = True, *, dim: int,
-                 num_targets: int, num_values: int = 0, num_genes: int = 0):
+                 gene_profiles: int = 0, interaction_on_unseen: bool = True, partner_memory: float | None = None,
+                 *, dim: int, num_targets: int, num_values: int = 0, num_genes: int = 0):
         super().__init__(dim=dim, num_targets=num_targets)
         if num_values < 1:
             raise ValueError("pair_values needs at least one value column (the model resolves gene_values)")
         self.gene_values, self.num_values = list(gene_values), int(num_values)
-        self.mlp = MLP(3 * num_values, hidden_dim, num_targets, num_layers, "none", activation, dropout)
+        #: Gaussian-kernel bandwidth of the training-sample memory (None: off); see :meth:`set_memory`
+        self.memory_bandwidth = None if partner_memory is None else float(partner_memory)
+        extra = num_targets + 1 if self.memory_bandwidth is not None else 0
+        self.mlp = MLP(3 * num_values + extra, hidden_dim, num_targets, num_layers, "none", activation, dropout)
+        if self.memory_bandwidth is not None and num_genes < 1:
+            raise ValueError("pair_values with partner_memory needs num_genes (the model passes it)")
+        # the memory (set by the training code from the training split; empty until then, saved in checkpoints):
+        # per gene (CSR over mem_ptr) its training samples' partner values, scores and set keys
+        self.register_buffer("mem_ptr", torch.zeros(max(num_genes, 0) + 1 if self.memory_bandwidth else 0,
+                                                    dtype=torch.long))
+        self.register_buffer("mem_values", torch.zeros(0, num_values))
+        self.register_buffer("mem_y", torch.zeros(0, num_targets))
+        self.register_buffer("mem_key", torch.zeros(0, dtype=torch.long))
         if gene_bias and num_genes < 1:
             raise ValueError("pair_values with gene_bias needs num_genes (the model passes it)")
         self.bias = nn.Parameter(torch.zeros(num_genes, num_targets)) if gene_bias else None
@@ -202,6 +215,75 @@ class PairValuesAdditive(AdditiveTerm):
         if last.bias is not None:
             last.bias.add_(torch.nan_to_num(intercept.to(last.bias.dtype)))
 
+    @property
+    def wants_memory(self) -> bool:
+        """Whether the training code should call :meth:`set_memory` with the training split."""
+        return self.memory_bandwidth is not None
+
+    @torch.no_grad()
+    def set_memory(self, genes: Tensor, mask: Tensor, y: Tensor, values: Tensor) -> None:
+        """Remember the training samples: ``genes [S, K]`` (padded), ``mask [S, K]``, ``y [S, T]`` (normalised
+        scores, NaN where not measured) and ``values [N, V]`` (every gene's value columns). Each (gene,
+        sample) pair becomes one entry holding the mean values of the sample's other genes, its scores and
+        the sample's set key."""
+        if self.memory_bandwidth is None:
+            raise ValueError("pair_values: set_memory needs partner_memory")
+        n = self.mem_ptr.numel() - 1
+        genes, mask = genes.to(torch.long), mask.to(torch.bool)
+        others = partner_values(values.to(torch.float32)[genes.clamp_min(0)], mask)  # [S, K, V]
+        row, col = (mask & (mask.sum(1, keepdim=True) > 1)).nonzero(as_tuple=True)  # single genes: no partner
+        owner = genes[row, col]
+        order = torch.argsort(owner, stable=True)
+        row, col, owner = row[order], col[order], owner[order]
+        ptr = torch.zeros(n + 1, dtype=torch.long)
+        ptr[1:] = torch.cumsum(torch.bincount(owner, minlength=n), 0)
+        dev = self.mem_ptr.device
+        self.mem_ptr = ptr.to(dev)
+        self.mem_values = others[row, col].to(dev)
+        self.mem_y = y.to(torch.float32)[row].to(dev)
+        self.mem_key = set_keys(genes, mask)[row].to(dev)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # the memory's size is the training split's: take the saved shapes before the copy
+        for name in ("mem_ptr", "mem_values", "mem_y", "mem_key"):
+            saved = state_dict.get(prefix + name)
+            if saved is not None and saved.shape != getattr(self, name).shape:
+                setattr(self, name, torch.empty_like(saved, device=getattr(self, name).device))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def _recall(self, genes: Tensor, mask: Tensor, values: Tensor) -> Tensor:
+        """``[B, T + 1]``: the kernel-weighted mean score of the deleted genes' training samples whose
+        partners resemble this sample's partners (0 where nothing is remembered), and log1p of the weight."""
+        b, k = genes.shape
+        t = self.mem_y.shape[1]
+        out = values.new_zeros(b, t + 1)
+        if self.mem_key.numel() == 0:
+            return out
+        g = genes.to(torch.long).clamp_min(0)
+        q = partner_values(values.to(self.mem_values.dtype), mask)  # [B, K, V]
+        key = set_keys(g, mask)  # [B]
+        start, stop = self.mem_ptr[g], self.mem_ptr[g + 1]
+        count = torch.where(mask & (mask.sum(1, keepdim=True) > 1), stop - start, torch.zeros_like(start))
+        flat = count.reshape(-1)
+        total = int(flat.sum())
+        if total == 0:
+            return out
+        slot = torch.repeat_interleave(torch.arange(flat.numel(), device=flat.device), flat)  # [E]
+        offs = torch.cumsum(flat, 0) - flat
+        entry = start.reshape(-1)[slot] + (torch.arange(total, device=flat.device) - offs[slot])
+        sample = slot // k
+        d2 = (self.mem_values[entry] - q.reshape(b * k, -1)[slot]).square().mean(-1)
+        w = torch.exp(-0.5 * d2 / self.memory_bandwidth ** 2)
+        w = w * (self.mem_key[entry] != key[sample]).to(w.dtype)  # never a sample's own score
+        y = self.mem_y[entry]
+        seen = ~torch.isnan(y)
+        wy = w.unsqueeze(1) * seen.to(w.dtype)
+        num = out.new_zeros(b, t).index_add_(0, sample, (wy * torch.nan_to_num(y)).to(out.dtype))
+        den = out.new_zeros(b, t).index_add_(0, sample, wy.to(out.dtype))
+        out[:, :t] = torch.where(den > 0, num / den.clamp_min(1e-12), torch.zeros_like(num))
+        out[:, t] = torch.log1p(den.sum(1) / max(t, 1))
+        return out
+
     def combine(self, additive: Tensor, interaction: Tensor, seen: Tensor | None = None) -> Tensor:
         if not self.uses_seen:
             return super().combine(additive, interaction)
@@ -225,7 +307,13 @@ class PairValuesAdditive(AdditiveTerm):
         k = values.shape[1]
         iu, ju = torch.triu_indices(k, k, 1, device=values.device)
         vi, vj = values[:, iu].to(inputs.dtype), values[:, ju].to(inputs.dtype)  # [B, P, V]
-        out = self.mlp(torch.cat([torch.minimum(vi, vj), torch.maximum(vi, vj), vi * vj], -1))  # [B, P, T]
+        x = [torch.minimum(vi, vj), torch.maximum(vi, vj), vi * vj]
+        if self.memory_bandwidth is not None:
+            if genes is None:
+                raise ValueError("pair_values with partner_memory needs the deleted genes' indices (the model passes them)")
+            recall = self._recall(genes, mask.to(torch.bool), values).to(inputs.dtype)  # [B, T + 1]
+            x.append(recall.unsqueeze(1).expand(-1, iu.numel(), -1))
+        out = self.mlp(torch.cat(x, -1))  # [B, P, T]
         if self.profiles is not None:
             if genes is None:
                 raise ValueError("pair_values with gene_profiles needs the deleted genes' indices (the model passes them)")
@@ -243,3 +331,22 @@ class PairValuesAdditive(AdditiveTerm):
             per_gene = self.bias.index_select(0, genes.reshape(-1).to(torch.long)).view(*genes.shape, -1)
             pred = pred + (per_gene.to(pred.dtype) * mask.unsqueeze(-1).to(pred.dtype)).sum(1)
         return pred
+
+
+def partner_values(values: Tensor, mask: Tensor) -> Tensor:
+    """``[S, K, V]``: for each gene of each set, the mean values of the set's other genes (0 where it has
+    none). ``values [S, K, V]``: each set's genes' values (anything where ``mask [S, K]`` is False)."""
+    m = mask.to(values.dtype).unsqueeze(-1)
+    v = values * m
+    others = (v.sum(1, keepdim=True) - v) / (m.sum(1, keepdim=True) - m).clamp_min(1.0)
+    return others * m
+
+
+def set_keys(genes: Tensor, mask: Tensor) -> Tensor:
+    """``[S]`` int64 key of each gene set, independent of order and padding (equal sets, equal keys)."""
+    g = torch.where(mask, genes.to(torch.long) + 1, torch.zeros_like(genes, dtype=torch.long))
+    g = torch.sort(g, dim=1, descending=True).values
+    key = torch.zeros(g.shape[0], dtype=torch.long, device=g.device)
+    for j in range(g.shape[1]):  # polynomial hash, int64 arithmetic wraps
+        key = key * 1_000_003 + g[:, j]
+    return key

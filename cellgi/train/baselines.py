@@ -359,14 +359,23 @@ def run_baselines(bundle: Any, spec: Any, *, features: bool | None = None) -> di
     return out
 
 
-def warm_start_model(model: Any, bundle: Any, *, alpha: float = 1.0) -> bool:
-    """Start a model's additive term from the ridge fit on the training split where it asks for it
-    (``wants_ridge_init``: ``pair_values`` with ``gene_bias_init: ridge``). Targets normalised as the
-    model predicts them. Returns whether a warm start happened."""
+def warm_start_model(model: Any, bundle: Any, *, alpha: float = 1.0) -> list[str]:
+    """Prepare a model's additive term from the training split where it asks for it: the ridge fit as the
+    start of its per-gene effects (``wants_ridge_init``: ``pair_values`` with ``gene_bias_init: ridge``) and
+    the memory of the training samples (``wants_memory``: ``pair_values`` with ``partner_memory``). Targets
+    normalised as the model predicts them. Returns what was set (empty: nothing)."""
     term = getattr(model, "additive_term", None)
-    if term is None or not getattr(term, "wants_ridge_init", False):
-        return False
+    done: list[str] = []
+    if term is None:
+        return done
     yn = bundle.normalizer.transform(bundle.dataset.y)
-    fit = fit_additive_baseline(bundle.dataset, bundle.splits["train"], alpha=alpha, y=yn)
-    term.warm_start(fit.coef.to(torch.float32), fit.intercept.to(torch.float32))
-    return True
+    if getattr(term, "wants_memory", False):  # pair_values' partner_memory: the training samples
+        train = bundle.dataset.subset(bundle.splits["train"])
+        padded = train.padded(fill=-1)
+        term.set_memory(padded.clamp_min(0), padded >= 0, yn[bundle.splits["train"]], model.additive_values)
+        done.append(f"a memory of the {len(train):,} training samples")
+    if getattr(term, "wants_ridge_init", False):
+        fit = fit_additive_baseline(bundle.dataset, bundle.splits["train"], alpha=alpha, y=yn)
+        term.warm_start(fit.coef.to(torch.float32), fit.intercept.to(torch.float32))
+        done.append("per-gene effects started from the ridge fit")
+    return done

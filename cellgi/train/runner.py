@@ -577,8 +577,9 @@ def _build_model(spec: Spec, bundle: DataBundle, say: Any) -> Any:
     model.set_training_genes(torch.unique(bundle.dataset.subset(bundle.splits["train"]).pert_idx.to(torch.long)))
     from cellgi.train.baselines import warm_start_model
 
-    if warm_start_model(model, bundle, alpha=spec.training.baseline.alpha):
-        say("additive term: per-gene effects start from the ridge fit on the training split")
+    prepared = warm_start_model(model, bundle, alpha=spec.training.baseline.alpha)
+    if prepared:
+        say(f"additive term, from the training split: {'; '.join(prepared)}")
     n_params = sum(p.numel() for p in model.parameters())
     say(f"model: {n_params:,} parameters ({spec.model.conv.type} x {spec.model.num_layers}, H={spec.model.hidden_dim}, "
         f"aggregator {spec.model.aggregator.type})")

@@ -193,3 +193,51 @@ def test_pair_values_interaction_on_unseen_false_predicts_unseen_sets_by_the_ter
     assert not torch.allclose(full[unseen], full_reps["additive"][unseen])
     ref, _ = models["false"].reference_forward(batch)
     torch.testing.assert_close(pred, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_pair_values_partner_memory_recalls_other_samples_only_and_survives_the_checkpoint():
+    text = ("hidden_dim: 8\nnum_layers: 1\nlocal_predictor: {type: hypergraph_attention, num_heads: 2}\n"
+            "additive_term: {type: pair_values, gene_values: ['pheno.single'], hidden_dim: 8, partner_memory: 0.7}")
+    feats = torch.randn(12, 3)
+
+    def build():
+        torch.manual_seed(0)
+        return LazyDango.from_spec(model_spec_from_yaml(text), random_graph(12), 1, node_features=feats,
+                                   feature_names=FEATURE_NAMES).eval()
+
+    model = build()
+    term = model.additive_term
+    v = model.additive_values[:, 0]
+    train = [torch.tensor([0, 1]), torch.tensor([0, 2]), torch.tensor([0, 3]), torch.tensor([4, 5])]
+    y = torch.tensor([[0.5], [-1.0], [2.0], [3.0]])
+    batch = make_batch(train)
+    term.set_memory(batch.pert_padded, batch.pert_mask.bool(), y, model.additive_values)
+
+    def recall(genes):
+        g = torch.tensor([genes])
+        return term._recall(g, torch.ones_like(g, dtype=torch.bool), model.additive_values[g])[0]
+
+    def kernel(a, b):
+        return torch.exp(-0.5 * (v[a] - v[b]) ** 2 / 0.7 ** 2)
+
+    # gene 0 (seen) with unseen gene 7: gene 0's three samples, weighted by how close 1, 2, 3 are to 7
+    w = torch.stack([kernel(1, 7), kernel(2, 7), kernel(3, 7)])
+    got = recall([0, 7])
+    torch.testing.assert_close(got[0], (w * y[:3, 0]).sum() / w.sum())
+    torch.testing.assert_close(got[1], torch.log1p(w.sum()))
+    # a training pair never reads its own score: (0, 1) reads gene 0's (0, 2) and (0, 3), weighted by how
+    # close 2 and 3 are to 1, and nothing of gene 1's (its one sample is this one)
+    w = torch.stack([kernel(2, 1), kernel(3, 1)])
+    got = recall([0, 1])
+    torch.testing.assert_close(got[0], (w * y[1:3, 0]).sum() / w.sum())
+    # two genes without training samples: nothing remembered
+    torch.testing.assert_close(recall([8, 9]), torch.zeros(2))
+    # the memory travels in the state dict into a fresh model
+    pred, _ = model(make_batch([torch.tensor([0, 7]), torch.tensor([8, 9])]))
+    fresh = build()
+    fresh.load_state_dict(model.state_dict())
+    assert fresh.additive_term.mem_y.shape == (8, 1)  # one entry per (gene, sample)
+    for name in ("mem_ptr", "mem_values", "mem_y", "mem_key"):
+        assert torch.equal(getattr(fresh.additive_term, name), getattr(term, name)), name
+    again, _ = fresh(make_batch([torch.tensor([0, 7]), torch.tensor([8, 9])]))
+    torch.testing.assert_close(pred, again)

@@ -159,3 +159,25 @@ def test_warm_start_puts_the_ridge_fit_into_pair_values_gene_bias():
         spec = model_spec_from_yaml(text.split("additive_term")[0] + extra)
         m = LazyDango.from_spec(spec, b.graph, 1, node_features=b.gene_features, feature_names=b.feature_names)
         assert not warm_start_model(m, b)
+
+
+def test_warm_start_gives_pair_values_the_memory_of_the_training_split():
+    from cellgi.nn.model import LazyDango
+    from cellgi.testing import model_spec_from_yaml
+    from cellgi.train.baselines import warm_start_model
+
+    b = _bundle_with_features()
+    text = ("hidden_dim: 8\nnum_layers: 1\nlocal_predictor: {type: hypergraph_attention, num_heads: 2}\n"
+            "additive_term: {type: pair_values, gene_values: [t.f], partner_memory: 0.3}\n")
+    model = LazyDango.from_spec(model_spec_from_yaml(text), b.graph, 1, node_features=b.gene_features,
+                                feature_names=b.feature_names)
+    assert warm_start_model(model, b) == [f"a memory of the {b.splits['train'].numel():,} training samples"]
+    term = model.additive_term
+    train = b.dataset.subset(b.splits["train"])
+    assert term.mem_y.shape[0] == train.pert_idx.numel()  # one entry per (gene, training sample)
+    # every remembered score is a training score; no validation or test score is in the memory
+    yn = b.normalizer.transform(b.dataset.y)[:, 0]
+    train_scores = set(yn[b.splits["train"]].tolist())
+    assert set(term.mem_y[:, 0].tolist()) <= train_scores
+    held = torch.cat([b.splits["val"], b.splits["test"]])
+    assert not (set(yn[held].tolist()) - train_scores) & set(term.mem_y[:, 0].tolist())

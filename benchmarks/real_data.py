@@ -255,7 +255,7 @@ def main(argv=None) -> int:
             preds: dict | None = {} if args.save_predictions or ensemble else None
             r = run_one(s, max_epochs=max_epochs, patience=args.patience, model_too=not args.baselines_only,
                         log=lambda m: print(m, flush=True), predictions=preds)
-            for split, arrs in (preds or {}).items():
+            for split, arrs in (preds if args.save_predictions else {}).items():
                 for key, arr in arrs.items():
                     saved[f"fold{fold}/seed{seed}/{split}/{key}"] = arr
             r.update(fold=fold, seed=seed)

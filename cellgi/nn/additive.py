@@ -123,8 +123,14 @@ class PairValuesParams(Params):
         description="bandwidth of a memory of the training samples (null = off): for each deleted gene with "
         "training samples, the kernel-weighted mean of its training samples' (normalised) scores, weighted by "
         "how close the partners' values are to this sample's partners' (Gaussian kernel on the RMS difference "
-        "of the gene_values columns; a sample never reads its own score), fed with its total weight to the "
-        "MLP; a gene never seen in training adds nothing, so it applies to pairs with one unseen gene",
+        "of the gene_values columns; a sample never reads its own score), fed per gene with its total weight "
+        "to the MLP (min and max over each pair); a gene never seen in training recalls nothing, so it "
+        "applies to pairs with one unseen gene",
+    )
+    memory_dropout: float = Field(
+        0.5, ge=0, lt=1,
+        description="in training, the chance that a gene's recall from the memory is dropped, as if the gene "
+        "had no training samples: the MLP learns the cases it meets on genes never seen (one or no recall)",
     )
     gene_profiles: int = Field(
         0, ge=0,
@@ -168,14 +174,15 @@ class PairValuesAdditive(AdditiveTerm):
     def __init__(self, gene_values: list[str], num_layers: int = 3, hidden_dim: int = 64, activation: str = "gelu",
                  dropout: float = 0.1, gene_bias: bool = False, gene_bias_init: str = "ridge",
                  gene_profiles: int = 0, interaction_on_unseen: bool = True, partner_memory: float | None = None,
-                 *, dim: int, num_targets: int, num_values: int = 0, num_genes: int = 0):
+                 memory_dropout: float = 0.5, *, dim: int, num_targets: int, num_values: int = 0, num_genes: int = 0):
         super().__init__(dim=dim, num_targets=num_targets)
         if num_values < 1:
             raise ValueError("pair_values needs at least one value column (the model resolves gene_values)")
         self.gene_values, self.num_values = list(gene_values), int(num_values)
         #: Gaussian-kernel bandwidth of the training-sample memory (None: off); see :meth:`set_memory`
         self.memory_bandwidth = None if partner_memory is None else float(partner_memory)
-        extra = num_targets + 1 if self.memory_bandwidth is not None else 0
+        self.memory_dropout = float(memory_dropout)
+        extra = 2 * (num_targets + 1) if self.memory_bandwidth is not None else 0
         self.mlp = MLP(3 * num_values + extra, hidden_dim, num_targets, num_layers, "none", activation, dropout)
         if self.memory_bandwidth is not None and num_genes < 1:
             raise ValueError("pair_values with partner_memory needs num_genes (the model passes it)")
@@ -252,37 +259,39 @@ class PairValuesAdditive(AdditiveTerm):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _recall(self, genes: Tensor, mask: Tensor, values: Tensor) -> Tensor:
-        """``[B, T + 1]``: the kernel-weighted mean score of the deleted genes' training samples whose
-        partners resemble this sample's partners (0 where nothing is remembered), and log1p of the weight."""
+        """``[B, K, T + 1]``: per deleted gene, the kernel-weighted mean score of its training samples whose
+        partners resemble this sample's partners (0 where nothing is remembered), and log1p of the weight.
+        In training each gene's recall is dropped with probability ``memory_dropout`` (as if unseen)."""
         b, k = genes.shape
         t = self.mem_y.shape[1]
-        out = values.new_zeros(b, t + 1)
+        out = values.new_zeros(b, k, t + 1)
         if self.mem_key.numel() == 0:
             return out
         g = genes.to(torch.long).clamp_min(0)
+        use = mask & (mask.sum(1, keepdim=True) > 1)
+        if self.training and self.memory_dropout > 0:
+            use = use & (torch.rand(use.shape, device=use.device) >= self.memory_dropout)
         q = partner_values(values.to(self.mem_values.dtype), mask)  # [B, K, V]
         key = set_keys(g, mask)  # [B]
         start, stop = self.mem_ptr[g], self.mem_ptr[g + 1]
-        count = torch.where(mask & (mask.sum(1, keepdim=True) > 1), stop - start, torch.zeros_like(start))
-        flat = count.reshape(-1)
+        flat = torch.where(use, stop - start, torch.zeros_like(start)).reshape(-1)
         total = int(flat.sum())
         if total == 0:
             return out
         slot = torch.repeat_interleave(torch.arange(flat.numel(), device=flat.device), flat)  # [E]
         offs = torch.cumsum(flat, 0) - flat
         entry = start.reshape(-1)[slot] + (torch.arange(total, device=flat.device) - offs[slot])
-        sample = slot // k
         d2 = (self.mem_values[entry] - q.reshape(b * k, -1)[slot]).square().mean(-1)
         w = torch.exp(-0.5 * d2 / self.memory_bandwidth ** 2)
-        w = w * (self.mem_key[entry] != key[sample]).to(w.dtype)  # never a sample's own score
+        w = w * (self.mem_key[entry] != key[slot // k]).to(w.dtype)  # never a sample's own score
         y = self.mem_y[entry]
-        seen = ~torch.isnan(y)
-        wy = w.unsqueeze(1) * seen.to(w.dtype)
-        num = out.new_zeros(b, t).index_add_(0, sample, (wy * torch.nan_to_num(y)).to(out.dtype))
-        den = out.new_zeros(b, t).index_add_(0, sample, wy.to(out.dtype))
+        wy = w.unsqueeze(1) * (~torch.isnan(y)).to(w.dtype)
+        num = out.new_zeros(b * k, t).index_add_(0, slot, (wy * torch.nan_to_num(y)).to(out.dtype))
+        den = out.new_zeros(b * k, t).index_add_(0, slot, wy.to(out.dtype))
+        out = out.reshape(b * k, t + 1)
         out[:, :t] = torch.where(den > 0, num / den.clamp_min(1e-12), torch.zeros_like(num))
         out[:, t] = torch.log1p(den.sum(1) / max(t, 1))
-        return out
+        return out.view(b, k, t + 1)
 
     def combine(self, additive: Tensor, interaction: Tensor, seen: Tensor | None = None) -> Tensor:
         if not self.uses_seen:
@@ -311,8 +320,9 @@ class PairValuesAdditive(AdditiveTerm):
         if self.memory_bandwidth is not None:
             if genes is None:
                 raise ValueError("pair_values with partner_memory needs the deleted genes' indices (the model passes them)")
-            recall = self._recall(genes, mask.to(torch.bool), values).to(inputs.dtype)  # [B, T + 1]
-            x.append(recall.unsqueeze(1).expand(-1, iu.numel(), -1))
+            recall = self._recall(genes, mask.to(torch.bool), values).to(inputs.dtype)  # [B, K, T + 1]
+            ri, rj = recall[:, iu], recall[:, ju]
+            x += [torch.minimum(ri, rj), torch.maximum(ri, rj)]
         out = self.mlp(torch.cat(x, -1))  # [B, P, T]
         if self.profiles is not None:
             if genes is None:

@@ -215,7 +215,7 @@ def test_pair_values_partner_memory_recalls_other_samples_only_and_survives_the_
 
     def recall(genes):
         g = torch.tensor([genes])
-        return term._recall(g, torch.ones_like(g, dtype=torch.bool), model.additive_values[g])[0]
+        return term._recall(g, torch.ones_like(g, dtype=torch.bool), model.additive_values[g])[0]  # [2, T + 1]
 
     def kernel(a, b):
         return torch.exp(-0.5 * (v[a] - v[b]) ** 2 / 0.7 ** 2)
@@ -223,15 +223,24 @@ def test_pair_values_partner_memory_recalls_other_samples_only_and_survives_the_
     # gene 0 (seen) with unseen gene 7: gene 0's three samples, weighted by how close 1, 2, 3 are to 7
     w = torch.stack([kernel(1, 7), kernel(2, 7), kernel(3, 7)])
     got = recall([0, 7])
-    torch.testing.assert_close(got[0], (w * y[:3, 0]).sum() / w.sum())
-    torch.testing.assert_close(got[1], torch.log1p(w.sum()))
+    torch.testing.assert_close(got[0, 0], (w * y[:3, 0]).sum() / w.sum())
+    torch.testing.assert_close(got[0, 1], torch.log1p(w.sum()))
+    torch.testing.assert_close(got[1], torch.zeros(2))  # gene 7: nothing remembered
     # a training pair never reads its own score: (0, 1) reads gene 0's (0, 2) and (0, 3), weighted by how
     # close 2 and 3 are to 1, and nothing of gene 1's (its one sample is this one)
     w = torch.stack([kernel(2, 1), kernel(3, 1)])
     got = recall([0, 1])
-    torch.testing.assert_close(got[0], (w * y[1:3, 0]).sum() / w.sum())
+    torch.testing.assert_close(got[0, 0], (w * y[1:3, 0]).sum() / w.sum())
+    torch.testing.assert_close(got[1], torch.zeros(2))
     # two genes without training samples: nothing remembered
-    torch.testing.assert_close(recall([8, 9]), torch.zeros(2))
+    torch.testing.assert_close(recall([8, 9]), torch.zeros(2, 2))
+    # in training a gene's recall is dropped at the memory_dropout rate; in evaluation never
+    term.train()
+    term.memory_dropout = 0.5
+    torch.manual_seed(1)
+    drops = [bool((recall([0, 7])[0] == 0).all()) for _ in range(200)]
+    assert 60 < sum(drops) < 140
+    term.eval()
     # the memory travels in the state dict into a fresh model
     pred, _ = model(make_batch([torch.tensor([0, 7]), torch.tensor([8, 9])]))
     fresh = build()

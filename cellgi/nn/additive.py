@@ -167,6 +167,11 @@ class PairValuesAdditive(AdditiveTerm):
     (:meth:`warm_start`, called by the training code with the fit on the training split), so the model
     starts where the additive baseline ends and early stopping on a gene-disjoint validation split keeps
     what the rest adds only where it helps.
+
+    Options for genes seen in training (each leaves genes never seen untouched): ``gene_profiles`` (a
+    learned per-gene profile read against the partner's values), ``partner_memory`` (a kernel-weighted
+    recall of the gene's training samples with similar partners, an input of the MLP), and
+    ``interaction_on_unseen: false`` (samples of unseen genes only get this term; :meth:`combine`).
     """
 
     uses_gene_values = True
@@ -187,12 +192,13 @@ class PairValuesAdditive(AdditiveTerm):
         if self.memory_bandwidth is not None and num_genes < 1:
             raise ValueError("pair_values with partner_memory needs num_genes (the model passes it)")
         # the memory (set by the training code from the training split; empty until then, saved in checkpoints):
-        # per gene (CSR over mem_ptr) its training samples' partner values, scores and set keys
-        self.register_buffer("mem_ptr", torch.zeros(max(num_genes, 0) + 1 if self.memory_bandwidth else 0,
-                                                    dtype=torch.long))
-        self.register_buffer("mem_values", torch.zeros(0, num_values))
-        self.register_buffer("mem_y", torch.zeros(0, num_targets))
-        self.register_buffer("mem_key", torch.zeros(0, dtype=torch.long))
+        # per gene (CSR over mem_ptr) its training samples' partner values, scores and set keys. Registered only
+        # with partner_memory, so that other checkpoints keep their keys.
+        if self.memory_bandwidth is not None:
+            self.register_buffer("mem_ptr", torch.zeros(num_genes + 1, dtype=torch.long))
+            self.register_buffer("mem_values", torch.zeros(0, num_values))
+            self.register_buffer("mem_y", torch.zeros(0, num_targets))
+            self.register_buffer("mem_key", torch.zeros(0, dtype=torch.long))
         if gene_bias and num_genes < 1:
             raise ValueError("pair_values with gene_bias needs num_genes (the model passes it)")
         self.bias = nn.Parameter(torch.zeros(num_genes, num_targets)) if gene_bias else None
@@ -252,7 +258,7 @@ class PairValuesAdditive(AdditiveTerm):
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
         # the memory's size is the training split's: take the saved shapes before the copy
-        for name in ("mem_ptr", "mem_values", "mem_y", "mem_key"):
+        for name in ("mem_ptr", "mem_values", "mem_y", "mem_key") if self.memory_bandwidth is not None else ():
             saved = state_dict.get(prefix + name)
             if saved is not None and saved.shape != getattr(self, name).shape:
                 setattr(self, name, torch.empty_like(saved, device=getattr(self, name).device))

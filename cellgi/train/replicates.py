@@ -140,7 +140,8 @@ def train_replicates(
     if "ddp" in str(tr.strategy) or tr.num_nodes > 1:
         raise TrainerConfigError(
             f"training.trainer.strategy: seed replicates run in one process and do not combine with "
-            f"{tr.strategy!r} (num_nodes {tr.num_nodes}); run one `cellgi train SPEC seed=S` per seed instead"
+            f"{tr.strategy!r} (num_nodes {tr.num_nodes}); run one `cellgi train SPEC seed=S training.seeds=null` "
+            f"per seed instead"
         )
     parent = create_run_dir(spec.name, runs_root=runs_root, run_dir=run_dir)  # claimed: run.lock
     primary = is_primary_process()

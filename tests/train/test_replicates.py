@@ -72,3 +72,14 @@ def test_spec_seeds_are_validated(tmp_path, seeds, match):
     spec = write_tiny_spec(tmp_path, epochs=1)
     with pytest.raises(SpecError, match=match):
         load_spec(spec, [f"training.seeds={seeds}"])
+
+
+def test_replicates_refuse_multi_process_strategies_and_say_how_to_run_one_seed(tmp_path):
+    from cellgi.spec import load_spec
+    from cellgi.train.runner import TrainerConfigError
+    from cellgi.train.replicates import train_replicates
+
+    spec = load_spec(write_tiny_spec(tmp_path, epochs=1), ["training.trainer.strategy=ddp", "training.seeds=[0, 1]"])
+    with pytest.raises(TrainerConfigError, match=r"seed=S training.seeds=null"):
+        train_replicates(spec, spec.training.seeds, run_dir=tmp_path / "reps")
+    assert not (tmp_path / "reps").exists()

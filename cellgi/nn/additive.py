@@ -127,6 +127,11 @@ class PairValuesParams(Params):
         "to the MLP (min and max over each pair); a gene never seen in training recalls nothing, so it "
         "applies to pairs with one unseen gene",
     )
+    memory_values: list[str] = Field(
+        default_factory=list,
+        description="which of the gene_values columns the memory compares partners on (names or fnmatch "
+        "patterns, e.g. 'emap.single_phenotype'); default: all of them",
+    )
     memory_dropout: float = Field(
         0.5, ge=0, lt=1,
         description="in training, the chance that a gene's recall from the memory is dropped, as if the gene "
@@ -179,7 +184,8 @@ class PairValuesAdditive(AdditiveTerm):
     def __init__(self, gene_values: list[str], num_layers: int = 3, hidden_dim: int = 64, activation: str = "gelu",
                  dropout: float = 0.1, gene_bias: bool = False, gene_bias_init: str = "ridge",
                  gene_profiles: int = 0, interaction_on_unseen: bool = True, partner_memory: float | None = None,
-                 memory_dropout: float = 0.5, *, dim: int, num_targets: int, num_values: int = 0, num_genes: int = 0):
+                 memory_dropout: float = 0.5, memory_values: list[str] | None = None, *, dim: int,
+                 num_targets: int, num_values: int = 0, num_genes: int = 0, value_names: list[str] | None = None):
         super().__init__(dim=dim, num_targets=num_targets)
         if num_values < 1:
             raise ValueError("pair_values needs at least one value column (the model resolves gene_values)")
@@ -187,6 +193,8 @@ class PairValuesAdditive(AdditiveTerm):
         #: Gaussian-kernel bandwidth of the training-sample memory (None: off); see :meth:`set_memory`
         self.memory_bandwidth = None if partner_memory is None else float(partner_memory)
         self.memory_dropout = float(memory_dropout)
+        #: the value columns the memory compares partners on (indices into the gene_values columns)
+        self.memory_columns = _memory_columns(list(memory_values or []), list(value_names or []), num_values)
         extra = 2 * (num_targets + 1) if self.memory_bandwidth is not None else 0
         self.mlp = MLP(3 * num_values + extra, hidden_dim, num_targets, num_layers, "none", activation, dropout)
         if self.memory_bandwidth is not None and num_genes < 1:
@@ -196,7 +204,7 @@ class PairValuesAdditive(AdditiveTerm):
         # with partner_memory, so that other checkpoints keep their keys.
         if self.memory_bandwidth is not None:
             self.register_buffer("mem_ptr", torch.zeros(num_genes + 1, dtype=torch.long))
-            self.register_buffer("mem_values", torch.zeros(0, num_values))
+            self.register_buffer("mem_values", torch.zeros(0, len(self.memory_columns)))
             self.register_buffer("mem_y", torch.zeros(0, num_targets))
             self.register_buffer("mem_key", torch.zeros(0, dtype=torch.long))
         if gene_bias and num_genes < 1:
@@ -243,7 +251,8 @@ class PairValuesAdditive(AdditiveTerm):
             raise ValueError("pair_values: set_memory needs partner_memory")
         n = self.mem_ptr.numel() - 1
         genes, mask = genes.to(torch.long), mask.to(torch.bool)
-        others = partner_values(values.to(torch.float32)[genes.clamp_min(0)], mask)  # [S, K, V]
+        cols = torch.as_tensor(self.memory_columns, dtype=torch.long)
+        others = partner_values(values.to(torch.float32)[:, cols][genes.clamp_min(0)], mask)  # [S, K, V']
         row, col = (mask & (mask.sum(1, keepdim=True) > 1)).nonzero(as_tuple=True)  # single genes: no partner
         owner = genes[row, col]
         order = torch.argsort(owner, stable=True)
@@ -277,7 +286,8 @@ class PairValuesAdditive(AdditiveTerm):
         use = mask & (mask.sum(1, keepdim=True) > 1)
         if self.training and self.memory_dropout > 0:
             use = use & (torch.rand(use.shape, device=use.device) >= self.memory_dropout)
-        q = partner_values(values.to(self.mem_values.dtype), mask)  # [B, K, V]
+        cols = torch.as_tensor(self.memory_columns, dtype=torch.long, device=values.device)
+        q = partner_values(values.to(self.mem_values.dtype).index_select(-1, cols), mask)  # [B, K, V']
         key = set_keys(g, mask)  # [B]
         start, stop = self.mem_ptr[g], self.mem_ptr[g + 1]
         flat = torch.where(use, stop - start, torch.zeros_like(start)).reshape(-1)
@@ -366,3 +376,18 @@ def set_keys(genes: Tensor, mask: Tensor) -> Tensor:
     for j in range(g.shape[1]):  # polynomial hash, int64 arithmetic wraps
         key = key * 1_000_003 + g[:, j]
     return key
+
+
+def _memory_columns(patterns: list[str], names: list[str], num_values: int) -> list[int]:
+    """Indices of the gene_values columns that ``memory_values`` names (all of them when it names none)."""
+    from fnmatch import fnmatchcase
+
+    if not patterns:
+        return list(range(num_values))
+    if len(names) != num_values:
+        raise ValueError("pair_values: memory_values needs the names of the gene_values columns (the model passes them)")
+    unmatched = [p for p in patterns if not any(fnmatchcase(n, p) for n in names)]
+    if unmatched:
+        raise ValueError(f"additive_term.memory_values: {', '.join(map(repr, unmatched))} matches none of the "
+                         f"gene_values columns ({', '.join(names)})")
+    return [i for i, n in enumerate(names) if any(fnmatchcase(n, p) for p in patterns)]

@@ -168,10 +168,11 @@ class LazyDango(nn.Module):
         if add_spec is None:
             self.additive_term = None
         elif getattr(get_registry("additive_term").get(_type_name(add_spec)).factory, "uses_gene_values", False):
-            add_values, _ = _gene_value_columns(list(add_spec.gene_values), raw_features, feature_names,
-                                                where="additive_term.gene_values")
+            add_values, add_names = _gene_value_columns(list(add_spec.gene_values), raw_features, feature_names,
+                                                        where="additive_term.gene_values")
             self.additive_term = _build("additive_term", add_spec, dim=h, num_targets=self.num_targets,
-                                        num_values=add_values.shape[1], num_genes=graph.num_nodes)
+                                        num_values=add_values.shape[1], num_genes=graph.num_nodes,
+                                        value_names=add_names)
         else:
             self.additive_term = _build("additive_term", add_spec, dim=h, num_targets=self.num_targets)
         #: ``[N, V]`` raw values of the additive term's ``gene_values`` columns ([N, 0] when it reads none)

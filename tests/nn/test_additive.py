@@ -250,3 +250,19 @@ def test_pair_values_partner_memory_recalls_other_samples_only_and_survives_the_
         assert torch.equal(getattr(fresh.additive_term, name), getattr(term, name)), name
     again, _ = fresh(make_batch([torch.tensor([0, 7]), torch.tensor([8, 9])]))
     torch.testing.assert_close(pred, again)
+
+
+def test_pair_values_memory_values_choose_the_columns_partners_are_compared_on():
+    base = ("hidden_dim: 8\nnum_layers: 1\nlocal_predictor: {type: hypergraph_attention, num_heads: 2}\n"
+            "additive_term: {type: pair_values, gene_values: ['pheno.*'], partner_memory: 0.5")
+
+    def build(extra):
+        return LazyDango.from_spec(model_spec_from_yaml(base + extra + "}"), random_graph(12), 1,
+                                   node_features=torch.randn(12, 3), feature_names=FEATURE_NAMES)
+
+    assert build("").additive_term.memory_columns == [0, 1]
+    term = build(", memory_values: [pheno.missing]").additive_term
+    assert term.memory_columns == [1] and term.mem_values.shape == (0, 1)
+    with pytest.raises(ValueError, match=r"additive_term.memory_values: 'other.x' matches none of the gene_values "
+                                         r"columns \(pheno.single, pheno.missing\)"):
+        build(", memory_values: [other.x]")

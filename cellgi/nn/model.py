@@ -70,6 +70,17 @@ def _build(role: str, spec_obj: Any, **context: Any) -> Any:
     return get_registry(role).build(spec_obj, **context)
 
 
+def _accepts(factory: Any, name: str) -> bool:
+    """Whether ``factory`` takes the keyword ``name`` (context added later than a plugin may know of)."""
+    import inspect
+
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
+        return False
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
 class LazyDango(nn.Module):
     r"""Lazy Dango: GNN over a shared gene multigraph, batched over perturbations without copies.
 
@@ -170,9 +181,10 @@ class LazyDango(nn.Module):
         elif getattr(get_registry("additive_term").get(_type_name(add_spec)).factory, "uses_gene_values", False):
             add_values, add_names = _gene_value_columns(list(add_spec.gene_values), raw_features, feature_names,
                                                         where="additive_term.gene_values")
+            factory = get_registry("additive_term").get(_type_name(add_spec)).factory
+            extra = {"value_names": add_names} if _accepts(factory, "value_names") else {}
             self.additive_term = _build("additive_term", add_spec, dim=h, num_targets=self.num_targets,
-                                        num_values=add_values.shape[1], num_genes=graph.num_nodes,
-                                        value_names=add_names)
+                                        num_values=add_values.shape[1], num_genes=graph.num_nodes, **extra)
         else:
             self.additive_term = _build("additive_term", add_spec, dim=h, num_targets=self.num_targets)
         #: ``[N, V]`` raw values of the additive term's ``gene_values`` columns ([N, 0] when it reads none)

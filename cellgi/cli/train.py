@@ -50,7 +50,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--devices", metavar="N", help="sets training.trainer.devices (2, auto, '0,1', ...)")
     p.add_argument("--run-dir", metavar="DIR", help="run folder (default: RUNS_ROOT/<name>/<timestamp>); must not exist")
     p.add_argument("--runs-root", metavar="DIR", default="runs", help="parent of timestamped run folders (default: runs)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its checkpoints/last.ckpt")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its checkpoints/last.ckpt (or a "
+                   "seed-replicate series where it stopped: finished seeds kept, the stopped one continued)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs and summary still printed)")
     p.add_argument("--seeds", metavar="LIST",
                    help="seed replicates (0,1,2 or 0-4): one run per seed under RUN_DIR/seed_<s>, and "
@@ -106,8 +107,14 @@ def run(args: argparse.Namespace) -> int:
     from cellgi.train.runs import RunDirError, RunWriteError
 
     try:
+        from cellgi.train.replicates import is_replicates_plan
+
         spec_seeds = spec.training.seeds if spec is not None and args.resume is None else None
-        if getattr(args, "seeds", None) or spec_seeds:
+        if args.resume is not None and is_replicates_plan(args.resume) and not getattr(args, "seeds", None):
+            from cellgi.train.replicates import resume_replicates
+
+            resume_replicates(args.resume, progress=not args.no_progress)  # the series, where it stopped
+        elif getattr(args, "seeds", None) or spec_seeds:
             from cellgi.train.replicates import parse_seeds, train_replicates
 
             try:

@@ -8,6 +8,10 @@ their mean and sample standard deviation (``sd``, n-1; ``null`` for one seed), a
 ``ensemble``: the same metrics for the seed ensemble (the members' predictions averaged;
 :mod:`cellgi.ensemble`). The parent folder itself then loads as that ensemble (``cellgi predict``,
 ``cellgi evaluate``, ``cellgi.load``).
+
+A series stopped midway (Ctrl-C, SIGTERM, a crash) continues with ``cellgi train --resume PARENT``
+(:func:`resume_replicates`): the parent's ``replicates.plan.json`` holds the spec and the seeds; finished
+members are read back, the stopped one continues from its last checkpoint, the missing ones start.
 """
 
 from __future__ import annotations
@@ -21,11 +25,19 @@ from typing import Any, Sequence
 from rich.console import Console
 from rich.table import Table
 
-from cellgi.train.runs import create_run_dir, release_run_dir, write_json
+from cellgi.train.runs import claim_run_dir, create_run_dir, read_json, release_run_dir, write_json
 
-__all__ = ["REPLICATES_FILE", "ReplicatesResult", "parse_seeds", "summarize", "summary_table", "train_replicates"]
+__all__ = ["PLAN_FILE", "REPLICATES_FILE", "ReplicatesResult", "is_replicates_plan", "parse_seeds",
+           "resume_replicates", "summarize", "summary_table", "train_replicates"]
 
 REPLICATES_FILE = "replicates.json"
+#: written when a series starts: the resolved spec and the seeds (what ``--resume PARENT`` continues)
+PLAN_FILE = "replicates.plan.json"
+
+
+def is_replicates_plan(path: str | Path) -> bool:
+    """Whether ``path`` is the parent folder of a seed-replicate series (finished or not)."""
+    return (Path(path) / PLAN_FILE).is_file()
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -129,12 +141,13 @@ def train_replicates(
 ) -> dict[str, Any]:
     """Train ``spec`` once per seed under one parent folder and write ``replicates.json``.
 
-    Returns ``{"run_dir", "seeds", "runs", "summary"}``. A replicate that fails stops the series (its
-    error propagates); the replicates finished before it keep their folders.
+    Returns ``{"run_dir", "seeds", "runs", "summary"}`` (and ``"ensemble"``). A replicate that fails stops
+    the series (its error propagates); the replicates finished before it keep their folders, and
+    :func:`resume_replicates` (``cellgi train --resume PARENT``) continues the series. A signal raises
+    ``TrainingInterrupted`` naming the parent folder.
     """
-    from cellgi.train.runner import TrainerConfigError, is_primary_process, train
+    from cellgi.train.runner import TrainerConfigError, is_primary_process
 
-    console = console or Console(soft_wrap=True)
     seeds = list(seeds)
     tr = spec.training.trainer
     if "ddp" in str(tr.strategy) or tr.num_nodes > 1:
@@ -144,39 +157,102 @@ def train_replicates(
             f"per seed instead"
         )
     parent = create_run_dir(spec.name, runs_root=runs_root, run_dir=run_dir)  # claimed: run.lock
-    primary = is_primary_process()
     try:
-        if primary:
-            console.print(f"replicates: seeds {', '.join(map(str, seeds))} in [bold]{parent}[/bold]")
-        per_seed: dict[int, dict[str, float]] = {}
-        runs: dict[str, str] = {}
-        for s in seeds:
-            if primary:
-                console.rule(f"seed {s}")
-            # each member is one run: its spec names its own seed and no replicate list of its own
-            member = spec.model_copy(update={"seed": s, "training": spec.training.model_copy(update={"seeds": None})})
-            result = train(member, run_dir=parent / f"seed_{s}", progress=progress, console=console)
-            per_seed[s] = result.metrics
-            runs[str(s)] = f"seed_{s}"
-        summary = summarize(per_seed)
-        out = {"spec": spec.name, "seeds": seeds, "runs": runs, "summary": summary}
-        if primary and len(seeds) > 1:
-            from cellgi.ensemble import evaluate_ensemble
-
-            out["ensemble"] = evaluate_ensemble(spec, [parent / sub for sub in runs.values()])
-        if primary:
-            write_json(parent / REPLICATES_FILE, out)
-            console.print(summary_table(summary, seeds, f"{spec.name}: {len(seeds)} replicates", out.get("ensemble")))
-            if out.get("ensemble"):
-                from cellgi.train.runner import baseline_verdicts
-
-                # the baselines are the same for every seed (same split): their mean is their value
-                merged = {k: v["mean"] for k, v in summary.items() if k.startswith("baseline_") and v["mean"] is not None}
-                merged["test.pearson"] = out["ensemble"].get("test.pearson")
-                for line in baseline_verdicts(merged, "ensemble test pearson"):
-                    console.print(line)
-            console.print(f"wrote {parent / REPLICATES_FILE}")
-        out["run_dir"] = parent
-        return out
+        if is_primary_process():
+            write_json(parent / PLAN_FILE, {"spec_name": spec.name, "seeds": seeds,
+                                            "spec": spec.model_dump(mode="json")})
+        return _run_series(spec, seeds, parent, progress=progress, console=console)
     finally:
         release_run_dir(parent)
+
+
+def resume_replicates(parent: str | Path, *, progress: bool = True, console: Console | None = None) -> dict[str, Any]:
+    """Continue a stopped series in ``parent`` (see the module docstring); same return as
+    :func:`train_replicates`.
+
+    Raises:
+        RunDirError: ``parent`` has no readable plan, or another process holds it.
+    """
+    from cellgi.spec import SpecError, validate_spec
+    from cellgi.train.runs import RunDirError
+
+    parent = Path(parent)
+    try:
+        plan = read_json(parent / PLAN_FILE)
+        spec = validate_spec(plan["spec"])  # SpecError when a plugin it names is gone
+        seeds = [int(x) for x in plan["seeds"]]
+    except SpecError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RunDirError(f"{parent / PLAN_FILE}: not a readable replicates plan ({exc})") from None
+    claim_run_dir(parent)
+    try:
+        return _run_series(spec, seeds, parent, progress=progress, console=console, resume=True)
+    finally:
+        release_run_dir(parent)
+
+
+def _run_series(spec: Any, seeds: list[int], parent: Path, *, progress: bool, console: Console | None,
+                resume: bool = False) -> dict[str, Any]:
+    from cellgi.train.runner import TrainingInterrupted, is_primary_process, train
+
+    console = console or Console(soft_wrap=True)
+    primary = is_primary_process()
+    if primary:
+        console.print(f"replicates: seeds {', '.join(map(str, seeds))} in [bold]{parent}[/bold]"
+                      + (" (resumed)" if resume else ""))
+    per_seed: dict[int, dict[str, float]] = {}
+    runs: dict[str, str] = {}
+    for s in seeds:
+        if primary:
+            console.rule(f"seed {s}")
+        sub = parent / f"seed_{s}"
+        try:
+            if resume and (_completed(sub) or (sub / "checkpoints" / "last.ckpt").is_file()):
+                # a finished member is read back at once; a stopped one continues from its last checkpoint
+                result = train(None, resume=sub, progress=progress, console=console)
+            else:
+                if resume and sub.exists():  # stopped before its first checkpoint: kept aside, started again
+                    sub.rename(sub.with_name(f"{sub.name}.incomplete-{_stamp()}"))
+                # each member is one run: its spec names its own seed and no replicate list of its own
+                member = spec.model_copy(update={"seed": s, "training": spec.training.model_copy(update={"seeds": None})})
+                result = train(member, run_dir=sub, progress=progress, console=console)
+        except TrainingInterrupted as exc:  # point the user at the series, not at the member
+            raise TrainingInterrupted(exc.signum, parent) from None
+        per_seed[s] = result.metrics
+        runs[str(s)] = sub.name
+    summary = summarize(per_seed)
+    out: dict[str, Any] = {"spec": spec.name, "seeds": seeds, "runs": runs, "summary": summary}
+    if primary and len(seeds) > 1:
+        from cellgi.ensemble import evaluate_ensemble
+
+        out["ensemble"] = evaluate_ensemble(spec, [parent / sub for sub in runs.values()])
+    if primary:
+        write_json(parent / REPLICATES_FILE, out)
+        console.print(summary_table(summary, seeds, f"{spec.name}: {len(seeds)} replicates", out.get("ensemble")))
+        if out.get("ensemble"):
+            from cellgi.train.runner import baseline_verdicts
+
+            # the baselines are the same for every seed (same split): their mean is their value
+            merged = {k: v["mean"] for k, v in summary.items() if k.startswith("baseline_") and v["mean"] is not None}
+            merged["test.pearson"] = out["ensemble"].get("test.pearson")
+            for line in baseline_verdicts(merged, "ensemble test pearson"):
+                console.print(line)
+        console.print(f"wrote {parent / REPLICATES_FILE}")
+    out["run_dir"] = parent
+    return out
+
+
+def _completed(run_dir: Path) -> bool:
+    from cellgi.train.runs import RUN_FILE
+
+    try:
+        return read_json(run_dir / RUN_FILE).get("status") == "completed"
+    except (OSError, ValueError):
+        return False
+
+
+def _stamp() -> str:
+    from cellgi.train.runs import timestamp
+
+    return timestamp()

@@ -83,3 +83,64 @@ def test_replicates_refuse_multi_process_strategies_and_say_how_to_run_one_seed(
     with pytest.raises(TrainerConfigError, match=r"seed=S training.seeds=null"):
         train_replicates(spec, spec.training.seeds, run_dir=tmp_path / "reps")
     assert not (tmp_path / "reps").exists()
+
+
+def test_a_stopped_series_resumes_where_it_stopped(tmp_path, monkeypatch, capsys):
+    import os
+    import signal
+
+    from lightning.pytorch.callbacks import Callback
+
+    import cellgi.train.runner as runner
+    from cellgi.spec import load_spec
+    from cellgi.train.replicates import PLAN_FILE, train_replicates
+    from cellgi.train.runner import TrainingInterrupted
+    from cellgi.train.runs import read_json
+
+    class _Term(Callback):  # SIGTERM in the middle of the second epoch
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            if trainer.current_epoch == 1 and batch_idx == 1:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    real_train = runner.train
+    calls = []
+
+    def train_stopping_seed_1(spec=None, **kw):
+        calls.append(kw.get("resume") or kw.get("run_dir"))
+        if spec is not None and spec.seed == 1:
+            kw["callbacks"] = [_Term()]
+        return real_train(spec, **kw)
+
+    spec = load_spec(write_tiny_spec(tmp_path, epochs=3), ["training.seeds=[0, 1, 2]"])
+    parent = tmp_path / "reps"
+    monkeypatch.setattr(runner, "train", train_stopping_seed_1)
+    with pytest.raises(TrainingInterrupted) as info:
+        train_replicates(spec, spec.training.seeds, run_dir=parent, progress=False)
+    assert info.value.run_dir == parent  # the message points at the series
+    assert (parent / PLAN_FILE).is_file() and not (parent / "replicates.json").exists()
+    assert read_json(parent / "seed_0" / "run.json")["status"] == "completed"
+    assert read_json(parent / "seed_1" / "run.json")["status"] == "interrupted"
+    assert not (parent / "seed_2").exists()
+    seed0_metrics = (parent / "seed_0" / "metrics.json").read_text()
+    monkeypatch.setattr(runner, "train", real_train)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(parent), "--no-progress"]) == 0
+    assert "(resumed)" in capsys.readouterr().out
+    rep = json.loads((parent / "replicates.json").read_text())
+    assert rep["seeds"] == [0, 1, 2] and set(rep["runs"]) == {"0", "1", "2"} and "ensemble" in rep
+    assert (parent / "seed_0" / "metrics.json").read_text() == seed0_metrics  # read back, not trained again
+    assert len(read_json(parent / "seed_1" / "run.json").get("resumes", [])) == 1  # continued from its checkpoint
+    assert read_json(parent / "seed_2" / "run.json")["status"] == "completed"
+    assert not (parent / "run.lock").exists()
+
+
+def test_a_damaged_series_plan_is_a_clear_error(tmp_path, capsys):
+    from cellgi.train.replicates import PLAN_FILE
+
+    parent = tmp_path / "reps"
+    parent.mkdir()
+    (parent / PLAN_FILE).write_text('{"spec_name": "x", "seeds": [0, 1')  # cut mid-write
+    assert main(["train", "--resume", str(parent), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"{parent / PLAN_FILE}: not a readable replicates plan" in err
+    assert not (parent / "run.lock").exists()

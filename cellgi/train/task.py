@@ -287,7 +287,18 @@ class InteractionTask(L.LightningModule):
         checkpoint[CHECKPOINT_KEY] = meta
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        rng = checkpoint.get(RNG_KEY)
+        # applied when training starts, not here: between loading and the first training step a resumed run
+        # iterates the sanity-check validation loader, and creating a DataLoader iterator draws from the global
+        # generator (its base seed), which would shift every dropout mask after it
+        self._pending_rng = checkpoint.get(RNG_KEY) or None
+        self._apply_rng()
+
+    def on_train_start(self) -> None:
+        self._apply_rng()
+        self._pending_rng = None
+
+    def _apply_rng(self) -> None:
+        rng = getattr(self, "_pending_rng", None)
         if not rng:
             return
         torch.set_rng_state(rng["torch"].cpu())

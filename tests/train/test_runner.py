@@ -199,3 +199,16 @@ def test_write_error_names_the_file_and_the_cause(tmp_path):
     err = write_error(tmp_path / "metrics.json", OSError(errno.ENOSPC, "No space left on device"))
     assert isinstance(err, RunWriteError) and "metrics.json" in str(err) and "no space left" in str(err)
     assert err.exit_code == 1
+
+
+def test_resume_with_dropout_is_exact(tmp_path):
+    """Dropout masks after a resume equal the uninterrupted run's: the saved generator state is applied when
+    training starts, after the sanity check's validation loader has drawn its seed."""
+    spec = load_spec(_spec_file(tmp_path, epochs=3), ["model.preprocessor.dropout=0.3"])
+    ref = train(spec, run_dir=tmp_path / "ref", progress=False, console=_quiet(tmp_path))
+    run = tmp_path / "run"
+    with pytest.raises(TrainingInterrupted):
+        train(spec, run_dir=run, progress=False, console=_quiet(tmp_path), callbacks=[_SignalAt(signal.SIGTERM, 1)])
+    result = train(resume=run, progress=False, console=_quiet(tmp_path))
+    for k in ("test.pearson", "test.mse", "val.pearson"):
+        assert result.metrics[k] == ref.metrics[k], k

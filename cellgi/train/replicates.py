@@ -25,7 +25,16 @@ from typing import Any, Sequence
 from rich.console import Console
 from rich.table import Table
 
-from cellgi.train.runs import claim_run_dir, create_run_dir, read_json, release_run_dir, write_json
+from cellgi.train.runs import (
+    CKPT_DIR,
+    claim_run_dir,
+    create_run_dir,
+    read_json,
+    release_run_dir,
+    run_completed,
+    timestamp,
+    write_json,
+)
 
 __all__ = ["PLAN_FILE", "REPLICATES_FILE", "ReplicatesResult", "is_replicates_plan", "parse_seeds",
            "resume_replicates", "summarize", "summary_table", "train_replicates"]
@@ -208,12 +217,12 @@ def _run_series(spec: Any, seeds: list[int], parent: Path, *, progress: bool, co
             console.rule(f"seed {s}")
         sub = parent / f"seed_{s}"
         try:
-            if resume and (_completed(sub) or (sub / "checkpoints" / "last.ckpt").is_file()):
+            if resume and (run_completed(sub) or (sub / CKPT_DIR / "last.ckpt").is_file()):
                 # a finished member is read back at once; a stopped one continues from its last checkpoint
                 result = train(None, resume=sub, progress=progress, console=console)
             else:
                 if resume and sub.exists():  # stopped before its first checkpoint: kept aside, started again
-                    sub.rename(sub.with_name(f"{sub.name}.incomplete-{_stamp()}"))
+                    sub.rename(sub.with_name(f"{sub.name}.incomplete-{timestamp()}"))
                 # each member is one run: its spec names its own seed and no replicate list of its own
                 member = spec.model_copy(update={"seed": s, "training": spec.training.model_copy(update={"seeds": None})})
                 result = train(member, run_dir=sub, progress=progress, console=console)
@@ -241,18 +250,3 @@ def _run_series(spec: Any, seeds: list[int], parent: Path, *, progress: bool, co
         console.print(f"wrote {parent / REPLICATES_FILE}")
     out["run_dir"] = parent
     return out
-
-
-def _completed(run_dir: Path) -> bool:
-    from cellgi.train.runs import RUN_FILE
-
-    try:
-        return read_json(run_dir / RUN_FILE).get("status") == "completed"
-    except (OSError, ValueError):
-        return False
-
-
-def _stamp() -> str:
-    from cellgi.train.runs import timestamp
-
-    return timestamp()

@@ -76,6 +76,7 @@ from cellgi.train.runs import (
     environment_info,
     new_run_id,
     read_json,
+    run_completed,
     release_run_dir,
     update_run_status,
     write_error,
@@ -277,7 +278,7 @@ def _plan_resume(rdir: Path, given: Spec | None, run_dir: Any, say: Any) -> _Pla
         raise RunDirError(f"{rdir} is not a cellgi run folder (no {SPEC_FILE})")
     run_spec = load_spec(rdir / SPEC_FILE)
     status = read_json(rdir / RUN_FILE) if (rdir / RUN_FILE).is_file() else {}
-    if status.get("status") == "completed" and (rdir / METRICS_FILE).is_file():
+    if run_completed(rdir):
         say(f"run [bold]{rdir}[/bold] is complete ({status.get('epochs', '?')} epochs, finished "
             f"{status.get('finished', '?')}); nothing to resume. Its results: {rdir / METRICS_FILE}")
         metrics = {k: (float("nan") if v is None else v) for k, v in read_json(rdir / METRICS_FILE).items()}

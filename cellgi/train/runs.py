@@ -58,6 +58,7 @@ __all__ = [
     "release_run_dir",
     "environment_info",
     "read_json",
+    "run_completed",
     "spec_header",
     "timestamp",
     "update_run_status",
@@ -283,6 +284,17 @@ def write_error(path: str | Path, exc: OSError) -> RunWriteError:
 def read_json(path: str | Path) -> dict[str, Any]:
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
+
+
+def run_completed(run_dir: str | Path) -> bool:
+    """Whether the run in ``run_dir`` finished: ``run.json`` says ``completed`` and ``metrics.json`` exists
+    (an unreadable ``run.json`` counts as not finished)."""
+    p = Path(run_dir)
+    try:
+        status = read_json(p / RUN_FILE)
+    except (OSError, ValueError):
+        return False
+    return status.get("status") == "completed" and (p / METRICS_FILE).is_file()
 
 
 def update_run_status(run_dir: str | Path, **fields: Any) -> dict[str, Any]:

@@ -249,6 +249,10 @@ class HypergraphAttention(LocalPredictor):
         return pred, rep
 
 
+#: what the pair MLP of ``pair_relations`` can read, in the order its input is concatenated
+PAIR_READS = ("states", "inputs", "relations")
+
+
 class PairRelationParams(Params):
     num_layers: int = Field(2, ge=1, description="layers of the pair MLP")
     hidden_dim: int | None = Field(None, ge=1, description="pair MLP width (default dim)")
@@ -265,7 +269,7 @@ class PairRelationParams(Params):
         "be mixed with every other input by the preprocessor",
     )
     reads: list[Literal["states", "inputs", "relations"]] = Field(
-        default_factory=lambda: ["states", "inputs", "relations"],
+        default_factory=lambda: list(PAIR_READS),
         min_length=1,
         description="what the pair MLP reads of each pair: 'states' (the genes' message-passing states), "
         "'inputs' (their preprocessed gene inputs), 'relations' (edges, weights, shared neighbours and the "
@@ -320,17 +324,16 @@ class PairRelationHead(LocalPredictor):
         attention_layers: int = 1,
         num_heads: int = 4,
         gene_values: list[str] | None = None,
-        reads: Sequence[str] = ("states", "inputs", "relations"),
+        reads: Sequence[str] = PAIR_READS,
         *,
         dim: int,
         num_targets: int,
         num_relations: int = 0,
     ):
         super().__init__(dim=dim, num_targets=num_targets)
-        unknown = set(reads) - {"states", "inputs", "relations"}
-        if unknown or not reads:
-            raise ValueError(f"reads must be a non-empty subset of states, inputs, relations; got {list(reads)}")
-        self.reads = tuple(r for r in ("states", "inputs", "relations") if r in reads)
+        if not reads or set(reads) - set(PAIR_READS):
+            raise ValueError(f"reads must be a non-empty subset of {', '.join(PAIR_READS)}; got {list(reads)}")
+        self.reads = tuple(r for r in PAIR_READS if r in reads)
         self.num_relations = num_relations
         #: the feature columns the model appends to ``relations`` (it resolves the patterns; see LazyDango)
         self.gene_values = list(gene_values or [])

@@ -176,13 +176,13 @@ class LazyDango(nn.Module):
             self.local_predictor = _build("local_predictor", spec.local_predictor, dim=h, num_targets=self.num_targets)
         add_spec = getattr(spec, "additive_term", None)
         add_values = None
+        add_factory = None if add_spec is None else get_registry("additive_term").get(_type_name(add_spec)).factory
         if add_spec is None:
             self.additive_term = None
-        elif getattr(get_registry("additive_term").get(_type_name(add_spec)).factory, "uses_gene_values", False):
+        elif getattr(add_factory, "uses_gene_values", False):
             add_values, add_names = _gene_value_columns(list(add_spec.gene_values), raw_features, feature_names,
                                                         where="additive_term.gene_values")
-            factory = get_registry("additive_term").get(_type_name(add_spec)).factory
-            extra = {"value_names": add_names} if _accepts(factory, "value_names") else {}
+            extra = {"value_names": add_names} if _accepts(add_factory, "value_names") else {}
             self.additive_term = _build("additive_term", add_spec, dim=h, num_targets=self.num_targets,
                                         num_values=add_values.shape[1], num_genes=graph.num_nodes, **extra)
         else:

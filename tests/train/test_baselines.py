@@ -134,16 +134,22 @@ def test_run_baselines_feature_model_scores_unseen_genes():
     assert "baseline_features" not in run_baselines(b, spec, features=False)
 
 
-def test_warm_start_puts_the_ridge_fit_into_pair_values_gene_bias():
+def _model_with_additive(b, additive: str):
+    """A small model on ``b``'s graph and features with the given ``additive_term`` (YAML flow mapping)."""
     from cellgi.nn.model import LazyDango
     from cellgi.testing import model_spec_from_yaml
+
+    text = ("hidden_dim: 8\nnum_layers: 1\nlocal_predictor: {type: hypergraph_attention, num_heads: 2}\n"
+            f"additive_term: {additive}\n")
+    return LazyDango.from_spec(model_spec_from_yaml(text), b.graph, 1, node_features=b.gene_features,
+                               feature_names=b.feature_names)
+
+
+def test_warm_start_puts_the_ridge_fit_into_pair_values_gene_bias():
     from cellgi.train.baselines import warm_start_model
 
     b = _bundle_with_features()
-    text = ("hidden_dim: 8\nnum_layers: 1\nlocal_predictor: {type: hypergraph_attention, num_heads: 2}\n"
-            "additive_term: {type: pair_values, gene_values: [t.f], gene_bias: true}\n")
-    model = LazyDango.from_spec(model_spec_from_yaml(text), b.graph, 1, node_features=b.gene_features,
-                                feature_names=b.feature_names)
+    model = _model_with_additive(b, "{type: pair_values, gene_values: [t.f], gene_bias: true}")
     last = [m for m in model.additive_term.mlp.modules() if isinstance(m, torch.nn.Linear)][-1]
     before = last.bias.detach().clone()
     assert warm_start_model(model, b, alpha=1.0)
@@ -154,23 +160,16 @@ def test_warm_start_puts_the_ridge_fit_into_pair_values_gene_bias():
     unseen[b.dataset.subset(b.splits["train"]).pert_idx] = False
     assert unseen.any() and (model.additive_term.bias.detach()[unseen] == 0).all()
     # zero init, or a term that does not ask: nothing happens
-    for extra in ("additive_term: {type: pair_values, gene_values: [t.f], gene_bias: true, gene_bias_init: zero}\n",
-                  "additive_term: {type: gene_mlp}\n"):
-        spec = model_spec_from_yaml(text.split("additive_term")[0] + extra)
-        m = LazyDango.from_spec(spec, b.graph, 1, node_features=b.gene_features, feature_names=b.feature_names)
-        assert not warm_start_model(m, b)
+    for additive in ("{type: pair_values, gene_values: [t.f], gene_bias: true, gene_bias_init: zero}",
+                     "{type: gene_mlp}"):
+        assert not warm_start_model(_model_with_additive(b, additive), b)
 
 
 def test_warm_start_gives_pair_values_the_memory_of_the_training_split():
-    from cellgi.nn.model import LazyDango
-    from cellgi.testing import model_spec_from_yaml
     from cellgi.train.baselines import warm_start_model
 
     b = _bundle_with_features()
-    text = ("hidden_dim: 8\nnum_layers: 1\nlocal_predictor: {type: hypergraph_attention, num_heads: 2}\n"
-            "additive_term: {type: pair_values, gene_values: [t.f], partner_memory: 0.3}\n")
-    model = LazyDango.from_spec(model_spec_from_yaml(text), b.graph, 1, node_features=b.gene_features,
-                                feature_names=b.feature_names)
+    model = _model_with_additive(b, "{type: pair_values, gene_values: [t.f], partner_memory: 0.3}")
     assert warm_start_model(model, b) == [f"a memory of the {b.splits['train'].numel():,} training samples"]
     term = model.additive_term
     train = b.dataset.subset(b.splits["train"])

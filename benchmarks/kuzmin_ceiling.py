@@ -32,13 +32,9 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
 
 
-def _query_array(sets: list[tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray]:
-    """Query strain id and array gene id per sample: query genes are the ones in > 5 % of the samples."""
-    counts: dict[int, int] = {}
-    for s in sets:
-        for g in s:
-            counts[g] = counts.get(g, 0) + 1
-    frequent = {g for g, c in counts.items() if c > 0.05 * len(sets)}
+def _query_array(sets: list[tuple[int, ...]], frequent: set[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Query strain id and array gene id per sample; ``frequent``: the query genes (the genes the
+    ``gene_folds`` split shares, :func:`cellgi.data.splits.shared_genes`)."""
     q_ids: dict[tuple[int, ...], int] = {}
     a_ids: dict[int, int] = {}
     q, a = [], []
@@ -88,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     from real_data import _override
 
     from cellgi.data import build_data
+    from cellgi.data.splits import shared_genes
     from cellgi.spec import load_spec
 
     spec0 = load_spec(args.spec)
@@ -98,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         y_all = ds.y[:, 0].double().numpy()
         padded, sizes = ds.padded(fill=-1).numpy(), ds.set_sizes.numpy()
         sets = [tuple(int(g) for g in padded[i, : sizes[i]]) for i in range(len(sizes))]
-        q, a = _query_array(sets)
+        q, a = _query_array(sets, {int(g) for g in shared_genes(ds)})
         nq, na = q.max() + 1, a.max() + 1
         sp = {k: v.numpy() for k, v in bundle.splits.items()}
         tr, va, te = sp["train"], sp["val"], sp["test"]

@@ -41,7 +41,7 @@ from cellgi.data.errors import DataError
 from cellgi.fileio import atomic_open
 from cellgi.data.perturbations import SPLIT_NAMES, PerturbationDataset
 
-__all__ = ["SplitResult", "load_splits", "make_splits", "save_splits"]
+__all__ = ["SplitResult", "load_splits", "make_splits", "save_splits", "shared_genes"]
 
 
 @dataclass
@@ -145,13 +145,23 @@ def _strict(ds: PerturbationDataset, fractions: Sequence[float], rng: np.random.
     return split, int((~pure).sum()), perm[:n_test].tolist(), perm[n_test : n_test + n_val].tolist()
 
 
+def _shared(touched: np.ndarray, num_samples: int, fraction: float) -> np.ndarray:
+    return np.flatnonzero((touched > 0) & (touched > fraction * num_samples))
+
+
+def shared_genes(ds: PerturbationDataset, fraction: float = 0.05) -> np.ndarray:
+    """Sorted indices of the genes deleted in more than ``fraction`` of the samples: a Kuzmin screen's
+    query genes, which ``gene_folds`` shares between all splits (``shared_gene_fraction``)."""
+    return _shared(np.diff(_incidence(ds)[1]), len(ds), fraction)
+
+
 def _gene_folds(ds: PerturbationDataset, rng: np.random.Generator, num_folds: int, fold: int,
                 val_fraction: float, shared_gene_fraction: float):
     n = len(ds)
     samples_of, gptr, genes = _incidence(ds)
     touched = np.diff(gptr)
     present = np.flatnonzero(touched > 0)
-    shared = present[touched[present] > shared_gene_fraction * n]
+    shared = _shared(touched, n, shared_gene_fraction)
     cand = np.setdiff1d(present, shared)
     if cand.size < num_folds:
         raise DataError(

@@ -122,13 +122,20 @@ def train_model(spec, bundle, *, max_epochs: int, patience: int, log=print):
 
 def run_one(spec, *, max_epochs, patience, log=print, model_too=True, predictions: dict | None = None):
     from cellgi.data import build_data
-    from cellgi.train.baselines import run_baselines
+    from cellgi.train.baselines import fit_baselines, run_baselines
 
     bundle = build_data(spec.data, progress=False)
     res: dict[str, dict] = {}
     t0 = time.perf_counter()
-    for name, per in run_baselines(bundle, spec).items():
+    fitted = fit_baselines(bundle, spec)
+    for name, per in run_baselines(bundle, spec, fitted=fitted).items():
         res[name.removeprefix("baseline_")] = per
+    if predictions is not None:  # the baselines' predictions too (for the stack)
+        for s, idx in bundle.splits.items():
+            for name, fit in fitted.items() if idx.numel() else ():
+                p = (fit.predict(fit.info["x_all"][idx.numpy()]) if name == "baseline_features"
+                     else fit.predict(bundle.dataset, idx))
+                predictions.setdefault(s, {})[name.removeprefix("baseline_")] = bundle.normalizer.inverse(p.float()).numpy()
     tb = time.perf_counter() - t0
     sizes = {k: int(v.numel()) for k, v in bundle.splits.items()}
     res["sizes"] = sizes
@@ -141,14 +148,32 @@ def run_one(spec, *, max_epochs, patience, log=print, model_too=True, prediction
         for s, idx in bundle.splits.items():
             if idx.numel():
                 pred = _predict(model, bundle.dataset, idx, bundle.normalizer, ebs)
-                if predictions is not None:  # raw predictions (for ensembles and error analysis)
-                    predictions[s] = {"index": idx.numpy(), "pred": pred.numpy(), "y": bundle.dataset.y[idx].numpy()}
+                if predictions is not None:  # raw predictions (for ensembles, the stack and error analysis)
+                    predictions.setdefault(s, {}).update(
+                        index=idx.numpy(), pred=pred.numpy(), y=bundle.dataset.y[idx].numpy())
                 res["model"][s] = _metrics(pred, bundle.dataset.y[idx], bundle.target_names,
                                            spec.training.metrics.strong_threshold)
         res["best_epoch"] = best_epoch + 1
         res["model_seconds"] = round(time.perf_counter() - t0, 1)
     res["baseline_seconds"] = round(tb, 1)
     return res
+
+
+def stack_fold(members: list[dict], baselines: list[str], targets, threshold) -> dict:
+    """The spec's stack on one fold, as ``cellgi train`` fits it: the seed ensemble's and the baselines'
+    predictions blended with non-negative weights fitted on the validation split (one target)."""
+    from cellgi.stack import fit_weights
+
+    def cols(split):
+        return np.stack([np.mean([m[split]["pred"][:, 0] for m in members], 0),
+                         *[members[0][split][b][:, 0] for b in baselines]], 1)
+
+    w, b = fit_weights(cols("val"), members[0]["val"]["y"][:, 0])
+    out = {"weights": [round(float(x), 3) for x in w], "model": {}}
+    for split in members[0]:
+        pred = torch.from_numpy((b + cols(split) @ w)[:, None]).float()
+        out["model"][split] = _metrics(pred, torch.from_numpy(members[0][split]["y"]), targets, threshold)
+    return out
 
 
 def summarize(reps: list[dict]) -> dict:
@@ -193,6 +218,10 @@ def markdown_table(path: str | Path) -> str:
         summ = {**summ, "ensemble": d["ensemble"]["summary"]}
         methods.insert(1, "ensemble")
         head["ensemble"] = f"{len(d['seeds'])}-seed ensemble"
+    if "stack" in d:  # the ensemble blended with the trees (training.stack)
+        summ = {**summ, "stack": d["stack"]["summary"]}
+        methods.insert(2, "stack")
+        head["stack"] = "stack (ensemble + trees)"
     n = len(d["replicates"])
     lines = [f"{d['name']}, split {d['split']} ({n} replicates: folds {d['folds']} x seeds {d['seeds']}); Pearson",
              "", "| split | " + " | ".join(head[m] for m in methods) + " |", "|---" * (len(methods) + 1) + "|"]
@@ -246,6 +275,7 @@ def main(argv=None) -> int:
     # several model seeds on one split: their seed ensemble (members' predictions averaged) per fold too
     ensemble = args.split_seed is not None and len(seeds) > 1 and not args.baselines_only
     ens_reps: list[dict] = []
+    stack_reps: list[dict] = []
     t0 = time.perf_counter()
     for fold in folds:
         members: list[dict] = []
@@ -280,6 +310,14 @@ def main(argv=None) -> int:
             print(f"   ensemble of {len(seeds)} seeds: " + " ".join(
                 f"{sp}={m['pearson']:.3f}" for sp, m in ens["model"].items()
                 if sp != "train" and m.get("pearson") is not None), flush=True)
+            if spec.training.stack is not None:
+                st = stack_fold(members, spec.training.stack.baselines, reps[-1]["targets"],
+                                spec.training.metrics.strong_threshold)
+                st.update(fold=fold, seeds=seeds)
+                stack_reps.append(st)
+                print(f"   stack (weights {st['weights']}): " + " ".join(
+                    f"{sp}={m['pearson']:.3f}" for sp, m in st["model"].items()
+                    if sp != "train" and m.get("pearson") is not None), flush=True)
     out = {
         "spec": str(args.spec), "name": spec.name, "split": args.split, "folds": folds, "num_folds": args.num_folds,
         "seeds": seeds, "split_seed": args.split_seed, "max_epochs": max_epochs, "patience": args.patience, "overrides": args.set,
@@ -288,6 +326,8 @@ def main(argv=None) -> int:
     }
     if ensemble:
         out["ensemble"] = {"replicates": ens_reps, "summary": summarize(ens_reps)["model"]}
+    if stack_reps:
+        out["stack"] = {"replicates": stack_reps, "summary": summarize(stack_reps)["model"]}
     path = Path(args.output or f"benchmarks/results/{spec.name}_{args.split}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1, default=lambda o: None))

@@ -11,8 +11,8 @@ Why: the message-passing part of a model varies from seed to seed more than the 
 with genes held out, averaging three seeds raised every split's Pearson by 0.02-0.03
 (docs/benchmarks.md). ``train_replicates`` reports the ensemble's metrics beside the per-seed mean.
 
-Commands that need one model's internals (``cellgi screen``, ``cellgi embed``) refuse an ensemble and
-name a member to use instead.
+Commands that need one model's internals (``cellgi screen``, ``cellgi embed``) refuse an ensemble (and a
+stacked folder, :mod:`cellgi.stack`) and name a member to use instead.
 """
 
 from __future__ import annotations
@@ -138,6 +138,15 @@ def load_ensemble(
 
 def require_single_model(loaded: Any, command: str) -> None:
     """Refuse an ensemble where one model's internals are needed, naming a member to use."""
+    from cellgi.stack import LoadedStack
+
+    if isinstance(loaded, LoadedStack):
+        net = loaded.network
+        one = net.members[0].path if isinstance(net, LoadedEnsemble) else net.path
+        raise EnsembleError(
+            f"{command} needs one network model, and {loaded.path} blends the network with its baselines "
+            f"(training.stack, stack.json); give a checkpoint file of the network instead, e.g. {one}"
+        )
     if isinstance(loaded, LoadedEnsemble):
         raise EnsembleError(
             f"{command} needs one model, and {loaded.path} is a seed ensemble of {len(loaded.members)} runs; "

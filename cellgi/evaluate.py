@@ -146,6 +146,7 @@ def evaluate_screen(
     kinds = ds.kind_counts() if n_no_target == 0 else ds.subset(keep).kind_counts()
     return {
         "checkpoint": str(loaded.path),
+        "predictor": describe_predictor(loaded),
         "data": screen["path"],
         "format": screen["format"],
         "targets": targets,
@@ -161,4 +162,19 @@ def evaluate_screen(
         "kinds": kinds,
         "metrics": {k.replace("/", "."): float(v) for k, v in values.items()},
     }
+
+
+def describe_predictor(loaded: Any) -> str:
+    """What a loaded run predicts with, in words: one model, a seed ensemble, or a stack with its weights."""
+    from cellgi.ensemble import LoadedEnsemble
+    from cellgi.stack import LoadedStack
+
+    if isinstance(loaded, LoadedStack):
+        inner = describe_predictor(loaded.network)
+        w = loaded.stack.weights[0].tolist()
+        parts = [f"{wk:.2f} x {inner if name == 'network' else name}" for name, wk in zip(loaded.stack.members, w)]
+        return "stack (weights fitted on validation): " + " + ".join(parts)
+    if isinstance(loaded, LoadedEnsemble):
+        return f"seed ensemble of {len(loaded.members)} runs"
+    return "one network model"
 

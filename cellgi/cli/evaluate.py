@@ -87,6 +87,8 @@ def _print_report(report: dict[str, Any]) -> None:
         count = k.split(".")[-1] in ("n", "n_strong")
         table.add_row(k, "-" if v is None or v != v else (f"{int(v)}" if count else f"{v:.4f}"))
     console.print(table)
+    if report.get("predictor"):
+        console.print(f"predictor: {report['predictor']}")
     console.print(
         f"{report['n_samples']} samples evaluated of {report['n_rows']} rows read; "
         f"{report['n_unmapped']} skipped because a gene is not in the model's gene list"

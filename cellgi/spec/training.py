@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from cellgi.spec.base import StrictModel, component
 
@@ -21,6 +21,7 @@ __all__ = [
     "MetricsSpec",
     "OptimizerSpec",
     "SchedulerSpec",
+    "StackSpec",
     "TrainerSpec",
     "TrainingSpec",
 ]
@@ -111,6 +112,23 @@ class BaselineSpec(StrictModel):
     alpha: float = Field(1.0, gt=0, description="ridge penalty of the per-gene additive model")
 
 
+class StackSpec(StrictModel):
+    """Blend the network with baselines after training, weights fitted on the validation split
+    (docs/training.md#stacking)."""
+
+    baselines: list[Literal["features", "additive"]] = Field(
+        default_factory=lambda: ["features"], min_length=1,
+        description="which baselines join the blend: features (trees on set features), additive (per-gene ridge)",
+    )
+
+    @field_validator("baselines")
+    @classmethod
+    def _distinct(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"a baseline is repeated in {v}")
+        return v
+
+
 class TrainingSpec(StrictModel):
     max_epochs: int = Field(10, ge=1)
     loss: component("loss") = Field(default_factory=lambda: {"type": "logcosh"})  # type: ignore[valid-type]
@@ -134,6 +152,18 @@ class TrainingSpec(StrictModel):
         "takes precedence): mean ± sd of every metric, and with two seeds or more a seed ensemble whose "
         "folder predicts as the members' mean; each run's `seed` is replaced, the split stays the same",
     )
+
+    stack: StackSpec | None = Field(
+        None,
+        description="after training, blend the network (or the seed ensemble) with these baselines, weights "
+        "fitted on the validation split; the run folder then predicts with the blend (stack.json)",
+    )
+
+    @model_validator(mode="after")
+    def _stack_needs_baselines(self) -> "TrainingSpec":
+        if self.stack is not None and not self.baseline.enabled:
+            raise ValueError("stack blends the baselines with the network: training.baseline.enabled must be true")
+        return self
 
     @field_validator("seeds")
     @classmethod

@@ -48,8 +48,11 @@ __all__ = [
     "AdditiveBaseline",
     "FeatureBaseline",
     "fit_additive_baseline",
+    "fit_baselines",
     "fit_feature_baseline",
     "run_baselines",
+    "SetFeaturizer",
+    "TreeArrays",
     "set_features",
     "warm_start_model",
 ]
@@ -176,65 +179,85 @@ def _degree_block(graph: Any) -> tuple[np.ndarray, list[str]]:
     return np.stack(cols, 1), names
 
 
+class SetFeaturizer:
+    """The hand-made features of :func:`set_features` for any gene sets, from a graph and the per-gene
+    inputs alone (what a run folder stores), so that a fitted :class:`FeatureBaseline` scores sets of a
+    file as well as the run's own splits.
+
+    Args:
+        graph: the :class:`~cellgi.data.cellgraph.CellGraph`.
+        gene_features: ``[N, F]`` per-gene inputs (``DataBundle.gene_features``; None or empty: none).
+        feature_names: their column names (``go.*`` columns are used as GO-slim terms).
+    """
+
+    def __init__(self, graph: Any, gene_features: Tensor | None = None, feature_names: Sequence[str] = ()):
+        from cellgi.nn.relations import PairRelations
+
+        deg, deg_names = _degree_block(graph)
+        gene_cols, gene_names = [deg], deg_names
+        self.go: Tensor | None = None
+        names = list(feature_names or [])
+        if gene_features is not None and gene_features.numel():
+            f = gene_features.detach().cpu().numpy().astype(np.float64)
+            is_go = np.array([n.startswith("go.") and n != "go.missing" for n in names], dtype=bool)
+            if is_go.any():
+                self.go = torch.from_numpy(f[:, is_go]).to(torch.float32)
+            keep = ~is_go
+            gene_cols.append(f[:, keep])
+            gene_names += [n for n, k in zip(names, keep) if k]
+        self.per_gene = torch.from_numpy(np.concatenate(gene_cols, 1)).to(torch.float32)  # [N, Fg]
+        self.relations = PairRelations(graph, graph.edge_type_names)
+        rel = self.relations.feature_names
+        cols = ([f"mean.{n}" for n in gene_names] + [f"min.{n}" for n in gene_names]
+                + [f"max.{n}" for n in gene_names] + [f"pair_mean.{n}" for n in rel] + [f"pair_max.{n}" for n in rel])
+        if self.go is not None:
+            cols += ["pair_mean.shared_go", "pair_max.shared_go", "pair_mean.jaccard_go"]
+        cols.append("set_size")
+        self.names: list[str] = cols
+
+    @torch.no_grad()
+    def __call__(self, padded: Tensor, mask: Tensor, *, batch_size: int = 4096) -> np.ndarray:
+        """Features ``[S, D]`` of the sets ``padded [S, K]`` (gene indices; ``mask [S, K]`` marks the real ones)."""
+        padded, mask = padded.to(torch.long).cpu(), mask.to(torch.bool).cpu()
+        out = []
+        for lo in range(0, padded.shape[0], batch_size):
+            p, m = padded[lo : lo + batch_size], mask[lo : lo + batch_size]
+            k = p.shape[1]
+            mf = m.unsqueeze(-1).to(torch.float32)
+            x = self.per_gene[p]  # [b, k, Fg]
+            cnt = mf.sum(1).clamp_min(1.0)
+            mean = (x * mf).sum(1) / cnt
+            big = torch.finfo(torch.float32).max
+            mn = torch.where(m.unsqueeze(-1), x, torch.full_like(x, big)).amin(1)
+            mx = torch.where(m.unsqueeze(-1), x, torch.full_like(x, -big)).amax(1)
+            iu, ju = torch.triu_indices(k, k, 1)
+            pm = (m[:, iu] & m[:, ju]).to(torch.float32)  # [b, P]
+            pcnt = pm.sum(1, keepdim=True).clamp_min(1.0)
+            r = self.relations(p, m)[:, iu, ju]  # [b, P, R]
+            pair = [(r * pm.unsqueeze(-1)).sum(1) / pcnt, (r * pm.unsqueeze(-1)).amax(1)]
+            parts = [mean, mn, mx, *pair]
+            if self.go is not None:
+                g = self.go[p]  # [b, k, T]
+                shared = (g[:, iu] * g[:, ju]).sum(-1)  # [b, P]
+                union = (g[:, iu] + g[:, ju]).clamp_max(1).sum(-1).clamp_min(1.0)
+                jac = shared / union
+                parts += [((shared * pm).sum(1, keepdim=True) / pcnt), (shared * pm).amax(1, keepdim=True),
+                          ((jac * pm).sum(1, keepdim=True) / pcnt)]
+            parts.append(m.sum(1, keepdim=True).to(torch.float32))
+            out.append(torch.cat(parts, 1).numpy())
+        return np.concatenate(out, 0) if out else np.zeros((0, len(self.names)), dtype=np.float32)
+
+
 def set_features(
     bundle: Any, indices: Tensor | None = None, *, batch_size: int = 4096
 ) -> tuple[np.ndarray, list[str]]:
     """Hand-made, order-invariant features ``[S, D]`` of the gene sets of ``bundle.dataset`` (see the module
-    docstring) and their names."""
-    from cellgi.nn.relations import PairRelations
-
+    docstring) and their names (:class:`SetFeaturizer` on the bundle's graph and per-gene inputs)."""
     ds = bundle.dataset if indices is None else bundle.dataset.subset(torch.as_tensor(indices, dtype=torch.long))
-    graph = bundle.graph
-    deg, deg_names = _degree_block(graph)
-    gene_cols, gene_names = [deg], deg_names
-    go = None
-    feats = getattr(bundle, "gene_features", None)
-    names = list(getattr(bundle, "feature_names", []) or [])
-    if feats is not None and feats.numel():
-        f = feats.numpy().astype(np.float64)
-        is_go = np.array([n.startswith("go.") and n != "go.missing" for n in names], dtype=bool)
-        if is_go.any():
-            go = torch.from_numpy(f[:, is_go]).to(torch.float32)
-        keep = ~is_go
-        gene_cols.append(f[:, keep])
-        gene_names += [n for n, k in zip(names, keep) if k]
-    per_gene = torch.from_numpy(np.concatenate(gene_cols, 1)).to(torch.float32)  # [N, Fg]
-    rel = PairRelations(graph, graph.edge_type_names)
+    feat = SetFeaturizer(bundle.graph, getattr(bundle, "gene_features", None), getattr(bundle, "feature_names", ()))
     padded = ds.padded(fill=0).to(torch.long)
     mask = torch.arange(padded.shape[1]).unsqueeze(0) < ds.set_sizes.unsqueeze(1)
-    out = []
-    for lo in range(0, padded.shape[0], batch_size):
-        p, m = padded[lo : lo + batch_size], mask[lo : lo + batch_size]
-        b, k = p.shape
-        mf = m.unsqueeze(-1).to(torch.float32)
-        x = per_gene[p]  # [b, k, Fg]
-        cnt = mf.sum(1).clamp_min(1.0)
-        mean = (x * mf).sum(1) / cnt
-        big = torch.finfo(torch.float32).max
-        mn = torch.where(m.unsqueeze(-1), x, torch.full_like(x, big)).amin(1)
-        mx = torch.where(m.unsqueeze(-1), x, torch.full_like(x, -big)).amax(1)
-        iu, ju = torch.triu_indices(k, k, 1)
-        pm = (m[:, iu] & m[:, ju]).to(torch.float32)  # [b, P]
-        pcnt = pm.sum(1, keepdim=True).clamp_min(1.0)
-        r = rel(p, m)[:, iu, ju]  # [b, P, R]
-        pair = [(r * pm.unsqueeze(-1)).sum(1) / pcnt, (r * pm.unsqueeze(-1)).amax(1)]
-        parts = [mean, mn, mx, *pair]
-        if go is not None:
-            g = go[p]  # [b, k, T]
-            shared = (g[:, iu] * g[:, ju]).sum(-1)  # [b, P]
-            union = (g[:, iu] + g[:, ju]).clamp_max(1).sum(-1).clamp_min(1.0)
-            jac = shared / union
-            parts += [((shared * pm).sum(1, keepdim=True) / pcnt), (shared * pm).amax(1, keepdim=True),
-                      ((jac * pm).sum(1, keepdim=True) / pcnt)]
-        parts.append(m.sum(1, keepdim=True).to(torch.float32))
-        out.append(torch.cat(parts, 1).numpy())
-    cols = ([f"mean.{n}" for n in gene_names] + [f"min.{n}" for n in gene_names] + [f"max.{n}" for n in gene_names]
-            + [f"pair_mean.{n}" for n in rel.feature_names] + [f"pair_max.{n}" for n in rel.feature_names])
-    if go is not None:
-        cols += ["pair_mean.shared_go", "pair_max.shared_go", "pair_mean.jaccard_go"]
-    cols.append("set_size")
-    x = np.concatenate(out, 0) if out else np.zeros((0, len(cols)), dtype=np.float32)
-    return x, cols
+    return feat(padded, mask, batch_size=batch_size), list(feat.names)
 
 
 @dataclass
@@ -246,10 +269,78 @@ class FeatureBaseline:
     info: dict[str, Any] = field(default_factory=dict)
 
     def predict(self, x: np.ndarray) -> Tensor:
+        if x.shape[1] != len(self.feature_names) and self.feature_names:
+            raise ValueError(f"the feature baseline was fitted on {len(self.feature_names)} features, got {x.shape[1]}")
         cols = []
         for m in self.models:
             cols.append(np.full(x.shape[0], np.nan) if m is None else m.predict(x))
         return torch.from_numpy(np.stack(cols, 1)).to(torch.float64)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Tensors and plain containers only (saved with ``torch.save``, read with ``weights_only=True``):
+        each target's trees as flat node arrays (:class:`TreeArrays`)."""
+        return {"feature_names": list(self.feature_names),
+                "models": [None if m is None else TreeArrays.of(m).state_dict() for m in self.models]}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> "FeatureBaseline":
+        return cls([None if m is None else TreeArrays.from_state_dict(m) for m in state["models"]],
+                   list(state["feature_names"]))
+
+
+_NODE_FIELDS = ("value", "feature_idx", "num_threshold", "missing_go_to_left", "left", "right", "is_leaf")
+
+
+@dataclass
+class TreeArrays:
+    """A fitted ``HistGradientBoostingRegressor`` (squared error, numeric features) as flat arrays, so
+    that a run folder stores it without pickling code: the nodes of all trees one after the other
+    (``left``/``right`` already offset to that flat index), the root of each tree, and the constant start.
+    :meth:`predict` walks every tree at once and equals the estimator's own ``predict`` (tested)."""
+
+    nodes: dict[str, np.ndarray]
+    roots: np.ndarray
+    baseline: float
+
+    @classmethod
+    def of(cls, model: Any) -> "TreeArrays":
+        if getattr(model, "is_categorical_", None) is not None and np.any(model.is_categorical_):
+            raise ValueError("categorical features cannot be stored as tree arrays")
+        trees = [p[0] for p in model._predictors]  # one tree per iteration (single output)
+        sizes = np.array([t.nodes.shape[0] for t in trees], dtype=np.int64)
+        roots = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        nodes = {}
+        for f in _NODE_FIELDS:
+            parts = [t.nodes[f].astype(np.float64 if f in ("value", "num_threshold") else np.int64) for t in trees]
+            if f in ("left", "right"):
+                parts = [a + r for a, r in zip(parts, roots)]
+            nodes[f] = np.concatenate(parts) if parts else np.zeros(0)
+        return cls(nodes, roots, float(np.ravel(model._baseline_prediction)[0]))
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        n = self.nodes
+        node = np.broadcast_to(self.roots, (x.shape[0], self.roots.size)).copy()  # [S, trees]
+        rows = np.arange(x.shape[0])[:, None]
+        while True:
+            inner = n["is_leaf"][node] == 0
+            if not inner.any():
+                break
+            v = x[rows, n["feature_idx"][node]]
+            left = np.where(np.isnan(v), n["missing_go_to_left"][node] == 1, v <= n["num_threshold"][node])
+            node = np.where(inner, np.where(left, n["left"][node], n["right"][node]), node)
+        out = np.full(x.shape[0], self.baseline)
+        for j in range(node.shape[1]):  # tree by tree, as the estimator sums them
+            out += n["value"][node[:, j]]
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"nodes": {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self.nodes.items()},
+                "roots": torch.from_numpy(self.roots), "baseline": self.baseline}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> "TreeArrays":
+        return cls({k: v.numpy() for k, v in state["nodes"].items()}, state["roots"].numpy(), float(state["baseline"]))
 
 
 def _require_sklearn():
@@ -310,15 +401,43 @@ def fit_feature_baseline(
     return FeatureBaseline(models, list(feature_names), info)
 
 
-def run_baselines(bundle: Any, spec: Any, *, features: bool | None = None) -> dict[str, dict[str, dict[str, float]]]:
-    """Fit the baselines on ``bundle``'s training split and evaluate them on every non-empty split
-    (``bundle.splits``: train, val, test and any extra test subsets such as ``test_one_unseen``).
+def fit_baselines(bundle: Any, spec: Any, *, features: bool | None = None) -> dict[str, Any]:
+    """The baselines fitted on ``bundle``'s training split, targets normalised as the model predicts
+    them: ``{"baseline_additive": AdditiveBaseline, "baseline_features": FeatureBaseline}`` (the second
+    unless ``features`` is False, or the spec's ``training.baseline.features`` is). Empty when the spec
+    disables baselines. The trees stop early on the validation split when it has rows."""
+    bcfg = spec.training.baseline
+    if not getattr(bcfg, "enabled", True):
+        return {}
+    ds = bundle.dataset
+    yn = bundle.normalizer.transform(ds.y)
+    tr = bundle.splits["train"]
+    out: dict[str, Any] = {"baseline_additive": fit_additive_baseline(ds, tr, alpha=bcfg.alpha, y=yn)}
+    if getattr(bcfg, "features", True) if features is None else features:
+        x_all, names = set_features(bundle)
+        va = bundle.splits.get("val")
+        has_val = va is not None and va.numel() > 0
+        out["baseline_features"] = fit_feature_baseline(
+            x_all[tr.numpy()], yn[tr], ds.weight[tr] if ds.weight is not None else None,
+            x_all[va.numpy()] if has_val else None, yn[va] if has_val else None,
+            feature_names=names, seed=int(getattr(spec, "seed", 0)),
+        )
+        out["baseline_features"].info["x_all"] = x_all  # reused by run_baselines; dropped before saving
+    return out
+
+
+def run_baselines(bundle: Any, spec: Any, *, features: bool | None = None,
+                  fitted: dict[str, Any] | None = None) -> dict[str, dict[str, dict[str, float]]]:
+    """Fit the baselines on ``bundle``'s training split (:func:`fit_baselines`, or use ``fitted``) and
+    evaluate them on every non-empty split (``bundle.splits``: train, val, test and any extra test subsets
+    such as ``test_one_unseen``).
 
     Args:
         bundle: the run's :class:`~cellgi.data.build.DataBundle`.
         spec: the run's spec (``training.baseline.alpha``, ``training.metrics.strong_threshold``,
             ``training.baseline.features`` when present, ``seed``).
         features: override whether the feature baseline runs (default: the spec's, else True).
+        fitted: baselines already fitted on this bundle (what :func:`fit_baselines` returned).
 
     Returns:
         ``{"baseline_additive": {split: metrics}, "baseline_features": {split: metrics}}`` in original units;
@@ -326,14 +445,9 @@ def run_baselines(bundle: Any, spec: Any, *, features: bool | None = None) -> di
     """
     from cellgi.train.metrics import InteractionMetrics
 
-    t = spec.training
     ds, norm = bundle.dataset, bundle.normalizer
-    threshold = t.metrics.strong_threshold
-    bcfg = t.baseline
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    if not getattr(bcfg, "enabled", True):
-        return out
-    yn = norm.transform(ds.y)
+    threshold = spec.training.metrics.strong_threshold
+    fitted = fit_baselines(bundle, spec, features=features) if fitted is None else fitted
     stages = [s for s, idx in bundle.splits.items() if idx.numel() > 0]
 
     def metrics(pred: Tensor, idx: Tensor) -> dict[str, float]:
@@ -341,21 +455,14 @@ def run_baselines(bundle: Any, spec: Any, *, features: bool | None = None) -> di
         m.update(norm.inverse(pred.to(torch.float32)), ds.y[idx])
         return m.compute()
 
-    add = fit_additive_baseline(ds, bundle.splits["train"], alpha=bcfg.alpha, y=yn)
-    out["baseline_additive"] = {s: metrics(add.predict(ds, bundle.splits[s]), bundle.splits[s]) for s in stages}
-    use_features = getattr(bcfg, "features", True) if features is None else features
-    if use_features:
-        x_all, names = set_features(bundle)
-        tr = bundle.splits["train"]
-        va = bundle.splits.get("val")
-        has_val = va is not None and va.numel() > 0
-        fb = fit_feature_baseline(
-            x_all[tr.numpy()], yn[tr], ds.weight[tr] if ds.weight is not None else None,
-            x_all[va.numpy()] if has_val else None, yn[va] if has_val else None,
-            feature_names=names, seed=int(getattr(spec, "seed", 0)),
-        )
-        out["baseline_features"] = {s: metrics(fb.predict(x_all[bundle.splits[s].numpy()]), bundle.splits[s])
-                                    for s in stages}
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for name, fit in fitted.items():
+        if isinstance(fit, FeatureBaseline):
+            x_all = fit.info.get("x_all")
+            x_all = set_features(bundle)[0] if x_all is None else x_all
+            out[name] = {s: metrics(fit.predict(x_all[bundle.splits[s].numpy()]), bundle.splits[s]) for s in stages}
+        else:
+            out[name] = {s: metrics(fit.predict(ds, bundle.splits[s]), bundle.splits[s]) for s in stages}
     return out
 
 

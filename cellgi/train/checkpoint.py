@@ -45,6 +45,7 @@ __all__ = [
     "build_metadata",
     "compute_digest",
     "load_model",
+    "load_weights_only",
     "model_state_of",
     "read_checkpoint",
     "resolve_checkpoint",
@@ -176,12 +177,11 @@ def build_metadata(
 
 
 # ------------------------------------------------------------------------------------------ reading
-def read_checkpoint(path: str | Path, *, map_location: Any = "cpu", verify: bool = True) -> dict[str, Any]:
-    """Open a checkpoint safely (``weights_only=True``); check it is a cellgi checkpoint and, with
-    ``verify``, that its weights and metadata match the stored digest.
+def load_weights_only(path: str | Path, *, map_location: Any = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``: tensors and plain containers only, never code.
 
     Raises:
-        CheckpointError: naming the file, for every way the file can be unusable.
+        CheckpointError: naming the file: missing, a folder, holding other objects, truncated or corrupt.
     """
     p = Path(path)
     if not p.exists():
@@ -205,6 +205,18 @@ def read_checkpoint(path: str | Path, *, map_location: Any = "cpu", verify: bool
         raise CheckpointError(
             p, f"not a readable checkpoint (truncated, corrupt, or not a PyTorch file): {type(exc).__name__}: {first}"
         ) from None
+    return obj
+
+
+def read_checkpoint(path: str | Path, *, map_location: Any = "cpu", verify: bool = True) -> dict[str, Any]:
+    """Open a checkpoint safely (``weights_only=True``); check it is a cellgi checkpoint and, with
+    ``verify``, that its weights and metadata match the stored digest.
+
+    Raises:
+        CheckpointError: naming the file, for every way the file can be unusable.
+    """
+    p = Path(path)
+    obj = load_weights_only(p, map_location=map_location)
     if not isinstance(obj, dict) or CHECKPOINT_KEY not in obj or "state_dict" not in obj:
         raise CheckpointError(p, "not a cellgi checkpoint (no 'cellgi' metadata and model weights in it)")
     meta = obj[CHECKPOINT_KEY]
@@ -296,9 +308,11 @@ class LoadedModel:
         return self.normalizer.inverse(pred.float()), reps
 
 
-def load_model(path: str | Path, *, map_location: Any = "cpu", prefer: str = "best") -> LoadedModel:
+def load_model(path: str | Path, *, map_location: Any = "cpu", prefer: str = "best", stack: bool = True) -> LoadedModel:
     """Rebuild the model from a checkpoint file or run folder alone (see the module docstring). A
-    replicates folder (``cellgi train --seeds``) gives a :class:`cellgi.ensemble.LoadedEnsemble`.
+    replicates folder (``cellgi train --seeds``) gives a :class:`cellgi.ensemble.LoadedEnsemble`; a
+    folder with a stack (``training.stack``) a :class:`cellgi.stack.LoadedStack` unless ``stack`` is
+    False (a checkpoint file always loads the network alone).
 
     Raises:
         CheckpointError: the file is unusable, or its spec no longer validates (e.g. a plugin it
@@ -312,6 +326,10 @@ def load_model(path: str | Path, *, map_location: Any = "cpu", prefer: str = "be
 
     from cellgi.ensemble import is_replicates_folder, load_ensemble
 
+    from cellgi.stack import has_stack, load_stack
+
+    if stack and has_stack(path):  # `training.stack`: the network blended with its fitted baselines
+        return load_stack(path, load_model(path, map_location=map_location, prefer=prefer, stack=False))
     if is_replicates_folder(path):  # `cellgi train --seeds`: the seed runs, predictions averaged
         return load_ensemble(path, map_location=map_location, prefer=prefer)
     p = resolve_checkpoint(path, prefer=prefer)

@@ -117,26 +117,28 @@ def summary_table(summary: dict[str, dict[str, Any]], seeds: Sequence[int], titl
 class ReplicatesResult:
     """What seed replicates produced (:func:`cellgi.train` of a spec with ``training.seeds``): ``run_dir``
     (the replicates folder: ``cellgi.load`` gives the seed ensemble), ``seeds``, ``runs`` (seed -> member
-    folder), ``summary`` (mean ± sd of every metric) and ``ensemble`` (the ensemble's metrics; two seeds
-    or more)."""
+    folder), ``summary`` (mean ± sd of every metric), ``ensemble`` (the ensemble's metrics; two seeds
+    or more) and ``stack`` (``stack.<split>.<metric>`` of the blend, with ``training.stack``)."""
 
     run_dir: Path
     seeds: list[int]
     runs: dict[str, str]
     summary: dict[str, dict[str, Any]]
     ensemble: dict[str, float] | None = None
+    stack: dict[str, float] | None = None
 
     @property
     def metrics(self) -> dict[str, float]:
-        """The ensemble's metrics where there is one, else the members' means; keys as in ``metrics.json``
-        (``test.pearson``, ...)."""
-        if self.ensemble:
-            return dict(self.ensemble)
-        return {k: v["mean"] for k, v in self.summary.items() if v.get("mean") is not None}
+        """The ensemble's metrics where there is one, else the members' means, and the stack's; keys as in
+        ``metrics.json`` (``test.pearson``, ``stack.test.pearson``, ...)."""
+        out = dict(self.ensemble) if self.ensemble else {
+            k: v["mean"] for k, v in self.summary.items() if v.get("mean") is not None}
+        return {**out, **(self.stack or {})}
 
     @classmethod
     def from_dict(cls, out: dict[str, Any]) -> "ReplicatesResult":
-        return cls(Path(out["run_dir"]), list(out["seeds"]), dict(out["runs"]), out["summary"], out.get("ensemble"))
+        return cls(Path(out["run_dir"]), list(out["seeds"]), dict(out["runs"]), out["summary"], out.get("ensemble"),
+                   out.get("stack"))
 
 
 def train_replicates(
@@ -201,6 +203,20 @@ def resume_replicates(parent: str | Path, *, progress: bool = True, console: Con
         release_run_dir(parent)
 
 
+def _stack_series(spec: Any, parent: Path, members: list[Path], console: Console) -> dict[str, float]:
+    """Fit the series' stack (``training.stack``) on its members' ensemble (one member: that run)."""
+    import time
+
+    from cellgi.ensemble import load_ensemble
+    from cellgi.stack import STACK_SUMMARY_FILE, fit_stack
+    from cellgi.train.runner import stack_line
+
+    t0 = time.perf_counter()
+    metrics = fit_stack(parent, spec, load_ensemble(members))
+    console.print(stack_line(read_json(parent / STACK_SUMMARY_FILE), metrics, time.perf_counter() - t0))
+    return metrics
+
+
 def _run_series(spec: Any, seeds: list[int], parent: Path, *, progress: bool, console: Console | None,
                 resume: bool = False) -> dict[str, Any]:
     from cellgi.train.runner import TrainingInterrupted, is_primary_process, train
@@ -224,7 +240,9 @@ def _run_series(spec: Any, seeds: list[int], parent: Path, *, progress: bool, co
                 if resume and sub.exists():  # stopped before its first checkpoint: kept aside, started again
                     sub.rename(sub.with_name(f"{sub.name}.incomplete-{timestamp()}"))
                 # each member is one run: its spec names its own seed and no replicate list of its own
-                member = spec.model_copy(update={"seed": s, "training": spec.training.model_copy(update={"seeds": None})})
+                # (the stack, if any, is fitted once for the series' ensemble, below)
+                member = spec.model_copy(update={"seed": s, "training": spec.training.model_copy(
+                    update={"seeds": None, "stack": None})})
                 result = train(member, run_dir=sub, progress=progress, console=console)
         except TrainingInterrupted as exc:  # point the user at the series, not at the member
             raise TrainingInterrupted(exc.signum, parent) from None
@@ -236,6 +254,8 @@ def _run_series(spec: Any, seeds: list[int], parent: Path, *, progress: bool, co
         from cellgi.ensemble import evaluate_ensemble
 
         out["ensemble"] = evaluate_ensemble(spec, [parent / sub for sub in runs.values()])
+    if primary and spec.training.stack is not None:
+        out["stack"] = _stack_series(spec, parent, [parent / sub for sub in runs.values()], console)
     if primary:
         write_json(parent / REPLICATES_FILE, out)
         console.print(summary_table(summary, seeds, f"{spec.name}: {len(seeds)} replicates", out.get("ensemble")))
@@ -247,6 +267,10 @@ def _run_series(spec: Any, seeds: list[int], parent: Path, *, progress: bool, co
             merged["test.pearson"] = out["ensemble"].get("test.pearson")
             for line in baseline_verdicts(merged, "ensemble test pearson"):
                 console.print(line)
+            if out.get("stack", {}).get("stack.test.pearson") is not None:
+                merged["test.pearson"] = out["stack"]["stack.test.pearson"]
+                for line in baseline_verdicts(merged, "stacked test pearson"):
+                    console.print(line)
         console.print(f"wrote {parent / REPLICATES_FILE}")
     out["run_dir"] = parent
     return out

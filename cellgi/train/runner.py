@@ -55,7 +55,7 @@ from cellgi.train.callbacks import (
     RunCheckpoint,
     flatten_metrics,
 )
-from cellgi.train.checkpoint import AtomicCheckpointIO, CheckpointError, build_metadata, read_checkpoint
+from cellgi.train.checkpoint import AtomicCheckpointIO, CheckpointError, build_metadata, load_model, read_checkpoint
 from cellgi.train.loggers import LoggerConfigError, build_loggers, check_loggers, flat_spec, log_spec
 from cellgi.train.metrics import METRICS
 from cellgi.train.runs import (
@@ -365,6 +365,11 @@ def _check_settings(spec: Spec, planned: Path, has_val: bool) -> None:
             f"training.early_stopping.monitor: {es.monitor!r} needs a validation split, and "
             "data.split.fractions gives none (monitor a train/ metric, or add a validation fraction)"
         )
+    if spec.training.stack is not None and not has_val:
+        raise TrainerConfigError(
+            "training.stack: the blend's weights are fitted on the validation split, and data.split gives "
+            "none (add a validation fraction, or drop training.stack)"
+        )
     try:
         _build_trainer(spec, planned, callbacks=[], loggers=False, progress=False, has_val=has_val)
     except (ValueError, TypeError, RuntimeError) as exc:  # Lightning's MisconfigurationException included
@@ -658,11 +663,41 @@ def _train_in(
     title = f"{spec.name}: best epoch {(best_epoch or 0) + 1} of {epochs}"
     if stopped:
         title += " (early stopping)"
+    if spec.training.stack is not None:
+        if has_val:
+            metrics.update(_stack_run(spec, rdir, bundle, say))
+            write_json(rdir / METRICS_FILE, metrics)
+        else:
+            say("[yellow]warning:[/yellow] training.stack not fitted: the validation split has no measured rows; "
+                "the run folder predicts with the network alone")
     console.print(summary_table(metrics, bundle.target_names, title=title))
     for line in baseline_verdicts(metrics):
         console.print(line)
+    if "stack.test.pearson" in metrics:
+        for line in baseline_verdicts({**metrics, "test.pearson": metrics["stack.test.pearson"]}, "stacked test pearson"):
+            console.print(line)
     console.print(f"wrote {rdir / METRICS_FILE}, {rdir / MODEL_FILE}, plots in {rdir / PLOTS_DIR}")
     return result
+
+
+def _stack_run(spec: Spec, rdir: Path, bundle: DataBundle, say: Any) -> dict[str, float]:
+    """Fit the run's stack (``training.stack``) against its best model; returns ``stack.*`` metrics."""
+    from cellgi.stack import STACK_SUMMARY_FILE, fit_stack
+
+    t0 = time.perf_counter()
+    metrics = fit_stack(rdir, spec, load_model(rdir, stack=False), bundle)
+    say(stack_line(read_json(rdir / STACK_SUMMARY_FILE), metrics, time.perf_counter() - t0))
+    return metrics
+
+
+def stack_line(info: dict[str, Any], metrics: dict[str, float], seconds: float) -> str:
+    """One line on a fitted stack: its weights and validation Pearson against the network's."""
+    w = next(iter(info["weights"].values()))
+    vp = info.get("val_pearson", {})
+    parts = " + ".join(f"{v:.2f} x {k}" for k, v in w.items())
+    net, st = vp.get("network"), vp.get("stack")
+    val = f"; val pearson {st:.4f} (network {net:.4f})" if net is not None and st is not None else ""
+    return f"stack: {parts}{val}; test pearson {metrics.get('stack.test.pearson', float('nan')):.4f} ({seconds:.1f}s)"
 
 
 def baseline_verdicts(metrics: dict[str, float], label: str = "test pearson") -> list[str]:

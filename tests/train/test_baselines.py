@@ -180,3 +180,28 @@ def test_warm_start_gives_pair_values_the_memory_of_the_training_split():
     assert set(term.mem_y[:, 0].tolist()) <= train_scores
     held = torch.cat([b.splits["val"], b.splits["test"]])
     assert not (set(yn[held].tolist()) - train_scores) & set(term.mem_y[:, 0].tolist())
+
+
+def test_tree_arrays_predict_as_the_fitted_trees_after_a_weights_only_round_trip(tmp_path):
+    """A run folder stores the feature baseline's trees as tensors (no pickled code): same predictions,
+    missing values included."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    from cellgi.train.baselines import FeatureBaseline, TreeArrays
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1500, 5))
+    x[::6, 1] = np.nan
+    y = 2 * x[:, 0] + np.nan_to_num(x[:, 1]) * x[:, 2] + 0.1 * rng.normal(size=1500)
+    trees = HistGradientBoostingRegressor(max_iter=60, max_leaf_nodes=15, random_state=0).fit(x, y)
+    fb = FeatureBaseline([trees, None], [f"f{i}" for i in range(5)])
+    torch.save(fb.state_dict(), tmp_path / "fb.pt")
+    back = FeatureBaseline.from_state_dict(torch.load(tmp_path / "fb.pt", weights_only=True))
+    assert all(isinstance(m, TreeArrays) for m in back.models[:1]) and back.models[1] is None
+    xt = rng.normal(size=(400, 5))
+    xt[::4, 1] = np.nan
+    got = back.predict(xt)
+    np.testing.assert_allclose(got[:, 0].numpy(), trees.predict(xt), rtol=0, atol=1e-12)
+    assert torch.isnan(got[:, 1]).all()
+    with pytest.raises(ValueError, match="fitted on 5 features"):
+        back.predict(xt[:, :3])

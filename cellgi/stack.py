@@ -1,0 +1,291 @@
+"""Stacking: the network model blended with the baselines, the blend's weights fitted on validation.
+
+With ``training.stack`` in a spec, ``cellgi train`` ends a run (or a seed series, for its seed ensemble)
+by fitting the baselines it names (``features``: the gradient-boosted trees on hand-made set features;
+``additive``: the per-gene ridge; both as in ``metrics.json``'s ``baseline_*``) on the training split and
+then, per target, the weights of
+
+.. math::
+
+    \\hat y = b + w_0\\, \\hat y_{\\text{network}} + \\sum_k w_k\\, \\hat y_k , \\qquad w \\ge 0,
+
+by least squares on the validation split (normalised targets; gene-disjoint under gene-held-out splits,
+so the weights are chosen as the test will use them, never on test genes). The folder then holds
+``stack.pt`` (the fitted baselines as tensors: trees as node arrays, read with ``weights_only=True``, so
+opening a run folder still executes no code) and ``stack.json`` (members, weights, validation Pearson of
+each member and of the blend), and every command that loads the folder (``cellgi predict``,
+``cellgi evaluate``, :func:`cellgi.load`) predicts with the blend. The network alone stays reachable: a
+checkpoint file (``RUN/checkpoints/best.ckpt``, ``RUN/model.pt``) or a member folder of a series loads
+without the stack, and ``cellgi screen``/``cellgi embed``, which need one network model, refuse a stacked
+folder naming that file.
+
+Why: on the real E-MAP with genes held out, the network's seed ensemble and the trees err differently;
+their blend was above both on pairs with one and with two unseen genes (docs/benchmarks.md).
+
+The set features of the trees are computed from the graph and the per-gene inputs stored in the
+checkpoint, so a stacked run scores files of genes it never saw as the network does.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from cellgi.errors import CellgiError
+from cellgi.train.checkpoint import CheckpointError, LoadedModel
+
+__all__ = ["STACK_FILE", "STACK_SUMMARY_FILE", "LoadedStack", "Stack", "StackError", "fit_stack", "fit_weights",
+           "has_stack", "load_stack"]
+
+#: the fitted baselines and weights (tensors and plain containers)
+STACK_FILE = "stack.pt"
+#: the same weights and the validation numbers, for people
+STACK_SUMMARY_FILE = "stack.json"
+#: ``format`` value of ``stack.pt``
+STACK_FORMAT = "cellgi-stack"
+#: the stack's name of each baseline of ``training.stack.baselines``
+BASELINES = {"features": "baseline_features", "additive": "baseline_additive"}
+
+
+class StackError(CellgiError):
+    """A stack that cannot be fitted (no validation rows) or used here."""
+
+    exit_code = 2
+
+
+def has_stack(path: str | Path) -> bool:
+    """True for a run or replicates folder that ``cellgi train`` stacked (it holds ``stack.pt``)."""
+    p = Path(path)
+    return p.is_dir() and (p / STACK_FILE).is_file()
+
+
+def fit_weights(columns: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """Non-negative least squares of ``y [n]`` on ``columns [n, K]`` with a free intercept: ``(w [K], b)``.
+    Rows where ``y`` or a column is not finite are left out."""
+    from scipy.optimize import nnls
+
+    ok = np.isfinite(y) & np.isfinite(columns).all(1)
+    x, t = columns[ok].astype(np.float64), y[ok].astype(np.float64)
+    if t.size < 2:
+        raise StackError(f"the stack's weights need validation rows: {t.size} usable")
+    xm, tm = x.mean(0), t.mean()
+    w, _ = nnls(x - xm, t - tm)
+    if not np.any(w > 0):  # nothing correlates positively: keep the network alone
+        w = np.zeros_like(w)
+        w[0] = 1.0
+    return w, float(tm - xm @ w)
+
+
+@dataclass
+class Stack:
+    """Fitted baselines and blend weights (see the module docstring).
+
+    Attributes:
+        members: ``["network", "baseline_features", ...]``, the order of ``weights``' columns.
+        weights: ``[T, K]`` per target.
+        intercept: ``[T]`` (normalised units).
+        baselines: ``{name: fitted baseline}`` (:class:`~cellgi.train.baselines.FeatureBaseline`,
+            :class:`~cellgi.train.baselines.AdditiveBaseline`).
+        info: validation numbers (for ``stack.json``).
+    """
+
+    members: list[str]
+    weights: Tensor
+    intercept: Tensor
+    baselines: dict[str, Any]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def baseline_predictions(self, pert_idx: Tensor, ptr: Tensor, featurizer: Any = None) -> list[Tensor]:
+        """Each baseline's predictions ``[S, T]`` (normalised) for flat index sets, in ``members`` order."""
+        from cellgi.data.batch import collate_flat
+
+        pert_idx, ptr = pert_idx.to(torch.long).cpu(), ptr.to(torch.long).cpu()
+        out = []
+        for name in self.members[1:]:
+            fit = self.baselines[name]
+            if name == "baseline_features":
+                if featurizer is None:
+                    raise StackError("the feature baseline needs the run's set featurizer")
+                b = collate_flat(pert_idx, ptr, torch.zeros(ptr.numel() - 1, 1))
+                out.append(fit.predict(featurizer(b.pert_padded, b.pert_mask)).to(torch.float32))
+            else:
+                out.append(fit.predict_sets(pert_idx, ptr).to(torch.float32))
+        return out
+
+    def combine(self, network: Tensor, others: Sequence[Tensor]) -> Tensor:
+        """The blend ``[S, T]`` of the network's normalised predictions and the baselines'."""
+        cols = [network.float().cpu(), *[o.float().cpu() for o in others]]
+        out = self.intercept.float().expand(network.shape[0], -1).clone()
+        for k, c in enumerate(cols):
+            out += self.weights[:, k].float() * c
+        return out.to(network.device)
+
+    def state_dict(self) -> dict[str, Any]:
+        base = {}
+        for name, fit in self.baselines.items():
+            if name == "baseline_features":
+                base[name] = fit.state_dict()
+            else:
+                base[name] = {"coef": fit.coef, "intercept": fit.intercept, "alpha": fit.alpha,
+                              "num_train": list(fit.num_train)}
+        return {"format": STACK_FORMAT, "members": list(self.members), "weights": self.weights,
+                "intercept": self.intercept, "baselines": base}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> "Stack":
+        from cellgi.train.baselines import AdditiveBaseline, FeatureBaseline
+
+        base: dict[str, Any] = {}
+        for name, st in state["baselines"].items():
+            if name == "baseline_features":
+                base[name] = FeatureBaseline.from_state_dict(st)
+            elif name == "baseline_additive":
+                base[name] = AdditiveBaseline(st["coef"], st["intercept"], float(st["alpha"]), list(st["num_train"]))
+            else:
+                raise KeyError(f"unknown stack member {name!r}")
+        return cls(list(state["members"]), state["weights"], state["intercept"], base)
+
+
+def _network_predictions(loaded: Any, dataset: Any, idx: Tensor, batch_size: int) -> Tensor:
+    """The loaded model's (or ensemble's) predictions ``[S, T]`` in normalised units."""
+    outs = []
+    for lo in range(0, idx.numel(), batch_size):
+        pred, _ = loaded.predict(dataset.batch(idx[lo : lo + batch_size]))
+        outs.append(loaded.normalizer.transform(pred.float().cpu()))
+    return torch.cat(outs) if outs else torch.zeros(0, len(loaded.target_names))
+
+
+def fit_stack(folder: str | Path, spec: Any, loaded: Any, bundle: Any = None) -> dict[str, float]:
+    """Fit and write the stack of ``folder`` (a finished run, or a series whose ensemble is ``loaded``):
+    the baselines of ``spec.training.stack`` on the training split, the weights on the validation split.
+    Returns the blend's metrics on every non-empty split, keyed ``stack.<split>.<metric>``.
+
+    Raises:
+        StackError: the split has no validation rows.
+    """
+    from cellgi.data import build_data
+    from cellgi.train.baselines import SetFeaturizer, fit_baselines
+    from cellgi.train.callbacks import flatten_metrics
+    from cellgi.train.metrics import InteractionMetrics
+    from cellgi.train.runs import write_json
+
+    folder = Path(folder)
+    cfg = spec.training.stack
+    bundle = build_data(spec.data, progress=False) if bundle is None else bundle
+    ds, norm = bundle.dataset, bundle.normalizer
+    val = bundle.splits.get("val")
+    if val is None or val.numel() == 0:
+        raise StackError("training.stack fits its weights on the validation split, and this split has none "
+                         "(set data.split's validation fraction above 0)")
+    wanted = [BASELINES[b] for b in cfg.baselines]
+    fitted = fit_baselines(bundle, spec, features="baseline_features" in wanted)
+    baselines = {name: fitted[name] for name in wanted}
+    if "baseline_features" in baselines:
+        baselines["baseline_features"].info.pop("x_all", None)
+    featurizer = SetFeaturizer(bundle.graph, bundle.gene_features, bundle.feature_names)
+    stack = Stack(["network", *wanted], torch.zeros(0), torch.zeros(0), baselines)
+    batch_size = spec.data.eval_batch_size or 4 * spec.data.batch_size
+    yn = norm.transform(ds.y)
+
+    def columns(idx: Tensor) -> list[Tensor]:
+        sub = ds.subset(idx)
+        return [_network_predictions(loaded, ds, idx, batch_size),
+                *stack.baseline_predictions(sub.pert_idx, sub.ptr, featurizer)]
+
+    val_cols = columns(val)
+    t = len(bundle.target_names)
+    weights, intercept = torch.zeros(t, len(stack.members)), torch.zeros(t)
+    for j in range(t):
+        w, b = fit_weights(np.stack([c[:, j].numpy() for c in val_cols], 1), yn[val, j].numpy())
+        weights[j], intercept[j] = torch.from_numpy(w).float(), b
+    stack.weights, stack.intercept = weights, intercept
+
+    metrics: dict[str, float] = {}
+    threshold = spec.training.metrics.strong_threshold
+    for split, idx in bundle.splits.items():
+        if idx.numel() == 0:
+            continue
+        cols = val_cols if split == "val" else columns(idx)
+        m = InteractionMetrics(bundle.target_names, threshold, sync=False)
+        m.update(norm.inverse(stack.combine(cols[0], cols[1:])), ds.y[idx])
+        metrics.update(flatten_metrics(f"stack.{split}", m.compute()))
+    val_pearson = {}
+    for name, c in zip(stack.members, val_cols):
+        m = InteractionMetrics(bundle.target_names, threshold, sync=False)
+        m.update(norm.inverse(c), ds.y[val])
+        val_pearson[name] = m.compute().get("pearson")
+    val_pearson["stack"] = metrics.get("stack.val.pearson")
+    stack.info = {"members": stack.members, "fit_on": "val", "val_rows": int(val.numel()),
+                  "weights": {tn: dict(zip(stack.members, weights[j].tolist())) for j, tn in enumerate(bundle.target_names)},
+                  "intercept": dict(zip(bundle.target_names, intercept.tolist())), "val_pearson": val_pearson}
+    from cellgi.train.checkpoint import atomic_torch_save
+
+    atomic_torch_save(stack.state_dict(), folder / STACK_FILE)
+    write_json(folder / STACK_SUMMARY_FILE, stack.info)
+    return metrics
+
+
+@dataclass
+class LoadedStack(LoadedModel):
+    """A loaded run or ensemble (``network``) whose predictions are blended with its fitted baselines
+    (:class:`Stack`). ``spec``, ``graph``, ``mapper``, ``normalizer``, ``meta`` are the network's."""
+
+    network: Any = None
+    stack: Any = None
+    featurizer: Any = field(default=None, repr=False)
+
+    @torch.no_grad()
+    def predict(self, batch: Any) -> tuple[Tensor, dict[str, Any]]:
+        pred, reps = self.network.predict(batch)
+        net = self.normalizer.transform(pred.float())
+        others = self.stack.baseline_predictions(batch.pert_idx, batch.pert_ptr, self.featurizer)
+        reps = dict(reps)
+        reps["network"] = pred
+        return self.normalizer.inverse(self.stack.combine(net, others)).to(pred.device), reps
+
+
+def _gene_features(network: Any) -> Tensor | None:
+    """The per-gene inputs stored with the network (the first member's, for an ensemble)."""
+    from cellgi.ensemble import LoadedEnsemble
+
+    first = network.members[0] if isinstance(network, LoadedEnsemble) else network
+    return getattr(getattr(first.model, "embedding", None), "features", None)
+
+
+def load_stack(folder: str | Path, network: LoadedModel) -> LoadedStack:
+    """``network`` (the folder's run or ensemble, loaded) with the folder's stack.
+
+    Raises:
+        CheckpointError: ``stack.pt`` is unreadable or does not fit the network's genes and features.
+    """
+    from cellgi.train.baselines import SetFeaturizer
+    from cellgi.train.checkpoint import load_weights_only
+
+    p = Path(folder) / STACK_FILE
+    obj = load_weights_only(p)
+    try:
+        if not isinstance(obj, dict) or obj.get("format") != STACK_FORMAT:
+            raise ValueError(f"not a cellgi stack (format {obj.get('format') if isinstance(obj, dict) else None!r})")
+        stack = Stack.from_state_dict(obj)
+        if tuple(stack.weights.shape) != (len(network.target_names), len(stack.members)):
+            raise ValueError(f"weights of shape {tuple(stack.weights.shape)} for {len(network.target_names)} targets")
+        featurizer = None
+        if "baseline_features" in stack.baselines:
+            featurizer = SetFeaturizer(network.graph, _gene_features(network), network.meta.get("feature_names") or [])
+            want = stack.baselines["baseline_features"].feature_names
+            if list(featurizer.names) != list(want):
+                raise ValueError("its feature baseline was fitted on other set features than this run's")
+        add = stack.baselines.get("baseline_additive")
+        if add is not None and add.coef.shape[0] != network.graph.num_nodes:
+            raise ValueError("its additive baseline has another gene count than the run")
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointError(p, f"unusable stack: {exc}") from None
+    return LoadedStack(path=Path(folder), model=network.model, spec=network.spec, target_names=list(network.target_names),
+                       graph=network.graph, mapper=network.mapper, normalizer=network.normalizer, meta=network.meta,
+                       network=network, stack=stack, featurizer=featurizer)

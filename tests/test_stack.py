@@ -1,0 +1,174 @@
+"""Stacking (``training.stack``): the network blended with the baselines, weights fitted on validation."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from cellgi.cli.main import main
+from cellgi.stack import STACK_FILE, STACK_SUMMARY_FILE, LoadedStack, StackError, fit_weights
+from cellgi.train.checkpoint import CheckpointError, load_model
+
+from tiny_specs import write_tiny_spec
+
+
+def _stacked_spec(folder, baselines="[features]", epochs=1):
+    spec = write_tiny_spec(folder, epochs=epochs)
+    spec.write_text(spec.read_text() + f"  stack: {{baselines: {baselines}}}\n")
+    return spec
+
+
+@pytest.fixture(scope="module")
+def stacked(tmp_path_factory):
+    base = tmp_path_factory.mktemp("stack")
+    spec = _stacked_spec(base)
+    out = base / "run"
+    assert main(["train", str(spec), "--run-dir", str(out), "--no-progress"]) == 0
+    return out
+
+
+# ------------------------------------------------------------------------------------------- weights
+def test_fit_weights_recovers_a_non_negative_blend_with_its_intercept():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 3))
+    y = 0.7 * x[:, 0] + 0.2 * x[:, 1] - 0.5 * x[:, 2] + 3.0
+    w, b = fit_weights(x, y)
+    assert w[2] == 0.0  # a negative weight is not allowed: the third column is dropped
+    assert w[0] == pytest.approx(0.7, abs=0.1) and w[1] == pytest.approx(0.2, abs=0.1)
+    assert b == pytest.approx(3.0, abs=0.1)
+
+
+def test_fit_weights_skips_unmeasured_rows_and_keeps_the_network_when_nothing_helps():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 2))
+    y = -x[:, 0] - x[:, 1]  # both members anti-correlated: no non-negative blend fits
+    y[:10] = np.nan
+    w, b = fit_weights(x, y)
+    assert w.tolist() == [1.0, 0.0]  # the network alone
+    with pytest.raises(StackError, match="validation rows"):
+        fit_weights(x[:1], np.array([1.0]))
+
+
+# ------------------------------------------------------------------------------------------- spec
+@pytest.mark.parametrize(("override", "match"), [
+    ("training.stack={baselines: [features, features]}", "repeated"),
+    ("training.stack={baselines: [trees]}", "features"),
+    ("training.stack={baselines: []}", "at least 1"),
+])
+def test_stack_spec_is_validated(tmp_path, override, match):
+    from cellgi.spec import SpecError, load_spec
+
+    with pytest.raises(SpecError, match=match):
+        load_spec(write_tiny_spec(tmp_path), [override])
+
+
+def test_stack_without_baselines_or_validation_is_refused_before_training(tmp_path, capsys):
+    from cellgi.spec import SpecError, load_spec
+
+    spec = write_tiny_spec(tmp_path)
+    with pytest.raises(SpecError, match="baseline.enabled must be true"):
+        load_spec(spec, ["training.stack={baselines: [features]}", "training.baseline.enabled=false"])
+    code = main(["train", str(spec), "training.stack={baselines: [features]}", "data.split.fractions=[0.9,0.0,0.1]",
+                 "--run-dir", str(tmp_path / "r"), "--no-progress"])
+    assert code == 2
+    assert "validation split" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+# ------------------------------------------------------------------------------------------- a run
+def test_a_stacked_run_writes_its_stack_and_reports_it(stacked):
+    info = json.loads((stacked / STACK_SUMMARY_FILE).read_text())
+    assert info["members"] == ["network", "baseline_features"] and info["fit_on"] == "val"
+    assert all(v >= 0 for v in info["weights"]["gene_interaction"].values())
+    metrics = json.loads((stacked / "metrics.json").read_text())
+    assert {"stack.test.pearson", "stack.val.pearson", "test.pearson", "baseline_features.test.pearson"} <= set(metrics)
+    # the blend minimises the validation error among non-negative blends, which include each member alone
+    assert metrics["stack.val.mse"] <= min(metrics["val.mse"], metrics["baseline_features.val.mse"]) + 1e-6
+
+
+def test_a_stacked_folder_predicts_the_blend_and_its_checkpoint_the_network(stacked):
+    from cellgi.data import build_data
+    from cellgi.spec import load_spec
+
+    loaded = load_model(stacked)
+    assert isinstance(loaded, LoadedStack)
+    net = load_model(stacked / "checkpoints" / "best.ckpt")
+    assert not isinstance(net, LoadedStack)
+    assert not isinstance(load_model(stacked, stack=False), LoadedStack)
+    spec = load_spec(stacked / "spec.yaml")
+    bundle = build_data(spec.data, progress=False)
+    test = bundle.splits["test"]
+    batch = bundle.dataset.batch(test)
+    pred, reps = loaded.predict(batch)
+    p_net, _ = net.predict(batch)
+    torch.testing.assert_close(reps["network"], p_net)
+    # by hand: intercept + w_net * network + w_trees * trees, in normalised units
+    from cellgi.train.baselines import set_features
+
+    trees = loaded.stack.baselines["baseline_features"]
+    x, _ = set_features(bundle, test)
+    zn = bundle.normalizer.transform(p_net)
+    w, b = loaded.stack.weights[0], loaded.stack.intercept[0]
+    hand = bundle.normalizer.inverse(b + w[0] * zn + w[1] * trees.predict(x).float())
+    torch.testing.assert_close(pred, hand, rtol=1e-5, atol=1e-5)
+    # what the folder predicts is what training reported for the stack (features rebuilt from the checkpoint)
+    from cellgi.train.metrics import InteractionMetrics
+
+    m = InteractionMetrics(bundle.target_names, spec.training.metrics.strong_threshold, sync=False)
+    m.update(pred, bundle.dataset.y[test])
+    reported = json.loads((stacked / "metrics.json").read_text())["stack.test.pearson"]
+    assert m.compute()["pearson"] == pytest.approx(reported, abs=1e-5)
+
+
+def test_evaluate_names_the_stack_and_screen_asks_for_the_network(stacked, tmp_path, capsys):
+    data = tmp_path / "pairs.tsv"
+    data.write_text("gene_a\tgene_b\tscore\n" + "".join(f"SYN{i:04d}\tSYN{i + 7:04d}\t{0.01 * i}\n" for i in range(1, 40)))
+    assert main(["evaluate", str(stacked), "--data", str(data), "--format", "table", "--gene-columns", "gene_a,gene_b",
+                 "--target-column", "gene_interaction=score"]) == 0
+    assert "predictor: stack (weights fitted on validation)" in capsys.readouterr().out
+    assert main(["screen", str(stacked), "--query", "SYN0001", "-o", str(tmp_path / "s.tsv")]) == 2
+    err = capsys.readouterr().err
+    assert "training.stack" in err and str(stacked / "model.pt") in err
+
+
+def test_a_damaged_stack_file_is_named(stacked, tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(stacked, copy)
+    data = (copy / STACK_FILE).read_bytes()
+    (copy / STACK_FILE).write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=STACK_FILE):
+        load_model(copy)
+    assert not isinstance(load_model(copy, stack=False), LoadedStack)  # the network is still there
+
+
+# ------------------------------------------------------------------------------------------- a series
+def test_a_stacked_series_blends_its_ensemble_with_both_baselines(tmp_path, capsys):
+    spec = _stacked_spec(tmp_path, baselines="[features, additive]")
+    out = tmp_path / "reps"
+    assert main(["train", str(spec), "--seeds", "0,1", "--run-dir", str(out), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    rep = json.loads((out / "replicates.json").read_text())
+    assert "stack.test.pearson" in rep["stack"] and "stacked test pearson" in text
+    assert (out / STACK_FILE).is_file()
+    assert not any((out / f"seed_{s}" / STACK_FILE).exists() for s in (0, 1))  # members are plain runs
+    loaded = load_model(out)
+    assert isinstance(loaded, LoadedStack) and loaded.stack.members == ["network", "baseline_features",
+                                                                         "baseline_additive"]
+    inp = tmp_path / "sets.txt"
+    inp.write_text("SYN0001;SYN0002\nSYN0003;SYN0004;SYN0005\n")
+    res = tmp_path / "pred.tsv"
+    assert main(["predict", str(out), "--genes", str(inp), "-o", str(res), "--no-progress"]) == 0
+    rows = list(csv.DictReader(open(res), delimiter="\t"))
+    from cellgi.data.batch import collate_index_sets
+
+    genes = list(loaded.graph.genes)
+    sets = [[genes.index(g) for g in line.split(";")] for line in inp.read_text().split()]
+    batch = collate_index_sets([torch.tensor(s) for s in sets], torch.full((2, 1), float("nan")))
+    expect = loaded.predict(batch)[0][:, 0].tolist()
+    assert [float(r["gene_interaction"]) for r in rows] == pytest.approx(expect, abs=1e-5)

@@ -148,13 +148,19 @@ def test_a_damaged_stack_file_is_named(stacked, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------- a series
-def test_a_stacked_series_blends_its_ensemble_with_both_baselines(tmp_path, capsys):
-    spec = _stacked_spec(tmp_path, baselines="[features, additive]")
-    out = tmp_path / "reps"
+@pytest.fixture(scope="module")
+def series(tmp_path_factory):
+    base = tmp_path_factory.mktemp("stack_series")
+    spec = _stacked_spec(base, baselines="[features, additive]")
+    out = base / "reps"
     assert main(["train", str(spec), "--seeds", "0,1", "--run-dir", str(out), "--no-progress"]) == 0
-    text = capsys.readouterr().out
+    return out
+
+
+def test_a_stacked_series_blends_its_ensemble_with_both_baselines(series, tmp_path, capsys):
+    out = series
     rep = json.loads((out / "replicates.json").read_text())
-    assert "stack.test.pearson" in rep["stack"] and "stacked test pearson" in text
+    assert "stack.test.pearson" in rep["stack"]
     assert (out / STACK_FILE).is_file()
     assert not any((out / f"seed_{s}" / STACK_FILE).exists() for s in (0, 1))  # members are plain runs
     loaded = load_model(out)
@@ -164,6 +170,7 @@ def test_a_stacked_series_blends_its_ensemble_with_both_baselines(tmp_path, caps
     inp.write_text("SYN0001;SYN0002\nSYN0003;SYN0004;SYN0005\n")
     res = tmp_path / "pred.tsv"
     assert main(["predict", str(out), "--genes", str(inp), "-o", str(res), "--no-progress"]) == 0
+    assert "predictor: stack (weights fitted on validation)" in capsys.readouterr().out
     rows = list(csv.DictReader(open(res), delimiter="\t"))
     from cellgi.data.batch import collate_index_sets
 
@@ -172,3 +179,18 @@ def test_a_stacked_series_blends_its_ensemble_with_both_baselines(tmp_path, caps
     batch = collate_index_sets([torch.tensor(s) for s in sets], torch.full((2, 1), float("nan")))
     expect = loaded.predict(batch)[0][:, 0].tolist()
     assert [float(r["gene_interaction"]) for r in rows] == pytest.approx(expect, abs=1e-5)
+
+
+def test_a_series_stopped_before_its_stack_resumes_to_the_same_stack(series, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "reps"
+    shutil.copytree(series, copy)
+    for name in (STACK_FILE, STACK_SUMMARY_FILE, "replicates.json"):  # stopped after the last member
+        (copy / name).unlink()
+    assert main(["train", "--resume", str(copy), "--no-progress"]) == 0
+    assert "stacked test pearson" in capsys.readouterr().out
+    before = json.loads((series / STACK_SUMMARY_FILE).read_text())
+    after = json.loads((copy / STACK_SUMMARY_FILE).read_text())
+    for target, w in before["weights"].items():
+        assert after["weights"][target] == pytest.approx(w, abs=1e-6)

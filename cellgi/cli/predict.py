@@ -98,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
         msg += f" after the {report.already_written} already there (resumed after input line {report.resumed_after_line})"
     if report.skipped:
         msg += f"; skipped {report.skipped} line(s) with genes the model cannot use (listed above)"
-    print(msg)
+    from cellgi.evaluate import describe_predictor
+
+    print(f"{msg} (predictor: {describe_predictor(loaded)})")
     return 0
 

@@ -77,6 +77,14 @@ def test_stack_without_baselines_or_validation_is_refused_before_training(tmp_pa
     assert code == 2
     assert "validation split" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+    # a seed series (whose members run without the stack) and gene folds without validation genes alike
+    code = main(["train", str(spec), "training.stack={baselines: [features]}", "data.split.fractions=[0.9,0.0,0.1]",
+                 "--seeds", "0,1", "--run-dir", str(tmp_path / "s"), "--no-progress"])
+    assert code == 2 and "validation split" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+    folds = load_spec(spec, ["data.split={kind: gene_folds, val_fraction: 0.0}"]).data.split
+    assert not folds.has_validation
+    assert load_spec(spec, ["data.split={kind: gene_folds}"]).data.split.has_validation
 
 
 # ------------------------------------------------------------------------------------------- a run

@@ -141,6 +141,12 @@ class SplitSpec(StrictModel):
         "never held out",
     )
 
+    @property
+    def has_validation(self) -> bool:
+        """Whether the split asks for validation samples (``val_fraction`` for gene_folds, else
+        ``fractions[1]``)."""
+        return (self.val_fraction if self.kind == "gene_folds" else self.fractions[1]) > 0
+
     @model_validator(mode="after")
     def _fractions(self) -> "SplitSpec":
         if len(self.fractions) != 3 or any(f < 0 for f in self.fractions) or abs(sum(self.fractions) - 1) > 1e-6:

@@ -157,9 +157,10 @@ def train_replicates(
     :func:`resume_replicates` (``cellgi train --resume PARENT``) continues the series. A signal raises
     ``TrainingInterrupted`` naming the parent folder.
     """
-    from cellgi.train.runner import TrainerConfigError, is_primary_process
+    from cellgi.train.runner import TrainerConfigError, check_stack_settings, is_primary_process
 
     seeds = list(seeds)
+    check_stack_settings(spec)  # the members run without the stack: check the series' own here
     tr = spec.training.trainer
     if "ddp" in str(tr.strategy) or tr.num_nodes > 1:
         raise TrainerConfigError(
@@ -208,11 +209,15 @@ def _stack_series(spec: Any, parent: Path, members: list[Path], console: Console
     import time
 
     from cellgi.ensemble import load_ensemble
-    from cellgi.stack import STACK_SUMMARY_FILE, fit_stack
+    from cellgi.stack import STACK_SUMMARY_FILE, StackError, fit_stack
     from cellgi.train.runner import stack_line
 
     t0 = time.perf_counter()
-    metrics = fit_stack(parent, spec, load_ensemble(members))
+    try:
+        metrics = fit_stack(parent, spec, load_ensemble(members))
+    except StackError as exc:  # e.g. no measured validation row: the series stands without its stack
+        console.print(f"[yellow]warning:[/yellow] training.stack not fitted: {exc}; the folder predicts as the ensemble")
+        return {}
     console.print(stack_line(read_json(parent / STACK_SUMMARY_FILE), metrics, time.perf_counter() - t0))
     return metrics
 
@@ -255,7 +260,9 @@ def _run_series(spec: Any, seeds: list[int], parent: Path, *, progress: bool, co
 
         out["ensemble"] = evaluate_ensemble(spec, [parent / sub for sub in runs.values()])
     if primary and spec.training.stack is not None:
-        out["stack"] = _stack_series(spec, parent, [parent / sub for sub in runs.values()], console)
+        stacked = _stack_series(spec, parent, [parent / sub for sub in runs.values()], console)
+        if stacked:
+            out["stack"] = stacked
     if primary:
         write_json(parent / REPLICATES_FILE, out)
         console.print(summary_table(summary, seeds, f"{spec.name}: {len(seeds)} replicates", out.get("ensemble")))

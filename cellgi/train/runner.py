@@ -365,15 +365,20 @@ def _check_settings(spec: Spec, planned: Path, has_val: bool) -> None:
             f"training.early_stopping.monitor: {es.monitor!r} needs a validation split, and "
             "data.split.fractions gives none (monitor a train/ metric, or add a validation fraction)"
         )
-    if spec.training.stack is not None and not has_val:
-        raise TrainerConfigError(
-            "training.stack: the blend's weights are fitted on the validation split, and data.split gives "
-            "none (add a validation fraction, or drop training.stack)"
-        )
+    check_stack_settings(spec)
     try:
         _build_trainer(spec, planned, callbacks=[], loggers=False, progress=False, has_val=has_val)
     except (ValueError, TypeError, RuntimeError) as exc:  # Lightning's MisconfigurationException included
         raise TrainerConfigError(f"training.trainer: {exc}") from None
+
+
+def check_stack_settings(spec: Spec) -> None:
+    """``training.stack`` needs validation samples to fit its weights: refused before anything runs."""
+    if spec.training.stack is not None and not spec.data.split.has_validation:
+        raise TrainerConfigError(
+            "training.stack: the blend's weights are fitted on the validation split, and data.split gives "
+            "none (add a validation fraction, or drop training.stack)"
+        )
 
 
 def _build_trainer(
@@ -471,7 +476,7 @@ def train(
         if plan.complete is not None:
             return plan.complete
         spec = plan.spec
-        has_val = spec.data.split.fractions[1] > 0
+        has_val = spec.data.split.has_validation
         _check_settings(spec, plan.run_dir or Path(runs_root) / spec.name / "<pending>", has_val)
         rdir = _open_run_folder(plan, runs_root, primary, resumed=resume is not None, say=say)  # 2. claim
         try:

@@ -11,8 +11,9 @@ Why: the message-passing part of a model varies from seed to seed more than the 
 with genes held out, averaging three seeds raised every split's Pearson by 0.02-0.03
 (docs/benchmarks.md). ``train_replicates`` reports the ensemble's metrics beside the per-seed mean.
 
-Commands that need one model's internals (``cellgi screen``, ``cellgi embed``) refuse an ensemble (and a
-stacked folder, :mod:`cellgi.stack`) and name a member to use instead.
+``cellgi screen`` runs each member's fast screen path and averages the same way
+(:func:`cellgi.screen.scorer_for`); ``cellgi embed``, which needs one model's internals, refuses an
+ensemble (and a stacked folder, :mod:`cellgi.stack`) and names a member to use instead.
 """
 
 from __future__ import annotations

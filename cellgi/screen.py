@@ -68,6 +68,7 @@ __all__ = [
     "plan_screen",
     "read_gene_list",
     "run_screen",
+    "scorer_for",
 ]
 
 MODES = ("arrays", "pairs")
@@ -265,6 +266,52 @@ class ScreenScorer:
             if self.normalizer is not None:
                 pred = self.normalizer.inverse(pred)
         return pred.cpu()
+
+
+class _MeanScorer:
+    """A seed ensemble's screen: each member's :class:`ScreenScorer`, predictions (original units)
+    averaged, as :class:`cellgi.ensemble.LoadedEnsemble` predicts."""
+
+    def __init__(self, scorers: Sequence[Any]):
+        self.scorers = list(scorers)
+
+    def score(self, sets: Sequence[Sequence[int]]) -> Any:
+        import torch
+
+        return torch.stack([s.score(sets) for s in self.scorers]).mean(0)
+
+
+class _StackScorer:
+    """A stacked folder's screen (``training.stack``): the network's screen blended with the stored
+    baselines, as :class:`cellgi.stack.LoadedStack` predicts."""
+
+    def __init__(self, network: Any, loaded: Any):
+        self.network, self.loaded = network, loaded
+
+    def score(self, sets: Sequence[Sequence[int]]) -> Any:
+        import torch
+
+        pred = self.network.score(sets)  # original units
+        sizes = torch.tensor([len(s) for s in sets], dtype=torch.long)
+        ptr = torch.cat([torch.zeros(1, dtype=torch.long), sizes.cumsum(0)])
+        idx = torch.tensor([g for s in sets for g in s], dtype=torch.long)
+        st, norm = self.loaded.stack, self.loaded.normalizer
+        others = st.baseline_predictions(idx, ptr, self.loaded.featurizer)
+        return norm.inverse(st.combine(norm.transform(pred), others))
+
+
+def scorer_for(loaded: Any) -> Any:
+    """The fastest exact scorer of what ``loaded`` predicts: one model (:class:`ScreenScorer`), a seed
+    ensemble (its members' scorers, averaged) or a stacked folder (the network's scorer blended with
+    its baselines). Its ``score(sets)`` equals ``loaded.predict`` on the same sets."""
+    from cellgi.ensemble import LoadedEnsemble
+    from cellgi.stack import LoadedStack
+
+    if isinstance(loaded, LoadedStack):
+        return _StackScorer(scorer_for(loaded.network), loaded)
+    if isinstance(loaded, LoadedEnsemble):
+        return _MeanScorer([ScreenScorer(m.model, m.normalizer) for m in loaded.members])
+    return ScreenScorer(loaded.model, getattr(loaded, "normalizer", None))
 
 
 # --------------------------------------------------------------------------------------------- writers
@@ -468,8 +515,9 @@ def run_screen(
     progress: bool = True,
     on_batch: Callable[[int, int], None] | None = None,
 ) -> ScreenReport:
-    """Run ``plan`` with a loaded model (``cellgi.train.checkpoint.LoadedModel`` or anything with
-    ``model``, ``normalizer`` and ``target_names``), streaming rows to ``output`` (see the module docs).
+    """Run ``plan`` with a loaded model (``cellgi.train.checkpoint.LoadedModel``, a seed ensemble or a
+    stacked folder, or anything with ``model``, ``normalizer`` and ``target_names``), streaming rows to
+    ``output`` (see the module docs).
 
     Args:
         top_k: strongest negative and positive predictions kept per query (0: no top file).
@@ -533,10 +581,7 @@ def run_screen(
     counts = [plan.count(i) for i in range(len(plan.queries))]
     ti = targets.index(rank_target)
     t_setup = time.perf_counter()
-    from cellgi.ensemble import require_single_model
-
-    require_single_model(loaded, "cellgi screen")
-    scorer = ScreenScorer(loaded.model, getattr(loaded, "normalizer", None))
+    scorer = scorer_for(loaded)
     report.setup_seconds = time.perf_counter() - t_setup
     bar = _Progress(plan.total, done_rows) if progress else None
     t0 = time.perf_counter()

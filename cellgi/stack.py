@@ -14,10 +14,10 @@ so the weights are chosen as the test will use them, never on test genes). The f
 ``stack.pt`` (the fitted baselines as tensors: trees as node arrays, read with ``weights_only=True``, so
 opening a run folder still executes no code) and ``stack.json`` (members, weights, validation Pearson of
 each member and of the blend), and every command that loads the folder (``cellgi predict``,
-``cellgi evaluate``, :func:`cellgi.load`) predicts with the blend. The network alone stays reachable: a
-checkpoint file (``RUN/checkpoints/best.ckpt``, ``RUN/model.pt``) or a member folder of a series loads
-without the stack, and ``cellgi screen``/``cellgi embed``, which need one network model, refuse a stacked
-folder naming that file.
+``cellgi evaluate``, ``cellgi screen``, :func:`cellgi.load`) predicts with the blend. The network alone
+stays reachable: a checkpoint file (``RUN/checkpoints/best.ckpt``, ``RUN/model.pt``) or a member folder
+of a series loads without the stack, and ``cellgi embed``, which needs one network model, refuses a
+stacked folder naming that file.
 
 Why: on the real E-MAP with genes held out, the network's seed ensemble and the trees err differently;
 their blend was above both on pairs with one and with two unseen genes (docs/benchmarks.md).

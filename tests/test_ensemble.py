@@ -12,6 +12,7 @@ from cellgi.cli.main import main
 from cellgi.ensemble import EnsembleError, LoadedEnsemble, load_ensemble
 from cellgi.train.checkpoint import load_model
 
+from run_checks import assert_screen_equals_predict
 from tiny_specs import write_tiny_spec
 
 
@@ -65,7 +66,7 @@ def test_replicates_json_reports_the_ensemble_metrics(reps):
     assert ens["test.mse"] <= (per_seed["0"] + per_seed["1"]) / 2 + 1e-9
 
 
-def test_predict_and_embed_and_screen_on_an_ensemble(reps, tmp_path, capsys):
+def test_predict_screen_and_embed_on_an_ensemble(reps, tmp_path, capsys):
     _, out = reps
     inp = tmp_path / "sets.txt"
     inp.write_text("SYN0001;SYN0002\nSYN0003;SYN0004;SYN0005\n")
@@ -81,9 +82,7 @@ def test_predict_and_embed_and_screen_on_an_ensemble(reps, tmp_path, capsys):
     for i, r in enumerate(rows):
         assert float(r["gene_interaction"]) == pytest.approx((singles[0][i] + singles[1][i]) / 2, abs=1e-5)
     capsys.readouterr()
-    assert main(["screen", str(out), "--query", "SYN0001", "-o", str(tmp_path / "s.tsv")]) == 2
-    err = capsys.readouterr().err
-    assert "seed ensemble of 2 runs" in err and "seed_0" in err
+    assert_screen_equals_predict(out, tmp_path, capsys)  # a screen of the ensemble: its members' mean
     assert main(["embed", str(out), "-o", str(tmp_path / "e.tsv")]) == 2
     assert "gene embeddings needs one model" in capsys.readouterr().err
 

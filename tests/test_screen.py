@@ -20,6 +20,7 @@ from cellgi.screen import ScreenError, ScreenInterrupted, ScreenScorer, plan_scr
 
 sys.path.insert(0, str(Path(__file__).parent / "nn"))
 from nn_helpers import model_spec_from_yaml, random_graph  # noqa: E402
+from run_checks import assert_screen_equals_predict, read_tsv  # noqa: E402
 from tiny_specs import tiny_spec  # noqa: E402
 
 N = 30
@@ -42,10 +43,6 @@ def forward(model, sets):
     batch = collate_index_sets([torch.tensor(s) for s in sets], torch.zeros(len(sets), model.num_targets))
     with torch.no_grad():
         return model(batch)[0]
-
-
-def read_tsv(path):
-    return list(csv.DictReader(open(path), delimiter="\t"))
 
 
 def test_plan_arrays_and_pairs():
@@ -163,22 +160,6 @@ def test_cli_screen_equals_cli_predict(tmp_path, capsys):
     (tmp_path / "t.yaml").write_text(tiny_spec("tiny-screen"))
     run = tmp_path / "run"
     assert main(["train", str(tmp_path / "t.yaml"), "--run-dir", str(run), "--no-progress"]) == 0
-    arrays = tmp_path / "arrays.txt"
-    arrays.write_text("".join(f"SYN{i:04d}\n" for i in range(1, 41)))
-    out = tmp_path / "screen.tsv"
-    code = main(["screen", str(run), "--query", "SYN0001;SYN0050", "--arrays", str(arrays), "-o", str(out),
-                 "--top-k", "5", "--batch-size", "16", "--no-progress"])
-    assert code == 0, capsys.readouterr().err
-    assert "wrote 39 predictions" in capsys.readouterr().out
-    rows = read_tsv(out)
-    sets = tmp_path / "sets.txt"
-    sets.write_text("".join(f"SYN0001;SYN0050;{r['array']}\n" for r in rows))
-    assert main(["predict", str(run), "--genes", str(sets), "-o", str(tmp_path / "pred.tsv"), "--no-progress"]) == 0
-    pred = read_tsv(tmp_path / "pred.tsv")
-    assert len(pred) == len(rows) == 39
-    for r, p in zip(rows, pred):
-        assert abs(float(r["gene_interaction"]) - float(p["gene_interaction"])) <= 1e-5 + 1e-4 * abs(
-            float(p["gene_interaction"]))
-    assert len(read_tsv(tmp_path / "screen.top.tsv")) <= 10
+    assert_screen_equals_predict(run, tmp_path, capsys)
     assert main(["screen", str(run), "--query", "NOTAGENE", "-o", str(tmp_path / "x.tsv")]) == 2
     assert "query 1: gene 'NOTAGENE'" in capsys.readouterr().err

@@ -13,6 +13,7 @@ from cellgi.cli.main import main
 from cellgi.stack import STACK_FILE, STACK_SUMMARY_FILE, LoadedStack, StackError, fit_weights
 from cellgi.train.checkpoint import CheckpointError, load_model
 
+from run_checks import assert_screen_equals_predict
 from tiny_specs import write_tiny_spec
 
 
@@ -132,13 +133,14 @@ def test_a_stacked_folder_predicts_the_blend_and_its_checkpoint_the_network(stac
     assert m.compute()["pearson"] == pytest.approx(reported, abs=1e-5)
 
 
-def test_evaluate_names_the_stack_and_screen_asks_for_the_network(stacked, tmp_path, capsys):
+def test_evaluate_names_the_stack_and_screen_scores_the_blend(stacked, tmp_path, capsys):
     data = tmp_path / "pairs.tsv"
     data.write_text("gene_a\tgene_b\tscore\n" + "".join(f"SYN{i:04d}\tSYN{i + 7:04d}\t{0.01 * i}\n" for i in range(1, 40)))
     assert main(["evaluate", str(stacked), "--data", str(data), "--format", "table", "--gene-columns", "gene_a,gene_b",
                  "--target-column", "gene_interaction=score"]) == 0
     assert "predictor: stack (weights fitted on validation)" in capsys.readouterr().out
-    assert main(["screen", str(stacked), "--query", "SYN0001", "-o", str(tmp_path / "s.tsv")]) == 2
+    assert_screen_equals_predict(stacked, tmp_path, capsys)
+    assert main(["embed", str(stacked), "-o", str(tmp_path / "e.tsv")]) == 2  # embeddings need the network
     err = capsys.readouterr().err
     assert "training.stack" in err and str(stacked / "model.pt") in err
 
@@ -187,6 +189,7 @@ def test_a_stacked_series_blends_its_ensemble_with_both_baselines(series, tmp_pa
     batch = collate_index_sets([torch.tensor(s) for s in sets], torch.full((2, 1), float("nan")))
     expect = loaded.predict(batch)[0][:, 0].tolist()
     assert [float(r["gene_interaction"]) for r in rows] == pytest.approx(expect, abs=1e-5)
+    assert_screen_equals_predict(out, tmp_path, capsys)  # the ensemble's screens, blended
 
 
 def test_a_series_stopped_before_its_stack_resumes_to_the_same_stack(series, tmp_path, capsys):

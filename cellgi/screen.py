@@ -256,10 +256,13 @@ class ScreenScorer:
         batch = collate_index_sets(chunk, torch.full((len(chunk), self.model.num_targets), float("nan")))
         batch = batch.to(self.device)
         with torch.inference_mode():
-            keep = self.model.keep_mask(batch)  # [N, S+1], last column the wildtype
-            x, _ = self.model.gene_states(keep[:, :-1], x0=self.x0)
-            x = torch.cat([x, self.x_wt], dim=1)
-            pred, _ = self.model._readout(x, keep, batch, [], None, x0=self.x0)
+            if not self.model.uses_global:  # local heads only: they read the wildtype states alone
+                pred, _ = self.model.readout_wildtype(batch, self.x0, self.x_wt[:, 0])
+            else:
+                keep = self.model.keep_mask(batch)  # [N, S+1], last column the wildtype
+                x, _ = self.model.gene_states(keep[:, :-1], x0=self.x0)
+                x = torch.cat([x, self.x_wt], dim=1)
+                pred, _ = self.model._readout(x, keep, batch, [], None, x0=self.x0)
             pred = pred.float()
             if not bool(torch.isfinite(pred).all()):
                 raise ScreenError("the model predicted NaN/inf for a gene set of this batch")

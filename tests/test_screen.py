@@ -26,13 +26,18 @@ from tiny_specs import tiny_spec  # noqa: E402
 N = 30
 
 
-def tiny_loaded(agg: str = "sum", targets: int = 2):
+LOCAL_ONLY = """
+local_predictor: {type: pair_relations, num_layers: 1}
+combiner: {type: local_only}"""
+
+
+def tiny_loaded(agg: str = "sum", targets: int = 2, heads: str = "local_predictor: {type: hypergraph_attention, num_heads: 2}"):
     graph = random_graph(N)
     spec = model_spec_from_yaml(f"""
 hidden_dim: 8
 num_layers: 2
 aggregator: {{type: {agg}}}
-local_predictor: {{type: hypergraph_attention, num_heads: 2}}""")
+{heads.strip()}""")
     torch.manual_seed(0)
     model = LazyDango.from_spec(spec, graph, targets).eval()
     return SimpleNamespace(model=model, normalizer=None, target_names=[f"t{i}" for i in range(targets)],
@@ -79,9 +84,10 @@ def test_plan_errors_say_where(tmp_path):
         plan_screen(m, ["G001"], arrays=["G001"])
 
 
-@pytest.mark.parametrize("agg", ["sum", "pairwise_interaction"])
-def test_scorer_equals_model_forward(agg):
-    loaded = tiny_loaded(agg)
+@pytest.mark.parametrize(("agg", "heads"), [("sum", None), ("pairwise_interaction", None), ("sum", LOCAL_ONLY)])
+def test_scorer_equals_model_forward(agg, heads):
+    """Also a model whose heads read the wildtype states only (local_only: the wildtype is computed once)."""
+    loaded = tiny_loaded(agg) if heads is None else tiny_loaded(agg, heads=heads)
     sets = [(1, 2, a) for a in range(3, 20)] + [(4, 7), (9,)]
     scorer = ScreenScorer(loaded.model)
     got = torch.cat([scorer.score(sets[:5]), scorer.score(sets[5:])])

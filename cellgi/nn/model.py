@@ -478,11 +478,19 @@ class LazyDango(nn.Module):
         x0 = self.initial_states()
         keep = torch.ones(self.num_genes, 1, dtype=torch.bool, device=x0.device)
         x, layer_w = self.gene_states(keep, stages, x0=x0)
-        wt = x[:, 0]
+        return self.readout_wildtype(batch, x0, x[:, 0], layer_w, stages)
+
+    def readout_wildtype(
+        self, batch: PerturbationBatch, x0: Tensor, wt: Tensor, layer_w: list[Tensor] | None = None,
+        stages: list | None = None,
+    ) -> tuple[Tensor, dict[str, Tensor | None]]:
+        """The heads of a model without a global part, given the initial states ``x0 [N, H]`` and the
+        wildtype states ``wt [N, H]`` (computed once for many batches by ``cellgi screen``)."""
+        layer_w = layer_w or []
         pmask = batch.pert_mask.to(torch.bool)
         pert_gene_embs = wt.index_select(0, batch.pert_padded.reshape(-1)).view(*batch.pert_padded.shape, -1)
         if self.relations is not None:
-            rel = self.relations(batch.pert_padded.to(x.device), pmask.to(x.device))
+            rel = self.relations(batch.pert_padded.to(wt.device), pmask.to(wt.device))
             inputs = x0.index_select(0, batch.pert_padded.reshape(-1)).view(*batch.pert_padded.shape, -1)
             local = self.local_predictor(pert_gene_embs, pmask, relations=rel, inputs=inputs)  # type: ignore[misc]
         else:

@@ -94,9 +94,10 @@ def evaluate_screen(
 ) -> dict[str, Any]:
     """Evaluate a :class:`~cellgi.train.checkpoint.LoadedModel` on a screen description; the JSON report.
 
-    Keys: ``checkpoint, data, format, targets, missing_targets, unmeasured_targets, n_rows, n_samples,
-    n_unmapped, n_no_target, skipped, unmapped_identifiers, kinds, metrics`` (``metrics`` keys are
-    ``<target>.<metric>``, e.g. ``gene_interaction.pearson``).
+    Keys: ``checkpoint, predictor, data, format, targets, missing_targets, unmeasured_targets, n_rows,
+    n_samples, n_unmapped, n_no_target, skipped, unmapped_identifiers, kinds, metrics`` (``metrics`` keys
+    are ``<target>.<metric>``, e.g. ``gene_interaction.pearson``), and for a stacked run ``members``: the
+    same metrics of each member alone (``network``, ``baseline_features``, ...).
 
     Raises:
         EvaluateError: no sample left (all genes unknown, or no measured value for any model target).
@@ -135,10 +136,15 @@ def evaluate_screen(
     bs = batch_size or loaded.spec.data.eval_batch_size or loaded.spec.data.batch_size
     metrics = InteractionMetrics(targets, loaded.spec.training.metrics.strong_threshold, sync=False)
     counts = torch.zeros(len(targets), dtype=torch.long)
+    members: dict[str, Any] = {}  # a stacked run: each member alone too
     for lo in range(0, keep.numel(), bs):
         batch = ds.batch(keep[lo : lo + bs])
-        pred, _ = loaded.predict(batch)
+        pred, reps = loaded.predict(batch)
         metrics.update(pred.float().cpu(), batch.y)
+        for name, p in (reps.get("stack_members") or {}).items():
+            if name not in members:
+                members[name] = InteractionMetrics(targets, loaded.spec.training.metrics.strong_threshold, sync=False)
+            members[name].update(p.float().cpu(), batch.y)
         counts += (~torch.isnan(batch.y)).sum(dim=0).cpu()
     values = metrics.compute()
     unmeasured = [t for t, c in zip(targets, counts.tolist()) if c == 0 and t not in missing]
@@ -161,6 +167,8 @@ def evaluate_screen(
         "unmapped_identifiers": unmapped["items"],
         "kinds": kinds,
         "metrics": {k.replace("/", "."): float(v) for k, v in values.items()},
+        **({"members": {name: {k.replace("/", "."): float(v) for k, v in m.compute().items()}
+                        for name, m in members.items()}} if members else {}),
     }
 
 

@@ -247,6 +247,9 @@ class LoadedStack(LoadedModel):
         others = self.stack.baseline_predictions(batch.pert_idx, batch.pert_ptr, self.featurizer)
         reps = dict(reps)
         reps["network"] = pred
+        # each member alone, in original units (``cellgi evaluate`` reports them beside the blend)
+        reps["stack_members"] = {"network": pred, **{name: self.normalizer.inverse(o).to(pred.device)
+                                                      for name, o in zip(self.stack.members[1:], others)}}
         return self.normalizer.inverse(self.stack.combine(net, others)).to(pred.device), reps
 
 

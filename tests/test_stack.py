@@ -136,9 +136,18 @@ def test_a_stacked_folder_predicts_the_blend_and_its_checkpoint_the_network(stac
 def test_evaluate_names_the_stack_and_screen_scores_the_blend(stacked, tmp_path, capsys):
     data = tmp_path / "pairs.tsv"
     data.write_text("gene_a\tgene_b\tscore\n" + "".join(f"SYN{i:04d}\tSYN{i + 7:04d}\t{0.01 * i}\n" for i in range(1, 40)))
-    assert main(["evaluate", str(stacked), "--data", str(data), "--format", "table", "--gene-columns", "gene_a,gene_b",
-                 "--target-column", "gene_interaction=score"]) == 0
-    assert "predictor: stack (weights fitted on validation)" in capsys.readouterr().out
+    args = ["--data", str(data), "--format", "table", "--gene-columns", "gene_a,gene_b",
+            "--target-column", "gene_interaction=score"]
+    assert main(["evaluate", str(stacked), *args, "-o", str(tmp_path / "ev.json")]) == 0
+    text = capsys.readouterr().out
+    assert "predictor: stack (weights fitted on validation)" in text and "baseline_features alone: pearson" in text
+    report = json.loads((tmp_path / "ev.json").read_text())
+    assert set(report["members"]) == {"network", "baseline_features"}
+    # the network member is what the network's own checkpoint scores on the same file
+    assert main(["evaluate", str(stacked / "model.pt"), *args, "-o", str(tmp_path / "net.json")]) == 0
+    net = json.loads((tmp_path / "net.json").read_text())
+    assert "members" not in net and net["predictor"] == "one network model"
+    assert report["members"]["network"]["pearson"] == pytest.approx(net["metrics"]["pearson"], abs=1e-6)
     assert_screen_equals_predict(stacked, tmp_path, capsys)
     assert main(["embed", str(stacked), "-o", str(tmp_path / "e.tsv")]) == 2  # embeddings need the network
     err = capsys.readouterr().err

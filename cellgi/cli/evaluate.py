@@ -89,6 +89,9 @@ def _print_report(report: dict[str, Any]) -> None:
     console.print(table)
     if report.get("predictor"):
         console.print(f"predictor: {report['predictor']}")
+    for name, mm in (report.get("members") or {}).items():  # a stacked run: each member alone
+        cells = ", ".join(f"{k} {v:.4f}" for k, v in mm.items() if k.split(".")[-1] in ("pearson", "spearman") and v == v)
+        console.print(f"  {name} alone: {cells}")
     console.print(
         f"{report['n_samples']} samples evaluated of {report['n_rows']} rows read; "
         f"{report['n_unmapped']} skipped because a gene is not in the model's gene list"

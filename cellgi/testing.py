@@ -18,6 +18,7 @@ Example (a plugin's test)::
 | :func:`check_conv_batchmates_independent` | conv | a sample's output does not change with another sample's deletions |
 | :func:`check_conv_gradients` | conv | gradients equal those of the per-sample copies; deleted genes reach nothing |
 | :func:`check_conv_shared` | conv (``supports_shared``) | ``forward_shared`` equals ``forward_batched`` at every (gene, column) |
+| :func:`check_conv_masked_input` | conv (``supports_masked_input``) | ``forward_masked`` with the layer's masked input equals ``forward_batched`` |
 | :func:`check_first_layer_delta` | conv + aggregator | the model's first-layer delta gives the states and gradients of the full first layer |
 | :func:`check_aggregator_rows_independent` | aggregator | each output row depends on its own input rows only |
 | :func:`check_documented` | any | every parameter has a description; a summary and a docstring |
@@ -38,6 +39,7 @@ __all__ = [
     "check_conv_batched_equals_copies",
     "check_conv_batchmates_independent",
     "check_conv_gradients",
+    "check_conv_masked_input",
     "check_conv_shared",
     "check_documented",
     "check_first_layer_delta",
@@ -229,6 +231,27 @@ def check_conv_shared(conv: Any, *, dim: int = 8, seed: int = 7, sets: list[Tens
                                msg=lambda m: f"forward_shared != forward_batched: {m}")
 
 
+def check_conv_masked_input(conv: Any, *, dim: int = 8, seed: int = 9) -> None:
+    """For a conv declaring ``supports_masked_input``: ``forward_masked(x, masked_input(x, keep), adj)``
+    equals ``forward_batched(x, adj, keep)``, outputs and input gradients."""
+    from cellgi.nn.convs.base import masked_input
+
+    n = 40
+    conv = _conv(conv, dim).eval()
+    if not getattr(type(conv), "supports_masked_input", False):
+        return
+    graph = random_graph(n, seed=seed)
+    op = _operator(graph, "dir")
+    keep = keep_from_sets(n, random_sets(n, [2, 3, 1], seed=seed))
+    x = torch.randn(n, keep.shape[1], dim, generator=torch.Generator().manual_seed(seed), requires_grad=True)
+    a = conv.forward_batched(x, op, keep)
+    (ga,) = torch.autograd.grad(a.square().sum(), x)
+    b = conv.forward_masked(x, masked_input(x, keep), op)
+    (gb,) = torch.autograd.grad(b.square().sum(), x)
+    torch.testing.assert_close(b, a, msg=lambda m: f"forward_masked != forward_batched: {m}")
+    torch.testing.assert_close(gb, ga, msg=lambda m: f"forward_masked gradients != forward_batched's: {m}")
+
+
 def check_conv(conv: str) -> None:
     """Every conv check above, for a registered conv name."""
     for edge_type in ("und_a", "dir"):
@@ -237,6 +260,7 @@ def check_conv(conv: str) -> None:
     check_conv_batchmates_independent(conv)
     check_conv_gradients(conv)
     check_conv_shared(conv)
+    check_conv_masked_input(conv)
 
 
 # ------------------------------------------------------------------------------------ aggregators

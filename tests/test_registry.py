@@ -166,10 +166,11 @@ def test_contract_refuses_undeclared_or_missing_capability():
 def test_builtin_capabilities_are_declared():
     convs = get_registry("conv")
     assert convs.get("masked_gin").capabilities == {
-        "supports_shared": True, "supports_fused": True, "row_independent": True
+        "supports_shared": True, "supports_fused": True, "supports_masked_input": True, "row_independent": True
     }
     gat = convs.get("masked_gatv2").capabilities
     assert gat["supports_shared"] is False and gat["supports_fused"] is False
+    assert gat["supports_masked_input"] is False
 
 
 def test_a_conv_with_forward_fused_must_declare_it():

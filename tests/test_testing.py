@@ -16,6 +16,7 @@ from cellgi.testing import (
     check_conv_batched_equals_copies,
     check_conv_batchmates_independent,
     check_conv_gradients,
+    check_conv_masked_input,
     check_conv_shared,
     check_documented,
 )
@@ -48,6 +49,11 @@ class _WrongShared(MaskedGIN):
         return wt, at_pairs + 1.0
 
 
+class _OverridesBatchedOnly(_IgnoresDeletions):
+    """A subclass that changes forward_batched but inherits forward_masked (and its declaration): the
+    model would take the inherited path; the check says so."""
+
+
 def test_conv_checks_catch_broken_convs():
     with pytest.raises(AssertionError, match="batched != per-sample copies|changed no kept gene"):
         check_conv_batched_equals_copies(_IgnoresDeletions(in_dim=8, out_dim=8))
@@ -57,6 +63,8 @@ def test_conv_checks_catch_broken_convs():
         check_conv_gradients(_IgnoresDeletions(in_dim=8, out_dim=8))
     with pytest.raises(AssertionError, match="forward_shared != forward_batched"):
         check_conv_shared(_WrongShared(in_dim=8, out_dim=8))
+    with pytest.raises(AssertionError, match="forward_masked != forward_batched"):
+        check_conv_masked_input(_OverridesBatchedOnly(in_dim=8, out_dim=8))
 
 
 class _MixesRows(SumAggregator):

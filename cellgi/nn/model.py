@@ -31,6 +31,7 @@ from cellgi.data.batch import PerturbationBatch
 from cellgi.data.cellgraph import CellGraph
 from cellgi.nn.aggregators import GraphAggregator
 from cellgi.nn.convs import ConvWrapper, fused
+from cellgi.nn.convs.base import masked_input
 from cellgi.nn.embedding import GeneEmbedding, Preprocessor
 from cellgi.nn.heads import Combiner, GlobalPredictor, LocalPredictor
 from cellgi.nn.operator import GraphOperator, RemovedEdges
@@ -336,6 +337,10 @@ class LazyDango(nn.Module):
             if fuse and self._fusable[li]:  # one batched pass over the edge types (exact)
                 y, w = self.aggregators[li].forward_stacked(
                     fused.layer_outputs(self.layers[li], self.operators, x, keep, self._stacked_cache))
+            elif all(conv.supports_masked_input for conv in self.layers[li]):  # masked input made once
+                src = masked_input(x, keep)
+                y, w = self.aggregators[li](
+                    [conv.forward_masked(x, src, op) for conv, op in zip(self.layers[li], self.operators)])
             else:
                 outs = [conv.forward_batched(x, op, keep) for conv, op in zip(self.layers[li], self.operators)]
                 y, w = self.aggregators[li](outs)

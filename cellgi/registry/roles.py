@@ -116,6 +116,11 @@ ROLES: dict[str, Role] = {
                     "forward_fused",
                     "the G per-edge-type convs of a layer run as one stacked pass (with can_fuse(convs))",
                 ),
+                Capability(
+                    "supports_masked_input",
+                    "forward_masked",
+                    "takes the layer's masked input (x * keep, the same for every edge type) made once",
+                ),
                 _ROW,
             ),
         ),

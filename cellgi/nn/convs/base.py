@@ -8,7 +8,15 @@ from torch import Tensor, nn
 
 from cellgi.nn.operator import GraphOperator
 
-__all__ = ["MaskedConv", "dropout_active"]
+__all__ = ["MaskedConv", "dropout_active", "masked_input"]
+
+
+def masked_input(x: Tensor, keep: Tensor) -> Tensor:
+    """``[N, B*H]``: ``x [N, B, H]`` with the deleted (gene, column) rows zeroed (``keep [N, B]`` False),
+    the source side of a masked sum over the shared adjacency. The same for every edge type of a layer,
+    so the model makes it once per layer for the convs that take it (``supports_masked_input``)."""
+    n, b, h = x.shape
+    return (x * keep.unsqueeze(-1).to(x.dtype)).reshape(n, b * h)
 
 
 def dropout_active(module: nn.Module) -> bool:
@@ -50,6 +58,10 @@ class MaskedConv(nn.Module):
       ``G`` per-edge-type convs of one layer (one instance per type, same settings) run together: equal
       to stacking their :meth:`forward_batched` outputs, up to float rounding (default False; see
       ``cellgi.nn.convs.fused``);
+    - ``supports_masked_input``: provides ``forward_masked(x [N, B, in_dim], src [N, B*in_dim], adj) ->
+      [N, B, out_dim]``, :meth:`forward_batched` given the layer's :func:`masked_input` already made
+      (``src = masked_input(x, keep)``, shared by every edge type of the layer: made once, not once per
+      type); it must equal ``forward_batched(x, adj, keep)`` (default False);
     - ``row_independent``: no mixing of genes or samples except through edges (default True);
     - :meth:`uses_dropout`: whether the member is random in training mode right now (default: an
       ``nn.Dropout`` submodule with ``p > 0``; members with functional dropout override it).
@@ -57,6 +69,7 @@ class MaskedConv(nn.Module):
 
     supports_shared: ClassVar[bool] = False
     supports_fused: ClassVar[bool] = False
+    supports_masked_input: ClassVar[bool] = False
     row_independent: ClassVar[bool] = True
 
     in_dim: int

@@ -7,7 +7,7 @@ from pydantic import Field
 from torch import Tensor, nn
 from torch_geometric.utils import scatter
 
-from cellgi.nn.convs.base import MaskedConv
+from cellgi.nn.convs.base import MaskedConv, masked_input
 from cellgi.nn.mlp import MLP, NormName, fused_mlp, mlps_fusable
 from cellgi.nn.operator import GraphOperator, RemovedEdges, StackedOperator, spmm
 from cellgi.registry import Params, register
@@ -68,6 +68,7 @@ class MaskedGIN(MaskedConv):
 
     supports_shared = True
     supports_fused = True
+    supports_masked_input = True
 
     def __init__(
         self,
@@ -104,8 +105,11 @@ class MaskedGIN(MaskedConv):
         return self.mlp((1 + self.eps) * x + agg)
 
     def forward_batched(self, x: Tensor, adj: GraphOperator, keep: Tensor) -> Tensor:
+        return self.forward_masked(x, masked_input(x, keep), adj)
+
+    def forward_masked(self, x: Tensor, src: Tensor, adj: GraphOperator) -> Tensor:
+        """:meth:`forward_batched` given ``src = masked_input(x, keep)`` (made once per layer)."""
         n, b, h = x.shape
-        src = (x * keep.unsqueeze(-1).to(x.dtype)).reshape(n, b * h)
         agg = spmm(adj.adj, adj.adj_t, src).view(n, b, h)
         if self.train_eps or self.initial_eps != 0.0:
             return self.mlp(agg + (1 + self.eps) * x)
@@ -140,8 +144,7 @@ class MaskedGIN(MaskedConv):
         ``torch.stack([c.forward_batched(x, op_g, keep) for ...])`` up to float rounding."""
         n, b, h = x.shape
         g = len(convs)
-        src = (x * keep.unsqueeze(-1).to(x.dtype)).reshape(n, b * h)
-        agg = adj.aggregate(src).view(g, n * b, h)
+        agg = adj.aggregate(masked_input(x, keep)).view(g, n * b, h)
         xf = x.reshape(1, n * b, h)
         if any(c.train_eps or c.initial_eps != 0.0 for c in convs):
             eps = torch.stack([c.eps for c in convs]).to(x.dtype).view(g, 1, 1)

@@ -73,6 +73,15 @@ class ConvWrapper(nn.Module):
     def forward_batched(self, x: Tensor, adj: GraphOperator, keep: Tensor) -> Tensor:
         return self._post(self.conv.forward_batched(x, adj, keep), x)
 
+    def forward_masked(self, x: Tensor, src: Tensor, adj: GraphOperator) -> Tensor:
+        """:meth:`forward_batched` given the layer's ``masked_input(x, keep)`` (convs declaring
+        ``supports_masked_input``)."""
+        return self._post(self.conv.forward_masked(x, src, adj), x)
+
+    @property
+    def supports_masked_input(self) -> bool:
+        return bool(self.conv.supports_masked_input)  # declared, checked when the conv registered
+
     @property
     def supports_shared(self) -> bool:
         """Whether the conv has the first-layer entry point ``forward_shared`` (see ``MaskedConv``)."""

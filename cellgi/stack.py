@@ -201,8 +201,13 @@ def fit_stack(folder: str | Path, spec: Any, loaded: Any, bundle: Any = None) ->
     val_cols = columns(val)
     t = len(bundle.target_names)
     weights, intercept = torch.zeros(t, len(stack.members)), torch.zeros(t)
+    alone: list[str] = []  # targets without enough measured validation rows keep the network alone
     for j in range(t):
-        w, b = fit_weights(np.stack([c[:, j].numpy() for c in val_cols], 1), yn[val, j].numpy())
+        try:
+            w, b = fit_weights(np.stack([c[:, j].numpy() for c in val_cols], 1), yn[val, j].numpy())
+        except StackError:
+            w, b = np.eye(len(stack.members))[0], 0.0
+            alone.append(bundle.target_names[j])
         weights[j], intercept[j] = torch.from_numpy(w).float(), b
     stack.weights, stack.intercept = weights, intercept
 
@@ -223,7 +228,8 @@ def fit_stack(folder: str | Path, spec: Any, loaded: Any, bundle: Any = None) ->
     val_pearson["stack"] = metrics.get("stack.val.pearson")
     stack.info = {"members": stack.members, "fit_on": "val", "val_rows": int(val.numel()),
                   "weights": {tn: dict(zip(stack.members, weights[j].tolist())) for j, tn in enumerate(bundle.target_names)},
-                  "intercept": dict(zip(bundle.target_names, intercept.tolist())), "val_pearson": val_pearson}
+                  "intercept": dict(zip(bundle.target_names, intercept.tolist())), "val_pearson": val_pearson,
+                  "network_alone_for": alone}
     from cellgi.train.checkpoint import atomic_torch_save
 
     atomic_torch_save(stack.state_dict(), folder / STACK_FILE)

@@ -214,3 +214,17 @@ def test_a_series_stopped_before_its_stack_resumes_to_the_same_stack(series, tmp
     after = json.loads((copy / STACK_SUMMARY_FILE).read_text())
     for target, w in before["weights"].items():
         assert after["weights"][target] == pytest.approx(w, abs=1e-6)
+
+
+def test_a_target_without_measured_validation_rows_keeps_the_network_alone(stacked, tmp_path):
+    from cellgi.data import build_data
+    from cellgi.spec import load_spec
+    from cellgi.stack import fit_stack
+
+    spec = load_spec(stacked / "spec.yaml")
+    bundle = build_data(spec.data, progress=False)
+    bundle.dataset.y[bundle.splits["val"]] = float("nan")  # nothing measured on validation
+    fit_stack(tmp_path, spec, load_model(stacked, stack=False), bundle)
+    info = json.loads((tmp_path / STACK_SUMMARY_FILE).read_text())
+    assert info["network_alone_for"] == ["gene_interaction"]
+    assert info["weights"]["gene_interaction"] == {"network": 1.0, "baseline_features": 0.0}

@@ -687,10 +687,14 @@ def _train_in(
 
 def _stack_run(spec: Spec, rdir: Path, bundle: DataBundle, say: Any) -> dict[str, float]:
     """Fit the run's stack (``training.stack``) against its best model; returns ``stack.*`` metrics."""
-    from cellgi.stack import STACK_SUMMARY_FILE, fit_stack
+    from cellgi.stack import STACK_SUMMARY_FILE, StackError, fit_stack
 
     t0 = time.perf_counter()
-    metrics = fit_stack(rdir, spec, load_model(rdir, stack=False), bundle)
+    try:
+        metrics = fit_stack(rdir, spec, load_model(rdir, stack=False), bundle)
+    except StackError as exc:  # e.g. a target with no measured validation row: the run stands without it
+        say(f"[yellow]warning:[/yellow] training.stack not fitted: {exc}; the run folder predicts with the network alone")
+        return {}
     say(stack_line(read_json(rdir / STACK_SUMMARY_FILE), metrics, time.perf_counter() - t0))
     return metrics
 

@@ -68,8 +68,16 @@ class Model:
 
     @property
     def torch_model(self) -> Any:
-        """The underlying :class:`~cellgi.nn.model.LazyDango` module."""
+        """The underlying :class:`~cellgi.nn.model.LazyDango` module (a seed ensemble's module averages its
+        members; for a stacked folder it is the network alone: :meth:`predict` adds the baselines)."""
         return self._loaded.model
+
+    @property
+    def predictor(self) -> str:
+        """What :meth:`predict` uses, in words: one network, a seed ensemble, or a stack with its weights."""
+        from cellgi.evaluate import describe_predictor
+
+        return describe_predictor(self._loaded)
 
     def __repr__(self) -> str:
         return (

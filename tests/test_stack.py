@@ -228,3 +228,18 @@ def test_a_target_without_measured_validation_rows_keeps_the_network_alone(stack
     info = json.loads((tmp_path / STACK_SUMMARY_FILE).read_text())
     assert info["network_alone_for"] == ["gene_interaction"]
     assert info["weights"]["gene_interaction"] == {"network": 1.0, "baseline_features": 0.0}
+
+
+def test_the_notebook_api_predicts_the_blend_and_says_so(stacked):
+    import cellgi
+
+    model = cellgi.load(stacked)
+    assert model.predictor.startswith("stack (weights fitted on validation): ")
+    assert cellgi.load(stacked / "model.pt").predictor == "one network model"
+    g = model.genes
+    df = model.predict([[g[0], g[1]], [g[2], g[3], g[4]]])
+    from cellgi.data.batch import collate_index_sets
+
+    batch = collate_index_sets([torch.tensor([0, 1]), torch.tensor([2, 3, 4])], torch.full((2, 1), float("nan")))
+    expect = load_model(stacked).predict(batch)[0][:, 0].tolist()
+    assert df["gene_interaction"].tolist() == pytest.approx(expect, abs=1e-5)

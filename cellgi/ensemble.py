@@ -117,7 +117,8 @@ def load_ensemble(
         where = member_paths[0] if member_paths else Path(".")
     if not member_paths:
         raise EnsembleError("an ensemble needs at least one member")
-    members = [load_model(p, map_location=map_location, prefer=prefer) for p in member_paths]
+    # members are networks: a member folder's own stack (training.stack) is not part of the average
+    members = [load_model(p, map_location=map_location, prefer=prefer, stack=False) for p in member_paths]
     first = members[0]
     for m in members[1:]:
         problems = []

@@ -325,7 +325,6 @@ def load_model(path: str | Path, *, map_location: Any = "cpu", prefer: str = "be
     from cellgi.spec import SpecError, validate_spec
 
     from cellgi.ensemble import is_replicates_folder, load_ensemble
-
     from cellgi.stack import has_stack, load_stack
 
     if stack and has_stack(path):  # `training.stack`: the network blended with its fitted baselines

@@ -122,18 +122,19 @@ def train_model(spec, bundle, *, max_epochs: int, patience: int, log=print):
 
 def run_one(spec, *, max_epochs, patience, log=print, model_too=True, predictions: dict | None = None):
     from cellgi.data import build_data
-    from cellgi.train.baselines import fit_baselines, run_baselines
+    from cellgi.train.baselines import fit_baselines, run_baselines, set_features
 
     bundle = build_data(spec.data, progress=False)
     res: dict[str, dict] = {}
     t0 = time.perf_counter()
-    fitted = fit_baselines(bundle, spec)
-    for name, per in run_baselines(bundle, spec, fitted=fitted).items():
+    set_feats = set_features(bundle)
+    fitted = fit_baselines(bundle, spec, set_feats=set_feats)
+    for name, per in run_baselines(bundle, spec, fitted=fitted, set_feats=set_feats).items():
         res[name.removeprefix("baseline_")] = per
     if predictions is not None:  # the baselines' predictions too (for the stack)
         for s, idx in bundle.splits.items():
             for name, fit in fitted.items() if idx.numel() else ():
-                p = (fit.predict(fit.info["x_all"][idx.numpy()]) if name == "baseline_features"
+                p = (fit.predict(set_feats[0][idx.numpy()]) if name == "baseline_features"
                      else fit.predict(bundle.dataset, idx))
                 predictions.setdefault(s, {})[name.removeprefix("baseline_")] = bundle.normalizer.inverse(p.float()).numpy()
     tb = time.perf_counter() - t0

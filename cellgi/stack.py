@@ -186,8 +186,6 @@ def fit_stack(folder: str | Path, spec: Any, loaded: Any, bundle: Any = None) ->
     wanted = [BASELINES[b] for b in cfg.baselines]
     fitted = fit_baselines(bundle, spec, features="baseline_features" in wanted)
     baselines = {name: fitted[name] for name in wanted}
-    if "baseline_features" in baselines:
-        baselines["baseline_features"].info.pop("x_all", None)
     featurizer = SetFeaturizer(bundle.graph, bundle.gene_features, bundle.feature_names)
     stack = Stack(["network", *wanted], torch.zeros(0), torch.zeros(0), baselines)
     batch_size = spec.data.eval_batch_size or 4 * spec.data.batch_size

@@ -401,11 +401,17 @@ def fit_feature_baseline(
     return FeatureBaseline(models, list(feature_names), info)
 
 
-def fit_baselines(bundle: Any, spec: Any, *, features: bool | None = None) -> dict[str, Any]:
+def _wants_features(spec: Any, features: bool | None) -> bool:
+    return getattr(spec.training.baseline, "features", True) if features is None else features
+
+
+def fit_baselines(bundle: Any, spec: Any, *, features: bool | None = None,
+                  set_feats: tuple[np.ndarray, list[str]] | None = None) -> dict[str, Any]:
     """The baselines fitted on ``bundle``'s training split, targets normalised as the model predicts
     them: ``{"baseline_additive": AdditiveBaseline, "baseline_features": FeatureBaseline}`` (the second
     unless ``features`` is False, or the spec's ``training.baseline.features`` is). Empty when the spec
-    disables baselines. The trees stop early on the validation split when it has rows."""
+    disables baselines. The trees stop early on the validation split when it has rows. ``set_feats``:
+    :func:`set_features` of the bundle when the caller has it already."""
     bcfg = spec.training.baseline
     if not getattr(bcfg, "enabled", True):
         return {}
@@ -413,8 +419,8 @@ def fit_baselines(bundle: Any, spec: Any, *, features: bool | None = None) -> di
     yn = bundle.normalizer.transform(ds.y)
     tr = bundle.splits["train"]
     out: dict[str, Any] = {"baseline_additive": fit_additive_baseline(ds, tr, alpha=bcfg.alpha, y=yn)}
-    if getattr(bcfg, "features", True) if features is None else features:
-        x_all, names = set_features(bundle)
+    if _wants_features(spec, features):
+        x_all, names = set_features(bundle) if set_feats is None else set_feats
         va = bundle.splits.get("val")
         has_val = va is not None and va.numel() > 0
         out["baseline_features"] = fit_feature_baseline(
@@ -422,15 +428,14 @@ def fit_baselines(bundle: Any, spec: Any, *, features: bool | None = None) -> di
             x_all[va.numpy()] if has_val else None, yn[va] if has_val else None,
             feature_names=names, seed=int(getattr(spec, "seed", 0)),
         )
-        out["baseline_features"].info["x_all"] = x_all  # reused by run_baselines; dropped before saving
     return out
 
 
-def run_baselines(bundle: Any, spec: Any, *, features: bool | None = None,
-                  fitted: dict[str, Any] | None = None) -> dict[str, dict[str, dict[str, float]]]:
+def run_baselines(bundle: Any, spec: Any, *, features: bool | None = None, fitted: dict[str, Any] | None = None,
+                  set_feats: tuple[np.ndarray, list[str]] | None = None) -> dict[str, dict[str, dict[str, float]]]:
     """Fit the baselines on ``bundle``'s training split (:func:`fit_baselines`, or use ``fitted``) and
     evaluate them on every non-empty split (``bundle.splits``: train, val, test and any extra test subsets
-    such as ``test_one_unseen``).
+    such as ``test_one_unseen``). The set features are computed once for both (or given: ``set_feats``).
 
     Args:
         bundle: the run's :class:`~cellgi.data.build.DataBundle`.
@@ -438,6 +443,7 @@ def run_baselines(bundle: Any, spec: Any, *, features: bool | None = None,
             ``training.baseline.features`` when present, ``seed``).
         features: override whether the feature baseline runs (default: the spec's, else True).
         fitted: baselines already fitted on this bundle (what :func:`fit_baselines` returned).
+        set_feats: :func:`set_features` of the bundle when the caller has it already.
 
     Returns:
         ``{"baseline_additive": {split: metrics}, "baseline_features": {split: metrics}}`` in original units;
@@ -447,7 +453,10 @@ def run_baselines(bundle: Any, spec: Any, *, features: bool | None = None,
 
     ds, norm = bundle.dataset, bundle.normalizer
     threshold = spec.training.metrics.strong_threshold
-    fitted = fit_baselines(bundle, spec, features=features) if fitted is None else fitted
+    wanted = _wants_features(spec, features) if fitted is None else "baseline_features" in fitted
+    if set_feats is None and wanted and getattr(spec.training.baseline, "enabled", True):
+        set_feats = set_features(bundle)
+    fitted = fit_baselines(bundle, spec, features=features, set_feats=set_feats) if fitted is None else fitted
     stages = [s for s, idx in bundle.splits.items() if idx.numel() > 0]
 
     def metrics(pred: Tensor, idx: Tensor) -> dict[str, float]:
@@ -458,8 +467,8 @@ def run_baselines(bundle: Any, spec: Any, *, features: bool | None = None,
     out: dict[str, dict[str, dict[str, float]]] = {}
     for name, fit in fitted.items():
         if isinstance(fit, FeatureBaseline):
-            x_all = fit.info.get("x_all")
-            x_all = set_features(bundle)[0] if x_all is None else x_all
+            assert set_feats is not None
+            x_all = set_feats[0]
             out[name] = {s: metrics(fit.predict(x_all[bundle.splits[s].numpy()]), bundle.splits[s]) for s in stages}
         else:
             out[name] = {s: metrics(fit.predict(ds, bundle.splits[s]), bundle.splits[s]) for s in stages}

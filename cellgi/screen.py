@@ -294,12 +294,13 @@ class _StackScorer:
     def score(self, sets: Sequence[Sequence[int]]) -> Any:
         import torch
 
+        from cellgi.data.batch import collate_index_sets
+
         pred = self.network.score(sets)  # original units
-        sizes = torch.tensor([len(s) for s in sets], dtype=torch.long)
-        ptr = torch.cat([torch.zeros(1, dtype=torch.long), sizes.cumsum(0)])
-        idx = torch.tensor([g for s in sets for g in s], dtype=torch.long)
+        batch = collate_index_sets([torch.as_tensor(list(s), dtype=torch.long) for s in sets],
+                                   torch.full((len(sets), pred.shape[1]), float("nan")))
         st, norm = self.loaded.stack, self.loaded.normalizer
-        others = st.baseline_predictions(idx, ptr, self.loaded.featurizer)
+        others = st.baseline_predictions(batch, self.loaded.featurizer)
         return norm.inverse(st.combine(norm.transform(pred), others))
 
 

@@ -28,7 +28,6 @@ checkpoint, so a stacked run scores files of genes it never saw as the network d
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -38,10 +37,10 @@ import torch
 from torch import Tensor
 
 from cellgi.errors import CellgiError
-from cellgi.train.checkpoint import CheckpointError, LoadedModel
+from cellgi.train.checkpoint import CheckpointError, LoadedModel, atomic_torch_save
 
 __all__ = ["STACK_FILE", "STACK_SUMMARY_FILE", "LoadedStack", "Stack", "StackError", "fit_stack", "fit_weights",
-           "has_stack", "load_stack"]
+           "has_stack", "load_stack", "stack_folder"]
 
 #: the fitted baselines and weights (tensors and plain containers)
 STACK_FILE = "stack.pt"
@@ -101,21 +100,18 @@ class Stack:
     baselines: dict[str, Any]
     info: dict[str, Any] = field(default_factory=dict)
 
-    def baseline_predictions(self, pert_idx: Tensor, ptr: Tensor, featurizer: Any = None) -> list[Tensor]:
-        """Each baseline's predictions ``[S, T]`` (normalised) for flat index sets, in ``members`` order."""
-        from cellgi.data.batch import collate_flat
-
-        pert_idx, ptr = pert_idx.to(torch.long).cpu(), ptr.to(torch.long).cpu()
+    def baseline_predictions(self, batch: Any, featurizer: Any = None) -> list[Tensor]:
+        """Each baseline's predictions ``[B, T]`` (normalised, CPU) for a batch's gene sets, in ``members``
+        order."""
         out = []
         for name in self.members[1:]:
             fit = self.baselines[name]
             if name == "baseline_features":
                 if featurizer is None:
                     raise StackError("the feature baseline needs the run's set featurizer")
-                b = collate_flat(pert_idx, ptr, torch.zeros(ptr.numel() - 1, 1))
-                out.append(fit.predict(featurizer(b.pert_padded, b.pert_mask)).to(torch.float32))
+                out.append(fit.predict(featurizer(batch.pert_padded, batch.pert_mask)).to(torch.float32))
             else:
-                out.append(fit.predict_sets(pert_idx, ptr).to(torch.float32))
+                out.append(fit.predict_sets(batch.pert_idx.cpu(), batch.pert_ptr.cpu()).to(torch.float32))
         return out
 
     def combine(self, network: Tensor, others: Sequence[Tensor]) -> Tensor:
@@ -152,19 +148,23 @@ class Stack:
         return cls(list(state["members"]), state["weights"], state["intercept"], base)
 
 
-def _network_predictions(loaded: Any, dataset: Any, idx: Tensor, batch_size: int) -> Tensor:
-    """The loaded model's (or ensemble's) predictions ``[S, T]`` in normalised units."""
-    outs = []
+def _member_columns(stack: Stack, loaded: Any, featurizer: Any, dataset: Any, idx: Tensor,
+                    batch_size: int) -> list[Tensor]:
+    """Each member's predictions ``[S, T]`` (normalised) on ``dataset``'s samples ``idx``: the network
+    (``loaded``, a run or an ensemble) first, then the baselines."""
+    parts: list[list[Tensor]] = []
     for lo in range(0, idx.numel(), batch_size):
-        pred, _ = loaded.predict(dataset.batch(idx[lo : lo + batch_size]))
-        outs.append(loaded.normalizer.transform(pred.float().cpu()))
-    return torch.cat(outs) if outs else torch.zeros(0, len(loaded.target_names))
+        batch = dataset.batch(idx[lo : lo + batch_size])
+        pred, _ = loaded.predict(batch)
+        parts.append([loaded.normalizer.transform(pred.float().cpu()), *stack.baseline_predictions(batch, featurizer)])
+    return [torch.cat(col) for col in zip(*parts)]
 
 
-def fit_stack(folder: str | Path, spec: Any, loaded: Any, bundle: Any = None) -> dict[str, float]:
+def fit_stack(folder: str | Path, spec: Any, loaded: Any, bundle: Any = None) -> tuple[dict[str, float], dict[str, Any]]:
     """Fit and write the stack of ``folder`` (a finished run, or a series whose ensemble is ``loaded``):
     the baselines of ``spec.training.stack`` on the training split, the weights on the validation split.
-    Returns the blend's metrics on every non-empty split, keyed ``stack.<split>.<metric>``.
+    Returns the blend's metrics on every non-empty split, keyed ``stack.<split>.<metric>``, and what
+    ``stack.json`` holds.
 
     Raises:
         StackError: the split has no validation rows.
@@ -192,9 +192,7 @@ def fit_stack(folder: str | Path, spec: Any, loaded: Any, bundle: Any = None) ->
     yn = norm.transform(ds.y)
 
     def columns(idx: Tensor) -> list[Tensor]:
-        sub = ds.subset(idx)
-        return [_network_predictions(loaded, ds, idx, batch_size),
-                *stack.baseline_predictions(sub.pert_idx, sub.ptr, featurizer)]
+        return _member_columns(stack, loaded, featurizer, ds, idx, batch_size)
 
     val_cols = columns(val)
     t = len(bundle.target_names)
@@ -228,10 +226,30 @@ def fit_stack(folder: str | Path, spec: Any, loaded: Any, bundle: Any = None) ->
                   "weights": {tn: dict(zip(stack.members, weights[j].tolist())) for j, tn in enumerate(bundle.target_names)},
                   "intercept": dict(zip(bundle.target_names, intercept.tolist())), "val_pearson": val_pearson,
                   "network_alone_for": alone}
-    from cellgi.train.checkpoint import atomic_torch_save
-
     atomic_torch_save(stack.state_dict(), folder / STACK_FILE)
     write_json(folder / STACK_SUMMARY_FILE, stack.info)
+    return metrics, stack.info
+
+
+def stack_folder(folder: str | Path, spec: Any, loaded: Any, bundle: Any = None,
+                 say: Any = print) -> dict[str, float]:
+    """:func:`fit_stack` at the end of ``cellgi train`` (a run or a seed series): one line on the weights
+    and validation Pearson, or a warning when the stack cannot be fitted (the folder then predicts
+    without it). Returns the ``stack.*`` metrics (empty without a stack)."""
+    import time
+
+    t0 = time.perf_counter()
+    try:
+        metrics, info = fit_stack(folder, spec, loaded, bundle)
+    except StackError as exc:  # e.g. no measured validation row: the folder stands without its stack
+        say(f"[yellow]warning:[/yellow] training.stack not fitted: {exc}; the folder predicts without it")
+        return {}
+    w = next(iter(info["weights"].values()))
+    vp = info["val_pearson"]
+    net, st = vp.get("network"), vp.get("stack")
+    val = f"; val pearson {st:.4f} (network {net:.4f})" if net is not None and st is not None else ""
+    say(f"stack: {' + '.join(f'{v:.2f} x {k}' for k, v in w.items())}{val}; test pearson "
+        f"{metrics.get('stack.test.pearson', float('nan')):.4f} ({time.perf_counter() - t0:.1f}s)")
     return metrics
 
 
@@ -248,7 +266,7 @@ class LoadedStack(LoadedModel):
     def predict(self, batch: Any) -> tuple[Tensor, dict[str, Any]]:
         pred, reps = self.network.predict(batch)
         net = self.normalizer.transform(pred.float())
-        others = self.stack.baseline_predictions(batch.pert_idx, batch.pert_ptr, self.featurizer)
+        others = self.stack.baseline_predictions(batch, self.featurizer)
         reps = dict(reps)
         reps["network"] = pred
         # each member alone, in original units (``cellgi evaluate`` reports them beside the blend)

@@ -204,24 +204,6 @@ def resume_replicates(parent: str | Path, *, progress: bool = True, console: Con
         release_run_dir(parent)
 
 
-def _stack_series(spec: Any, parent: Path, members: list[Path], console: Console) -> dict[str, float]:
-    """Fit the series' stack (``training.stack``) on its members' ensemble (one member: that run)."""
-    import time
-
-    from cellgi.ensemble import load_ensemble
-    from cellgi.stack import STACK_SUMMARY_FILE, StackError, fit_stack
-    from cellgi.train.runner import stack_line
-
-    t0 = time.perf_counter()
-    try:
-        metrics = fit_stack(parent, spec, load_ensemble(members))
-    except StackError as exc:  # e.g. no measured validation row: the series stands without its stack
-        console.print(f"[yellow]warning:[/yellow] training.stack not fitted: {exc}; the folder predicts as the ensemble")
-        return {}
-    console.print(stack_line(read_json(parent / STACK_SUMMARY_FILE), metrics, time.perf_counter() - t0))
-    return metrics
-
-
 def _run_series(spec: Any, seeds: list[int], parent: Path, *, progress: bool, console: Console | None,
                 resume: bool = False) -> dict[str, Any]:
     from cellgi.train.runner import TrainingInterrupted, is_primary_process, train
@@ -260,7 +242,10 @@ def _run_series(spec: Any, seeds: list[int], parent: Path, *, progress: bool, co
 
         out["ensemble"] = evaluate_ensemble(spec, [parent / sub for sub in runs.values()])
     if primary and spec.training.stack is not None:
-        stacked = _stack_series(spec, parent, [parent / sub for sub in runs.values()], console)
+        from cellgi.ensemble import load_ensemble
+        from cellgi.stack import stack_folder
+
+        stacked = stack_folder(parent, spec, load_ensemble([parent / sub for sub in runs.values()]), say=console.print)
         if stacked:
             out["stack"] = stacked
     if primary:

@@ -670,7 +670,9 @@ def _train_in(
         title += " (early stopping)"
     if spec.training.stack is not None:
         if has_val:
-            metrics.update(_stack_run(spec, rdir, bundle, say))
+            from cellgi.stack import stack_folder
+
+            metrics.update(stack_folder(rdir, spec, load_model(rdir, stack=False), bundle, say))
             write_json(rdir / METRICS_FILE, metrics)
         else:
             say("[yellow]warning:[/yellow] training.stack not fitted: the validation split has no measured rows; "
@@ -683,30 +685,6 @@ def _train_in(
             console.print(line)
     console.print(f"wrote {rdir / METRICS_FILE}, {rdir / MODEL_FILE}, plots in {rdir / PLOTS_DIR}")
     return result
-
-
-def _stack_run(spec: Spec, rdir: Path, bundle: DataBundle, say: Any) -> dict[str, float]:
-    """Fit the run's stack (``training.stack``) against its best model; returns ``stack.*`` metrics."""
-    from cellgi.stack import STACK_SUMMARY_FILE, StackError, fit_stack
-
-    t0 = time.perf_counter()
-    try:
-        metrics = fit_stack(rdir, spec, load_model(rdir, stack=False), bundle)
-    except StackError as exc:  # e.g. a target with no measured validation row: the run stands without it
-        say(f"[yellow]warning:[/yellow] training.stack not fitted: {exc}; the run folder predicts with the network alone")
-        return {}
-    say(stack_line(read_json(rdir / STACK_SUMMARY_FILE), metrics, time.perf_counter() - t0))
-    return metrics
-
-
-def stack_line(info: dict[str, Any], metrics: dict[str, float], seconds: float) -> str:
-    """One line on a fitted stack: its weights and validation Pearson against the network's."""
-    w = next(iter(info["weights"].values()))
-    vp = info.get("val_pearson", {})
-    parts = " + ".join(f"{v:.2f} x {k}" for k, v in w.items())
-    net, st = vp.get("network"), vp.get("stack")
-    val = f"; val pearson {st:.4f} (network {net:.4f})" if net is not None and st is not None else ""
-    return f"stack: {parts}{val}; test pearson {metrics.get('stack.test.pearson', float('nan')):.4f} ({seconds:.1f}s)"
 
 
 def baseline_verdicts(metrics: dict[str, float], label: str = "test pearson") -> list[str]:

@@ -26,6 +26,7 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
+from cellgi.nn.columns import match_columns
 from cellgi.nn.mlp import MLP
 from cellgi.registry import Params, register
 
@@ -380,14 +381,12 @@ def set_keys(genes: Tensor, mask: Tensor) -> Tensor:
 
 def _memory_columns(patterns: list[str], names: list[str], num_values: int) -> list[int]:
     """Indices of the gene_values columns that ``memory_values`` names (all of them when it names none)."""
-    from fnmatch import fnmatchcase
-
     if not patterns:
         return list(range(num_values))
     if len(names) != num_values:
         raise ValueError("pair_values: memory_values needs the names of the gene_values columns (the model passes them)")
-    unmatched = [p for p in patterns if not any(fnmatchcase(n, p) for n in names)]
+    cols, unmatched = match_columns(patterns, names)
     if unmatched:
         raise ValueError(f"additive_term.memory_values: {', '.join(map(repr, unmatched))} matches none of the "
                          f"gene_values columns ({', '.join(names)})")
-    return [i for i, n in enumerate(names) if any(fnmatchcase(n, p) for p in patterns)]
+    return cols

@@ -31,6 +31,7 @@ from cellgi.data.batch import PerturbationBatch
 from cellgi.data.cellgraph import CellGraph
 from cellgi.nn.aggregators import GraphAggregator
 from cellgi.nn.convs import ConvWrapper, fused
+from cellgi.nn.columns import match_columns
 from cellgi.nn.convs.base import masked_input
 from cellgi.nn.embedding import GeneEmbedding, Preprocessor
 from cellgi.nn.heads import Combiner, GlobalPredictor, LocalPredictor
@@ -544,8 +545,6 @@ def _gene_value_columns(
 ) -> tuple[Tensor | None, list[str]]:
     """The feature columns a head's ``gene_values`` names (exact names or fnmatch patterns), in the
     order of the features; every pattern must match at least one column."""
-    from fnmatch import fnmatchcase
-
     if not patterns:
         return None, []
     if features is None or not names:
@@ -555,14 +554,13 @@ def _gene_value_columns(
         )
     if len(names) != features.shape[1]:
         raise ValueError(f"{len(names)} feature names for {features.shape[1]} feature columns")
-    unmatched = [p for p in patterns if not any(fnmatchcase(n, p) for n in names)]
+    cols, unmatched = match_columns(patterns, names)
     if unmatched:
         shown = ", ".join(n for n in names if not n.startswith("go.")) or ", ".join(names[:20])
         raise ValueError(
             f"{where}: {', '.join(repr(p) for p in unmatched)} matches no feature column; "
             f"columns (GO terms not listed): {shown}"
         )
-    cols = [i for i, n in enumerate(names) if any(fnmatchcase(n, p) for p in patterns)]
     return features[:, cols], [names[i] for i in cols]
 
 

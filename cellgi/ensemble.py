@@ -156,16 +156,18 @@ def require_single_model(loaded: Any, command: str) -> None:
         )
 
 
-def evaluate_ensemble(spec: Any, members: Sequence[str | Path], *, device: str = "cpu") -> dict[str, float]:
-    """Metrics of the averaged predictions of ``members`` (run folders of ``spec`` with other seeds) on
-    every non-empty split of ``spec``'s data, keyed as in ``metrics.json`` (``test.pearson``, ...)."""
+def evaluate_ensemble(spec: Any, members: Sequence[str | Path] | LoadedEnsemble, *, device: str = "cpu",
+                      bundle: Any = None) -> dict[str, float]:
+    """Metrics of the averaged predictions of ``members`` (run folders of ``spec`` with other seeds, or
+    their :func:`load_ensemble`) on every non-empty split of ``spec``'s data (``bundle`` when the caller
+    built it already), keyed as in ``metrics.json`` (``test.pearson``, ...)."""
     from cellgi.data import build_data
     from cellgi.train.callbacks import flatten_metrics
     from cellgi.train.metrics import InteractionMetrics
 
-    ens = load_ensemble(members, map_location="cpu")
+    ens = members if isinstance(members, LoadedEnsemble) else load_ensemble(members, map_location="cpu")
     ens.model.to(device)
-    bundle = build_data(spec.data, progress=False)
+    bundle = build_data(spec.data, progress=False) if bundle is None else bundle
     if list(bundle.graph.genes) != list(ens.mapper.genes) or list(bundle.target_names) != list(ens.target_names):
         raise EnsembleError("the members were not trained on this spec's data (genes or targets differ)")
     ds = bundle.dataset

@@ -237,15 +237,17 @@ def _run_series(spec: Any, seeds: list[int], parent: Path, *, progress: bool, co
         runs[str(s)] = sub.name
     summary = summarize(per_seed)
     out: dict[str, Any] = {"spec": spec.name, "seeds": seeds, "runs": runs, "summary": summary}
-    if primary and len(seeds) > 1:
-        from cellgi.ensemble import evaluate_ensemble
-
-        out["ensemble"] = evaluate_ensemble(spec, [parent / sub for sub in runs.values()])
-    if primary and spec.training.stack is not None:
-        from cellgi.ensemble import load_ensemble
+    if primary and (len(seeds) > 1 or spec.training.stack is not None):
+        from cellgi.data import build_data
+        from cellgi.ensemble import evaluate_ensemble, load_ensemble
         from cellgi.stack import stack_folder
 
-        stacked = stack_folder(parent, spec, load_ensemble([parent / sub for sub in runs.values()]), say=console.print)
+        # the members and the data once, for the ensemble's metrics and the stack
+        ens = load_ensemble([parent / sub for sub in runs.values()])
+        bundle = build_data(spec.data, progress=False)
+        if len(seeds) > 1:
+            out["ensemble"] = evaluate_ensemble(spec, ens, bundle=bundle)
+        stacked = stack_folder(parent, spec, ens, bundle, say=console.print) if spec.training.stack is not None else {}
         if stacked:
             out["stack"] = stacked
     if primary:

@@ -1,7 +1,7 @@
 """Real-data accuracy on genes the model has never seen: model vs the additive and feature-boosting baselines.
 
 For each spec, fold and seed: the data is built with ``data.split`` overridden to ``gene_folds`` (fold k of
-K, the given seed) or ``random``; both baselines are fitted on the training split
+K, the given seed) or ``random``; the spec's baselines are fitted on the training split
 (:func:`cellgi.train.baselines.run_baselines`); the model (``LazyDango`` from the spec's ``model:``) is
 trained on the same split with AdamW, the spec's loss, learning rate and weight decay, and early stopping
 on the validation Pearson (gene-disjoint under ``gene_folds``: hyperparameters and the stopping epoch
@@ -74,9 +74,9 @@ def train_model(spec, bundle, *, max_epochs: int, patience: int, log=print):
                                feature_names=bundle.feature_names)
     tr = splits["train"]
     model.set_training_genes(torch.unique(ds.subset(tr).pert_idx.to(torch.long)))
-    from cellgi.train.baselines import warm_start_model
+    from cellgi.train.baselines import additive_alpha, warm_start_model
 
-    warm_start_model(model, bundle, alpha=spec.training.baseline.alpha)
+    warm_start_model(model, bundle, alpha=additive_alpha(spec))
     t = spec.training
     opt = torch.optim.AdamW(model.parameters(), lr=t.optimizer.lr, weight_decay=t.optimizer.weight_decay)
     loss_fn = get_registry("loss").build(t.loss)
@@ -122,20 +122,19 @@ def train_model(spec, bundle, *, max_epochs: int, patience: int, log=print):
 
 def run_one(spec, *, max_epochs, patience, log=print, model_too=True, predictions: dict | None = None):
     from cellgi.data import build_data
-    from cellgi.train.baselines import fit_baselines, run_baselines, set_features
+    from cellgi.train.baselines import BaselineData, fit_baselines, run_baselines
 
     bundle = build_data(spec.data, progress=False)
     res: dict[str, dict] = {}
     t0 = time.perf_counter()
-    set_feats = set_features(bundle)
-    fitted = fit_baselines(bundle, spec, set_feats=set_feats)
-    for name, per in run_baselines(bundle, spec, fitted=fitted, set_feats=set_feats).items():
+    data = BaselineData.of_bundle(bundle, int(spec.seed))  # shared by the baselines (set features once)
+    fitted = fit_baselines(bundle, spec, data=data)
+    for name, per in run_baselines(bundle, spec, fitted=fitted, data=data).items():
         res[name.removeprefix("baseline_")] = per
     if predictions is not None:  # the baselines' predictions too (for the stack)
         for s, idx in bundle.splits.items():
             for name, fit in fitted.items() if idx.numel() else ():
-                p = (fit.predict(set_feats[0][idx.numpy()]) if name == "baseline_features"
-                     else fit.predict(bundle.dataset, idx))
+                p = fit.predict_samples(data, idx)
                 predictions.setdefault(s, {})[name.removeprefix("baseline_")] = bundle.normalizer.inverse(p.float()).numpy()
     tb = time.perf_counter() - t0
     sizes = {k: int(v.numel()) for k, v in bundle.splits.items()}

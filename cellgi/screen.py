@@ -300,7 +300,7 @@ class _StackScorer:
         batch = collate_index_sets([torch.as_tensor(list(s), dtype=torch.long) for s in sets],
                                    torch.full((len(sets), pred.shape[1]), float("nan")))
         st, norm = self.loaded.stack, self.loaded.normalizer
-        others = st.baseline_predictions(batch, self.loaded.featurizer)
+        others = st.baseline_predictions(batch)
         return norm.inverse(st.combine(norm.transform(pred), others))
 
 

@@ -1,8 +1,9 @@
 """Stacking: the network model blended with the baselines, the blend's weights fitted on validation.
 
 With ``training.stack`` in a spec, ``cellgi train`` ends a run (or a seed series, for its seed ensemble)
-by fitting the baselines it names (``features``: the gradient-boosted trees on hand-made set features;
-``additive``: the per-gene ridge; both as in ``metrics.json``'s ``baseline_*``) on the training split and
+by fitting the baselines it names (entries of ``training.baselines``: ``features``, the gradient-boosted
+trees on hand-made set features; ``additive``, the per-gene ridge; or any registered ``baseline``
+component, a plugin's included; as in ``metrics.json``'s ``baseline_*``) on the training split and
 then, per target, the weights of
 
 .. math::
@@ -11,8 +12,9 @@ then, per target, the weights of
 
 by least squares on the validation split (normalised targets; gene-disjoint under gene-held-out splits,
 so the weights are chosen as the test will use them, never on test genes). The folder then holds
-``stack.pt`` (the fitted baselines as tensors: trees as node arrays, read with ``weights_only=True``, so
-opening a run folder still executes no code) and ``stack.json`` (members, weights, validation Pearson of
+``stack.pt`` (each fitted baseline's type, params and ``state_dict``: tensors and plain containers, trees
+as node arrays, read with ``weights_only=True``, so opening a run folder still executes no code; the
+baselines are rebuilt from the registry) and ``stack.json`` (members, weights, validation Pearson of
 each member and of the blend), and every command that loads the folder (``cellgi predict``,
 ``cellgi evaluate``, ``cellgi screen``, :func:`cellgi.load`) predicts with the blend. The network alone
 stays reachable: a checkpoint file (``RUN/checkpoints/best.ckpt``, ``RUN/model.pt``) or a member folder
@@ -48,8 +50,6 @@ STACK_FILE = "stack.pt"
 STACK_SUMMARY_FILE = "stack.json"
 #: ``format`` value of ``stack.pt``
 STACK_FORMAT = "cellgi-stack"
-#: the stack's name of each baseline of ``training.stack.baselines``
-BASELINES = {"features": "baseline_features", "additive": "baseline_additive"}
 
 
 class StackError(CellgiError):
@@ -89,8 +89,8 @@ class Stack:
         members: ``["network", "baseline_features", ...]``, the order of ``weights``' columns.
         weights: ``[T, K]`` per target.
         intercept: ``[T]`` (normalised units).
-        baselines: ``{name: fitted baseline}`` (:class:`~cellgi.train.baselines.FeatureBaseline`,
-            :class:`~cellgi.train.baselines.AdditiveBaseline`).
+        baselines: ``{member name: fitted baseline}`` (:class:`~cellgi.train.baselines.Baseline` components).
+        params: ``{member name: {type: ..., **params}}``, what rebuilds each baseline on load.
         info: validation numbers (for ``stack.json``).
     """
 
@@ -98,21 +98,14 @@ class Stack:
     weights: Tensor
     intercept: Tensor
     baselines: dict[str, Any]
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
 
-    def baseline_predictions(self, batch: Any, featurizer: Any = None) -> list[Tensor]:
+    def baseline_predictions(self, batch: Any) -> list[Tensor]:
         """Each baseline's predictions ``[B, T]`` (normalised, CPU) for a batch's gene sets, in ``members``
         order."""
-        out = []
-        for name in self.members[1:]:
-            fit = self.baselines[name]
-            if name == "baseline_features":
-                if featurizer is None:
-                    raise StackError("the feature baseline needs the run's set featurizer")
-                out.append(fit.predict(featurizer(batch.pert_padded, batch.pert_mask)).to(torch.float32))
-            else:
-                out.append(fit.predict_sets(batch.pert_idx.cpu(), batch.pert_ptr.cpu()).to(torch.float32))
-        return out
+        padded, mask = batch.pert_padded.cpu().to(torch.long).clamp_min(0), batch.pert_mask.cpu().to(torch.bool)
+        return [self.baselines[name].predict(padded, mask).to(torch.float32) for name in self.members[1:]]
 
     def combine(self, network: Tensor, others: Sequence[Tensor]) -> Tensor:
         """The blend ``[S, T]`` of the network's normalised predictions and the baselines'."""
@@ -123,40 +116,42 @@ class Stack:
         return out.to(network.device)
 
     def state_dict(self) -> dict[str, Any]:
-        base = {}
-        for name, fit in self.baselines.items():
-            if name == "baseline_features":
-                base[name] = fit.state_dict()
-            else:
-                base[name] = {"coef": fit.coef, "intercept": fit.intercept, "alpha": fit.alpha,
-                              "num_train": list(fit.num_train)}
-        return {"format": STACK_FORMAT, "members": list(self.members), "weights": self.weights,
+        base = {name: {"params": dict(self.params[name]), "state": fit.state_dict()}
+                for name, fit in self.baselines.items()}
+        return {"format": STACK_FORMAT, "version": 2, "members": list(self.members), "weights": self.weights,
                 "intercept": self.intercept, "baselines": base}
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, Any]) -> "Stack":
-        from cellgi.train.baselines import AdditiveBaseline, FeatureBaseline
+    def from_state_dict(cls, state: dict[str, Any], context: Any) -> "Stack":
+        """Rebuild the stack of a run whose graph and per-gene inputs are ``context``
+        (:class:`~cellgi.train.baselines.BaselineContext`). Each baseline is built from the registry by its
+        stored type and params (a plugin's baseline needs its plugin installed) and given its state.
+        Files of the first format (the two built-ins' states keyed by member name) load too."""
+        from cellgi.train.baselines import build_baseline
 
         base: dict[str, Any] = {}
+        params: dict[str, dict[str, Any]] = {}
         for name, st in state["baselines"].items():
-            if name == "baseline_features":
-                base[name] = FeatureBaseline.from_state_dict(st)
-            elif name == "baseline_additive":
-                base[name] = AdditiveBaseline(st["coef"], st["intercept"], float(st["alpha"]), list(st["num_train"]))
-            else:
-                raise KeyError(f"unknown stack member {name!r}")
-        return cls(list(state["members"]), state["weights"], state["intercept"], base)
+            if "params" in st and "state" in st:
+                p, inner = dict(st["params"]), st["state"]
+            else:  # first format: baseline_features / baseline_additive with their state alone
+                p, inner = {"type": name.removeprefix("baseline_")}, st
+                if p["type"] == "additive":
+                    p["alpha"] = float(st["alpha"])
+            fit = build_baseline(p, context)
+            fit.load_state_dict(inner)
+            base[name], params[name] = fit, p
+        return cls(list(state["members"]), state["weights"], state["intercept"], base, params)
 
 
-def _member_columns(stack: Stack, loaded: Any, featurizer: Any, dataset: Any, idx: Tensor,
-                    batch_size: int) -> list[Tensor]:
+def _member_columns(stack: Stack, loaded: Any, dataset: Any, idx: Tensor, batch_size: int) -> list[Tensor]:
     """Each member's predictions ``[S, T]`` (normalised) on ``dataset``'s samples ``idx``: the network
     (``loaded``, a run or an ensemble) first, then the baselines."""
     parts: list[list[Tensor]] = []
     for lo in range(0, idx.numel(), batch_size):
         batch = dataset.batch(idx[lo : lo + batch_size])
         pred, _ = loaded.predict(batch)
-        parts.append([loaded.normalizer.transform(pred.float().cpu()), *stack.baseline_predictions(batch, featurizer)])
+        parts.append([loaded.normalizer.transform(pred.float().cpu()), *stack.baseline_predictions(batch)])
     return [torch.cat(col) for col in zip(*parts)]
 
 
@@ -170,7 +165,7 @@ def fit_stack(folder: str | Path, spec: Any, loaded: Any, bundle: Any = None) ->
         StackError: the split has no validation rows.
     """
     from cellgi.data import build_data
-    from cellgi.train.baselines import SetFeaturizer, fit_baselines
+    from cellgi.train.baselines import baseline_specs, fit_baselines
     from cellgi.train.callbacks import flatten_metrics
     from cellgi.train.metrics import InteractionMetrics
     from cellgi.train.runs import write_json
@@ -183,16 +178,16 @@ def fit_stack(folder: str | Path, spec: Any, loaded: Any, bundle: Any = None) ->
     if val is None or val.numel() == 0:
         raise StackError("training.stack fits its weights on the validation split, and this split has none "
                          "(set data.split's validation fraction above 0)")
-    wanted = [BASELINES[b] for b in cfg.baselines]
-    fitted = fit_baselines(bundle, spec, features="baseline_features" in wanted)
-    baselines = {name: fitted[name] for name in wanted}
-    featurizer = SetFeaturizer(bundle.graph, bundle.gene_features, bundle.feature_names)
-    stack = Stack(["network", *wanted], torch.zeros(0), torch.zeros(0), baselines)
+    entries = baseline_specs(spec, cfg.baselines)
+    baselines = fit_baselines(bundle, spec, names=cfg.baselines)
+    wanted = [f"baseline_{e.type}" for e in entries]
+    params = {f"baseline_{e.type}": e.model_dump(mode="json") for e in entries}
+    stack = Stack(["network", *wanted], torch.zeros(0), torch.zeros(0), baselines, params)
     batch_size = spec.data.eval_batch_size or 4 * spec.data.batch_size
     yn = norm.transform(ds.y)
 
     def columns(idx: Tensor) -> list[Tensor]:
-        return _member_columns(stack, loaded, featurizer, ds, idx, batch_size)
+        return _member_columns(stack, loaded, ds, idx, batch_size)
 
     val_cols = columns(val)
     t = len(bundle.target_names)
@@ -260,13 +255,12 @@ class LoadedStack(LoadedModel):
 
     network: Any = None
     stack: Any = None
-    featurizer: Any = field(default=None, repr=False)
 
     @torch.no_grad()
     def predict(self, batch: Any) -> tuple[Tensor, dict[str, Any]]:
         pred, reps = self.network.predict(batch)
         net = self.normalizer.transform(pred.float())
-        others = self.stack.baseline_predictions(batch, self.featurizer)
+        others = self.stack.baseline_predictions(batch)
         reps = dict(reps)
         reps["network"] = pred
         # each member alone, in original units (``cellgi evaluate`` reports them beside the blend)
@@ -287,30 +281,25 @@ def load_stack(folder: str | Path, network: LoadedModel) -> LoadedStack:
     """``network`` (the folder's run or ensemble, loaded) with the folder's stack.
 
     Raises:
-        CheckpointError: ``stack.pt`` is unreadable or does not fit the network's genes and features.
+        CheckpointError: ``stack.pt`` is unreadable, does not fit the network's genes and features, or
+            names a baseline that is not installed.
     """
-    from cellgi.train.baselines import SetFeaturizer
+    from cellgi.registry import ComponentError
+    from cellgi.train.baselines import BaselineContext
     from cellgi.train.checkpoint import load_weights_only
 
     p = Path(folder) / STACK_FILE
     obj = load_weights_only(p)
+    context = BaselineContext(network.graph, _gene_features(network), list(network.meta.get("feature_names") or []),
+                              len(network.target_names))
     try:
         if not isinstance(obj, dict) or obj.get("format") != STACK_FORMAT:
             raise ValueError(f"not a cellgi stack (format {obj.get('format') if isinstance(obj, dict) else None!r})")
-        stack = Stack.from_state_dict(obj)
+        stack = Stack.from_state_dict(obj, context)
         if tuple(stack.weights.shape) != (len(network.target_names), len(stack.members)):
             raise ValueError(f"weights of shape {tuple(stack.weights.shape)} for {len(network.target_names)} targets")
-        featurizer = None
-        if "baseline_features" in stack.baselines:
-            featurizer = SetFeaturizer(network.graph, _gene_features(network), network.meta.get("feature_names") or [])
-            want = stack.baselines["baseline_features"].feature_names
-            if list(featurizer.names) != list(want):
-                raise ValueError("its feature baseline was fitted on other set features than this run's")
-        add = stack.baselines.get("baseline_additive")
-        if add is not None and add.coef.shape[0] != network.graph.num_nodes:
-            raise ValueError("its additive baseline has another gene count than the run")
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, ComponentError) as exc:
         raise CheckpointError(p, f"unusable stack: {exc}") from None
     return LoadedStack(path=Path(folder), model=network.model, spec=network.spec, target_names=list(network.target_names),
                        graph=network.graph, mapper=network.mapper, normalizer=network.normalizer, meta=network.meta,
-                       network=network, stack=stack, featurizer=featurizer)
+                       network=network, stack=stack)

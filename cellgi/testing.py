@@ -23,6 +23,7 @@ Example (a plugin's test)::
 | :func:`check_aggregator_rows_independent` | aggregator | each output row depends on its own input rows only |
 | :func:`check_documented` | any | every parameter has a description; a summary and a docstring |
 | :func:`check_component` | model roles | built from spec YAML inside the model, a forward and backward pass are finite |
+| :func:`check_baseline` | baseline | built from spec YAML, fitted on a training split; finite ``[S, T]`` predictions for unseen genes too, independent of set order and padding, ``predict_samples`` == ``predict``, a weights-only ``state_dict`` round trip predicts the same |
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from torch import Tensor
 
 __all__ = [
     "check_aggregator_rows_independent",
+    "check_baseline",
     "check_component",
     "check_conv",
     "check_conv_batched_equals_copies",
@@ -383,3 +385,78 @@ def check_documented(role: str, name: str) -> None:
     assert entry.factory is not None and entry.factory.__doc__, f"{role} {name}: no docstring"
     for row in entry.describe():
         assert row["description"], f"{role} {name}: parameter {row['name']} has no description"
+
+
+# ----------------------------------------------------------------------------------------- baselines
+def baseline_data(num_genes: int = 40, num_targets: int = 2, seed: int = 0) -> Any:
+    """A small :class:`~cellgi.train.baselines.BaselineData`: :func:`random_graph`, two per-gene inputs
+    (``t.a``, ``t.b``), pairs and triples whose targets depend on the genes' inputs (plus noise; the first
+    rows of the last target unmeasured), split into train / val / test with the last 8 genes in test only."""
+    from cellgi.data.perturbations import PerturbationDataset
+    from cellgi.train.baselines import BaselineContext, BaselineData
+
+    g = torch.Generator().manual_seed(seed)
+    graph = random_graph(num_genes, seed)
+    feats = torch.randn(num_genes, 2, generator=g)
+    sets = [torch.randperm(num_genes, generator=g)[: 2 + (i % 4 == 0)] for i in range(400)]
+    y = torch.stack([torch.stack([feats[s, 0].sum() * feats[s, 1].prod(), feats[s, 1].sum()]) for s in sets])
+    y = y[:, :num_targets] + 0.1 * torch.randn(len(sets), num_targets, generator=g)
+    y[:20, -1] = float("nan")
+    ds = PerturbationDataset.from_sets([s.tolist() for s in sets], y, [f"y{j}" for j in range(num_targets)], num_genes)
+    held = torch.tensor([bool((s >= num_genes - 8).any()) for s in sets])
+    rest = (~held).nonzero().flatten()
+    val = rest[::6]
+    train = rest[~torch.isin(rest, val)]
+    splits = {"train": train, "val": val, "test": held.nonzero().flatten()}
+    ctx = BaselineContext(graph, feats, ["t.a", "t.b"], num_targets)
+    return BaselineData(ds, splits, (y - y[train].nanmean(0)) / 2.0, ctx, seed)
+
+
+def check_baseline(name: str, params: dict[str, Any] | None = None, *, data: Any = None) -> None:
+    """The ``baseline`` role's contract for the member ``name`` (with ``params``): built from a spec's
+    ``training.baselines`` YAML, fitted on :func:`baseline_data` (or ``data``), it predicts finite
+    ``[S, T]`` values for every set, sets of genes never seen in training included; the set order and the
+    padding slots do not matter; :meth:`predict_samples` equals :meth:`predict`; and a ``state_dict`` saved
+    with ``torch.save`` and read back with ``weights_only=True`` into a fresh member predicts the same."""
+    import io
+
+    import yaml
+
+    from cellgi.spec import parse_spec
+    from cellgi.train.baselines import build_baseline
+
+    entry_yaml = yaml.safe_dump({"type": name, **(params or {})}, default_flow_style=True).strip()
+    spec = parse_spec(f"name: t\ndata:\n  synthetic: {{}}\ntraining:\n  baselines: [{entry_yaml}]\nmodel: {{}}\n")
+    (entry,) = spec.training.baselines
+    data = baseline_data() if data is None else data
+    t = data.y.shape[1]
+    b = build_baseline(entry, data.context)
+    info = b.fit(data)
+    assert isinstance(info, dict), f"baseline {name}: fit() must return a dict (its info), got {type(info).__name__}"
+    idx = torch.arange(len(data.dataset))
+    padded, mask = data.sets(idx)
+    pred = b.predict(padded, mask)
+    assert isinstance(pred, Tensor) and tuple(pred.shape) == (len(idx), t), (
+        f"baseline {name}: predict() gave {getattr(pred, 'shape', type(pred))}, expected ({len(idx)}, {t})")
+    assert torch.isfinite(pred).all(), f"baseline {name}: non-finite predictions"
+    test = data.splits["test"]
+    assert torch.isfinite(pred[test]).all(), f"baseline {name}: non-finite predictions for sets of unseen genes"
+    flipped = torch.where(mask, padded.flip(1), padded)  # reverse each full set; padded slots keep their place
+    full = mask.all(1)
+    got = b.predict(torch.where(full.unsqueeze(1), padded.flip(1), padded), mask)
+    torch.testing.assert_close(got.double(), pred.double(), atol=1e-5, rtol=1e-5,
+                               msg=lambda m: f"baseline {name}: predictions depend on the order within a set: {m}")
+    junk = torch.where(mask, flipped, torch.full_like(padded, 3))  # other gene ids in the padding slots
+    torch.testing.assert_close(b.predict(torch.where(mask, padded, junk), mask).double(), pred.double(),
+                               atol=1e-5, rtol=1e-5,
+                               msg=lambda m: f"baseline {name}: padding slots change the predictions: {m}")
+    torch.testing.assert_close(b.predict_samples(data, test).double(), pred[test].double(), atol=1e-5, rtol=1e-5,
+                               msg=lambda m: f"baseline {name}: predict_samples differs from predict: {m}")
+    buf = io.BytesIO()
+    torch.save(b.state_dict(), buf)
+    buf.seek(0)
+    state = torch.load(buf, weights_only=True)
+    fresh = build_baseline(entry, data.context)
+    fresh.load_state_dict(state)
+    torch.testing.assert_close(fresh.predict(padded, mask).double(), pred.double(), atol=1e-6, rtol=1e-6,
+                               msg=lambda m: f"baseline {name}: a state_dict round trip predicts otherwise: {m}")

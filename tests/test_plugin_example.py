@@ -25,6 +25,7 @@ COMPONENTS = {
     ("aggregator", "topk_attention"),
     ("loss", "quantile"),
     ("pooling", "masked_max"),
+    ("baseline", "gene_mean"),
 }
 
 
@@ -121,3 +122,40 @@ def test_train_a_tiny_model_with_the_plugin_aggregator(
     state = torch.load(run_dir / "model.pt", map_location="cpu", weights_only=False)
     keys = " ".join(state["state_dict"])
     assert "gate_weight" in keys, "the saved model has no gated_sum parameters"
+
+
+def test_a_plugin_baseline_is_reported_stacked_and_reloaded(
+    plugin_version: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``training.baselines`` names the plugin's ``gene_mean``: ``cellgi train`` reports it in
+    ``metrics.json``, stacks it with the network, and the folder loads again (the baseline rebuilt from
+    the registry by its stored type and params) and predicts with the blend."""
+    import torch
+
+    from cellgi.api import load
+    from cellgi.stack import STACK_SUMMARY_FILE
+
+    monkeypatch.chdir(tmp_path)
+    text = _spec_text("gene-mean").replace(
+        "  baseline: {enabled: false}\n",
+        "  baselines: [{type: additive}, {type: gene_mean, shrinkage: 3.0}]\n"
+        "  stack: {baselines: [gene_mean]}\n")
+    assert "gene_mean" in text
+    spec_file = tmp_path / "gm.yaml"
+    spec_file.write_text(text)
+    run_dir = tmp_path / "run"
+    assert main(["train", str(spec_file), "--run-dir", str(run_dir), "--no-progress"]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "the gene_mean baseline" in out
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert "baseline_gene_mean.test.pearson" in metrics and "baseline_additive.test.pearson" in metrics
+    assert "stack.test.pearson" in metrics
+    info = json.loads((run_dir / STACK_SUMMARY_FILE).read_text())
+    assert info["members"] == ["network", "baseline_gene_mean"]
+    state = torch.load(run_dir / "stack.pt", weights_only=True)
+    assert state["baselines"]["baseline_gene_mean"]["params"] == {"type": "gene_mean", "shrinkage": 3.0}
+    loaded = load(run_dir)
+    assert "gene_mean" in loaded.predictor and "stack" in loaded.predictor
+    genes = loaded.genes[:4]
+    pred = loaded.predict([[genes[0], genes[1]], [genes[2], genes[3]]])
+    assert len(pred) == 2 and pred[loaded.target_names[0]].notna().all()

@@ -71,7 +71,7 @@ def test_stack_without_baselines_or_validation_is_refused_before_training(tmp_pa
     from cellgi.spec import SpecError, load_spec
 
     spec = write_tiny_spec(tmp_path)
-    with pytest.raises(SpecError, match="baseline.enabled must be true"):
+    with pytest.raises(SpecError, match=r"\[.features.\] not in training.baselines"):
         load_spec(spec, ["training.stack={baselines: [features]}", "training.baseline.enabled=false"])
     code = main(["train", str(spec), "training.stack={baselines: [features]}", "data.split.fractions=[0.9,0.0,0.1]",
                  "--run-dir", str(tmp_path / "r"), "--no-progress"])
@@ -122,7 +122,7 @@ def test_a_stacked_folder_predicts_the_blend_and_its_checkpoint_the_network(stac
     x, _ = set_features(bundle, test)
     zn = bundle.normalizer.transform(p_net)
     w, b = loaded.stack.weights[0], loaded.stack.intercept[0]
-    hand = bundle.normalizer.inverse(b + w[0] * zn + w[1] * trees.predict(x).float())
+    hand = bundle.normalizer.inverse(b + w[0] * zn + w[1] * trees.fitted.predict(x).float())
     torch.testing.assert_close(pred, hand, rtol=1e-5, atol=1e-5)
     # what the folder predicts is what training reported for the stack (features rebuilt from the checkpoint)
     from cellgi.train.metrics import InteractionMetrics

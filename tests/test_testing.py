@@ -98,3 +98,47 @@ def test_documented_check_catches_a_missing_description():
             check_documented("loss", "scratch_undocumented")
     finally:
         reg.remove("scratch_undocumented")
+
+
+def _scratch_baselines():
+    """Baselines that break the ``baseline`` contract on purpose, each one way, and what the check says."""
+    from cellgi.train.baselines import AdditiveRidgeBaseline
+
+    class FirstGeneOnly(AdditiveRidgeBaseline):
+        """Reads the first gene of each set only: order-dependent."""
+
+        def predict(self, padded, mask):
+            return self.fitted.intercept + self.fitted.coef[padded[:, 0]]
+
+    class Forgetful(AdditiveRidgeBaseline):
+        """Saves nothing of its fit."""
+
+        def state_dict(self):
+            st = super().state_dict()
+            return {**st, "coef": st["coef"] * 0}
+
+    class Unpadded(AdditiveRidgeBaseline):
+        """Sums the padding slots too."""
+
+        def predict(self, padded, mask):
+            return self.fitted.intercept + self.fitted.coef[padded].sum(1)
+
+    return {"scratch_first_gene": (FirstGeneOnly, "order within a set"),
+            "scratch_forgetful": (Forgetful, "state_dict round trip"),
+            "scratch_unpadded": (Unpadded, "padding slots")}
+
+
+@pytest.mark.parametrize("name", sorted(_scratch_baselines()))
+def test_baseline_check_catches_broken_baselines(name):
+    from cellgi.testing import check_baseline
+    from cellgi.train.baselines import AdditiveParams
+
+    factory, match = _scratch_baselines()[name]
+    reg = get_registry("baseline")
+    reg.add(name, factory, summary="scratch", params=AdditiveParams)
+    try:
+        with pytest.raises(AssertionError, match=match):
+            check_baseline(name)
+    finally:
+        reg.remove(name)
+    check_baseline("additive")  # the member they derive from passes

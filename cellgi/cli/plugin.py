@@ -23,7 +23,7 @@ from cellgi.registry import ROLES, get_registry
 __all__ = ["KINDS", "PluginNames", "add_parser", "plugin_names", "render", "run", "write_skeleton"]
 
 #: kinds a skeleton can be made for (a subset of the registry roles)
-KINDS = ("aggregator", "loss", "pooling", "conv", "graph_format")
+KINDS = ("aggregator", "loss", "pooling", "conv", "graph_format", "gene_features", "baseline")
 
 _DIST_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
 _COMPONENT_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -45,17 +45,24 @@ _SUMMARIES = {
     "pooling": "sum over each sample's kept genes divided by (number kept) ** power",
     "conv": "mean over kept in-neighbours, plus a root transform (GraphSAGE-style)",
     "graph_format": "gene pairs as GENE<sep>GENE[<sep>weight] lines with a chosen separator",
+    "gene_features": "1 for the genes a list file names, 0 for the others (e.g. a lab's hit list)",
+    "baseline": "ridge regression on the set's summed per-gene inputs and its size (scores unseen genes)",
 }
 #: where a component of each kind goes in a spec
 _SPEC_SECTION = {"aggregator": "model", "loss": "training", "pooling": "model", "conv": "model"}
 _CLASS_SUFFIX = {"aggregator": "Aggregator", "loss": "Loss", "pooling": "Pooling", "conv": "Conv",
-                 "graph_format": "Format"}
+                 "graph_format": "Format", "gene_features": "Features", "baseline": "Baseline"}
 
 
 def _spec_snippet(kind: str, component: str) -> str:
     """How a spec names a component of ``kind`` (for the README)."""
     if kind == "graph_format":
         return f"data:\n  graphs:\n    - {{name: my_edges, format: {component}, path: edges.csv, sep: ','}}"
+    if kind == "gene_features":
+        return f"data:\n  features:\n    - {{type: {component}, path: my_hits.txt}}"
+    if kind == "baseline":
+        return (f"training:\n  baselines: [{{type: additive}}, {{type: features}}, {{type: {component}}}]\n"
+                f"  stack: {{baselines: [features, {component}]}}   # optional: blend it with the network")
     return f"{_SPEC_SECTION[kind]}:\n  {kind}: {{type: {component}}}"
 
 

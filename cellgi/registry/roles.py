@@ -184,4 +184,10 @@ ROLES: dict[str, Role] = {
         "dim, num_targets",
         Contract(methods=("forward", "combine", "reset_parameters")),
     ),
+    "baseline": Role(
+        "cellgi.baselines",
+        "a predictor fitted beside the network on the training split (baseline_<name>.* metrics, stack member)",
+        "context",
+        Contract(methods=("fit", "predict", "state_dict", "load_state_dict")),
+    ),
 }

@@ -3,7 +3,7 @@ metrics, baseline and experiment loggers."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, field_validator, model_validator
 
@@ -108,17 +108,21 @@ class MetricsSpec(StrictModel):
 
 
 class BaselineSpec(StrictModel):
+    """The short form of the two built-in baselines, kept for specs written before ``training.baselines``:
+    ``enabled: false`` means ``baselines: []``, ``alpha`` sets the additive baseline's ridge penalty."""
+
     enabled: bool = True
-    alpha: float = Field(1.0, gt=0, description="ridge penalty of the per-gene additive model")
+    alpha: float | None = Field(None, gt=0, description="ridge penalty of the per-gene additive model")
 
 
 class StackSpec(StrictModel):
     """Blend the network with baselines after training, weights fitted on the validation split
     (docs/training.md#stacking)."""
 
-    baselines: list[Literal["features", "additive"]] = Field(
+    baselines: list[str] = Field(
         default_factory=lambda: ["features"], min_length=1,
-        description="which baselines join the blend: features (trees on set features), additive (per-gene ridge)",
+        description="which of training.baselines join the blend (their type names: features = trees on set "
+        "features, additive = per-gene ridge, or a plugin's)",
     )
 
     @field_validator("baselines")
@@ -139,7 +143,15 @@ class TrainingSpec(StrictModel):
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
     early_stopping: EarlyStoppingSpec | None = Field(None, description="stop when the monitor stops improving")
     metrics: MetricsSpec = Field(default_factory=MetricsSpec)
-    baseline: BaselineSpec = Field(default_factory=BaselineSpec)
+    baselines: list[component("baseline")] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: [{"type": "additive"}, {"type": "features"}],
+        description="predictors fitted beside the network on the training split and reported as "
+        "baseline_<type>.* in metrics.json (baseline components: additive, features, or a plugin's); [] for none",
+    )
+    baseline: BaselineSpec | None = Field(
+        None, description="short form kept for older specs: {enabled: false} = no baselines, alpha = the "
+        "additive baseline's alpha (folded into training.baselines when the spec is read)",
+    )
     limit_train_batches: int | float | None = Field(None, description="Lightning limit (debugging)")
     log_every_n_steps: int = Field(20, ge=1)
     loggers: list[LoggerSpec] = Field(  # type: ignore[valid-type]
@@ -159,10 +171,38 @@ class TrainingSpec(StrictModel):
         "fitted on the validation split; the run folder then predicts with the blend (stack.json)",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _short_baseline_form(cls, data: Any) -> Any:
+        """Fold the short form ``baseline: {enabled, alpha}`` into ``baselines`` (the field stays None)."""
+        if not isinstance(data, dict) or data.get("baseline") is None:
+            return data
+        try:
+            short = BaselineSpec.model_validate(data["baseline"])
+        except ValueError:  # left to the field's own validation, which names the key
+            return data
+        data = {**data, "baseline": None}
+        if not short.enabled:
+            data["baselines"] = []
+        elif short.alpha is not None:
+            entries = data.get("baselines")
+            entries = [{"type": "additive"}, {"type": "features"}] if entries is None else list(entries)
+            data["baselines"] = [{**e, "alpha": short.alpha} if isinstance(e, dict) and e.get("type") == "additive"
+                                 else e for e in entries]
+        return data
+
     @model_validator(mode="after")
-    def _stack_needs_baselines(self) -> "TrainingSpec":
-        if self.stack is not None and not self.baseline.enabled:
-            raise ValueError("stack blends the baselines with the network: training.baseline.enabled must be true")
+    def _baselines(self) -> "TrainingSpec":
+        kinds = [entry.type for entry in self.baselines]
+        repeated = sorted({k for k in kinds if kinds.count(k) > 1})
+        if repeated:
+            raise ValueError(f"training.baselines lists {repeated} more than once (their metrics would collide)")
+        if self.stack is not None:
+            missing = [b for b in self.stack.baselines if b not in kinds]
+            if missing:
+                raise ValueError(
+                    f"stack blends the baselines with the network: {missing} not in training.baselines "
+                    f"({kinds or 'none: training.baseline.enabled is false or training.baselines is []'})")
         return self
 
     @field_validator("seeds")

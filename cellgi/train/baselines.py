@@ -1,4 +1,6 @@
-"""The built-in baselines, fitted on a run's training split and reported beside the model's metrics.
+"""The ``baseline`` role and its built-in members, fitted on a run's training split and reported beside the
+model's metrics (``training.baselines``; a plugin adds one with ``@register("baseline", NAME)``, see
+:class:`Baseline`).
 
 - ``baseline_additive``: a per-gene additive model, ridge regression on one-hot gene indicators (below).
 - ``baseline_features``: gradient-boosted trees (scikit-learn ``HistGradientBoostingRegressor``) on
@@ -9,7 +11,7 @@
   ``go_slim`` source); the set size. Unlike the additive model it can score genes never seen in training.
   Early stopping uses the validation split (gene-disjoint under gene-held-out splits).
 
-:func:`run_baselines` fits both and returns ``{name: {split: metrics}}``.
+:func:`run_baselines` fits the spec's baselines and returns ``{name: {split: metrics}}``.
 
 The additive model:
 
@@ -42,10 +44,21 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from pydantic import Field
+
 from cellgi.data.perturbations import PerturbationDataset
+from cellgi.registry import Params, register
 
 __all__ = [
     "AdditiveBaseline",
+    "AdditiveRidgeBaseline",
+    "Baseline",
+    "BaselineContext",
+    "BaselineData",
+    "FeatureTreesBaseline",
+    "additive_alpha",
+    "baseline_specs",
+    "build_baseline",
     "FeatureBaseline",
     "fit_additive_baseline",
     "fit_baselines",
@@ -179,6 +192,12 @@ def _degree_block(graph: Any) -> tuple[np.ndarray, list[str]]:
     return np.stack(cols, 1), names
 
 
+def _ordered_sum(v: Tensor) -> Tensor:
+    """Sum over dim 1 in sorted order: the same bits whatever order the set's genes (or pairs) come in, so
+    that no tree threshold sees a float-rounding difference between (a, b, c) and (c, b, a)."""
+    return v.sort(dim=1).values.sum(1)
+
+
 class SetFeaturizer:
     """The hand-made features of :func:`set_features` for any gene sets, from a graph and the per-gene
     inputs alone (what a run folder stores), so that a fitted :class:`FeatureBaseline` scores sets of a
@@ -226,7 +245,7 @@ class SetFeaturizer:
             mf = m.unsqueeze(-1).to(torch.float32)
             x = self.per_gene[p]  # [b, k, Fg]
             cnt = mf.sum(1).clamp_min(1.0)
-            mean = (x * mf).sum(1) / cnt
+            mean = _ordered_sum(x * mf) / cnt
             big = torch.finfo(torch.float32).max
             mn = torch.where(m.unsqueeze(-1), x, torch.full_like(x, big)).amin(1)
             mx = torch.where(m.unsqueeze(-1), x, torch.full_like(x, -big)).amax(1)
@@ -234,15 +253,15 @@ class SetFeaturizer:
             pm = (m[:, iu] & m[:, ju]).to(torch.float32)  # [b, P]
             pcnt = pm.sum(1, keepdim=True).clamp_min(1.0)
             r = self.relations(p, m)[:, iu, ju]  # [b, P, R]
-            pair = [(r * pm.unsqueeze(-1)).sum(1) / pcnt, (r * pm.unsqueeze(-1)).amax(1)]
+            pair = [_ordered_sum(r * pm.unsqueeze(-1)) / pcnt, (r * pm.unsqueeze(-1)).amax(1)]
             parts = [mean, mn, mx, *pair]
             if self.go is not None:
                 g = self.go[p]  # [b, k, T]
                 shared = (g[:, iu] * g[:, ju]).sum(-1)  # [b, P]
                 union = (g[:, iu] + g[:, ju]).clamp_max(1).sum(-1).clamp_min(1.0)
                 jac = shared / union
-                parts += [((shared * pm).sum(1, keepdim=True) / pcnt), (shared * pm).amax(1, keepdim=True),
-                          ((jac * pm).sum(1, keepdim=True) / pcnt)]
+                parts += [_ordered_sum((shared * pm).unsqueeze(-1)) / pcnt, (shared * pm).amax(1, keepdim=True),
+                          _ordered_sum((jac * pm).unsqueeze(-1)) / pcnt]
             parts.append(m.sum(1, keepdim=True).to(torch.float32))
             out.append(torch.cat(parts, 1).numpy())
         return np.concatenate(out, 0) if out else np.zeros((0, len(self.names)), dtype=np.float32)
@@ -401,62 +420,299 @@ def fit_feature_baseline(
     return FeatureBaseline(models, list(feature_names), info)
 
 
-def _wants_features(spec: Any, features: bool | None) -> bool:
-    return getattr(spec.training.baseline, "features", True) if features is None else features
+# ------------------------------------------------------------------------------------ the `baseline` role
+@dataclass
+class BaselineContext:
+    """What a baseline may read, when it is fitted and when a run folder that stores it is loaded: the
+    cell graph, the per-gene inputs of ``data.features`` (``[N, F]``, None without) and their column names,
+    and the number of targets."""
+
+    graph: Any
+    gene_features: Tensor | None = None
+    feature_names: list[str] = field(default_factory=list)
+    num_targets: int = 1
+
+    @classmethod
+    def of_bundle(cls, bundle: Any) -> "BaselineContext":
+        return cls(bundle.graph, getattr(bundle, "gene_features", None), list(getattr(bundle, "feature_names", None) or []),
+                   len(bundle.target_names))
+
+
+@dataclass
+class BaselineData:
+    """A run's data for fitting a baseline: the data set and its splits (``train``, ``val``, ``test`` and the
+    extra test subsets), the targets normalised as the network predicts them (``y [S, T]``, NaN = not
+    measured), the run's seed, the :class:`BaselineContext`, and a cache for work that several baselines
+    share (the set features)."""
+
+    dataset: PerturbationDataset
+    splits: dict[str, Tensor]
+    y: Tensor
+    context: BaselineContext
+    seed: int = 0
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of_bundle(cls, bundle: Any, seed: int = 0,
+                  set_feats: tuple[np.ndarray, list[str]] | None = None) -> "BaselineData":
+        data = cls(bundle.dataset, bundle.splits, bundle.normalizer.transform(bundle.dataset.y),
+                   BaselineContext.of_bundle(bundle), int(seed))
+        if set_feats is not None:
+            data.cache["set_features"] = set_feats
+        return data
+
+    def sets(self, idx: Tensor) -> tuple[Tensor, Tensor]:
+        """The gene sets of samples ``idx``: ``padded [S, K]`` (gene indices, 0 where padded) and ``mask``."""
+        sub = self.dataset.subset(torch.as_tensor(idx, dtype=torch.long))
+        padded = sub.padded(fill=0).to(torch.long)
+        return padded, torch.arange(padded.shape[1]).unsqueeze(0) < sub.set_sizes.unsqueeze(1)
+
+    def set_features(self) -> tuple[np.ndarray, list[str]]:
+        """:class:`SetFeaturizer` features of every sample (computed once, then cached)."""
+        if "set_features" not in self.cache:
+            ctx = self.context
+            feat = SetFeaturizer(ctx.graph, ctx.gene_features, ctx.feature_names)
+            padded, mask = self.sets(torch.arange(len(self.dataset)))
+            self.cache["set_features"] = (feat(padded, mask), list(feat.names))
+        return self.cache["set_features"]
+
+
+class Baseline:
+    """Base class of the ``baseline`` role: a predictor fitted beside the network on a run's training split.
+
+    Members are registered with ``@register("baseline", NAME, summary=..., params=...)`` and listed in a
+    spec's ``training.baselines``; each is reported in ``metrics.json`` as ``baseline_<NAME>.<split>.<metric>``
+    and can join the network in ``training.stack``. The constructor takes the params and the keyword
+    ``context`` (:class:`BaselineContext`). Subclasses implement:
+
+    - :meth:`fit` (``BaselineData -> info dict``): fit on ``data.splits["train"]`` (the validation split
+      may be read for early stopping; never the test splits);
+    - :meth:`predict` (``padded [S, K], mask [S, K] -> [S, T]``): predictions, normalised units, for any
+      gene sets, including sets of genes never seen in training (the stack scores files and screens);
+    - :meth:`state_dict` / :meth:`load_state_dict`: tensors and plain containers only (a run folder is
+      read with ``torch.load(weights_only=True)``: nothing in it executes code).
+
+    :meth:`predict_samples` may be overridden to reuse work cached in ``data`` (the trees' set features).
+    ``cellgi.testing.check_baseline`` checks a member against this contract.
+    """
+
+    #: registry name, set by subclasses (the ``baseline_<kind>`` metric prefix)
+    kind: str = "baseline"
+
+    def __init__(self, *, context: BaselineContext):
+        self.context = context
+
+    def fit(self, data: BaselineData) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def predict(self, padded: Tensor, mask: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def predict_samples(self, data: BaselineData, idx: Tensor) -> Tensor:
+        """Predictions ``[S, T]`` for the samples ``idx`` of ``data``."""
+        return self.predict(*data.sets(idx))
+
+    def state_dict(self) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(kind={self.kind!r})"
+
+
+class AdditiveParams(Params):
+    alpha: float = Field(1.0, gt=0, description="ridge penalty of the per-gene effects")
+
+
+@register("baseline", "additive", summary="per-gene additive ridge model: b + sum of the deleted genes' effects "
+          "(0 for genes without training samples)", params=AdditiveParams)
+class AdditiveRidgeBaseline(Baseline):
+    """The per-gene additive model of this module's docstring (:func:`fit_additive_baseline`), rows
+    weighted as the training loss weights them. Genes never seen in training contribute 0."""
+
+    kind = "additive"
+
+    def __init__(self, alpha: float = 1.0, *, context: BaselineContext):
+        super().__init__(context=context)
+        self.alpha = float(alpha)
+        self.fitted: AdditiveBaseline | None = None
+
+    def _fit(self) -> AdditiveBaseline:
+        if self.fitted is None:
+            raise RuntimeError("the additive baseline is not fitted")
+        return self.fitted
+
+    def fit(self, data: BaselineData) -> dict[str, Any]:
+        self.fitted = fit_additive_baseline(data.dataset, data.splits["train"], alpha=self.alpha, y=data.y)
+        return {"num_train": list(self.fitted.num_train)}
+
+    def predict(self, padded: Tensor, mask: Tensor) -> Tensor:
+        fit = self._fit()
+        coef = fit.coef.to(torch.float64)[padded.to(torch.long).cpu()] * mask.cpu().unsqueeze(-1)
+        return fit.intercept.to(torch.float64) + coef.sum(1)
+
+    def predict_samples(self, data: BaselineData, idx: Tensor) -> Tensor:
+        return self._fit().predict(data.dataset, idx)
+
+    def state_dict(self) -> dict[str, Any]:
+        fit = self._fit()
+        return {"coef": fit.coef, "intercept": fit.intercept, "alpha": fit.alpha, "num_train": list(fit.num_train)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        coef = torch.as_tensor(state["coef"])
+        if coef.shape[0] != self.context.graph.num_nodes:
+            raise ValueError(f"the additive baseline has {coef.shape[0]} genes, the run {self.context.graph.num_nodes}")
+        self.fitted = AdditiveBaseline(coef, torch.as_tensor(state["intercept"]), float(state["alpha"]),
+                                       list(state["num_train"]))
+
+    def __repr__(self) -> str:
+        return f"AdditiveRidgeBaseline(alpha={self.alpha})"
+
+
+class FeatureTreesParams(Params):
+    max_iter: int = Field(500, ge=1, description="boosting rounds at most (early stopping ends sooner)")
+    learning_rate: float = Field(0.05, gt=0, description="shrinkage of each tree")
+    max_leaf_nodes: int = Field(15, ge=2, description="leaves per tree")
+    min_samples_leaf: int = Field(20, ge=1, description="training rows per leaf at least")
+    l2_regularization: float = Field(1.0, ge=0, description="L2 penalty on the leaf values")
+
+
+@register("baseline", "features", summary="gradient-boosted trees on hand-made set features (per-gene inputs, "
+          "degrees, pair relations in every graph, shared GO terms); scores unseen genes", params=FeatureTreesParams)
+class FeatureTreesBaseline(Baseline):
+    """scikit-learn's ``HistGradientBoostingRegressor`` per target on :class:`SetFeaturizer`'s features
+    (:func:`fit_feature_baseline`; early stopping on the validation split when it has rows). Stored as
+    node arrays (:class:`TreeArrays`); the features of any gene set are rebuilt from the context."""
+
+    kind = "features"
+
+    def __init__(self, max_iter: int = 500, learning_rate: float = 0.05, max_leaf_nodes: int = 15,
+                 min_samples_leaf: int = 20, l2_regularization: float = 1.0, *, context: BaselineContext):
+        super().__init__(context=context)
+        self.hyper = dict(max_iter=max_iter, learning_rate=learning_rate, max_leaf_nodes=max_leaf_nodes,
+                          min_samples_leaf=min_samples_leaf, l2_regularization=l2_regularization)
+        self.fitted: FeatureBaseline | None = None
+        self._featurizer: SetFeaturizer | None = None
+
+    @property
+    def featurizer(self) -> SetFeaturizer:
+        if self._featurizer is None:
+            ctx = self.context
+            self._featurizer = SetFeaturizer(ctx.graph, ctx.gene_features, ctx.feature_names)
+        return self._featurizer
+
+    def _fit(self) -> FeatureBaseline:
+        if self.fitted is None:
+            raise RuntimeError("the feature baseline is not fitted")
+        return self.fitted
+
+    def fit(self, data: BaselineData) -> dict[str, Any]:
+        x_all, names = data.set_features()
+        tr = data.splits["train"]
+        va = data.splits.get("val")
+        has_val = va is not None and va.numel() > 0
+        w = data.dataset.weight
+        self.fitted = fit_feature_baseline(
+            x_all[tr.numpy()], data.y[tr], w[tr] if w is not None else None,
+            x_all[va.numpy()] if has_val else None, data.y[va] if has_val else None,
+            feature_names=names, seed=data.seed, **self.hyper,
+        )
+        return dict(self.fitted.info)
+
+    def predict(self, padded: Tensor, mask: Tensor) -> Tensor:
+        return self._fit().predict(self.featurizer(padded, mask))
+
+    def predict_samples(self, data: BaselineData, idx: Tensor) -> Tensor:
+        return self._fit().predict(data.set_features()[0][torch.as_tensor(idx).numpy()])
+
+    def state_dict(self) -> dict[str, Any]:
+        return self._fit().state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        fit = FeatureBaseline.from_state_dict(state)
+        if list(fit.feature_names) != list(self.featurizer.names):
+            raise ValueError("the feature baseline was fitted on other set features than this run's "
+                             f"({len(fit.feature_names)} vs {len(self.featurizer.names)} columns)")
+        self.fitted = fit
+
+    def __repr__(self) -> str:
+        return f"FeatureTreesBaseline({', '.join(f'{k}={v}' for k, v in self.hyper.items())})"
+
+
+def baseline_specs(spec: Any, names: Sequence[str] | None = None) -> list[Any]:
+    """The spec's ``training.baselines`` entries (only those of ``names``, in that order, when given)."""
+    entries = list(getattr(spec.training, "baselines", None) or [])
+    if names is None:
+        return entries
+    by = {e.type: e for e in entries}
+    missing = [n for n in names if n not in by]
+    if missing:
+        raise KeyError(f"baseline(s) {missing} not in training.baselines ({sorted(by)})")
+    return [by[n] for n in names]
+
+
+def build_baseline(entry: Any, context: BaselineContext) -> Baseline:
+    """A ``training.baselines`` entry (a spec object or ``{type: ..., **params}``) built from the registry."""
+    from cellgi.registry import get_registry
+
+    return get_registry("baseline").build(entry, context=context)
+
+
+def additive_alpha(spec: Any) -> float:
+    """The ridge penalty of the spec's additive baseline (1.0 when it lists none)."""
+    for entry in getattr(spec.training, "baselines", None) or []:
+        if entry.type == "additive":
+            return float(entry.alpha)
+    return 1.0
 
 
 def fit_baselines(bundle: Any, spec: Any, *, features: bool | None = None,
-                  set_feats: tuple[np.ndarray, list[str]] | None = None) -> dict[str, Any]:
-    """The baselines fitted on ``bundle``'s training split, targets normalised as the model predicts
-    them: ``{"baseline_additive": AdditiveBaseline, "baseline_features": FeatureBaseline}`` (the second
-    unless ``features`` is False, or the spec's ``training.baseline.features`` is). Empty when the spec
-    disables baselines. The trees stop early on the validation split when it has rows. ``set_feats``:
-    :func:`set_features` of the bundle when the caller has it already."""
-    bcfg = spec.training.baseline
-    if not getattr(bcfg, "enabled", True):
-        return {}
-    ds = bundle.dataset
-    yn = bundle.normalizer.transform(ds.y)
-    tr = bundle.splits["train"]
-    out: dict[str, Any] = {"baseline_additive": fit_additive_baseline(ds, tr, alpha=bcfg.alpha, y=yn)}
-    if _wants_features(spec, features):
-        x_all, names = set_features(bundle) if set_feats is None else set_feats
-        va = bundle.splits.get("val")
-        has_val = va is not None and va.numel() > 0
-        out["baseline_features"] = fit_feature_baseline(
-            x_all[tr.numpy()], yn[tr], ds.weight[tr] if ds.weight is not None else None,
-            x_all[va.numpy()] if has_val else None, yn[va] if has_val else None,
-            feature_names=names, seed=int(getattr(spec, "seed", 0)),
-        )
+                  set_feats: tuple[np.ndarray, list[str]] | None = None,
+                  names: Sequence[str] | None = None, data: BaselineData | None = None) -> dict[str, Baseline]:
+    """The spec's baselines (``training.baselines``, or only ``names``) fitted on ``bundle``'s training
+    split, targets normalised as the model predicts them: ``{"baseline_<type>": Baseline}``. Empty when the
+    spec lists none. ``features=False`` leaves the feature trees out. ``set_feats``: :func:`set_features`
+    of the bundle when the caller has it already; ``data``: the :class:`BaselineData` to fit on (its cache
+    is shared)."""
+    data = BaselineData.of_bundle(bundle, int(getattr(spec, "seed", 0)), set_feats) if data is None else data
+    out: dict[str, Baseline] = {}
+    for entry in baseline_specs(spec, names):
+        if features is False and entry.type == "features":
+            continue
+        b = build_baseline(entry, data.context)
+        b.fit(data)
+        out[f"baseline_{entry.type}"] = b
     return out
 
 
 def run_baselines(bundle: Any, spec: Any, *, features: bool | None = None, fitted: dict[str, Any] | None = None,
-                  set_feats: tuple[np.ndarray, list[str]] | None = None) -> dict[str, dict[str, dict[str, float]]]:
+                  set_feats: tuple[np.ndarray, list[str]] | None = None,
+                  data: BaselineData | None = None) -> dict[str, dict[str, dict[str, float]]]:
     """Fit the baselines on ``bundle``'s training split (:func:`fit_baselines`, or use ``fitted``) and
     evaluate them on every non-empty split (``bundle.splits``: train, val, test and any extra test subsets
-    such as ``test_one_unseen``). The set features are computed once for both (or given: ``set_feats``).
+    such as ``test_one_unseen``). Work shared between baselines (the set features) is done once, or given:
+    ``set_feats``.
 
     Args:
         bundle: the run's :class:`~cellgi.data.build.DataBundle`.
-        spec: the run's spec (``training.baseline.alpha``, ``training.metrics.strong_threshold``,
-            ``training.baseline.features`` when present, ``seed``).
-        features: override whether the feature baseline runs (default: the spec's, else True).
+        spec: the run's spec (``training.baselines``, ``training.metrics.strong_threshold``, ``seed``).
+        features: ``False`` leaves the feature trees out.
         fitted: baselines already fitted on this bundle (what :func:`fit_baselines` returned).
         set_feats: :func:`set_features` of the bundle when the caller has it already.
+        data: the :class:`BaselineData` the baselines were (or are to be) fitted on, with its cache.
 
     Returns:
-        ``{"baseline_additive": {split: metrics}, "baseline_features": {split: metrics}}`` in original units;
-        a baseline that is disabled is absent.
+        ``{"baseline_<type>": {split: metrics}}`` in original units, one entry per baseline.
     """
     from cellgi.train.metrics import InteractionMetrics
 
     ds, norm = bundle.dataset, bundle.normalizer
     threshold = spec.training.metrics.strong_threshold
-    wanted = _wants_features(spec, features) if fitted is None else "baseline_features" in fitted
-    if set_feats is None and wanted and getattr(spec.training.baseline, "enabled", True):
-        set_feats = set_features(bundle)
-    fitted = fit_baselines(bundle, spec, features=features, set_feats=set_feats) if fitted is None else fitted
+    if data is None:
+        data = BaselineData.of_bundle(bundle, int(getattr(spec, "seed", 0)), set_feats)
+    fitted = fit_baselines(bundle, spec, features=features, data=data) if fitted is None else fitted
     stages = [s for s, idx in bundle.splits.items() if idx.numel() > 0]
 
     def metrics(pred: Tensor, idx: Tensor) -> dict[str, float]:
@@ -464,15 +720,8 @@ def run_baselines(bundle: Any, spec: Any, *, features: bool | None = None, fitte
         m.update(norm.inverse(pred.to(torch.float32)), ds.y[idx])
         return m.compute()
 
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    for name, fit in fitted.items():
-        if isinstance(fit, FeatureBaseline):
-            assert set_feats is not None
-            x_all = set_feats[0]
-            out[name] = {s: metrics(fit.predict(x_all[bundle.splits[s].numpy()]), bundle.splits[s]) for s in stages}
-        else:
-            out[name] = {s: metrics(fit.predict(ds, bundle.splits[s]), bundle.splits[s]) for s in stages}
-    return out
+    return {name: {s: metrics(fit.predict_samples(data, bundle.splits[s]), bundle.splits[s]) for s in stages}
+            for name, fit in fitted.items()}
 
 
 def warm_start_model(model: Any, bundle: Any, *, alpha: float = 1.0) -> list[str]:

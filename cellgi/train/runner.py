@@ -226,7 +226,8 @@ def summary_table(metrics: dict[str, float], target_names: list[str], title: str
     if "test.n" in metrics:
         table.caption = (
             f"targets: {', '.join(target_names)}; test samples: {int(metrics['test.n'])}; "
-            "metrics in original units; baselines: per-gene additive ridge, set-feature trees"
+            "metrics in original units; baselines: training.baselines (additive = per-gene ridge, "
+            "features = set-feature trees)"
         )
     return table
 
@@ -430,7 +431,7 @@ def run_callbacks(
         es = t.early_stopping
         cbs.append(EarlyStopping(monitor=es.monitor, patience=es.patience, mode=es.mode, min_delta=es.min_delta,
                                  check_on_train_epoch_end=not es.monitor.startswith("val/"), check_finite=False))
-    if t.baseline.enabled:
+    if t.baselines:
         cbs.append(BaselinesCallback(lambda: run_baselines(bundle, spec), export, say))
     cbs += [export, ModelFileExport(rdir / MODEL_FILE),
             PlotsCallback(rdir, ck.monitor, spec.model.num_layers, warn)]
@@ -586,9 +587,9 @@ def _build_model(spec: Spec, bundle: DataBundle, say: Any) -> Any:
         raise ModelBuildError(f"the model cannot be built from this spec and data: {exc}") from exc
     # genes without a training sample use the shared 'unknown' ID vector (docs/model.md)
     model.set_training_genes(torch.unique(bundle.dataset.subset(bundle.splits["train"]).pert_idx.to(torch.long)))
-    from cellgi.train.baselines import warm_start_model
+    from cellgi.train.baselines import additive_alpha, warm_start_model
 
-    prepared = warm_start_model(model, bundle, alpha=spec.training.baseline.alpha)
+    prepared = warm_start_model(model, bundle, alpha=additive_alpha(spec))
     if prepared:
         say(f"additive term, from the training split: {'; '.join(prepared)}")
     n_params = sum(p.numel() for p in model.parameters())
@@ -690,7 +691,9 @@ def _train_in(
 def baseline_verdicts(metrics: dict[str, float], label: str = "test pearson") -> list[str]:
     """One line per baseline the metrics hold: does ``test.pearson`` beat ``baseline_<kind>.test.pearson``."""
     lines = []
-    for kind in ("additive", "features"):
+    kinds = sorted({k.split(".")[0].removeprefix("baseline_") for k in metrics
+                    if k.startswith("baseline_") and k.endswith(".test.pearson")})
+    for kind in kinds:
         ref = metrics.get(f"baseline_{kind}.test.pearson")
         value = metrics.get("test.pearson")
         if value is None or ref is None:

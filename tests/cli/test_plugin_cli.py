@@ -29,6 +29,8 @@ SECTION = {
     "loss": "training:\n  loss: {type: demo_loss}",
     "pooling": "model:\n  pooling: {type: demo_pooling}",
     "conv": "model:\n  conv: {type: demo_conv}",
+    "gene_features": "  features:\n    - {type: demo_gene_features, path: hits.txt}",
+    "baseline": "training:\n  baselines: [{type: additive}, {type: demo_baseline}]\n  stack: {baselines: [demo_baseline]}",
 }
 #: a format names its component in a data.graphs entry (validated only: no file is read)
 FORMAT_SPEC = """\
@@ -140,7 +142,8 @@ def test_installed_skeleton_is_discovered_and_validates(on_path: Path, kind: str
         assert (entry_spec.format, entry_spec.sep) == (name, ";")
     else:
         spec = parse_spec(SPEC.format(section=SECTION[kind]))
-        section = spec.training.loss if kind == "loss" else getattr(spec.model, kind)
+        section = {"loss": lambda: spec.training.loss, "gene_features": lambda: spec.data.features[0],
+                   "baseline": lambda: spec.training.baselines[1]}.get(kind, lambda: getattr(spec.model, kind))()
         assert section.type == name
     entry = reg.get(name)
     assert (entry.provider, entry.version, entry.status) == (f"cellgi-demo-{kind}", "0.1.0", "ok")

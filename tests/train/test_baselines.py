@@ -1,4 +1,6 @@
-"""The per-gene additive ridge baseline against a dense closed-form solution."""
+"""The ``baseline`` role: every registered baseline against its contract (built from YAML, fitted, saved);
+the per-gene additive ridge against a dense closed-form solution; the feature trees on unseen genes; the
+spec's short form."""
 
 from __future__ import annotations
 
@@ -6,7 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from types import SimpleNamespace
+
 from cellgi.data.perturbations import PerturbationDataset
+from cellgi.registry import get_registry
 from cellgi.train.baselines import fit_additive_baseline
 
 
@@ -104,6 +109,68 @@ def _bundle_with_features(seed: int = 0):
                            gene_features=f.view(n, 1), feature_names=["t.f"])
 
 
+def _training(text: str = "{}"):
+    from cellgi.spec import parse_spec
+
+    return parse_spec(f"name: t\ndata:\n  synthetic: {{}}\ntraining: {text}\nmodel: {{}}\n").training
+
+
+@pytest.mark.parametrize("name", get_registry("baseline").names())
+def test_every_registered_baseline_meets_the_contract(name):
+    from cellgi.testing import check_baseline, check_documented
+
+    check_documented("baseline", name)
+    check_baseline(name)
+
+
+def test_components_reproduce_the_fit_functions():
+    """The registered members predict what the functions they wrap fit (and ``run_baselines`` reports)."""
+    from cellgi.testing import baseline_data
+    from cellgi.train.baselines import build_baseline, fit_feature_baseline
+
+    data = baseline_data()
+    tr, va = data.splits["train"], data.splits["val"]
+    add = build_baseline({"type": "additive", "alpha": 2.0}, data.context)
+    add.fit(data)
+    ref = fit_additive_baseline(data.dataset, tr, alpha=2.0, y=data.y)
+    torch.testing.assert_close(add.predict_samples(data, data.splits["test"]), ref.predict(data.dataset, data.splits["test"]))
+    trees = build_baseline({"type": "features", "max_leaf_nodes": 7}, data.context)
+    trees.fit(data)
+    x, names = data.set_features()
+    ref_trees = fit_feature_baseline(x[tr.numpy()], data.y[tr], data.dataset.weight[tr], x[va.numpy()], data.y[va],
+                                     feature_names=names, seed=data.seed, max_leaf_nodes=7)
+    torch.testing.assert_close(trees.predict_samples(data, va), ref_trees.predict(x[va.numpy()]))
+
+
+@pytest.mark.parametrize("text, kinds, alpha", [
+    ("{}", ["additive", "features"], 1.0),
+    ("{baseline: {enabled: false}}", [], None),
+    ("{baseline: {alpha: 3.0}}", ["additive", "features"], 3.0),
+    ("{baseline: {alpha: 3.0}, baselines: [{type: additive}]}", ["additive"], 3.0),
+    ("{baselines: [{type: features, max_iter: 10}]}", ["features"], None),
+])
+def test_spec_lists_baselines_and_folds_the_short_form(text, kinds, alpha):
+    from cellgi.train.baselines import additive_alpha
+
+    t = _training(text)
+    assert [e.type for e in t.baselines] == kinds and t.baseline is None
+    assert additive_alpha(SimpleNamespace(training=t)) == (1.0 if alpha is None else alpha)
+
+
+@pytest.mark.parametrize("text, match", [
+    ("{baselines: [{type: trees}]}", r"training.baselines.0.type: unknown baseline 'trees'"),
+    ("{baselines: [{type: additive}, {type: additive}]}", "more than once"),
+    ("{baselines: [{type: additive, alpha: 0.0}]}", r"training.baselines.0.alpha"),
+    ("{baseline: {alpha: -1.0}}", r"training.baseline.alpha"),
+    ("{baselines: [{type: additive}], stack: {baselines: [features]}}", r"\['features'\] not in training.baselines"),
+])
+def test_bad_baseline_specs_name_the_key(text, match):
+    from cellgi.spec import SpecError
+
+    with pytest.raises(SpecError, match=match):
+        _training(text)
+
+
 def test_set_features_are_order_invariant_and_named():
     from cellgi.train.baselines import set_features
 
@@ -123,8 +190,7 @@ def test_run_baselines_feature_model_scores_unseen_genes():
     from cellgi.train.baselines import run_baselines
 
     b = _bundle_with_features()
-    spec = SimpleNamespace(seed=0, training=SimpleNamespace(
-        metrics=SimpleNamespace(strong_threshold=1.0), baseline=SimpleNamespace(enabled=True, alpha=1.0)))
+    spec = SimpleNamespace(seed=0, training=_training())
     out = run_baselines(b, spec)
     assert set(out) == {"baseline_additive", "baseline_features"}
     assert set(out["baseline_features"]) == {k for k, v in b.splits.items() if v.numel()}

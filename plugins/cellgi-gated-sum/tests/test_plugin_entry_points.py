@@ -17,6 +17,7 @@ COMPONENTS = [
     ("aggregator", "topk_attention"),
     ("loss", "quantile"),
     ("pooling", "masked_max"),
+    ("baseline", "gene_mean"),
 ]
 
 

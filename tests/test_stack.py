@@ -154,6 +154,31 @@ def test_evaluate_names_the_stack_and_screen_scores_the_blend(stacked, tmp_path,
     assert "training.stack" in err and str(stacked / "model.pt") in err
 
 
+def test_a_stack_file_of_the_first_format_still_loads(stacked, tmp_path):
+    """stack.pt files written before baselines were registry components (each built-in's state keyed by
+    its member name, no type or params) load into the same predictor; a stored type that is not
+    installed is refused naming the file."""
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(stacked, copy)
+    state = torch.load(copy / STACK_FILE, weights_only=True)
+    old = {**state, "baselines": {name: entry["state"] for name, entry in state["baselines"].items()}}
+    old.pop("version")
+    torch.save(old, copy / STACK_FILE)
+    from cellgi.data.batch import collate_index_sets
+
+    new, first = load_model(stacked), load_model(copy)
+    assert isinstance(first, LoadedStack) and first.stack.members == new.stack.members
+    batch = collate_index_sets([torch.tensor([0, 5]), torch.tensor([1, 2, 3])], torch.zeros(2, 1))
+    torch.testing.assert_close(first.predict(batch)[0], new.predict(batch)[0])
+    gone = {**state, "baselines": {name: {**entry, "params": {**entry["params"], "type": "not_installed"}}
+                                   for name, entry in state["baselines"].items()}}
+    torch.save(gone, copy / STACK_FILE)
+    with pytest.raises(CheckpointError, match=rf"{STACK_FILE}.*not_installed"):
+        load_model(copy)
+
+
 def test_a_damaged_stack_file_is_named(stacked, tmp_path):
     import shutil
 

@@ -82,7 +82,7 @@ def show_blocks(e: ComponentEntry) -> list[Any]:
         section = "data.graphs" if e.role == "graph_format" else "data.screens"
         out.append(escape(f"  spec: a {section} entry {{format: {e.name}, ...params}} besides the shared keys: {ctx}"))
     else:
-        out.append(escape(f"  spec: {{type: {e.name}, ...params}}; the model passes: {ctx}"))
+        out.append(escape(f"  spec: {{type: {e.name}, ...params}}; cellgi passes: {ctx}"))
     declared = [flag for flag, on in e.capabilities.items() if on]
     if e.capabilities:
         out.append(f"  capabilities: {', '.join(declared) or 'none declared'}")

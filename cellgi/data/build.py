@@ -367,11 +367,12 @@ def _build(spec: Any, say: _Progress) -> DataBundle:
     }
     bundle = DataBundle(graph, ds, result.splits, norm, list(spec.targets), report, mapper)
     if getattr(spec, "features", None):
-        from cellgi.data.features import compute_gene_features
+        from cellgi.data.features import compute_gene_features, feature_report_lines
 
         say(f"computing {len(spec.features)} per-gene feature source(s)")
         root = spec.root if spec.synthetic is None else "."
         bundle.gene_features, bundle.feature_names, bundle.feature_report = compute_gene_features(
             spec.features, genes=graph.genes, mapper=mapper, graph=graph, root=root
         )
+        report.warnings += feature_report_lines(bundle.feature_report, len(graph.genes))
     return bundle

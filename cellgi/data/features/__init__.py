@@ -27,6 +27,7 @@ from cellgi.data.features.graph_structure import GraphStructureFeatures
 from cellgi.data.features.table import TableFeatures
 
 __all__ = [
+    "feature_report_lines",
     "FeatureContext",
     "GeneFeatureBlock",
     "GeneFeatureSource",
@@ -91,3 +92,26 @@ def compute_gene_features(
     if not blocks:
         return torch.zeros(len(genes), 0), [], []
     return torch.from_numpy(np.concatenate(blocks, 1).astype(np.float32)), names, infos
+
+
+def feature_report_lines(infos: Sequence[dict[str, Any]], num_genes: int) -> list[str]:
+    """Lines for a run's data report: per source, the rows it could not use, the genes whose several rows
+    were averaged, and the genes that got an imputed value (each with its missing indicator), so that none
+    of these happens unseen. Keys a source does not report are skipped."""
+    lines = []
+    for info in infos:
+        where = f"data.features[{info.get('index', '?')}] ({info.get('type', '?')}"
+        where += f", {Path(info['path']).name})" if info.get("path") else ")"
+        if info.get("rows_not_in_gene_list"):
+            ex = ", ".join(info.get("examples_not_in_gene_list") or [])
+            lines.append(f"{where}: {info['rows_not_in_gene_list']:,} rows name genes not in the gene list"
+                         + (f" (e.g. {ex})" if ex else "") + "; not used")
+        if info.get("genes_with_several_rows"):
+            lines.append(f"{where}: {info['genes_with_several_rows']:,} genes have several rows; their values "
+                         f"were averaged ({info['rows_averaged']:,} extra rows)")
+        if info.get("genes_imputed"):
+            marked = any(str(c).endswith("missing") for c in info.get("columns") or [])
+            lines.append(f"{where}: {info['genes_imputed']:,} of {num_genes:,} genes have no value and get an "
+                         "imputed one" + (", marked by a missing-indicator column" if marked else
+                                          " (missing_indicator: false: nothing marks them)"))
+    return lines

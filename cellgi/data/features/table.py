@@ -150,11 +150,13 @@ class TableFeatures(GeneFeatureSource):
                     unmapped_examples.append(ident)
                 continue
             parsed.append((index[gene], vals))
+        rows_per_gene = np.zeros(n, dtype=np.int64)
         for i, vals in parsed:
             v = np.asarray(vals)
             ok = ~np.isnan(v)
             sums[i, ok] += v[ok]
             counts[i, ok] += 1
+            rows_per_gene[i] += 1
         keep = [k for k in range(len(use)) if not bad_col[k] and counts[:, k].sum() > 0]
         if self.columns is not None:
             empty = [names[use[k]] for k in range(len(use)) if counts[:, k].sum() == 0]
@@ -174,6 +176,9 @@ class TableFeatures(GeneFeatureSource):
         info = {
             "source": "table", "path": str(p), "rows": rows_read, "rows_not_in_gene_list": unmapped,
             "examples_not_in_gene_list": unmapped_examples, "genes_with_values": covered, "genes_imputed": n - covered,
+            # several rows of one gene (strains, alleles, replicates) are averaged: say how many
+            "genes_with_several_rows": int((rows_per_gene > 1).sum()),
+            "rows_averaged": int(np.clip(rows_per_gene - 1, 0, None).sum()),
             "columns": colnames, "skipped_non_numeric_columns": [names[use[k]] for k in range(len(use)) if bad_col[k]],
         }
         return GeneFeatureBlock(values, colnames, info)

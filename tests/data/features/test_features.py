@@ -45,6 +45,42 @@ def test_table_headerless_strain_ids_averaged(tmp_path):
     assert x[:, 2].tolist() == [0.0, 0.0, 1.0, 0.0]
 
 
+def test_the_report_says_what_was_averaged_left_out_and_imputed(tmp_path):
+    """Nothing a source does to the data goes unseen: rows of genes outside the gene list, genes whose
+    several rows were averaged, and genes given an imputed value are lines of the run's data report."""
+    from cellgi.data.features import feature_report_lines
+
+    (tmp_path / "smf.txt").write_text("YA_d1 1.0\nYA_d2 3.0\nYA_d3 2.0\nYB_x 0.0\nYQQ_z 5.0\n")
+    _, _, infos = _run([{"type": "table", "path": "smf.txt", "header": False, "strip_suffix": True,
+                         "column_names": ["fit"]}], tmp_path)
+    assert (infos[0]["genes_with_several_rows"], infos[0]["rows_averaged"]) == (1, 2)
+    lines = feature_report_lines(infos, len(GENES))
+    assert len(lines) == 3 and all(line.startswith("data.features[0] (table, smf.txt): ") for line in lines)
+    assert "1 rows name genes not in the gene list (e.g. YQQ)" in lines[0]
+    assert "1 genes have several rows; their values were averaged (2 extra rows)" in lines[1]
+    assert "2 of 4 genes have no value and get an imputed one, marked by a missing-indicator column" in lines[2]
+    _, _, infos = _run([{"type": "table", "path": "smf.txt", "header": False, "strip_suffix": True,
+                         "column_names": ["fit"], "missing_indicator": False}], tmp_path)
+    assert "nothing marks them" in feature_report_lines(infos, len(GENES))[2]
+    assert feature_report_lines([{"index": 0, "type": "graph_structure"}], 4) == []
+
+
+def test_a_run_prints_the_feature_lines(tmp_path, monkeypatch):
+    from cellgi.data import build_data
+    from cellgi.spec import validate_spec
+
+    monkeypatch.chdir(tmp_path)  # synthetic data reads feature files from the working folder
+    (tmp_path / "f.tsv").write_text("gene\tv\nSYN0001\t1.0\nSYN0001\t2.0\nSYN0002\t0.5\n")
+    spec = validate_spec({"name": "t", "data": {"cache": False,
+                                                "synthetic": {"num_genes": 30, "num_samples": 60,
+                                                              "edge_types": {"physical": 40}, "directed": []},
+                                                "features": [{"type": "table", "path": "f.tsv"}]},
+                          "training": {}, "model": {}})
+    report = build_data(spec.data, progress=False).report
+    assert any("1 genes have several rows" in w for w in report.warnings), report.warnings
+    assert any("28 of 30 genes have no value" in w for w in report.warnings), report.warnings
+
+
 @pytest.mark.parametrize("text, spec, match", [
     ("gene\tv\nYA\tx\n", {"columns": ["v"]}, r"t.tsv:2: non-numeric value 'x'"),
     ("gene\tv\nYA\t1\n", {"columns": ["w"]}, r"feature column 'w' not in the columns"),

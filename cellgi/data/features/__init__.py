@@ -106,6 +106,9 @@ def feature_report_lines(infos: Sequence[dict[str, Any]], num_genes: int) -> lis
             ex = ", ".join(info.get("examples_not_in_gene_list") or [])
             lines.append(f"{where}: {info['rows_not_in_gene_list']:,} rows name genes not in the gene list"
                          + (f" (e.g. {ex})" if ex else "") + "; not used")
+        if info.get("rows_of_other_strains_set_aside"):
+            lines.append(f"{where}: {info['rows_of_other_strains_set_aside']:,} rows of less preferred strains "
+                         "set aside (strain_priority)")
         if info.get("genes_with_several_rows"):
             lines.append(f"{where}: {info['genes_with_several_rows']:,} genes have several rows; their values "
                          f"were averaged ({info['rows_averaged']:,} extra rows)")

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from cellgi.data.errors import DataError
 from cellgi.data.features.base import (
@@ -37,6 +37,18 @@ class TableFeaturesParams(Params):
         "median", description="value for genes absent from the table (after z-scoring; zero = the mean)"
     )
     missing_indicator: bool = Field(True, description="add a column that is 1 where the value was imputed")
+    strain_priority: list[str] | None = Field(
+        None, min_length=1,
+        description="with strip_suffix: of a gene's rows, use only those of the first strain kind listed that it "
+        "has (matched on the start of the suffix: dma matches YAL001C_dma1); a gene with none of them uses all "
+        "its rows (default: every row, averaged)",
+    )
+
+    @model_validator(mode="after")
+    def _priority_needs_suffixes(self) -> "TableFeaturesParams":
+        if self.strain_priority is not None and not self.strip_suffix:
+            raise ValueError("strain_priority reads the strain suffix: set strip_suffix: true")
+        return self
 
 
 @register("gene_features", "table", summary="numeric columns of a table keyed by gene; imputed + missing indicator",
@@ -44,7 +56,7 @@ class TableFeaturesParams(Params):
 class TableFeatures(GeneFeatureSource):
     """Rows name a gene (mapped with the run's :class:`GeneMapper`: ORFs, case variants, common names,
     aliases; strain ids with ``strip_suffix``). Several rows of one gene (e.g. strains of several alleles)
-    are averaged. Rows whose gene is not in the gene list are counted, not used. A non-numeric cell in a
+    are averaged, or with ``strain_priority`` only the rows of the gene's most preferred strain kind. Rows whose gene is not in the gene list are counted, not used. A non-numeric cell in a
     used column is an error naming the line; an empty cell or ``NA``/``NaN`` is a missing value."""
 
     kind = "table"
@@ -52,11 +64,12 @@ class TableFeatures(GeneFeatureSource):
     def __init__(self, path: str, gene_column: str | None = None, columns: list[str] | None = None,
                  header: bool = True, column_names: list[str] | None = None, sep: str | None = None,
                  strip_suffix: bool = False, prefix: str | None = None, standardize: bool = True,
-                 impute: str = "median", missing_indicator: bool = True):
+                 impute: str = "median", missing_indicator: bool = True, strain_priority: list[str] | None = None):
         self.path, self.gene_column, self.columns = path, gene_column, columns
         self.header, self.column_names, self.sep = header, column_names, sep
         self.strip_suffix, self.prefix, self.standardize = strip_suffix, prefix, standardize
         self.impute, self.missing_indicator = impute, missing_indicator
+        self.strain_priority = [p.lower() for p in strain_priority] if strain_priority else None
 
     def input_files(self, root: Path) -> list[Path]:
         return [resolve_path(root, self.path)]
@@ -97,6 +110,13 @@ class TableFeatures(GeneFeatureSource):
 
         return names, 0, chained(), None
 
+    def _strain_rank(self, suffix: str) -> int:
+        """Position of the strain kind of ``suffix`` in ``strain_priority`` (its length when unlisted)."""
+        if self.strain_priority is None:
+            return 0
+        low = suffix.lower()
+        return next((k for k, p in enumerate(self.strain_priority) if low.startswith(p)), len(self.strain_priority))
+
     def compute(self, ctx: FeatureContext) -> GeneFeatureBlock:
         p = resolve_path(ctx.root, self.path)
         names, gi, rows, header_line = self._rows(p)
@@ -120,12 +140,13 @@ class TableFeatures(GeneFeatureSource):
         bad_col = np.zeros(len(use), dtype=bool)
         rows_read = unmapped = 0
         unmapped_examples: list[str] = []
-        parsed: list[tuple[int, list[float]]] = []
+        parsed: list[tuple[int, list[float], int]] = []
         for lineno, f in rows:
             rows_read += 1
             ident = f[gi].strip()
+            suffix = ""
             if self.strip_suffix and "_" in ident:
-                ident = ident.rsplit("_", 1)[0]
+                ident, suffix = ident.rsplit("_", 1)
             gene = ctx.mapper.map(ident)
             vals = []
             for k, j in enumerate(use):
@@ -149,9 +170,17 @@ class TableFeatures(GeneFeatureSource):
                 if len(unmapped_examples) < 5:
                     unmapped_examples.append(ident)
                 continue
-            parsed.append((index[gene], vals))
+            parsed.append((index[gene], vals, self._strain_rank(suffix)))
+        set_aside = 0
+        if self.strain_priority is not None:  # keep each gene's rows of its best-ranked strain kind
+            best = np.full(n, len(self.strain_priority), dtype=np.int64)
+            for i, _, rank in parsed:
+                best[i] = min(best[i], rank)
+            kept = [row for row in parsed if row[2] == best[row[0]]]
+            set_aside = len(parsed) - len(kept)
+            parsed = kept
         rows_per_gene = np.zeros(n, dtype=np.int64)
-        for i, vals in parsed:
+        for i, vals, _ in parsed:
             v = np.asarray(vals)
             ok = ~np.isnan(v)
             sums[i, ok] += v[ok]
@@ -179,6 +208,7 @@ class TableFeatures(GeneFeatureSource):
             # several rows of one gene (strains, alleles, replicates) are averaged: say how many
             "genes_with_several_rows": int((rows_per_gene > 1).sum()),
             "rows_averaged": int(np.clip(rows_per_gene - 1, 0, None).sum()),
+            "rows_of_other_strains_set_aside": set_aside,
             "columns": colnames, "skipped_non_numeric_columns": [names[use[k]] for k in range(len(use)) if bad_col[k]],
         }
         return GeneFeatureBlock(values, colnames, info)

@@ -65,6 +65,23 @@ def test_the_report_says_what_was_averaged_left_out_and_imputed(tmp_path):
     assert feature_report_lines([{"index": 0, "type": "graph_structure"}], 4) == []
 
 
+def test_strain_priority_keeps_each_genes_preferred_strain_kind(tmp_path):
+    from cellgi.data.features import feature_report_lines
+    from cellgi.spec import SpecError, validate_spec
+
+    (tmp_path / "smf.txt").write_text("YA_dma1 1.0\nYA_tsq2 3.0\nYA_dma7 2.0\nYB_tsa1 0.0\nYB_sn3 4.0\nYC_damp9 5.0\n")
+    spec = {"type": "table", "path": "smf.txt", "header": False, "strip_suffix": True, "column_names": ["fit"],
+            "standardize": False, "strain_priority": ["dma", "damp"]}
+    x, _, infos = _run([spec], tmp_path)
+    # YA: its two dma rows (tsq set aside); YB: neither kind listed, both rows; YC: its damp row
+    np.testing.assert_allclose(x[:3, 0].numpy(), [1.5, 2.0, 5.0])
+    assert infos[0]["rows_of_other_strains_set_aside"] == 1
+    assert any("1 rows of less preferred strains set aside" in line for line in feature_report_lines(infos, 4))
+    with pytest.raises(SpecError, match="strain_priority reads the strain suffix: set strip_suffix: true"):
+        validate_spec({"name": "t", "data": {"synthetic": {}, "features": [{**spec, "strip_suffix": False}]},
+                       "training": {}, "model": {}})
+
+
 def test_a_run_prints_the_feature_lines(tmp_path, monkeypatch):
     from cellgi.data import build_data
     from cellgi.spec import validate_spec

@@ -129,7 +129,8 @@ def run_validate(args: argparse.Namespace) -> int:
         f"{args.file}: valid spec {spec.name!r}: data {source}, targets {','.join(d.targets)}; "
         f"model {m.conv.type} x {m.num_layers} layers (H={m.hidden_dim}), aggregator {m.aggregator.type}, "
         f"local {local}, combiner {m.combiner.type}; training {spec.training.max_epochs} epochs, "
-        f"loss {spec.training.loss.type}"
+        f"loss {spec.training.loss.type}, baselines {', '.join(b.type for b in spec.training.baselines) or 'none'}"
+        + (f", stack with {', '.join(spec.training.stack.baselines)}" if spec.training.stack is not None else "")
         + (f" ({len(args.overrides)} override(s) applied)" if args.overrides else "")
     )
     return 0

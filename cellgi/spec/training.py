@@ -187,6 +187,9 @@ class TrainingSpec(StrictModel):
         elif short.alpha is not None:
             entries = data.get("baselines")
             entries = [{"type": "additive"}, {"type": "features"}] if entries is None else list(entries)
+            if not any(isinstance(e, dict) and e.get("type") == "additive" for e in entries):
+                raise ValueError("training.baseline.alpha sets the additive baseline's penalty, but "
+                                 "training.baselines lists no additive baseline")
             data["baselines"] = [{**e, "alpha": short.alpha} if isinstance(e, dict) and e.get("type") == "additive"
                                  else e for e in entries]
         return data

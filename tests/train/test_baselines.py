@@ -162,6 +162,7 @@ def test_spec_lists_baselines_and_folds_the_short_form(text, kinds, alpha):
     ("{baselines: [{type: additive}, {type: additive}]}", "more than once"),
     ("{baselines: [{type: additive, alpha: 0.0}]}", r"training.baselines.0.alpha"),
     ("{baseline: {alpha: -1.0}}", r"training.baseline.alpha"),
+    ("{baseline: {alpha: 2.0}, baselines: [{type: features}]}", "lists no additive baseline"),
     ("{baselines: [{type: additive}], stack: {baselines: [features]}}", r"\['features'\] not in training.baselines"),
 ])
 def test_bad_baseline_specs_name_the_key(text, match):

@@ -3,7 +3,6 @@ top-K, resuming without writing a row twice, and the ``cellgi screen`` command."
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from pathlib import Path

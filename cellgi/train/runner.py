@@ -70,7 +70,6 @@ from cellgi.train.runs import (
     SPEC_FILE,
     SPLITS_FILE,
     RunDirError,
-    RunWriteError,
     claim_run_dir,
     create_run_dir,
     environment_info,

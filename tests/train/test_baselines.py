@@ -4,11 +4,11 @@ spec's short form."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
-
-from types import SimpleNamespace
 
 from cellgi.data.perturbations import PerturbationDataset
 from cellgi.registry import get_registry

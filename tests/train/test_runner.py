@@ -10,7 +10,6 @@ import signal
 from pathlib import Path
 
 import pytest
-import torch
 from lightning.pytorch.callbacks import Callback
 from rich.console import Console
 

@@ -17,7 +17,7 @@ from cellgi.data.features.base import (
     standardize_and_impute,
 )
 from cellgi.data.readers._io import check_file, iter_lines
-from cellgi.data.readers._table import guess_sep, read_table
+from cellgi.data.readers._table import read_table
 from cellgi.registry import Params, register
 
 __all__ = ["TableFeatures", "TableFeaturesParams"]

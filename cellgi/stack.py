@@ -155,9 +155,12 @@ def _member_columns(stack: Stack, loaded: Any, dataset: Any, idx: Tensor, batch_
     return [torch.cat(col) for col in zip(*parts)]
 
 
-def fit_stack(folder: str | Path, spec: Any, loaded: Any, bundle: Any = None) -> tuple[dict[str, float], dict[str, Any]]:
+def fit_stack(folder: str | Path, spec: Any, loaded: Any, bundle: Any = None,
+              fitted: dict[str, Any] | None = None) -> tuple[dict[str, float], dict[str, Any]]:
     """Fit and write the stack of ``folder`` (a finished run, or a series whose ensemble is ``loaded``):
-    the baselines of ``spec.training.stack`` on the training split, the weights on the validation split.
+    the baselines of ``spec.training.stack`` on the training split (those of ``fitted``, the
+    ``{"baseline_<type>": Baseline}`` already fitted on this bundle and spec, are used as they are), the
+    weights on the validation split.
     Returns the blend's metrics on every non-empty split, keyed ``stack.<split>.<metric>``, and what
     ``stack.json`` holds.
 
@@ -179,8 +182,12 @@ def fit_stack(folder: str | Path, spec: Any, loaded: Any, bundle: Any = None) ->
         raise StackError("training.stack fits its weights on the validation split, and this split has none "
                          "(set data.split's validation fraction above 0)")
     entries = baseline_specs(spec, cfg.baselines)
-    baselines = fit_baselines(bundle, spec, names=cfg.baselines)
     wanted = [f"baseline_{e.type}" for e in entries]
+    fitted = dict(fitted or {})
+    missing = [e.type for e in entries if f"baseline_{e.type}" not in fitted]
+    if missing:
+        fitted.update(fit_baselines(bundle, spec, names=missing))
+    baselines = {name: fitted[name] for name in wanted}
     params = {f"baseline_{e.type}": e.model_dump(mode="json") for e in entries}
     stack = Stack(["network", *wanted], torch.zeros(0), torch.zeros(0), baselines, params)
     batch_size = spec.data.eval_batch_size or 4 * spec.data.batch_size
@@ -227,15 +234,16 @@ def fit_stack(folder: str | Path, spec: Any, loaded: Any, bundle: Any = None) ->
 
 
 def stack_folder(folder: str | Path, spec: Any, loaded: Any, bundle: Any = None,
-                 say: Any = print) -> dict[str, float]:
-    """:func:`fit_stack` at the end of ``cellgi train`` (a run or a seed series): one line on the weights
-    and validation Pearson, or a warning when the stack cannot be fitted (the folder then predicts
-    without it). Returns the ``stack.*`` metrics (empty without a stack)."""
+                 say: Any = print, fitted: dict[str, Any] | None = None) -> dict[str, float]:
+    """:func:`fit_stack` at the end of ``cellgi train`` (a run or a seed series; ``fitted``: the baselines
+    the run already fitted for its metrics): one line on the weights and validation Pearson, or a warning
+    when the stack cannot be fitted (the folder then predicts without it). Returns the ``stack.*`` metrics
+    (empty without a stack)."""
     import time
 
     t0 = time.perf_counter()
     try:
-        metrics, info = fit_stack(folder, spec, loaded, bundle)
+        metrics, info = fit_stack(folder, spec, loaded, bundle, fitted)
     except StackError as exc:  # e.g. no measured validation row: the folder stands without its stack
         say(f"[yellow]warning:[/yellow] training.stack not fitted: {exc}; the folder predicts without it")
         return {}

@@ -154,6 +154,40 @@ def test_evaluate_names_the_stack_and_screen_scores_the_blend(stacked, tmp_path,
     assert "training.stack" in err and str(stacked / "model.pt") in err
 
 
+def test_a_run_fits_its_baselines_once_and_stacks_those(tmp_path, monkeypatch):
+    """The trees fitted at the start of training for the metrics are the ones the stack blends: one fit
+    per run (the stack used to fit them a second time)."""
+    from cellgi.train.baselines import FeatureTreesBaseline
+
+    calls = []
+    real_fit = FeatureTreesBaseline.fit
+    monkeypatch.setattr(FeatureTreesBaseline, "fit", lambda self, data: calls.append(1) or real_fit(self, data))
+    out = tmp_path / "run"
+    assert main(["train", str(_stacked_spec(tmp_path)), "--run-dir", str(out), "--no-progress"]) == 0
+    assert len(calls) == 1
+    metrics = json.loads((out / "metrics.json").read_text())
+    # the stored trees are the ones reported as baseline_features
+    loaded = load_model(out)
+    from cellgi.data import build_data
+    from cellgi.spec import load_spec
+    from cellgi.train.metrics import InteractionMetrics
+
+    spec = load_spec(out / "spec.yaml")
+    bundle = build_data(spec.data, progress=False)
+    test = bundle.splits["test"]
+    trees = loaded.stack.baselines["baseline_features"]
+    pred = bundle.normalizer.inverse(trees.predict(*_sets(bundle, test)).float())
+    m = InteractionMetrics(bundle.target_names, spec.training.metrics.strong_threshold, sync=False)
+    m.update(pred, bundle.dataset.y[test])
+    assert m.compute()["pearson"] == pytest.approx(metrics["baseline_features.test.pearson"], abs=1e-5)
+
+
+def _sets(bundle, idx):
+    from cellgi.train.baselines import BaselineData
+
+    return BaselineData.of_bundle(bundle).sets(idx)
+
+
 def test_a_stack_file_of_the_first_format_still_loads(stacked, tmp_path):
     """stack.pt files written before baselines were registry components (each built-in's state keyed by
     its member name, no type or params) load into the same predictor; a stored type that is not

@@ -128,26 +128,33 @@ class MetricsExport(Callback):
 
 
 class BaselinesCallback(Callback):
-    """Fits the baselines on the training split when fitting starts (first process) and adds their
-    metrics to :class:`MetricsExport` as ``<baseline>.<split>.<metric>``.
+    """Fits the run's baselines (``training.baselines``) on the training split when fitting starts (first
+    process), adds their metrics to :class:`MetricsExport` as ``<baseline>.<split>.<metric>``, and keeps the
+    fitted baselines (``fitted``) so that the stack at the end of the run blends them instead of fitting
+    them again.
 
     Args:
-        compute: ``() -> {baseline_name: {split: metrics}}``.
+        bundle: the run's data.
+        spec: the run's spec.
         export: where the metrics go.
         say: a print function for the one-line report.
     """
 
-    def __init__(self, compute: Callable[[], dict[str, dict[str, dict[str, float]]]], export: MetricsExport,
-                 say: Callable[..., None]):
-        self.compute = compute
+    def __init__(self, bundle: Any, spec: Any, export: MetricsExport, say: Callable[..., None]):
+        self.bundle, self.spec = bundle, spec
         self.export = export
         self.say = say
         self.results: dict[str, dict[str, dict[str, float]]] = {}
+        self.fitted: dict[str, Any] = {}
 
     @rank_zero_only
     def on_fit_start(self, trainer: L.Trainer, pl_module: Any) -> None:
+        from cellgi.train.baselines import BaselineData, fit_baselines, run_baselines
+
         t0 = time.perf_counter()
-        self.results = self.compute()
+        data = BaselineData.of_bundle(self.bundle, int(self.spec.seed))  # one set-feature pass for all
+        self.fitted = fit_baselines(self.bundle, self.spec, data=data)
+        self.results = run_baselines(self.bundle, self.spec, fitted=self.fitted, data=data)
         for name, per_split in self.results.items():
             for split, values in per_split.items():
                 self.export.add(f"{name}.{split}", values)

@@ -413,8 +413,6 @@ def run_callbacks(
 ) -> tuple[list[Callback], MetricsExport, RunCheckpoint]:
     """The callbacks of a run, in the order their ``on_test_end`` writes: checkpoints, early stopping,
     baselines, ``metrics.json``, ``model.pt``, plots (and the progress bar)."""
-    from cellgi.train.baselines import run_baselines
-
     t = spec.training
     ck = t.checkpoint
     monitor = ck.monitor if has_val or not ck.monitor.startswith("val") else None
@@ -431,7 +429,7 @@ def run_callbacks(
         cbs.append(EarlyStopping(monitor=es.monitor, patience=es.patience, mode=es.mode, min_delta=es.min_delta,
                                  check_on_train_epoch_end=not es.monitor.startswith("val/"), check_finite=False))
     if t.baselines:
-        cbs.append(BaselinesCallback(lambda: run_baselines(bundle, spec), export, say))
+        cbs.append(BaselinesCallback(bundle, spec, export, say))
     cbs += [export, ModelFileExport(rdir / MODEL_FILE),
             PlotsCallback(rdir, ck.monitor, spec.model.num_layers, warn)]
     if progress:
@@ -672,7 +670,9 @@ def _train_in(
         if has_val:
             from cellgi.stack import stack_folder
 
-            metrics.update(stack_folder(rdir, spec, load_model(rdir, stack=False), bundle, say))
+            # the baselines fitted for the metrics at the start of training, where this process fitted them
+            fitted = next((c.fitted for c in cbs if isinstance(c, BaselinesCallback)), None)
+            metrics.update(stack_folder(rdir, spec, load_model(rdir, stack=False), bundle, say, fitted=fitted))
             write_json(rdir / METRICS_FILE, metrics)
         else:
             say("[yellow]warning:[/yellow] training.stack not fitted: the validation split has no measured rows; "

@@ -142,9 +142,7 @@ def fit_additive_baseline(
     if yy.dim() == 1:
         yy = yy.unsqueeze(1)
     sub = ds.subset(train_idx)
-    padded = sub.padded(fill=0)
-    sizes = sub.set_sizes
-    mask = torch.arange(padded.shape[1]).unsqueeze(0) < sizes.unsqueeze(1)
+    padded, mask = _padded_sets(sub)
     base_w = sub.weight.to(torch.float64) if use_weights else torch.ones(len(sub), dtype=torch.float64)  # type: ignore[union-attr]
     num_genes, t = ds.num_genes, yy.shape[1]
     coef = torch.zeros(num_genes, t, dtype=torch.float64)
@@ -267,6 +265,12 @@ class SetFeaturizer:
         return np.concatenate(out, 0) if out else np.zeros((0, len(self.names)), dtype=np.float32)
 
 
+def _padded_sets(ds: PerturbationDataset) -> tuple[Tensor, Tensor]:
+    """The gene sets of ``ds``: ``padded [S, K]`` (gene indices, 0 where padded) and ``mask [S, K]``."""
+    padded = ds.padded(fill=0).to(torch.long)
+    return padded, torch.arange(padded.shape[1]).unsqueeze(0) < ds.set_sizes.unsqueeze(1)
+
+
 def set_features(
     bundle: Any, indices: Tensor | None = None, *, batch_size: int = 4096
 ) -> tuple[np.ndarray, list[str]]:
@@ -274,9 +278,7 @@ def set_features(
     docstring) and their names (:class:`SetFeaturizer` on the bundle's graph and per-gene inputs)."""
     ds = bundle.dataset if indices is None else bundle.dataset.subset(torch.as_tensor(indices, dtype=torch.long))
     feat = SetFeaturizer(bundle.graph, getattr(bundle, "gene_features", None), getattr(bundle, "feature_names", ()))
-    padded = ds.padded(fill=0).to(torch.long)
-    mask = torch.arange(padded.shape[1]).unsqueeze(0) < ds.set_sizes.unsqueeze(1)
-    return feat(padded, mask, batch_size=batch_size), list(feat.names)
+    return feat(*_padded_sets(ds), batch_size=batch_size), list(feat.names)
 
 
 @dataclass
@@ -453,27 +455,20 @@ class BaselineData:
     cache: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def of_bundle(cls, bundle: Any, seed: int = 0,
-                  set_feats: tuple[np.ndarray, list[str]] | None = None) -> "BaselineData":
-        data = cls(bundle.dataset, bundle.splits, bundle.normalizer.transform(bundle.dataset.y),
+    def of_bundle(cls, bundle: Any, seed: int = 0) -> "BaselineData":
+        return cls(bundle.dataset, bundle.splits, bundle.normalizer.transform(bundle.dataset.y),
                    BaselineContext.of_bundle(bundle), int(seed))
-        if set_feats is not None:
-            data.cache["set_features"] = set_feats
-        return data
 
     def sets(self, idx: Tensor) -> tuple[Tensor, Tensor]:
         """The gene sets of samples ``idx``: ``padded [S, K]`` (gene indices, 0 where padded) and ``mask``."""
-        sub = self.dataset.subset(torch.as_tensor(idx, dtype=torch.long))
-        padded = sub.padded(fill=0).to(torch.long)
-        return padded, torch.arange(padded.shape[1]).unsqueeze(0) < sub.set_sizes.unsqueeze(1)
+        return _padded_sets(self.dataset.subset(torch.as_tensor(idx, dtype=torch.long)))
 
     def set_features(self) -> tuple[np.ndarray, list[str]]:
         """:class:`SetFeaturizer` features of every sample (computed once, then cached)."""
         if "set_features" not in self.cache:
             ctx = self.context
             feat = SetFeaturizer(ctx.graph, ctx.gene_features, ctx.feature_names)
-            padded, mask = self.sets(torch.arange(len(self.dataset)))
-            self.cache["set_features"] = (feat(padded, mask), list(feat.names))
+            self.cache["set_features"] = (feat(*_padded_sets(self.dataset)), list(feat.names))
         return self.cache["set_features"]
 
 
@@ -669,14 +664,12 @@ def additive_alpha(spec: Any) -> float:
 
 
 def fit_baselines(bundle: Any, spec: Any, *, features: bool | None = None,
-                  set_feats: tuple[np.ndarray, list[str]] | None = None,
                   names: Sequence[str] | None = None, data: BaselineData | None = None) -> dict[str, Baseline]:
     """The spec's baselines (``training.baselines``, or only ``names``) fitted on ``bundle``'s training
     split, targets normalised as the model predicts them: ``{"baseline_<type>": Baseline}``. Empty when the
-    spec lists none. ``features=False`` leaves the feature trees out. ``set_feats``: :func:`set_features`
-    of the bundle when the caller has it already; ``data``: the :class:`BaselineData` to fit on (its cache
-    is shared)."""
-    data = BaselineData.of_bundle(bundle, int(getattr(spec, "seed", 0)), set_feats) if data is None else data
+    spec lists none. ``features=False`` leaves the feature trees out. ``data``: the :class:`BaselineData` to
+    fit on (its cache, the set features, is shared with the caller)."""
+    data = BaselineData.of_bundle(bundle, int(getattr(spec, "seed", 0))) if data is None else data
     out: dict[str, Baseline] = {}
     for entry in baseline_specs(spec, names):
         if features is False and entry.type == "features":
@@ -688,19 +681,16 @@ def fit_baselines(bundle: Any, spec: Any, *, features: bool | None = None,
 
 
 def run_baselines(bundle: Any, spec: Any, *, features: bool | None = None, fitted: dict[str, Any] | None = None,
-                  set_feats: tuple[np.ndarray, list[str]] | None = None,
                   data: BaselineData | None = None) -> dict[str, dict[str, dict[str, float]]]:
     """Fit the baselines on ``bundle``'s training split (:func:`fit_baselines`, or use ``fitted``) and
     evaluate them on every non-empty split (``bundle.splits``: train, val, test and any extra test subsets
-    such as ``test_one_unseen``). Work shared between baselines (the set features) is done once, or given:
-    ``set_feats``.
+    such as ``test_one_unseen``). Work shared between baselines (the set features) is done once.
 
     Args:
         bundle: the run's :class:`~cellgi.data.build.DataBundle`.
         spec: the run's spec (``training.baselines``, ``training.metrics.strong_threshold``, ``seed``).
         features: ``False`` leaves the feature trees out.
         fitted: baselines already fitted on this bundle (what :func:`fit_baselines` returned).
-        set_feats: :func:`set_features` of the bundle when the caller has it already.
         data: the :class:`BaselineData` the baselines were (or are to be) fitted on, with its cache.
 
     Returns:
@@ -711,7 +701,7 @@ def run_baselines(bundle: Any, spec: Any, *, features: bool | None = None, fitte
     ds, norm = bundle.dataset, bundle.normalizer
     threshold = spec.training.metrics.strong_threshold
     if data is None:
-        data = BaselineData.of_bundle(bundle, int(getattr(spec, "seed", 0)), set_feats)
+        data = BaselineData.of_bundle(bundle, int(getattr(spec, "seed", 0)))
     fitted = fit_baselines(bundle, spec, features=features, data=data) if fitted is None else fitted
     stages = [s for s, idx in bundle.splits.items() if idx.numel() > 0]
 

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -126,7 +127,7 @@ class DataBundle:
         return {
             "graph": self.graph.state_dict(),
             "dataset": self.dataset.state_dict(),
-            "splits": dict(self.splits),
+            "splits": _pack_splits(self.splits, len(self.dataset)) if is_grid(self.dataset) else dict(self.splits),
             "normalizer": self.normalizer.state_dict(),
             "target_names": list(self.target_names),
             "report": self.report.to_dict(),
@@ -141,7 +142,7 @@ class DataBundle:
         return cls(
             graph=CellGraph.from_state_dict(state["graph"]),
             dataset=dataset_from_state(state["dataset"]),
-            splits={k: v.to(torch.long) for k, v in state["splits"].items()},
+            splits=_unpack_splits(state["splits"]),
             normalizer=TargetNormalizer.from_state_dict(state["normalizer"]),
             target_names=list(state["target_names"]),
             report=DataReport.from_dict(state["report"]),
@@ -150,6 +151,24 @@ class DataBundle:
             feature_names=list(state.get("feature_names", [])),
             feature_report=list(state.get("feature_report", [])),
         )
+
+
+def _pack_splits(splits: dict[str, Tensor], n: int) -> dict[str, Any]:
+    """A grid's splits as bit masks over its pairs (``n / 8`` bytes a split instead of 8 bytes a pair)."""
+    packed = {}
+    for k, v in splits.items():
+        mask = np.zeros(n, dtype=bool)
+        mask[v.numpy()] = True
+        packed[k] = torch.from_numpy(np.packbits(mask))
+    return {"__packed__": n, "masks": packed}
+
+
+def _unpack_splits(state: dict[str, Any]) -> dict[str, Tensor]:
+    if "__packed__" not in state:
+        return {k: v.to(torch.long) for k, v in state.items()}
+    n = int(state["__packed__"])
+    return {k: torch.from_numpy(np.flatnonzero(np.unpackbits(v.numpy(), count=n)).astype(np.int64))
+            for k, v in state["masks"].items()}
 
 
 class _Progress:

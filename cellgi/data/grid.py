@@ -78,7 +78,7 @@ class GridDataset(torch.utils.data.Dataset):
         self.query_genes = torch.as_tensor(self.query_genes).to(torch.int64)
         self.array_genes = torch.as_tensor(self.array_genes).to(torch.int64)
         self.keys = torch.as_tensor(self.keys).to(torch.int64)
-        self.values = torch.as_tensor(self.values, dtype=torch.float32).reshape(self.keys.numel(), -1)
+        self.values = torch.as_tensor(self.values, dtype=torch.float32).reshape(self.keys.numel(), len(self.target_names))
         self.neutral = torch.as_tensor(self.neutral, dtype=torch.float32).reshape(-1)
         self.num_shared = int(self.num_shared)
         q, a, s, t = self.query_genes.numel(), self.array_genes.numel(), self.num_shared, len(self.target_names)

@@ -365,3 +365,17 @@ def test_costanzo2010_dev_counts(yeast_dir):
     assert c["grid_pairs"] == c["grid_cells"] - c["self_pairs_dropped"] - c["reciprocal_grid_pairs"]
     assert c["reciprocal_pairs"] > 1000 and c["alleles_merged"] > 0
     assert 0.005 < c["listed_fraction"] < 0.02 and c["listed_negative"] > 0.85 * c["listed_pairs"]
+
+
+def test_spec_entry_declares_list_files_and_checks_alleles(tmp_path):
+    from pydantic import ValidationError
+
+    from cellgi.data.screens import screen_input_files
+    from cellgi.spec.data import screen_entry
+
+    s = screen_entry({"format": "sga_grid", "path": "s.txt", "query_genes": "q.txt", "alleles": ["TSQ", "damp"]})
+    assert screen_input_files(s, tmp_path) == [tmp_path / "s.txt", tmp_path / "q.txt"]
+    assert s.alleles == ["tsq", "damp"] and s.neutral == 0.0
+    for bad in ("median", [], ["tsq", "TSQ"]):
+        with pytest.raises(ValidationError):
+            screen_entry({"format": "sga_grid", "path": "s.txt", "alleles": bad})

@@ -64,7 +64,6 @@ def generate_full(path: Path, seed: int = 0, num_query: int = 1711, num_array: i
 
 
 def run_case(case: str) -> dict:
-    import numpy as np
     import torch
 
     torch.set_num_threads(1)
@@ -119,7 +118,6 @@ def run_case(case: str) -> dict:
             "rss_peak_mb": round(_rss_mb(), 1),
         })
         out["rss_increase_mb"] = round(out["rss_peak_mb"] - out["rss_before_mb"], 1)
-        del np
     return out
 
 

@@ -379,3 +379,18 @@ def test_spec_entry_declares_list_files_and_checks_alleles(tmp_path):
     for bad in ("median", [], ["tsq", "TSQ"]):
         with pytest.raises(ValidationError):
             screen_entry({"format": "sga_grid", "path": "s.txt", "alleles": bad})
+
+
+def test_datamodule_feeds_weighted_epochs_and_whole_eval_grids(tmp_path):
+    from cellgi.data.datamodule import CellDataModule
+
+    spec = load_spec(_grid_spec(tmp_path))
+    b = build_data(spec.data, progress=False, cache=False)
+    dm = CellDataModule.from_spec(spec.data, bundle=b)
+    batches = list(dm.train_dataloader())
+    w = torch.cat([x.weight for x in batches])
+    idx = torch.cat([x.sample_idx for x in batches])
+    assert float(w.sum()) == pytest.approx(b.splits["train"].numel(), rel=1e-5)
+    assert bool((w[~b.dataset.listed(idx)] > 3).all())  # neutral pairs weighted about 1/0.2
+    val = torch.cat([x.sample_idx for x in dm.val_dataloader()])
+    assert torch.equal(val, b.splits["val"])  # the whole validation grid, in order, once

@@ -401,6 +401,9 @@ def _grid_screen(spec: Any, raw_screens: list, mapper: GeneMapper, report: DataR
 def _sample_eval(spec: Any, ds: Any, splits: dict[str, Tensor], report: DataReport, seed: int) -> None:
     """A grid's validation/test splits cut to fixed uniform samples when ``data.neutral_sampling`` asks."""
     ns = getattr(spec, "neutral_sampling", None)
+    if ns is not None and not is_grid(ds) and "neutral_sampling" in getattr(spec, "model_fields_set", ()):
+        report.warnings.append("data.neutral_sampling is set but applies to grid screens (format sga_grid) only; "
+                               "these screens train on every sample")
     if ns is None or not is_grid(ds):
         return
     evaluated = {}

@@ -394,3 +394,16 @@ def test_datamodule_feeds_weighted_epochs_and_whole_eval_grids(tmp_path):
     assert bool((w[~b.dataset.listed(idx)] > 3).all())  # neutral pairs weighted about 1/0.2
     val = torch.cat([x.sample_idx for x in dm.val_dataloader()])
     assert torch.equal(val, b.splits["val"])  # the whole validation grid, in order, once
+
+
+def test_neutral_sampling_on_a_flat_screen_is_reported(tmp_path):
+    p = _grid_spec(tmp_path)
+    genes = [f"Y{i:03d}" for i in range(60)]
+    (tmp_path / "pairs.tsv").write_text("a\tb\teps\n" + "".join(f"{genes[i]}\t{genes[i + 1]}\t-0.1\n" for i in range(50)))
+    p.write_text(p.read_text().replace("screens: [{format: sga_grid, path: sga.txt}]",
+                                       "screens: [{format: table, path: pairs.tsv, gene_columns: [a, b], "
+                                       "target_columns: {gene_interaction: eps}}]")
+                 .replace("split: {kind: gene_folds, num_folds: 4, fold: 0, val_fraction: 0.2, seed: 0}",
+                          "split: {kind: random}"))
+    b = build_data(load_spec(p).data, progress=False, cache=False)
+    assert any("neutral_sampling is set but applies to grid screens" in w for w in b.report.warnings)

@@ -63,6 +63,39 @@ def run_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the counts of a grid screen shown by ``cellgi data summary`` (label, key in ``report.grid``)
+_GRID_ROWS = (
+    ("rows read", "rows"), ("rows unscored (NA)", None), ("rows with an unmapped strain", "unmapped_rows"),
+    ("unmapped strains", "unmapped_strains"), ("rows outside the gene lists", "rows_outside_grid"),
+    ("query genes (strains)", ("query_genes", "query_strains")), ("array genes (strains)", ("array_genes", "array_strains")),
+    ("genes on both sides", "genes_both_sides"), ("alleles merged (extra strains per gene)", "alleles_merged"),
+    ("rows of lower-priority alleles dropped", "allele_rows_dropped"), ("self rows dropped", "self_rows_dropped"),
+    ("self pairs dropped (grid)", "self_pairs_dropped"), ("rows merged into a pair", "rows_merged"),
+    ("reciprocal pairs (listed both ways)", "reciprocal_pairs"), ("listed pairs", "listed_pairs"),
+    ("grid cells (query x array)", "grid_cells"), ("grid pairs (unordered, no self)", "grid_pairs"),
+    ("listed share", "listed_fraction"), ("neutral value", "neutral"),
+)
+
+
+def _print_grid(con: Any, g: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"grid screen (sga_grid, {g.get('layout')} layout, alleles: {g.get('alleles')})")
+    t.add_column("count")
+    t.add_column("value", justify="right")
+    for label, key in _GRID_ROWS:
+        if key is None:
+            value = g.get("reasons", {}).get("no measured target", 0)
+        elif isinstance(key, tuple):
+            value = f"{g.get(key[0], 0):,} ({g.get(key[1], 0):,})"
+        else:
+            value = g.get(key, "-")
+        t.add_row(label, f"{value:,}" if isinstance(value, int) else str(value))
+    for name, e in g.get("evaluated", {}).items():
+        t.add_row(f"{name}: evaluated on a uniform sample", f"{e['pairs']:,} of {e['of']:,}")
+    con.print(t)
+
+
 def _print_rich(r: dict[str, Any], list_unmapped: bool) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -87,6 +120,8 @@ def _print_rich(r: dict[str, Any], list_unmapped: bool) -> None:
         t.add_row(k, f"{v:,}")
     t.add_row("[bold]total[/bold]", f"{sum(r['samples'].values()):,}")
     con.print(t)
+    if r.get("grid"):
+        _print_grid(con, r["grid"])
     con.print("splits: " + ", ".join(f"{k} {v:,}" for k, v in r["splits"].items())
               + (f" (dropped {r['split_dropped']})" if r["split_dropped"] else ""))
     t = Table(title="unmapped identifiers")

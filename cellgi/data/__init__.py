@@ -8,6 +8,7 @@ from cellgi.data.build import DataBundle, DataReport, build_data
 from cellgi.data.cellgraph import CellGraph, EdgeType, normalize_edges
 from cellgi.data.errors import DataError
 from cellgi.data.genes import GeneMapper, UnmappedLog
+from cellgi.data.grid import GridDataset, GridLoad, map_grid
 from cellgi.data.normalize import TargetNormalizer
 from cellgi.data.perturbations import KINDS, PerturbationDataset, concat_datasets, merge_duplicates
 from cellgi.data.screens import ScreenLoad, load_screen, map_screen
@@ -23,6 +24,8 @@ __all__ = [
     "DataReport",
     "EdgeType",
     "GeneMapper",
+    "GridDataset",
+    "GridLoad",
     "PerturbationBatch",
     "PerturbationDataset",
     "ScreenLoad",
@@ -36,6 +39,7 @@ __all__ = [
     "generate_dataset",
     "generate_graph",
     "load_screen",
+    "map_grid",
     "load_splits",
     "make_splits",
     "map_screen",

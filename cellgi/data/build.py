@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -15,10 +16,12 @@ from cellgi.data.cache import cache_dir, cache_key, read_cache, write_cache
 from cellgi.data.cellgraph import CellGraph, EdgeType
 from cellgi.data.errors import DataError
 from cellgi.data.genes import GeneMapper
+from cellgi.data.grid import GridDataset, dataset_from_state, is_grid, map_grid, uniform_sample
 from cellgi.data.graphs import graph_input_files, load_graph, read_raw_edges
 from cellgi.data.normalize import TargetNormalizer
 from cellgi.data.perturbations import PerturbationDataset, concat_datasets, merge_duplicates
 from cellgi.data.readers import read_gene_list, read_sgd_features
+from cellgi.data.readers.sga_grid import RawGrid
 from cellgi.data.screens import map_screen, read_raw_screen, screen_input_files
 from cellgi.data.splits import make_splits
 from cellgi.errors import resolve_path
@@ -48,6 +51,9 @@ class DataReport:
         normalizer: ``{kind, mean, std}`` per target.
         warnings: human-readable lines.
         build_seconds: time to build (0 when loaded from the cache).
+        grid: a grid screen's counts (rows, listed pairs, grid pairs, alleles merged, reciprocal pairs, self
+            pairs dropped, unmapped strains, ...; see :func:`cellgi.data.grid.map_grid`), empty otherwise;
+            ``grid["evaluated"]`` gives, per split sampled by ``data.neutral_sampling``, ``{pairs, of}``.
     """
 
     source: str = "files"
@@ -62,6 +68,7 @@ class DataReport:
     normalizer: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     build_seconds: float = 0.0
+    grid: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,7 +105,7 @@ class DataBundle:
     """
 
     graph: CellGraph
-    dataset: PerturbationDataset
+    dataset: PerturbationDataset | GridDataset
     splits: dict[str, Tensor]
     normalizer: TargetNormalizer
     target_names: list[str]
@@ -111,13 +118,16 @@ class DataBundle:
     gene_features: Tensor | None = None
     feature_names: list[str] = field(default_factory=list)
     feature_report: list[dict[str, Any]] = field(default_factory=list)
+    #: ``data.neutral_sampling`` of the spec (how a grid's epochs and baseline fits sample neutral pairs);
+    #: not part of the processed data, set by :func:`build_data`
+    sampling: Any = None
 
     def state_dict(self) -> dict[str, Any]:
         """Tensors/strings/numbers only (``torch.load(weights_only=True)``-safe)."""
         return {
             "graph": self.graph.state_dict(),
             "dataset": self.dataset.state_dict(),
-            "splits": dict(self.splits),
+            "splits": _pack_splits(self.splits, len(self.dataset)) if is_grid(self.dataset) else dict(self.splits),
             "normalizer": self.normalizer.state_dict(),
             "target_names": list(self.target_names),
             "report": self.report.to_dict(),
@@ -131,8 +141,8 @@ class DataBundle:
     def from_state_dict(cls, state: dict[str, Any]) -> "DataBundle":
         return cls(
             graph=CellGraph.from_state_dict(state["graph"]),
-            dataset=PerturbationDataset.from_state_dict(state["dataset"]),
-            splits={k: v.to(torch.long) for k, v in state["splits"].items()},
+            dataset=dataset_from_state(state["dataset"]),
+            splits=_unpack_splits(state["splits"]),
             normalizer=TargetNormalizer.from_state_dict(state["normalizer"]),
             target_names=list(state["target_names"]),
             report=DataReport.from_dict(state["report"]),
@@ -141,6 +151,24 @@ class DataBundle:
             feature_names=list(state.get("feature_names", [])),
             feature_report=list(state.get("feature_report", [])),
         )
+
+
+def _pack_splits(splits: dict[str, Tensor], n: int) -> dict[str, Any]:
+    """A grid's splits as bit masks over its pairs (``n / 8`` bytes a split instead of 8 bytes a pair)."""
+    packed = {}
+    for k, v in splits.items():
+        mask = np.zeros(n, dtype=bool)
+        mask[v.numpy()] = True
+        packed[k] = torch.from_numpy(np.packbits(mask))
+    return {"__packed__": n, "masks": packed}
+
+
+def _unpack_splits(state: dict[str, Any]) -> dict[str, Tensor]:
+    if "__packed__" not in state:
+        return {k: v.to(torch.long) for k, v in state.items()}
+    n = int(state["__packed__"])
+    return {k: torch.from_numpy(np.flatnonzero(np.unpackbits(v.numpy(), count=n)).astype(np.int64))
+            for k, v in state["masks"].items()}
 
 
 class _Progress:
@@ -212,12 +240,14 @@ def build_data(spec: DataSpec, *, progress: bool = True, cache: bool | None = No
             else:
                 bundle.cache_path, bundle.from_cache = path, True
                 bundle.report.build_seconds = 0.0
+                bundle.sampling = getattr(spec, "neutral_sampling", None)
                 say(f"loaded processed data from cache {path}")
                 return bundle
         if status.startswith("corrupt"):
             say(f"cache entry {path} was {status}; rebuilding")
     t0 = time.perf_counter()
     bundle = _build(spec, say)
+    bundle.sampling = getattr(spec, "neutral_sampling", None)
     bundle.report.build_seconds = round(time.perf_counter() - t0, 3)
     if use_cache and path is not None:
         try:
@@ -309,6 +339,8 @@ def _build_files(spec: Any, say: _Progress) -> tuple[CellGraph, PerturbationData
         if rep["duplicates_merged"]:
             report.warnings.append(f"graph {gs.name}: {rep['duplicates_merged']} repeated rows merged ({gs.duplicates})")
     graph = CellGraph(list(mapper.genes), types)
+    if any(isinstance(raw, RawGrid) for raw in raw_screens):
+        return graph, _grid_screen(spec, raw_screens, mapper, report), report, mapper
     parts = []
     for ss, raw in zip(spec.screens, raw_screens):
         load = map_screen(raw, mapper, spec.targets, ss.duplicates)
@@ -344,6 +376,55 @@ def _build_files(spec: Any, say: _Progress) -> tuple[CellGraph, PerturbationData
     return graph, ds, report, mapper
 
 
+def _grid_screen(spec: Any, raw_screens: list, mapper: GeneMapper, report: DataReport) -> GridDataset:
+    """The one grid screen of a spec mapped to the gene list (counts into ``report.grid``)."""
+    if len(raw_screens) != 1:
+        raise DataError(f"a grid screen (format sga_grid) must be the only entry of data.screens; "
+                        f"found {len(raw_screens)} screens")
+    ss, raw = spec.screens[0], raw_screens[0]
+    load = map_grid(raw, mapper, spec.targets, neutral=ss.neutral, alleles=ss.alleles)
+    report.screens.append(load.report())
+    report.grid = dict(load.counts)
+    if load.unmapped.num_identifiers:
+        report.unmapped.append(load.unmapped.to_dict(limit=None))
+        report.warnings.append(
+            f"screen {raw.path.name}: {load.counts['unmapped_strains']} strains unmapped "
+            f"({load.counts['unmapped_rows']} rows dropped), e.g. {load.unmapped.examples(3)}")
+    c = load.counts
+    report.warnings.append(
+        f"screen {raw.path.name}: grid of {c['query_genes']:,} query x {c['array_genes']:,} array genes = "
+        f"{c['grid_pairs']:,} pairs, {c['listed_pairs']:,} listed; unlisted pairs count as neutral "
+        f"({c['neutral']:g}), an approximation (their true score lies between the listing cutoffs)")
+    return load.dataset
+
+
+def _sample_eval(spec: Any, ds: Any, splits: dict[str, Tensor], report: DataReport, seed: int) -> None:
+    """A grid's validation/test splits cut to fixed uniform samples when ``data.neutral_sampling`` asks."""
+    ns = getattr(spec, "neutral_sampling", None)
+    if ns is not None and not is_grid(ds) and "neutral_sampling" in getattr(spec, "model_fields_set", ()):
+        report.warnings.append("data.neutral_sampling is set but applies to grid screens (format sga_grid) only; "
+                               "these screens train on every sample")
+    if ns is None or not is_grid(ds):
+        return
+    evaluated = {}
+    for name, size, salt in (("val", ns.val_pairs, 1), ("test", ns.test_pairs, 2)):
+        full = splits.get(name)
+        if size is None or full is None or full.numel() <= size:
+            continue
+        splits[name] = uniform_sample(full, size, seed * 1_000_003 + salt)
+        evaluated[name] = {"pairs": int(splits[name].numel()), "of": int(full.numel())}
+        if name == "test":
+            for sub in ("test_one_unseen", "test_two_unseen"):
+                if sub in splits:
+                    n_of = int(splits[sub].numel())
+                    splits[sub] = splits[sub][torch.isin(splits[sub], splits["test"])]
+                    evaluated[sub] = {"pairs": int(splits[sub].numel()), "of": n_of}
+    if evaluated:
+        report.grid["evaluated"] = evaluated
+        report.warnings.append("grid evaluated on fixed uniform samples: " + ", ".join(
+            f"{k} {v['pairs']:,} of {v['of']:,} pairs" for k, v in evaluated.items()))
+
+
 def _build(spec: Any, say: _Progress) -> DataBundle:
     if spec.synthetic is not None:
         graph, ds, report, mapper = _build_synthetic(spec, say)
@@ -354,11 +435,13 @@ def _build(spec: Any, say: _Progress) -> DataBundle:
     say(f"splitting {len(ds)} samples ({sp.kind}, seed {sp.seed})")
     result = make_splits(ds, sp.kind, sp.fractions, sp.seed, num_folds=sp.num_folds, fold=sp.fold,
                          val_fraction=sp.val_fraction, shared_gene_fraction=sp.shared_gene_fraction)
+    _sample_eval(spec, ds, result.splits, report, sp.seed)
     report.splits = result.sizes()
     report.split_dropped = result.dropped
     if result.dropped:
         report.warnings.append(f"split {sp.kind}: {result.dropped} samples mixing train/val/test genes dropped")
-    norm = TargetNormalizer(spec.normalize, target_names=spec.targets).fit(ds.y[result.splits["train"]])
+    train_y = ds.targets(result.splits["train"]) if is_grid(ds) else ds.y[result.splits["train"]]
+    norm = TargetNormalizer(spec.normalize, target_names=spec.targets).fit(train_y)
     report.warnings += norm.warnings
     report.normalizer = {
         "kind": norm.kind,

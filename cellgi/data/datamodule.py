@@ -43,10 +43,12 @@ __all__ = ["CellDataModule", "EvalShardSampler", "IndexBatch", "NormalizedBatche
 
 @dataclass(frozen=True)
 class IndexBatch:
-    """A batch request: sample indices, of which the last ``num_pad`` are padding (masked out)."""
+    """A batch request: sample indices, of which the last ``num_pad`` are padding (masked out), and
+    optional sampling weights ``[B]`` that multiply the samples' own (a grid's epoch sampler sets them)."""
 
-    indices: list[int]
+    indices: list[int] | Tensor
     num_pad: int = 0
+    weights: Tensor | None = None
 
 
 def _check(batch_size: int, rank: int, world_size: int) -> None:
@@ -125,13 +127,12 @@ class EvalShardSampler(Sampler[IndexBatch]):
     def __iter__(self) -> Iterator[IndexBatch]:
         if self.per_rank == 0:
             return
-        real = self.mine.tolist()
-        filler = int(self.indices[0])
-        for lo in range(0, self.per_rank, self.batch_size):
+        filler = self.indices[:1]
+        for lo in range(0, self.per_rank, self.batch_size):  # tensor slices: nothing per sample in Python
             hi = min(lo + self.batch_size, self.per_rank)
-            chunk = real[lo:hi]
-            pad = (hi - lo) - len(chunk)
-            yield IndexBatch(chunk + [filler] * pad, pad)
+            chunk = self.mine[lo:hi]
+            pad = (hi - lo) - chunk.numel()
+            yield IndexBatch(torch.cat([chunk, filler.expand(pad)]) if pad else chunk, pad)
 
     def __len__(self) -> int:
         return -(-self.per_rank // self.batch_size)
@@ -150,6 +151,8 @@ class NormalizedBatches(Dataset):
     def __getitem__(self, req: IndexBatch) -> PerturbationBatch:
         tf = self.normalizer.transform if self.normalizer is not None else None
         batch = self.dataset.batch(req.indices, y_transform=tf)
+        if req.weights is not None:
+            batch.weight = batch.weight * req.weights.to(batch.weight.dtype)
         if req.num_pad:
             batch.y[-req.num_pad :] = float("nan")
             batch.weight[-req.num_pad :] = 0.0
@@ -276,6 +279,16 @@ class CellDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         rank, world = self._rank()
+        b = self._need()
+        from cellgi.data.grid import is_grid
+
+        if is_grid(b.dataset):  # every listed pair plus a weighted share of the neutral ones, per epoch
+            from cellgi.data.grid_sampler import GridEpochSampler
+
+            ns = b.sampling
+            return self._loader(GridEpochSampler(
+                b.dataset, self.splits["train"], self.batch_size, share=1.0 if ns is None else ns.share,
+                seed=self.seed if ns is None or ns.seed is None else ns.seed, rank=rank, world_size=world))
         return self._loader(
             TrainShardSampler(self.splits["train"], self.batch_size, seed=self.seed, rank=rank, world_size=world)
         )

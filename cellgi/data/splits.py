@@ -155,11 +155,9 @@ def shared_genes(ds: PerturbationDataset, fraction: float = 0.05) -> np.ndarray:
     return _shared(np.diff(_incidence(ds)[1]), len(ds), fraction)
 
 
-def _gene_folds(ds: PerturbationDataset, rng: np.random.Generator, num_folds: int, fold: int,
-                val_fraction: float, shared_gene_fraction: float):
-    n = len(ds)
-    samples_of, gptr, genes = _incidence(ds)
-    touched = np.diff(gptr)
+def _fold_genes(touched: np.ndarray, n: int, rng: np.random.Generator, num_folds: int, fold: int,
+                val_fraction: float, shared_gene_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """``gene_folds``' test and validation genes (sorted) from the samples each gene touches."""
     present = np.flatnonzero(touched > 0)
     shared = _shared(touched, n, shared_gene_fraction)
     cand = np.setdiff1d(present, shared)
@@ -176,6 +174,14 @@ def _gene_folds(ds: PerturbationDataset, rng: np.random.Generator, num_folds: in
     vrng = np.random.default_rng([int(rng.integers(2**31)), fold])
     n_val = int(round(val_fraction * rest.size))
     val_g = np.sort(rest[vrng.permutation(rest.size)[:n_val]])
+    return test_g, val_g
+
+
+def _gene_folds(ds: PerturbationDataset, rng: np.random.Generator, num_folds: int, fold: int,
+                val_fraction: float, shared_gene_fraction: float):
+    n = len(ds)
+    samples_of, gptr, genes = _incidence(ds)
+    test_g, val_g = _fold_genes(np.diff(gptr), n, rng, num_folds, fold, val_fraction, shared_gene_fraction)
     label = np.zeros(ds.num_genes, dtype=np.int64)
     label[val_g] = 1
     label[test_g] = 2
@@ -186,6 +192,38 @@ def _gene_folds(ds: PerturbationDataset, rng: np.random.Generator, num_folds: in
     split = {
         "train": np.flatnonzero((n_test == 0) & (n_val_s == 0)),
         "val": np.flatnonzero((n_val_s > 0) & (n_test == 0)),
+        "test": np.flatnonzero((n_test > 0) & ~mixed),
+        "test_one_unseen": np.flatnonzero((n_test == 1) & ~mixed),
+        "test_two_unseen": np.flatnonzero((n_test >= 2) & ~mixed),
+    }
+    return split, int(mixed.sum()), test_g.tolist(), val_g.tolist()
+
+
+def _grid_split(ds, kind: str, fractions: Sequence[float], rng: np.random.Generator, num_folds: int, fold: int,
+                val_fraction: float, shared_gene_fraction: float):
+    """Splits of a :class:`~cellgi.data.grid.GridDataset` from gene labels over its ``[Q, A]`` cells: the same
+    rules as for a flat data set, without materialising the pairs."""
+    n = len(ds)
+    if kind == "random":
+        return _random(n, fractions, rng), 0, [], []
+    q, a = ds.shape
+    s = ds.num_shared
+    row_len = (a - ds.col_start).numpy()
+    col_len = np.minimum(np.arange(a), s) + (q - s)  # rows whose valid columns reach column a
+    touched = np.zeros(ds.num_genes, dtype=np.int64)
+    np.add.at(touched, ds.query_genes.numpy(), row_len)
+    np.add.at(touched, ds.array_genes.numpy(), col_len)
+    test_g, val_g = _fold_genes(touched, n, rng, num_folds, fold, val_fraction, shared_gene_fraction)
+    label = np.zeros(ds.num_genes, dtype=np.int8)
+    label[val_g] = 1
+    label[test_g] = 2
+    lq, la = torch.from_numpy(label)[ds.query_genes], torch.from_numpy(label)[ds.array_genes]
+    n_test = ds.cell_select((lq == 2).to(torch.int8).unsqueeze(1) + (la == 2).to(torch.int8).unsqueeze(0)).numpy()
+    n_val = ds.cell_select((lq == 1).to(torch.int8).unsqueeze(1) + (la == 1).to(torch.int8).unsqueeze(0)).numpy()
+    mixed = (n_test > 0) & (n_val > 0)
+    split = {
+        "train": np.flatnonzero((n_test == 0) & (n_val == 0)),
+        "val": np.flatnonzero((n_val > 0) & (n_test == 0)),
         "test": np.flatnonzero((n_test > 0) & ~mixed),
         "test_one_unseen": np.flatnonzero((n_test == 1) & ~mixed),
         "test_two_unseen": np.flatnonzero((n_test >= 2) & ~mixed),
@@ -215,7 +253,17 @@ def make_splits(
     dropped = 0
     test_genes: list[int] = []
     val_genes: list[int] = []
-    if kind == "random":
+    if getattr(ds, "keys", None) is not None and hasattr(ds, "cell_select"):  # a GridDataset: gene masks
+        if kind not in ("random", "gene_folds"):
+            raise DataError(f"split kind {kind!r} is not available for a grid screen (sga_grid); "
+                            "use gene_folds (genes held out) or random")
+        if kind == "gene_folds" and not 0 <= fold < num_folds:
+            raise DataError(f"gene_folds: fold must be in 0..{num_folds - 1}, got {fold}")
+        parts, dropped, test_genes, val_genes = _grid_split(ds, kind, fractions, rng, num_folds, fold,
+                                                            val_fraction, shared_gene_fraction)
+        if kind == "gene_folds":
+            fractions = (1.0, float(val_fraction > 0), 1.0)
+    elif kind == "random":
         parts = _random(len(ds), fractions, rng)
     elif kind == "gene_holdout":
         parts, test_genes, val_genes = _gene_holdout(ds, fractions, rng)

@@ -15,6 +15,7 @@ __all__ = [
     "DataSpec",
     "GeneListSpec",
     "GraphSpec",
+    "NeutralSamplingSpec",
     "ScreenSpec",
     "SplitSpec",
     "SyntheticSpec",
@@ -156,6 +157,19 @@ class SplitSpec(StrictModel):
         return self
 
 
+class NeutralSamplingSpec(StrictModel):
+    """Epochs of a grid screen (format ``sga_grid``): every listed training pair plus a fresh share of the
+    neutral ones, weighted so that the loss stays unbiased (docs/data.md#sga-grids). Other screens ignore it."""
+
+    share: float = Field(0.05, gt=0, le=1, description="share of the neutral training pairs drawn anew each epoch "
+                                                      "(each weighted about 1/share); 1 = the whole grid")
+    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="seed of the draws (default: the run's seed)")
+    val_pairs: int | None = Field(None, ge=1, description="validate on a fixed uniform sample of this many "
+                                                          "validation pairs (default: the whole validation grid)")
+    test_pairs: int | None = Field(None, ge=1, description="test on a fixed uniform sample of this many test pairs "
+                                                           "(default: the whole test grid)")
+
+
 class DataSpec(StrictModel):
     """Inputs of a run: either ``synthetic`` or ``genes`` + ``graphs`` + ``screens``."""
 
@@ -170,6 +184,10 @@ class DataSpec(StrictModel):
         "table, go_slim, graph_structure, ...)",
     )
     targets: list[str] = Field(default_factory=lambda: ["gene_interaction"])
+    neutral_sampling: NeutralSamplingSpec = Field(
+        default_factory=NeutralSamplingSpec,
+        description="grid screens (sga_grid): listed pairs plus a weighted share of neutral pairs per epoch",
+    )
     normalize: Literal["zscore", "none"] = "zscore"
     split: SplitSpec = Field(default_factory=SplitSpec)
     batch_size: int = Field(32, ge=1)

@@ -49,6 +49,11 @@ from pydantic import Field
 from cellgi.data.perturbations import PerturbationDataset
 from cellgi.registry import Params, register
 
+#: a grid's tree baseline stops early on a fixed uniform sample of this many validation pairs
+GRID_EARLY_STOP_PAIRS = 50_000
+#: pairs per chunk when a baseline predicts over a grid's held-out pairs
+GRID_PREDICT_CHUNK = 65_536
+
 __all__ = [
     "AdditiveBaseline",
     "AdditiveRidgeBaseline",
@@ -123,6 +128,7 @@ def fit_additive_baseline(
     alpha: float = 1.0,
     y: Tensor | None = None,
     use_weights: bool = True,
+    weight: Tensor | None = None,
 ) -> AdditiveBaseline:
     """Fit the per-gene additive ridge model on ``train_idx`` (see the module docstring).
 
@@ -132,6 +138,7 @@ def fit_additive_baseline(
         alpha: ridge penalty (> 0).
         y: targets ``[S, T]`` to fit instead of ``ds.y`` (e.g. normalised targets); NaN = missing.
         use_weights: weight rows by ``ds.weight`` (as the training loss does).
+        weight: ``[len(train_idx)]`` row weights used instead of ``ds.weight`` (a grid's sampling weights).
     """
     if alpha <= 0:
         raise ValueError("alpha must be > 0")
@@ -144,6 +151,8 @@ def fit_additive_baseline(
     sub = ds.subset(train_idx)
     padded, mask = _padded_sets(sub)
     base_w = sub.weight.to(torch.float64) if use_weights else torch.ones(len(sub), dtype=torch.float64)  # type: ignore[union-attr]
+    if weight is not None:
+        base_w = torch.as_tensor(weight, dtype=torch.float64).reshape(-1)
     num_genes, t = ds.num_genes, yy.shape[1]
     coef = torch.zeros(num_genes, t, dtype=torch.float64)
     intercept = torch.zeros(t, dtype=torch.float64)
@@ -453,15 +462,62 @@ class BaselineData:
     context: BaselineContext
     seed: int = 0
     cache: dict[str, Any] = field(default_factory=dict)
+    #: ``data.neutral_sampling`` (a grid's fit rows: listed pairs + a weighted share of neutral ones)
+    sampling: Any = None
 
     @classmethod
     def of_bundle(cls, bundle: Any, seed: int = 0) -> "BaselineData":
         return cls(bundle.dataset, bundle.splits, bundle.normalizer.transform(bundle.dataset.y),
-                   BaselineContext.of_bundle(bundle), int(seed))
+                   BaselineContext.of_bundle(bundle), int(seed), sampling=getattr(bundle, "sampling", None))
+
+    @property
+    def grid(self) -> bool:
+        """Whether the data set is a genome-wide grid (:class:`~cellgi.data.grid.GridDataset`)."""
+        from cellgi.data.grid import is_grid
+
+        return is_grid(self.dataset)
+
+    def fit_rows(self) -> tuple[Tensor, Tensor | None]:
+        """Rows to fit on and their weights: the training split (``None``: the data set's own weights) or, on
+        a grid, every listed training pair plus a seeded share (``data.neutral_sampling.share``) of the
+        neutral ones weighted about ``1/share`` (:func:`~cellgi.data.grid.grid_fit_rows`)."""
+        if not self.grid:
+            return self.splits["train"], None
+        if "fit_rows" not in self.cache:
+            from cellgi.data.grid import grid_fit_rows
+
+            ns = self.sampling
+            seed = self.seed if ns is None or ns.seed is None else ns.seed
+            self.cache["fit_rows"] = grid_fit_rows(self.dataset, self.splits["train"], 1.0 if ns is None else ns.share, seed)
+        return self.cache["fit_rows"]
+
+    def early_stop_rows(self) -> Tensor | None:
+        """Validation rows for early stopping: the split, or on a grid a fixed uniform sample of
+        :data:`GRID_EARLY_STOP_PAIRS` of it (None without validation)."""
+        va = self.splits.get("val")
+        if va is None or va.numel() == 0:
+            return None
+        if not self.grid:
+            return va
+        from cellgi.data.grid import uniform_sample
+
+        return uniform_sample(va, GRID_EARLY_STOP_PAIRS, self.seed)
 
     def sets(self, idx: Tensor) -> tuple[Tensor, Tensor]:
         """The gene sets of samples ``idx``: ``padded [S, K]`` (gene indices, 0 where padded) and ``mask``."""
+        if self.grid:  # pairs by index arithmetic
+            p = self.dataset.pairs(idx)
+            return p, torch.ones_like(p, dtype=torch.bool)
         return _padded_sets(self.dataset.subset(torch.as_tensor(idx, dtype=torch.long)))
+
+    def features_of(self, idx: Tensor, featurizer: "SetFeaturizer | None" = None) -> np.ndarray:
+        """Set features of samples ``idx``: rows of :meth:`set_features`, or on a grid computed for these
+        pairs only (a grid's full feature matrix is never built)."""
+        if not self.grid:
+            return self.set_features()[0][torch.as_tensor(idx).numpy()]
+        ctx = self.context
+        feat = featurizer or SetFeaturizer(ctx.graph, ctx.gene_features, ctx.feature_names)
+        return feat(*self.sets(torch.as_tensor(idx, dtype=torch.long)))
 
     def set_features(self) -> tuple[np.ndarray, list[str]]:
         """:class:`SetFeaturizer` features of every sample (computed once, then cached)."""
@@ -540,7 +596,8 @@ class AdditiveRidgeBaseline(Baseline):
         return self.fitted
 
     def fit(self, data: BaselineData) -> dict[str, Any]:
-        self.fitted = fit_additive_baseline(data.dataset, data.splits["train"], alpha=self.alpha, y=data.y)
+        rows, w = data.fit_rows()
+        self.fitted = fit_additive_baseline(data.dataset, rows, alpha=self.alpha, y=data.y, weight=w)
         return {"num_train": list(self.fitted.num_train)}
 
     def predict(self, padded: Tensor, mask: Tensor) -> Tensor:
@@ -549,6 +606,8 @@ class AdditiveRidgeBaseline(Baseline):
         return fit.intercept.to(torch.float64) + coef.sum(1)
 
     def predict_samples(self, data: BaselineData, idx: Tensor) -> Tensor:
+        if data.grid:
+            return _chunked(lambda part: self.predict(*data.sets(part)), idx)
         return self._fit().predict(data.dataset, idx)
 
     def state_dict(self) -> dict[str, Any]:
@@ -604,14 +663,20 @@ class FeatureTreesBaseline(Baseline):
         return self.fitted
 
     def fit(self, data: BaselineData) -> dict[str, Any]:
-        x_all, names = data.set_features()
-        tr = data.splits["train"]
-        va = data.splits.get("val")
-        has_val = va is not None and va.numel() > 0
-        w = data.dataset.weight
+        if data.grid:  # listed pairs + a weighted neutral sample; features of those rows only
+            tr, w_tr = data.fit_rows()
+            va = data.early_stop_rows()
+            x_tr, names = data.features_of(tr, self.featurizer), list(self.featurizer.names)
+            x_va = data.features_of(va, self.featurizer) if va is not None else None
+        else:
+            x_all, names = data.set_features()
+            tr = data.splits["train"]
+            va = data.early_stop_rows()
+            w = data.dataset.weight
+            w_tr = w[tr] if w is not None else None
+            x_tr, x_va = x_all[tr.numpy()], (x_all[va.numpy()] if va is not None else None)
         self.fitted = fit_feature_baseline(
-            x_all[tr.numpy()], data.y[tr], w[tr] if w is not None else None,
-            x_all[va.numpy()] if has_val else None, data.y[va] if has_val else None,
+            x_tr, data.y[tr], w_tr, x_va, data.y[va] if va is not None else None,
             feature_names=names, seed=data.seed, **self.hyper,
         )
         return dict(self.fitted.info)
@@ -620,6 +685,8 @@ class FeatureTreesBaseline(Baseline):
         return self._fit().predict(self.featurizer(padded, mask))
 
     def predict_samples(self, data: BaselineData, idx: Tensor) -> Tensor:
+        if data.grid:
+            return _chunked(lambda part: self._fit().predict(data.features_of(part, self.featurizer)), idx)
         return self._fit().predict(data.set_features()[0][torch.as_tensor(idx).numpy()])
 
     def state_dict(self) -> dict[str, Any]:
@@ -634,6 +701,13 @@ class FeatureTreesBaseline(Baseline):
 
     def __repr__(self) -> str:
         return f"FeatureTreesBaseline({', '.join(f'{k}={v}' for k, v in self.hyper.items())})"
+
+
+def _chunked(fn: Any, idx: Tensor) -> Tensor:
+    """``fn`` over chunks of :data:`GRID_PREDICT_CHUNK` samples, concatenated (a grid's held-out pairs)."""
+    idx = torch.as_tensor(idx, dtype=torch.long)
+    parts = [fn(idx[lo : lo + GRID_PREDICT_CHUNK]) for lo in range(0, idx.numel(), GRID_PREDICT_CHUNK)]
+    return torch.cat(parts) if parts else torch.zeros(0, 1, dtype=torch.float64)
 
 
 def baseline_specs(spec: Any, names: Sequence[str] | None = None) -> list[Any]:
@@ -710,7 +784,18 @@ def run_baselines(bundle: Any, spec: Any, *, features: bool | None = None, fitte
         m.update(norm.inverse(pred.to(torch.float32)), ds.y[idx])
         return m.compute()
 
-    return {name: {s: metrics(fit.predict_samples(data, bundle.splits[s]), bundle.splits[s]) for s in stages}
+    def predictions(fit: Baseline) -> dict[str, Tensor]:
+        out: dict[str, Tensor] = {}
+        for s in stages:
+            idx = bundle.splits[s]
+            whole = bundle.splits.get("test")
+            if data.grid and s.startswith("test_") and "test" in out and bool(torch.isin(idx, whole).all()):
+                out[s] = out["test"][torch.searchsorted(whole, idx)]  # a grid's test subsets: predicted once
+            else:
+                out[s] = fit.predict_samples(data, idx)
+        return out
+
+    return {name: {s: metrics(pred, bundle.splits[s]) for s, pred in predictions(fit).items()}
             for name, fit in fitted.items()}
 
 

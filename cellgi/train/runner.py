@@ -159,6 +159,10 @@ class TrainResult:
 def measured_sizes(bundle: DataBundle) -> dict[str, int]:
     """Samples per split that have at least one measured (non-NaN) target: rows with every target
     NaN count for nothing (no loss, no metric) and are not counted as samples."""
+    from cellgi.data.grid import is_grid
+
+    if is_grid(bundle.dataset):  # every pair of a grid has a target (listed or neutral)
+        return {k: int(v.numel()) for k, v in bundle.splits.items()}
     measured = ~torch.isnan(bundle.dataset.y.reshape(len(bundle.dataset), -1)).all(dim=1)
     return {k: int(measured[v].sum()) for k, v in bundle.splits.items()}
 
@@ -583,7 +587,9 @@ def _build_model(spec: Spec, bundle: DataBundle, say: Any) -> Any:
     except (ValueError, TypeError, KeyError) as exc:
         raise ModelBuildError(f"the model cannot be built from this spec and data: {exc}") from exc
     # genes without a training sample use the shared 'unknown' ID vector (docs/model.md)
-    model.set_training_genes(torch.unique(bundle.dataset.subset(bundle.splits["train"]).pert_idx.to(torch.long)))
+    from cellgi.data.grid import deleted_genes
+
+    model.set_training_genes(deleted_genes(bundle.dataset, bundle.splits["train"]))
     from cellgi.train.baselines import additive_alpha, warm_start_model
 
     prepared = warm_start_model(model, bundle, alpha=additive_alpha(spec))

@@ -34,3 +34,22 @@ def test_relations_match_hand_counts():
     assert torch.equal(r[:, [0, 1, 2], [0, 1, 2]], torch.zeros(2, 3, 8))  # no self pairs
     assert torch.equal(r[1, 2], torch.zeros(3, 8)) and torch.equal(r[1, :, 2], torch.zeros(3, 8))  # padding
     torch.testing.assert_close(r[1, 0, 1], r[0, 2, 0])  # the same gene pair in another sample
+
+
+def test_pair_path_equals_the_dense_rows():
+    """K = 2 (grid pairs) takes the sparse path; it must give the dense path's values exactly."""
+    g = torch.Generator().manual_seed(0)
+    n = 60
+    und = torch.randint(0, n, (2, 300), generator=g)
+    w = torch.rand(300, generator=g)
+    dirc = torch.randint(0, n, (2, 80), generator=g)
+    graph = CellGraph([f"G{i}" for i in range(n)], {"u": EdgeType("u", False, und, w), "d": EdgeType("d", True, dirc)})
+    rel = PairRelations(graph, ["u", "d"], values=torch.rand(n, 2, generator=g))
+    pairs = torch.randint(0, n, (500, 2), generator=g)
+    mask = torch.ones(500, 2, dtype=torch.bool)
+    mask[::7, 1] = False
+    sparse = rel(pairs, mask)
+    dense = rel(torch.cat([pairs, torch.zeros(500, 1, dtype=torch.long)], 1),
+                torch.cat([mask, torch.zeros(500, 1, dtype=torch.bool)], 1))[:, :2, :2]
+    assert sparse.shape == (500, 2, 2, rel.num_features)
+    torch.testing.assert_close(sparse, dense, rtol=0, atol=1e-6)

@@ -16,6 +16,7 @@ their rows with :class:`RawEdgesBuilder` / :class:`RawScreenBuilder`.
 | ``table`` (graph) | :mod:`.table` | CSV/TSV/Parquet with named source/target/weight columns |
 | ``kuzmin`` | :mod:`.kuzmin` | Kuzmin 2018 Data S1 screen layout |
 | ``table`` (screen) | :mod:`.screen_table` | CSV/TSV/Parquet with gene and target columns |
+| ``sga_grid`` | :mod:`.sga_grid` | genome-wide SGA screens as a grid (Costanzo 2010 listing, 2016 full matrix) |
 | genes | :mod:`.sgd` | SGD_features.tab, plain gene lists |
 """
 

@@ -45,10 +45,13 @@ __all__ = [
     "METRICS",
     "STRONG_METRICS",
     "InteractionMetrics",
+    "Fed",
     "MetricEntry",
     "average_ranks",
     "is_interaction_target",
     "metric_key",
+    "weighted_auroc",
+    "weighted_average_precision",
     "weighted_pearson",
     "weighted_spearman",
 ]
@@ -71,28 +74,66 @@ def metric_key(target: str | None, metric: str) -> str:
 
 
 # ------------------------------------------------------------------------- exact weighted statistics
+class _Sorted:
+    """``x`` sorted once (ascending) with its sample weights and its tie groups: shared by the ranks and
+    every ROC / PR curve of the same values (one sort of the predictions serves Spearman and the
+    negative and positive classes). Group sums are differences of cumulative sums at the group ends
+    (exact for integer weights)."""
+
+    def __init__(self, x: Tensor, w: Tensor, unweighted: bool):
+        self.order = torch.argsort(x)
+        _, self.counts = torch.unique_consecutive(x[self.order], return_counts=True)
+        self.ends = torch.cumsum(self.counts, 0) - 1
+        self.w = torch.ones_like(x) if unweighted else w[self.order]
+        self.w_after, self.w_before = self._cum(self.w)
+
+    def gather(self, v: Tensor) -> Tensor:
+        """``v`` in this sort's order."""
+        return v[self.order]
+
+    def _cum(self, v_sorted: Tensor) -> tuple[Tensor, Tensor]:
+        """Per group (ascending), the sum of ``v`` over the groups up to it, with it and without it."""
+        after = torch.cumsum(v_sorted, 0)[self.ends]
+        before = torch.cat([torch.zeros(1, dtype=after.dtype), after[:-1]])
+        return after, before
+
+    def ranks(self) -> Tensor:
+        """Weighted average ranks (see :func:`average_ranks`), in the original order."""
+        gw = self.w_after - self.w_before
+        per_sample = torch.repeat_interleave(self.w_before + (gw + 1.0) / 2.0, self.counts)
+        out = torch.empty_like(per_sample)
+        out[self.order] = per_sample
+        return out
+
+    def curve(self, label_sorted: Tensor, *, descending: bool) -> tuple[Tensor, Tensor]:
+        """Weighted true and false positives above each distinct threshold, from the strictest down, for
+        the score ``x`` (``descending``) or ``-x``; ``label_sorted`` is the label in this sort's order."""
+        tp_after, tp_before = self._cum(self.w * label_sorted.to(torch.float64))
+        if descending:
+            tp = (tp_after[-1] - tp_before).flip(0)
+            seen = (self.w_after[-1] - self.w_before).flip(0)
+        else:
+            tp, seen = tp_after, self.w_after
+        return tp, seen - tp
+
+
+def _f64(x: Tensor, w: Tensor | None) -> tuple[Tensor, Tensor]:
+    x = x.detach().to("cpu", torch.float64).reshape(-1)
+    return x, (torch.ones_like(x) if w is None else w.detach().to("cpu", torch.float64).reshape(-1))
+
+
 def average_ranks(x: Tensor, weight: Tensor | None = None) -> Tensor:
     """Ranks of ``x`` (1-based, ties get the average of their ranks: ``scipy.stats.rankdata``'s
     ``average``), where a sample of weight ``w`` counts as ``w`` copies: its rank is the total weight of
     the smaller values plus ``(weight of its tie group + 1) / 2``. float64."""
-    x = x.to(torch.float64).reshape(-1)
-    w = torch.ones_like(x) if weight is None else weight.to(torch.float64).reshape(-1)
-    if x.numel() == 0:
-        return x.clone()
-    order = torch.argsort(x, stable=True)
-    xs = x[order]
-    _, group, _ = torch.unique_consecutive(xs, return_inverse=True, return_counts=True)
-    gw = torch.zeros(int(group.max()) + 1, dtype=torch.float64).index_add_(0, group, w[order])
-    before = torch.cumsum(gw, 0) - gw
-    ranks = torch.empty_like(x)
-    ranks[order] = (before + (gw + 1.0) / 2.0)[group]
-    return ranks
+    x, w = _f64(x, weight)
+    return _Sorted(x, w, weight is None).ranks()
 
 
 def weighted_pearson(x: Tensor, y: Tensor, weight: Tensor | None = None) -> float:
     """Pearson correlation of ``x`` and ``y`` with sample weights (``nan`` for a constant input)."""
-    x, y = x.to(torch.float64), y.to(torch.float64)
-    w = torch.ones_like(x) if weight is None else weight.to(torch.float64)
+    x, w = _f64(x, weight)
+    y = y.detach().to("cpu", torch.float64).reshape(-1)
     ws = w.sum()
     if x.numel() < 2 or float(ws) <= 0:
         return float("nan")
@@ -110,20 +151,35 @@ def weighted_spearman(x: Tensor, y: Tensor, weight: Tensor | None = None) -> flo
     return weighted_pearson(average_ranks(x, weight), average_ranks(y, weight), weight)
 
 
-def _mean(v: Tensor, w: Tensor) -> float:
-    return float((w * v).sum() / w.sum())
+def _average_precision(tps: Tensor, fps: Tensor) -> float:
+    # scikit-learn's average_precision_score: sum over thresholds of (recall step) x precision
+    recall = tps / tps[-1]
+    precision = tps / (tps + fps)
+    step = torch.diff(recall, prepend=torch.zeros(1, dtype=torch.float64))
+    return float((step * precision).sum())
 
 
-def _auprc(score: Tensor, label: Tensor, w: Tensor) -> float:
-    from sklearn.metrics import average_precision_score
+def _auroc(tps: Tensor, fps: Tensor) -> float:
+    # the trapezoidal area under (fpr, tpr), from (0, 0): scikit-learn's roc_auc_score
+    zero = torch.zeros(1, dtype=torch.float64)
+    tpr, fpr = torch.cat([zero, tps / tps[-1]]), torch.cat([zero, fps / fps[-1]])
+    return float(((fpr[1:] - fpr[:-1]) * (tpr[1:] + tpr[:-1]) / 2.0).sum())
 
-    return float(average_precision_score(label.numpy(), score.numpy(), sample_weight=w.numpy()))
+
+def weighted_average_precision(score: Tensor, label: Tensor, weight: Tensor | None = None) -> float:
+    """Average precision (AUPRC) of ``score`` for ``label`` (1 = the class), with sample weights; equals
+    ``sklearn.metrics.average_precision_score(label, score, sample_weight=weight)``."""
+    s, w = _f64(score, weight)
+    srt = _Sorted(s, w, weight is None)
+    return _average_precision(*srt.curve(srt.gather(_f64(label, None)[0]), descending=True))
 
 
-def _auroc(score: Tensor, label: Tensor, w: Tensor) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(label.numpy(), score.numpy(), sample_weight=w.numpy()))
+def weighted_auroc(score: Tensor, label: Tensor, weight: Tensor | None = None) -> float:
+    """Area under the ROC curve of ``score`` for ``label``, with sample weights; equals
+    ``sklearn.metrics.roc_auc_score(label, score, sample_weight=weight)``."""
+    s, w = _f64(score, weight)
+    srt = _Sorted(s, w, weight is None)
+    return _auroc(*srt.curve(srt.gather(_f64(label, None)[0]), descending=True))
 
 
 # ---------------------------------------------------------------------------------- the metric table
@@ -136,14 +192,48 @@ CLASSES: dict[str, tuple[str, str]] = {
 }
 
 
+class Fed:
+    """What a :class:`MetricEntry` is fed (float64, CPU): ``a`` (prediction, or the score of a
+    classification), ``b`` (measured, or the label: 1 = the class) and ``w`` (weights), with the sorts
+    computed once and shared between the entries of one evaluation.
+
+    Args:
+        sort_a: the sort of the values ``a`` is made of (``a`` itself, or ``-x`` of a sorted ``x``).
+        descending: the score ``a`` decreases along ``sort_a`` reversed (``a = x``) or not (``a = -x``).
+        label_sorted: classification: ``b`` in ``sort_a``'s order.
+        sort_b: values: the sort of ``b`` (for ranks).
+    """
+
+    def __init__(self, a: Tensor, b: Tensor, w: Tensor, sort_a: Callable[[], _Sorted], *, descending: bool = True,
+                 label_sorted: Callable[[], Tensor] | None = None, sort_b: Callable[[], _Sorted] | None = None):
+        self.a, self.b, self.w = a, b, w
+        self._sort_a, self._descending = sort_a, descending
+        self._label_sorted, self._sort_b = label_sorted, sort_b
+        self._curve: tuple[Tensor, Tensor] | None = None
+
+    def curve(self) -> tuple[Tensor, Tensor]:
+        """Weighted true / false positives of the score ``a`` for the label ``b``, from the highest score down."""
+        if self._label_sorted is None:
+            raise ValueError("a curve needs classification inputs (a score and a label)")
+        if self._curve is None:  # AUPRC and AUROC share it
+            self._curve = self._sort_a().curve(self._label_sorted(), descending=self._descending)
+        return self._curve
+
+    def spearman(self) -> float:
+        """Weighted Spearman correlation of ``a`` and ``b`` (value inputs)."""
+        if self._sort_b is None:
+            raise ValueError("spearman needs value inputs (a prediction and a measurement)")
+        return weighted_pearson(self._sort_a().ranks(), self._sort_b().ranks(), self.w)
+
+
 @dataclass(frozen=True)
 class MetricEntry:
     """One metric: what it is fed, how it is computed, and when it is defined.
 
     Attributes:
         name: the key in results (``pearson`` -> ``test.pearson`` in metrics.json).
-        fn: ``(a, b, weight) -> float`` on float64 CPU tensors: ``(prediction, measured)`` for value
-            inputs, ``(score, label)`` for a classification (label 1 = the class).
+        fn: ``Fed -> float``: ``(a, b, w)`` are ``(prediction, measured, weight)`` for value inputs and
+            ``(score, label, weight)`` for a classification (label 1 = the class).
         inputs: ``"value"`` (all measured samples), ``"strong"`` (values of the strong samples only),
             ``"strength"`` (``|prediction|`` ranks strong above not strong) or a key of :data:`CLASSES`
             (``neg``: ``-prediction`` ranks ``measured < threshold`` first; ``pos``: ``prediction``
@@ -155,11 +245,31 @@ class MetricEntry:
     """
 
     name: str
-    fn: Callable[[Tensor, Tensor, Tensor], float]
+    fn: Callable[[Fed], float]
     inputs: str = "value"
     interaction_only: bool = False
     defined: Callable[[int, int], bool] = lambda n, k: n >= 1
     table: bool = True
+
+
+def _mean(v: Tensor, w: Tensor) -> float:
+    return float((w * v).sum() / w.sum())
+
+
+def _pearson(f: Fed) -> float:
+    return weighted_pearson(f.a, f.b, f.w)
+
+
+def _ap(f: Fed) -> float:
+    return _average_precision(*f.curve())
+
+
+def _roc(f: Fed) -> float:
+    return _auroc(*f.curve())
+
+
+def _share(f: Fed) -> float:
+    return _mean(f.b, f.w)
 
 
 def _two(n: int, k: int) -> bool:
@@ -172,25 +282,24 @@ def _both_classes(n: int, k: int) -> bool:
 
 def _class_entries(cls: str, table_auroc: bool) -> tuple[MetricEntry, ...]:
     return (  # the class's share beside its AUPRC: the AUPRC of a random predictor
-        MetricEntry(f"auprc_{cls}", _auprc, inputs=cls, interaction_only=True, defined=_both_classes),
-        MetricEntry(f"prevalence_{cls}", lambda s, lab, w: _mean(lab, w), inputs=cls, interaction_only=True),
-        MetricEntry(f"auroc_{cls}", _auroc, inputs=cls, interaction_only=True, defined=_both_classes,
+        MetricEntry(f"auprc_{cls}", _ap, inputs=cls, interaction_only=True, defined=_both_classes),
+        MetricEntry(f"prevalence_{cls}", _share, inputs=cls, interaction_only=True),
+        MetricEntry(f"auroc_{cls}", _roc, inputs=cls, interaction_only=True, defined=_both_classes,
                     table=table_auroc),
     )
 
 
 #: every metric, in the order of results and tables: a new metric is one entry here
 METRICS: tuple[MetricEntry, ...] = (
-    MetricEntry("mse", lambda p, t, w: _mean((p - t) ** 2, w)),
-    MetricEntry("mae", lambda p, t, w: _mean((p - t).abs(), w)),
-    MetricEntry("pearson", weighted_pearson, defined=_two),
-    MetricEntry("spearman", weighted_spearman, defined=_two),
-    MetricEntry("strong_prevalence", lambda s, lab, w: _mean(lab, w), inputs="strength", interaction_only=True,
-                table=False),
-    MetricEntry("strong_pearson", weighted_pearson, inputs="strong", interaction_only=True, defined=_two),
-    MetricEntry("strong_spearman", weighted_spearman, inputs="strong", interaction_only=True, defined=_two),
-    MetricEntry("strong_auroc", _auroc, inputs="strength", interaction_only=True, defined=_both_classes),
-    MetricEntry("strong_auprc", _auprc, inputs="strength", interaction_only=True, defined=_both_classes),
+    MetricEntry("mse", lambda f: _mean((f.a - f.b) ** 2, f.w)),
+    MetricEntry("mae", lambda f: _mean((f.a - f.b).abs(), f.w)),
+    MetricEntry("pearson", _pearson, defined=_two),
+    MetricEntry("spearman", Fed.spearman, defined=_two),
+    MetricEntry("strong_prevalence", _share, inputs="strength", interaction_only=True, table=False),
+    MetricEntry("strong_pearson", _pearson, inputs="strong", interaction_only=True, defined=_two),
+    MetricEntry("strong_spearman", Fed.spearman, inputs="strong", interaction_only=True, defined=_two),
+    MetricEntry("strong_auroc", _roc, inputs="strength", interaction_only=True, defined=_both_classes),
+    MetricEntry("strong_auprc", _ap, inputs="strength", interaction_only=True, defined=_both_classes),
     *_class_entries("neg", True),
     *_class_entries("neg_stringent", False),
     *_class_entries("pos", True),
@@ -253,33 +362,55 @@ class _TargetMetrics(nn.Module):
             p, t, w = (v.detach().to("cpu", torch.float64) for v in self.samples.compute())
         return self._values(p, t, w)
 
-    def _inputs(self, kind: str, p: Tensor, t: Tensor, w: Tensor) -> tuple[Tensor, Tensor, Tensor, int]:
-        """``(a, b, weight, k)`` fed to the entries of one kind of input."""
-        if kind == "value":
-            return p, t, w, p.numel()
-        if kind in ("strong", "strength"):
-            strong = t.abs() > self.thresholds["strong"]
-            if kind == "strong":
-                return p[strong], t[strong], w[strong], int(strong.sum())
-            return p.abs(), strong.to(torch.float64), w, int(strong.sum())
-        side, _ = CLASSES[kind]
-        thr = self.thresholds[kind]
-        label = t < thr if side == "negative" else t > thr
-        return (-p if side == "negative" else p), label.to(torch.float64), w, int(label.sum())
-
     def _values(self, p: Tensor, t: Tensor, w: Tensor) -> dict[str, float]:
         nan = float("nan")
         n = int(p.numel())
+        strong = t.abs() > self.thresholds["strong"]
         out: dict[str, float] = {"n": float(n)}
         if self.interaction:
-            out["n_strong"] = float(int((t.abs() > self.thresholds["strong"]).sum()))
-        cache: dict[str, tuple[Tensor, Tensor, Tensor, int]] = {}
+            out["n_strong"] = float(int(strong.sum()))
+        unweighted = bool((w == 1).all())
+        cache: dict[str, Any] = {}
+
+        def memo(key: str, make: Callable[[], Any]) -> Callable[[], Any]:
+            def get() -> Any:
+                if key not in cache:
+                    cache[key] = make()
+                return cache[key]
+
+            return get
+
+        sort_p = memo("p", lambda: _Sorted(p, w, unweighted))
+        t_by_p = memo("t_by_p", lambda: sort_p().gather(t))
+        fed: dict[str, tuple[Fed, int]] = {}
+
+        def feed(kind: str) -> tuple[Fed, int]:
+            if kind == "value":
+                return Fed(p, t, w, sort_p, sort_b=memo("t", lambda: _Sorted(t, w, unweighted))), n
+            if kind == "strong":
+                ps, ts, ws = p[strong], t[strong], w[strong]
+                return Fed(ps, ts, ws, memo("ps", lambda: _Sorted(ps, ws, unweighted)),
+                           sort_b=memo("ts", lambda: _Sorted(ts, ws, unweighted))), ps.numel()
+            if kind == "strength":
+                a = p.abs()
+                sort_abs = memo("abs", lambda: _Sorted(a, w, unweighted))
+                return Fed(a, strong.to(torch.float64), w, sort_abs,
+                           label_sorted=lambda: sort_abs().gather(strong)), int(strong.sum())
+            side, _ = CLASSES[kind]
+            thr = self.thresholds[kind]
+            label = t < thr if side == "negative" else t > thr
+            # score -p (negative) or p (positive): every class's curve comes from the one sort of p
+            by_p = (lambda: t_by_p() < thr) if side == "negative" else (lambda: t_by_p() > thr)
+            score = -p if side == "negative" else p
+            return Fed(score, label.to(torch.float64), w, sort_p, descending=side == "positive",
+                       label_sorted=by_p), int(label.sum())
+
         for e in self.entries:
-            if e.inputs not in cache:
-                cache[e.inputs] = self._inputs(e.inputs, p, t, w)
-            a, b, ww, k = cache[e.inputs]
-            rows = a.numel()
-            out[e.name] = e.fn(a, b, ww) if rows and e.defined(rows, k) else nan
+            if e.inputs not in fed:
+                fed[e.inputs] = feed(e.inputs)
+            f, k = fed[e.inputs]
+            rows = f.a.numel()
+            out[e.name] = e.fn(f) if rows and e.defined(rows, k) else nan
         first = [k for k in _ORDER if k in out]
         return {k: out[k] for k in first + [k for k in out if k not in first]}
 

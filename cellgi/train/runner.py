@@ -221,6 +221,8 @@ def summary_table(metrics: dict[str, float], target_names: list[str], title: str
         if name == "pearson":
             label = "[bold]pearson[/bold]"
             row = [f"[bold]{c}[/bold]" for c in row]
+        elif name.startswith("prevalence_"):  # beside its AUPRC: the AUPRC of a random predictor
+            label = f"{name} (chance auprc)"
         table.add_row(label, *row)
     if "test.n" in metrics:
         table.caption = (

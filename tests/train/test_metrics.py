@@ -201,3 +201,18 @@ def test_thresholds_come_from_the_spec():
     assert out["prevalence_pos"] == pytest.approx(2 / 7) and out["auprc_neg"] == 1.0 and out["auroc_pos"] == 1.0
     with pytest.raises(ValueError, match="negative_stringent_threshold"):
         MetricsSpec(negative_threshold=-0.2, negative_stringent_threshold=-0.1)
+
+
+def test_weighted_curves_match_sklearn_sample_weight():
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from cellgi.train.metrics import weighted_auroc, weighted_average_precision
+
+    g = torch.Generator().manual_seed(8)
+    score = torch.randint(0, 50, (4_000,), generator=g).double() / 50  # many tied scores
+    label = (torch.rand(4_000, generator=g) < 0.1 + 0.5 * score).double()
+    w = torch.rand(4_000, generator=g) * 3
+    assert weighted_average_precision(score, label, w) == pytest.approx(
+        average_precision_score(label.numpy(), score.numpy(), sample_weight=w.numpy()), abs=1e-12)
+    assert weighted_auroc(score, label, w) == pytest.approx(
+        roc_auc_score(label.numpy(), score.numpy(), sample_weight=w.numpy()), abs=1e-12)

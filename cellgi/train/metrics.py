@@ -315,7 +315,7 @@ _ORDER = ("n", "mse", "mae", "pearson", "spearman", "n_strong", "strong_prevalen
 
 
 class _Samples(Metric):
-    """Every measured sample of one target: prediction, measurement and weight, float32 (12 bytes a sample),
+    """Every sample of one target: prediction, measurement and weight, float32 (12 bytes a sample),
     concatenated over DDP ranks on ``compute()``."""
 
     full_state_update = False
@@ -351,16 +351,18 @@ class _TargetMetrics(nn.Module):
         self.samples = _Samples(**kw)
 
     def update(self, pred: Tensor, target: Tensor, weight: Tensor) -> None:
-        ok = ~torch.isnan(target) & (weight > 0)
-        if bool(ok.any()):
-            self.samples.update(pred[ok], target[ok], weight[ok])
+        # kept as given (no host sync in a training step); unmeasured and weight-0 rows are dropped at compute
+        self.samples.update(pred, target, weight)
 
     def compute(self) -> dict[str, float]:
         # every rank calls every compute() (they synchronise)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r".*was called before the ``update`` method.*")
             p, t, w = (v.detach().to("cpu", torch.float64) for v in self.samples.compute())
-        return self._values(p, t, w)
+        if bool((w < 0).any()) or bool(torch.isnan(w).any()):
+            raise ValueError("metric weights must be non-negative numbers")
+        ok = ~torch.isnan(t) & (w > 0)
+        return self._values(p[ok], t[ok], w[ok])
 
     def _values(self, p: Tensor, t: Tensor, w: Tensor) -> dict[str, float]:
         nan = float("nan")
@@ -468,8 +470,8 @@ class InteractionMetrics(nn.Module):
     @torch.no_grad()
     def update(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> None:
         """Add ``pred [B, T]``, ``target [B, T]`` (original scale; NaN targets are skipped) and optional
-        per-sample weights ``weight [B]`` (non-negative; a weight-0 row is skipped; ignored when the
-        spec says ``weighted: false``)."""
+        per-sample weights ``weight [B]`` (non-negative, else :meth:`compute` raises ``ValueError``; a
+        weight-0 row is skipped; ignored when the spec says ``weighted: false``). No host sync."""
         if pred.dim() == 1:
             pred = pred.unsqueeze(1)
         if target.dim() == 1:
@@ -485,8 +487,6 @@ class InteractionMetrics(nn.Module):
             w = weight.detach().reshape(-1).to(device=pred.device, dtype=torch.float32)
             if w.numel() != pred.shape[0]:
                 raise ValueError(f"metrics expect weight [{pred.shape[0]}], got {tuple(weight.shape)}")
-            if bool((w < 0).any()) or bool(torch.isnan(w).any()):
-                raise ValueError("metric weights must be non-negative numbers")
         pred = pred.detach()
         target = target.to(pred.device)
         for j, m in enumerate(self.per_target):

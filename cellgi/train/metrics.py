@@ -13,7 +13,8 @@ the same samples) and computes at the end, in float64:
   threshold``) and of positive ones (score ``prediction``, label ``measured > positive threshold``), at
   an intermediate and a stringent threshold each, with the share of the class beside each AUPRC (the
   AUPRC of a random predictor). The comparisons are strict, so a neutral pair (0) is a non-example of
-  both classes. AUROC and AUPRC are scikit-learn's (``roc_auc_score``, ``average_precision_score``).
+  both classes. AUROC and AUPRC have scikit-learn's definitions (``roc_auc_score``,
+  ``average_precision_score``; tested equal), computed in torch from one sort of the predictions.
 
 Per-sample weights (``update(pred, target, weight)``) count as that many copies of the sample: every
 metric of a weighted set equals the metric of the set with rows replicated ``weight`` times (ranks

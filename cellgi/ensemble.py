@@ -176,10 +176,10 @@ def evaluate_ensemble(spec: Any, members: Sequence[str | Path] | LoadedEnsemble,
     for split, idx in bundle.splits.items():
         if idx.numel() == 0:
             continue
-        metrics = InteractionMetrics(bundle.target_names, spec.training.metrics.strong_threshold, sync=False)
+        metrics = InteractionMetrics.from_spec(bundle.target_names, spec.training.metrics, sync=False)
         for lo in range(0, idx.numel(), batch_size):
             part = idx[lo : lo + batch_size]
             pred, _ = ens.predict(ds.batch(part))
-            metrics.update(pred.cpu(), ds.y[part])
+            metrics.update(pred.cpu(), ds.y[part], ds.weight[part])
         out.update(flatten_metrics(split, metrics.compute()))
     return out

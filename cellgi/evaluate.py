@@ -16,16 +16,22 @@ Example::
                               gene_columns=["gene_a", "gene_b"], target_columns={"gene_interaction": "epsilon"})
     report = evaluate_screen(loaded, desc)
     report["metrics"]["gene_interaction.pearson"], report["n_samples"]
+
+With ``predictions="eval_rows.tsv"`` every evaluated row is also written, in input order and as the
+batches go (never held in memory): the input's gene columns, each with the standard names of its genes
+beside it (``gene_a``, ``gene_a_name``), the measured targets and ``prediction`` (``prediction_<target>``
+with several targets).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence, TextIO
 
 from cellgi.errors import CellgiError
 
-__all__ = ["EvaluateError", "evaluate_screen", "screen_description"]
+__all__ = ["EvaluateError", "check_output_file", "evaluate_screen", "prediction_columns", "screen_description"]
 
 #: skip reason of samples with no measured value for any of the model's targets
 NO_TARGET = "no measured value for the model's targets"
@@ -35,6 +41,27 @@ class EvaluateError(CellgiError):
     """Nothing could be evaluated, or the request is inconsistent (``str()`` says what and where)."""
 
     exit_code = 2
+
+
+def check_output_file(path: str | Path, flag: str, *, inputs: Sequence[str | Path] = ()) -> Path:
+    """``path`` as an output file that can be written, checked before any work.
+
+    Raises:
+        EvaluateError: ``path`` is a folder, its folder does not exist or is not writable, the file
+            exists and is not writable, or it is one of ``inputs`` (one line naming ``flag``).
+    """
+    out = Path(path)
+    if out.is_dir():
+        raise EvaluateError(f"{flag} {out}: is a folder; give a file name")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise EvaluateError(f"{flag} {out}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise EvaluateError(f"{flag} {out}: not writable (permission denied)")
+    resolved = out.resolve()
+    if any(resolved == Path(i).resolve() for i in inputs):
+        raise EvaluateError(f"{flag} {out}: would overwrite the input")
+    return out
 
 
 def screen_description(
@@ -91,22 +118,37 @@ def evaluate_screen(
     *,
     batch_size: int | None = None,
     device: str | None = None,
+    predictions: str | Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate a :class:`~cellgi.train.checkpoint.LoadedModel` on a screen description; the JSON report.
 
-    Keys: ``checkpoint, predictor, data, format, targets, missing_targets, unmeasured_targets, n_rows,
-    n_samples, n_unmapped, n_no_target, skipped, unmapped_identifiers, kinds, metrics`` (``metrics`` keys
-    are ``<target>.<metric>``, e.g. ``gene_interaction.pearson``), and for a stacked run ``members``: the
-    same metrics of each member alone (``network``, ``baseline_features``, ...).
+    Keys: ``checkpoint, predictor, data, format, targets, missing_targets, unmeasured_targets, n_rows``
+    (every data row of the file), ``n_samples`` (rows evaluated; ``n_samples + sum(skipped) == n_rows``),
+    ``n_unmapped, n_no_target, skipped, unmapped_identifiers, kinds, metrics`` (``metrics`` keys are
+    ``<target>.<metric>``, e.g. ``gene_interaction.pearson``), for a stacked run ``members``: the same
+    metrics of each member alone (``network``, ``baseline_features``, ...), and with ``predictions``
+    the file written.
+
+    Args:
+        loaded: the model.
+        screen: a :func:`screen_description`.
+        batch_size: samples per batch (default: the run's).
+        device: torch device.
+        predictions: write every evaluated row to this TSV (see the module docstring), atomically.
 
     Raises:
-        EvaluateError: no sample left (all genes unknown, or no measured value for any model target).
+        EvaluateError: no sample left (all genes unknown, or no measured value for any model target), or
+            ``predictions`` cannot be written (checked before any work).
         DataError: the file is unusable (named, with the line).
     """
     import torch
 
     from cellgi.data.screens import load_screen
+    from cellgi.fileio import atomic_open
     from cellgi.train.metrics import InteractionMetrics
+
+    if predictions is not None:
+        check_output_file(predictions, "predictions", inputs=[screen["path"]])
 
     if device is not None:
         try:
@@ -125,27 +167,46 @@ def evaluate_screen(
     n_no_target = int((~measured).sum())
     keep = torch.nonzero(measured).flatten()
     skipped = {str(k): int(v) for k, v in load.reasons.items()}
+    # every data row of the file: the samples mapped plus every row left out on the way, by reason
+    n_rows = len(ds) + sum(skipped.values())
     if n_no_target:
         skipped[NO_TARGET] = skipped.get(NO_TARGET, 0) + n_no_target
     if keep.numel() == 0:
         why = (
-            f"{load.n_rows} rows read, {load.n_unmapped} with genes unknown to the model, "
+            f"{n_rows} rows read, {load.n_unmapped} with genes unknown to the model, "
             f"{n_no_target} with no measured value of {provided}"
         )
         raise EvaluateError(f"{screen['path']}: no sample can be evaluated ({why}; skipped: {skipped})")
     bs = batch_size or loaded.spec.data.eval_batch_size or loaded.spec.data.batch_size
-    metrics = InteractionMetrics(targets, loaded.spec.training.metrics.strong_threshold, sync=False)
+    mspec = loaded.spec.training.metrics
+    metrics = InteractionMetrics.from_spec(targets, mspec, sync=False)
     counts = torch.zeros(len(targets), dtype=torch.long)
     members: dict[str, Any] = {}  # a stacked run: each member alone too
-    for lo in range(0, keep.numel(), bs):
-        batch = ds.batch(keep[lo : lo + bs])
-        pred, reps = loaded.predict(batch)
-        metrics.update(pred.float().cpu(), batch.y)
-        for name, p in (reps.get("stack_members") or {}).items():
-            if name not in members:
-                members[name] = InteractionMetrics(targets, loaded.spec.training.metrics.strong_threshold, sync=False)
-            members[name].update(p.float().cpu(), batch.y)
-        counts += (~torch.isnan(batch.y)).sum(dim=0).cpu()
+
+    def run(write: Callable[[Any, Any], None] | None) -> None:
+        for lo in range(0, keep.numel(), bs):
+            batch = ds.batch(keep[lo : lo + bs])
+            pred, reps = loaded.predict(batch)
+            pred = pred.float().cpu()
+            metrics.update(pred, batch.y, batch.weight)
+            for name, p in (reps.get("stack_members") or {}).items():
+                if name not in members:
+                    members[name] = InteractionMetrics.from_spec(targets, mspec, sync=False)
+                members[name].update(p.float().cpu(), batch.y, batch.weight)
+            counts.add_((~torch.isnan(batch.y)).sum(dim=0).cpu())
+            if write is not None:
+                write(batch, pred)
+
+    if predictions is None:
+        run(None)
+    else:
+        rows = _InputGenes(screen, loaded.mapper)
+        try:
+            with atomic_open(predictions, "w") as fh:
+                fh.write("\t".join(rows.header(targets)) + "\n")
+                run(lambda batch, pred: rows.write(fh, ds.line[batch.sample_idx].tolist(), batch.y, pred))
+        except OSError as exc:  # a full disk, a folder removed meanwhile: the partial file is removed
+            raise EvaluateError(f"predictions {predictions}: could not be written ({exc.strerror or exc})") from None
     values = metrics.compute()
     unmeasured = [t for t, c in zip(targets, counts.tolist()) if c == 0 and t not in missing]
     unmapped = load.unmapped.to_dict(limit=20)
@@ -158,7 +219,7 @@ def evaluate_screen(
         "targets": targets,
         "missing_targets": missing,
         "unmeasured_targets": unmeasured,
-        "n_rows": int(load.n_rows),
+        "n_rows": int(n_rows),
         "n_samples": int(keep.numel()),
         "n_measured": {t: int(c) for t, c in zip(targets, counts.tolist())},
         "n_unmapped": int(load.n_unmapped),
@@ -169,7 +230,82 @@ def evaluate_screen(
         "metrics": {k.replace("/", "."): float(v) for k, v in values.items()},
         **({"members": {name: {k.replace("/", "."): float(v) for k, v in m.compute().items()}
                         for name, m in members.items()}} if members else {}),
+        **({"predictions": str(predictions)} if predictions is not None else {}),
     }
+
+
+def prediction_columns(targets: Sequence[str]) -> list[str]:
+    """The prediction columns of ``--predictions``: ``prediction``, or ``prediction_<target>`` per target."""
+    return ["prediction"] if len(targets) == 1 else [f"prediction_{t}" for t in targets]
+
+
+def _number(v: float) -> str:
+    return "" if v != v else format(v, ".7g")
+
+
+class _InputGenes:
+    """The gene columns of the evaluated rows, read again from the input file line by line as the batches
+    are written, with the standard names of their genes (the ORF where the gene list has no name)."""
+
+    def __init__(self, screen: dict[str, Any], mapper: Any):
+        from cellgi.data.readers._table import read_table
+
+        path = screen["path"]
+        self._mapper = mapper
+        self._std = {orf: name for name, orf in mapper.names.items()}  # ORF -> standard name (SGD column 5)
+        self._names: dict[str, str] = {}
+        self._split: Callable[[str], list[str]]
+        if screen["format"] == "kuzmin":
+            from cellgi.data.readers.kuzmin import _ARRAY, _QUERY, _pick, strain_genes
+
+            t = read_table(path, None, "Kuzmin screen")
+            cols = [_pick(t, _QUERY, None, "query strain", True), _pick(t, _ARRAY, None, "array strain", True)]
+            self._split, self._sep = (lambda c: strain_genes(c) if c.strip() else []), "+"
+        else:
+            t = read_table(path, None, "screen table")
+            if screen.get("gene_columns"):
+                cols = [t.column(c, "gene column") for c in screen["gene_columns"]]
+                self._split, self._sep = (lambda c: [c.strip()] if c.strip() else []), ""
+            else:
+                cols = [t.column(screen["genes_column"], "genes column")]
+                self._split, self._sep = (lambda c: [g.strip() for g in c.split(";") if g.strip()]), ";"
+        self._cols: list[int] = [int(c) for c in cols if c is not None]
+        self._header = [t.header[c].strip() for c in self._cols]
+        self._rows: Iterator[tuple[int, list[str]]] = t.rows
+        self._path = path
+
+    def header(self, targets: Sequence[str]) -> list[str]:
+        genes = [x for h in self._header for x in (h, f"{h}_name")]
+        return genes + list(targets) + prediction_columns(targets)
+
+    def _name(self, ident: str) -> str:
+        name = self._names.get(ident)
+        if name is None:
+            orf = self._mapper.map(ident)
+            name = "" if orf is None else self._std.get(orf, orf)
+            self._names[ident] = name
+        return name
+
+    def _cells(self, line: int) -> list[str]:
+        for lineno, fields in self._rows:
+            if lineno == line:
+                return [fields[c] for c in self._cols]
+            if lineno > line:
+                break
+        raise EvaluateError(f"{self._path}: line {line} was not found again while writing the predictions "
+                            "(did the file change during the evaluation?)")
+
+    def write(self, fh: TextIO, lines: Sequence[int], y: Any, pred: Any) -> None:
+        """Append one batch: its input lines (increasing), measured ``y [B, T]`` and ``pred [B, T]``."""
+        out = []
+        for line, yr, pr in zip(lines, y.tolist(), pred.tolist()):
+            row: list[str] = []
+            for cell in self._cells(int(line)):
+                text = cell.strip()
+                row += [text, self._sep.join(self._name(g) for g in self._split(text))]
+            row += [_number(v) for v in yr] + [_number(v) for v in pr]
+            out.append("\t".join(row) + "\n")
+        fh.write("".join(out))
 
 
 def describe_predictor(loaded: Any) -> str:

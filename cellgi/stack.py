@@ -210,18 +210,18 @@ def fit_stack(folder: str | Path, spec: Any, loaded: Any, bundle: Any = None,
     stack.weights, stack.intercept = weights, intercept
 
     metrics: dict[str, float] = {}
-    threshold = spec.training.metrics.strong_threshold
+    mspec = spec.training.metrics
     for split, idx in bundle.splits.items():
         if idx.numel() == 0:
             continue
         cols = val_cols if split == "val" else columns(idx)
-        m = InteractionMetrics(bundle.target_names, threshold, sync=False)
-        m.update(norm.inverse(stack.combine(cols[0], cols[1:])), ds.y[idx])
+        m = InteractionMetrics.from_spec(bundle.target_names, mspec, sync=False)
+        m.update(norm.inverse(stack.combine(cols[0], cols[1:])), ds.y[idx], ds.weight[idx])
         metrics.update(flatten_metrics(f"stack.{split}", m.compute()))
     val_pearson = {}
     for name, c in zip(stack.members, val_cols):
-        m = InteractionMetrics(bundle.target_names, threshold, sync=False)
-        m.update(norm.inverse(c), ds.y[val])
+        m = InteractionMetrics.from_spec(bundle.target_names, mspec, sync=False)
+        m.update(norm.inverse(c), ds.y[val], ds.weight[val])
         val_pearson[name] = m.compute().get("pearson")
     val_pearson["stack"] = metrics.get("stack.val.pearson")
     stack.info = {"members": stack.members, "fit_on": "val", "val_rows": int(val.numel()),

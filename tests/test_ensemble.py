@@ -32,7 +32,8 @@ def test_the_summary_prints_the_ensemble_verdicts(tmp_path, capsys):
     rep = json.loads((tmp_path / "r" / "replicates.json").read_text())
     value = rep["ensemble"]["test.pearson"]
     ref = rep["summary"]["baseline_additive.test.pearson"]["mean"]
-    verdict = "beats" if value > ref else "does not beat"
+    shown, shown_ref = float(f"{value:.4f}"), float(f"{ref:.4f}")
+    verdict = "ties" if shown == shown_ref else "beats" if shown > shown_ref else "does not beat"
     assert f"ensemble test pearson {value:.4f} {verdict} the additive baseline ({ref:.4f}" in text
 
 

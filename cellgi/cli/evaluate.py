@@ -29,6 +29,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, metavar="FILE", help="measured samples")
     p.add_argument("--format", choices=("kuzmin", "table"), default="kuzmin", help="file layout (default: kuzmin)")
     p.add_argument("-o", "--output", metavar="METRICS.json", help="write the metrics as JSON")
+    p.add_argument(
+        "--predictions", metavar="OUT.tsv", default=None,
+        help="write every evaluated row, in input order: the input's gene columns with their standard names "
+        "(gene_a, gene_a_name), the measured targets and prediction (prediction_<target> with several)",
+    )
     p.add_argument("--genes-column", default=None, help="table: column of ';'-joined genes (default: genes)")
     p.add_argument("--gene-columns", default=None, help="table: comma-separated columns, one gene each")
     p.add_argument(
@@ -64,6 +69,7 @@ def evaluate_file(
     *,
     batch_size: int | None = None,
     device: str = "cpu",
+    predictions: str | Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate a checkpoint (path, run folder or :class:`~cellgi.train.checkpoint.LoadedModel`) on a
     screen description; see :func:`cellgi.evaluate.evaluate_screen`."""
@@ -71,7 +77,7 @@ def evaluate_file(
     from cellgi.train.checkpoint import LoadedModel, load_model
 
     loaded = checkpoint if isinstance(checkpoint, LoadedModel) else load_model(checkpoint, map_location="cpu")
-    return evaluate_screen(loaded, screen, batch_size=batch_size, device=device)
+    return evaluate_screen(loaded, screen, batch_size=batch_size, device=device, predictions=predictions)
 
 
 def _print_report(report: dict[str, Any]) -> None:
@@ -85,6 +91,8 @@ def _print_report(report: dict[str, Any]) -> None:
     table.add_column("value", justify="right")
     for k, v in m.items():
         count = k.split(".")[-1] in ("n", "n_strong")
+        if k.split(".")[-1].startswith("prevalence_"):  # beside its AUPRC: the AUPRC of a random predictor
+            k = f"{k} (chance auprc)"
         table.add_row(k, "-" if v is None or v != v else (f"{int(v)}" if count else f"{v:.4f}"))
     console.print(table)
     if report.get("predictor"):
@@ -92,13 +100,12 @@ def _print_report(report: dict[str, Any]) -> None:
     for name, mm in (report.get("members") or {}).items():  # a stacked run: each member alone
         cells = ", ".join(f"{k} {v:.4f}" for k, v in mm.items() if k.split(".")[-1] in ("pearson", "spearman") and v == v)
         console.print(f"  {name} alone: {cells}")
+    skipped = report["skipped"]
     console.print(
-        f"{report['n_samples']} samples evaluated of {report['n_rows']} rows read; "
-        f"{report['n_unmapped']} skipped because a gene is not in the model's gene list"
-        + (f", {report['n_no_target']} with no measured target" if report.get("n_no_target") else "")
+        f"{report['n_samples']} samples evaluated of {report['n_rows']} rows read"
+        + (f"; {sum(skipped.values())} skipped: " + ", ".join(f"{k}: {v}" for k, v in skipped.items())
+           if skipped else "")
     )
-    if report["skipped"]:
-        console.print("skipped rows by reason: " + ", ".join(f"{k}: {v}" for k, v in report["skipped"].items()))
     if report["unmapped_identifiers"]:
         ex = ", ".join(f"{i['id']} ({i['reason']}, {i['rows']} rows)" for i in report["unmapped_identifiers"][:5])
         console.print(f"unmapped identifiers, e.g.: {ex}")
@@ -111,6 +118,7 @@ def _print_report(report: dict[str, Any]) -> None:
 def run(args: argparse.Namespace) -> int:
     """Exit 0 on success, 2 on unusable inputs (checkpoint, data file, no sample or no measured target left:
     cellgi errors that :func:`cellgi.cli.main.main` reports)."""
+    from cellgi.evaluate import check_output_file
     from cellgi.train.checkpoint import load_model
     from cellgi.train.runs import write_json
 
@@ -125,10 +133,15 @@ def run(args: argparse.Namespace) -> int:
         if not out.parent.is_dir():
             print(f"error: -o {out}: folder {out.parent} does not exist", file=sys.stderr)
             return 2
+    if args.predictions:
+        check_output_file(args.predictions, "--predictions", inputs=[args.data])
     loaded = load_model(args.checkpoint)
     screen = _screen_desc(args, loaded.target_names)
-    report = evaluate_file(loaded, screen, batch_size=args.batch_size, device=args.device)
+    report = evaluate_file(loaded, screen, batch_size=args.batch_size, device=args.device,
+                           predictions=args.predictions)
     _print_report(report)
+    if args.predictions:
+        print(f"wrote {report['n_samples']} rows to {args.predictions}")
     if args.output:
         write_json(args.output, report)
         print(f"wrote {args.output}")

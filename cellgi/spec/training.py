@@ -104,7 +104,45 @@ LoggerSpec = Annotated[
 
 
 class MetricsSpec(StrictModel):
+    """Thresholds of the interaction metrics (docs/training.md#metrics) and whether sample weights count.
+
+    The defaults are the epsilon cutoffs of Costanzo et al. 2016: intermediate ``epsilon < -0.08`` /
+    ``> 0.08``, stringent ``epsilon < -0.12`` / ``> 0.16``. Both comparisons are strict, so a neutral
+    pair (epsilon 0) is a non-example of both classes.
+    """
+
     strong_threshold: float = Field(0.08, ge=0, description="|score| above which an interaction is strong")
+    negative_threshold: float = Field(
+        -0.08, le=0, description="measured score below which an interaction is negative (auprc_neg, auroc_neg)"
+    )
+    negative_stringent_threshold: float = Field(
+        -0.12, le=0, description="stringent negative cutoff (auprc_neg_stringent, auroc_neg_stringent)"
+    )
+    positive_threshold: float = Field(
+        0.08, ge=0, description="measured score above which an interaction is positive (auprc_pos, auroc_pos)"
+    )
+    positive_stringent_threshold: float = Field(
+        0.16, ge=0, description="stringent positive cutoff (auprc_pos_stringent, auroc_pos_stringent)"
+    )
+    weighted: bool = Field(
+        True,
+        description="each sample counts with its weight (a weight column, weight_from_pvalue, a sampler's "
+        "weights); false: every measured sample counts once",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "MetricsSpec":
+        if self.negative_stringent_threshold > self.negative_threshold:
+            raise ValueError(
+                f"negative_stringent_threshold ({self.negative_stringent_threshold}) must not be above "
+                f"negative_threshold ({self.negative_threshold})"
+            )
+        if self.positive_stringent_threshold < self.positive_threshold:
+            raise ValueError(
+                f"positive_stringent_threshold ({self.positive_stringent_threshold}) must not be below "
+                f"positive_threshold ({self.positive_threshold})"
+            )
+        return self
 
 
 class BaselineSpec(StrictModel):

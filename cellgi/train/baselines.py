@@ -762,7 +762,7 @@ def run_baselines(bundle: Any, spec: Any, *, features: bool | None = None, fitte
 
     Args:
         bundle: the run's :class:`~cellgi.data.build.DataBundle`.
-        spec: the run's spec (``training.baselines``, ``training.metrics.strong_threshold``, ``seed``).
+        spec: the run's spec (``training.baselines``, ``training.metrics``, ``seed``).
         features: ``False`` leaves the feature trees out.
         fitted: baselines already fitted on this bundle (what :func:`fit_baselines` returned).
         data: the :class:`BaselineData` the baselines were (or are to be) fitted on, with its cache.
@@ -773,15 +773,14 @@ def run_baselines(bundle: Any, spec: Any, *, features: bool | None = None, fitte
     from cellgi.train.metrics import InteractionMetrics
 
     ds, norm = bundle.dataset, bundle.normalizer
-    threshold = spec.training.metrics.strong_threshold
     if data is None:
         data = BaselineData.of_bundle(bundle, int(getattr(spec, "seed", 0)))
     fitted = fit_baselines(bundle, spec, features=features, data=data) if fitted is None else fitted
     stages = [s for s, idx in bundle.splits.items() if idx.numel() > 0]
 
     def metrics(pred: Tensor, idx: Tensor) -> dict[str, float]:
-        m = InteractionMetrics(bundle.target_names, threshold, sync=False)
-        m.update(norm.inverse(pred.to(torch.float32)), ds.y[idx])
+        m = InteractionMetrics.from_spec(bundle.target_names, spec.training.metrics, sync=False)
+        m.update(norm.inverse(pred.to(torch.float32)), ds.y[idx], ds.weight[idx])
         return m.compute()
 
     def predictions(fit: Baseline) -> dict[str, Tensor]:

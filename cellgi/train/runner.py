@@ -225,6 +225,8 @@ def summary_table(metrics: dict[str, float], target_names: list[str], title: str
         if name == "pearson":
             label = "[bold]pearson[/bold]"
             row = [f"[bold]{c}[/bold]" for c in row]
+        elif name.startswith("prevalence_"):  # beside its AUPRC: the AUPRC of a random predictor
+            label = f"{name} (chance auprc)"
         table.add_row(label, *row)
     if "test.n" in metrics:
         table.caption = (
@@ -694,7 +696,9 @@ def _train_in(
 
 
 def baseline_verdicts(metrics: dict[str, float], label: str = "test pearson") -> list[str]:
-    """One line per baseline the metrics hold: does ``test.pearson`` beat ``baseline_<kind>.test.pearson``."""
+    """One line per baseline the metrics hold: does ``test.pearson`` beat ``baseline_<kind>.test.pearson``.
+
+    The values are compared as printed (4 decimals): equal there is ``ties``, never ``beats``."""
     lines = []
     kinds = sorted({k.split(".")[0].removeprefix("baseline_") for k in metrics
                     if k.startswith("baseline_") and k.endswith(".test.pearson")})
@@ -703,9 +707,13 @@ def baseline_verdicts(metrics: dict[str, float], label: str = "test pearson") ->
         value = metrics.get("test.pearson")
         if value is None or ref is None:
             continue
-        diff = value - ref
+        shown, shown_ref = f"{value:.4f}", f"{ref:.4f}"
+        if float(shown) == float(shown_ref):  # "-0.0000" ties "0.0000"
+            lines.append(f"{label} {shown} ties the {kind} baseline ({shown_ref})")
+            continue
+        diff = float(shown) - float(shown_ref)
         verdict = "beats" if diff > 0 else "does not beat"
-        lines.append(f"{label} {value:.4f} {verdict} the {kind} baseline ({ref:.4f}, {diff:+.4f})")
+        lines.append(f"{label} {shown} {verdict} the {kind} baseline ({shown_ref}, {diff:+.4f})")
     return lines
 
 

@@ -115,9 +115,11 @@ class InteractionTask(L.LightningModule):
         self.register_buffer("y_std", torch.as_tensor(y_std, dtype=torch.float32).reshape(-1), persistent=False)
         if self.y_mean.numel() != len(self.target_names) or self.y_std.numel() != len(self.target_names):
             raise ValueError("y_mean and y_std must have one entry per target")
-        thr = training.metrics.strong_threshold
+        mspec = training.metrics
         # ModuleDict keys may not shadow nn.Module attributes ("train"): key = "<stage>_split"
-        self.metrics = nn.ModuleDict({f"{s}_split": InteractionMetrics(self.target_names, thr) for s in ("train", "val")})
+        self.metrics = nn.ModuleDict(
+            {f"{s}_split": InteractionMetrics.from_spec(self.target_names, mspec) for s in ("train", "val")}
+        )
         self.val_loss = MeanMetric()
         self.train_loss = MeanMetric()
         self.reporter = reporter
@@ -125,7 +127,7 @@ class InteractionTask(L.LightningModule):
         self._t_epoch = time.perf_counter()
         self.final_stages = list(final_stages)
         self.final_metrics = nn.ModuleDict(
-            {f"{s}_split": InteractionMetrics(self.target_names, thr) for s in self.final_stages}
+            {f"{s}_split": InteractionMetrics.from_spec(self.target_names, mspec) for s in self.final_stages}
         )
         self.test_pred = CatMetric(nan_strategy="disable")
         self.test_target = CatMetric(nan_strategy="disable")
@@ -177,7 +179,7 @@ class InteractionTask(L.LightningModule):
         self.log("train/loss", loss.detach(), on_step=True, on_epoch=False, prog_bar=True, batch_size=b)
         valid = (~torch.isnan(batch.y)).any(dim=1).sum().to(torch.float32)  # no host sync
         self.train_loss.update(loss.detach().float(), weight=valid)
-        self.metrics["train_split"].update(self.to_original(pred.detach()), self.to_original(batch.y))
+        self.metrics["train_split"].update(self.to_original(pred.detach()), self.to_original(batch.y), batch.weight)
         return loss
 
     def on_train_batch_end(self, outputs: Any, batch: PerturbationBatch, batch_idx: int) -> None:
@@ -206,7 +208,7 @@ class InteractionTask(L.LightningModule):
         if n:
             loss = self.loss_fn(pred.float(), batch.y, batch.weight)
             self.val_loss.update(loss.detach(), weight=float(n))
-        self.metrics["val_split"].update(self.to_original(pred), self.to_original(batch.y))
+        self.metrics["val_split"].update(self.to_original(pred), self.to_original(batch.y), batch.weight)
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
@@ -234,7 +236,7 @@ class InteractionTask(L.LightningModule):
         stage = self.final_stages[dataloader_idx]
         pred, reps = self.model(batch)
         p, y = self.to_original(pred), self.to_original(batch.y)
-        self.final_metrics[f"{stage}_split"].update(p, y)
+        self.final_metrics[f"{stage}_split"].update(p, y, batch.weight)
         if stage == "test":
             valid = (~torch.isnan(batch.y)).any(dim=1)
             self.test_pred.update(p[valid])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,83 @@ def test_unusable_device_exits_2(run, tmp_path, capsys):
     assert "not usable here" in capsys.readouterr().err
     assert main(["predict", str(run), "--genes", str(data), "-o", str(tmp_path / "o.tsv"), "--device", "cuda:99"]) == 2
     assert "--device cuda:99" in capsys.readouterr().err
+
+
+def _read_tsv(path: Path) -> tuple[list[str], list[list[str]]]:
+    lines = path.read_text().splitlines()
+    return lines[0].split("\t"), [line.split("\t") for line in lines[1:]]
+
+
+def test_predictions_are_every_evaluated_row_in_input_order(run, tmp_path, capsys):
+    """--predictions: the input's gene columns with names, the measured target and the prediction, one row
+    per evaluated input row in input order (skipped rows are not written); the metrics agree with them."""
+    sets, ys = _test_samples(run)
+    pairs = [(s, y) for s, y in zip(sets, ys) if len(s) == 2]
+    rows = [f"{s[1]}\tx\t{s[0].lower()}\t{y:.8f}" for s, y in pairs]
+    rows.insert(3, "YFAKE01\tx\tSYN0001\t0.5")  # skipped: unknown gene
+    rows.insert(5, f"{pairs[0][0][0]}\tx\t{pairs[0][0][1]}\t")  # skipped: no measured target
+    data = _table(tmp_path, "gene_b\tnote\tgene_a\tepsilon", rows)
+    pred_out, out = tmp_path / "rows.tsv", tmp_path / "e.json"
+    argv = ["evaluate", str(run), "--data", str(data), "--format", "table", "--gene-columns", "gene_a,gene_b",
+            "--target-column", "gene_interaction=epsilon", "--predictions", str(pred_out), "-o", str(out),
+            "--batch-size", "7"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    report = json.loads(out.read_text())
+    header, body = _read_tsv(pred_out)
+    assert header == ["gene_a", "gene_a_name", "gene_b", "gene_b_name", "gene_interaction", "prediction"]
+    assert len(body) == report["n_samples"] == len(pairs)
+    assert [(r[0], r[2]) for r in body] == [(s[0].lower(), s[1]) for s, _ in pairs]  # as written, in order
+    assert [r[1] for r in body] == [s[0] for s, _ in pairs]  # synthetic genes have no standard name: the ORF
+    assert [float(r[4]) for r in body] == pytest.approx([y for _, y in pairs], abs=1e-6)
+    from scipy.stats import pearsonr
+
+    r = pearsonr([float(x[5]) for x in body], [float(x[4]) for x in body]).statistic
+    assert report["metrics"]["pearson"] == pytest.approx(r, abs=1e-5)
+    # every row read is accounted for: evaluated plus skipped by reason
+    assert report["n_rows"] == len(rows) == report["n_samples"] + sum(report["skipped"].values())
+    assert f"{len(pairs)} samples evaluated of {len(rows)} rows read; 2 skipped" in text
+    assert f"wrote {len(pairs)} rows to {pred_out}" in text
+
+
+def test_predictions_of_a_genes_column_and_kuzmin_file(run, tmp_path):
+    sets, ys = _test_samples(run)
+    data = _table(tmp_path, "genes\tgene_interaction", [f"{';'.join(s)}\t{y:.8f}" for s, y in zip(sets, ys)])
+    pred_out = tmp_path / "rows.tsv"
+    assert main(["evaluate", str(run), "--data", str(data), "--format", "table", "--predictions", str(pred_out)]) == 0
+    header, body = _read_tsv(pred_out)
+    assert header == ["genes", "genes_name", "gene_interaction", "prediction"]
+    assert [r[0] for r in body] == [";".join(s) for s in sets] and [r[1] for r in body] == [";".join(s) for s in sets]
+    head = "Query Strain ID\tArray Strain ID\tAdjusted genetic interaction score (epsilon or tau)\n"
+    kz = tmp_path / "k.tsv"
+    kz.write_text(head + "".join(
+        (f"{s[0]}+{s[1]}_tm1" if len(s) == 3 else f"{s[0]}+YDL227C_tm1") + f"\t{s[-1]}_dma1\t{y:.8f}\n"
+        for s, y in zip(sets, ys)))
+    assert main(["evaluate", str(run), "--data", str(kz), "--predictions", str(pred_out)]) == 0
+    header, body = _read_tsv(pred_out)
+    assert header[:4] == ["Query Strain ID", "Query Strain ID_name", "Array Strain ID", "Array Strain ID_name"]
+    assert len(body) == len(sets) and body[0][2] == f"{sets[0][-1]}_dma1" and body[0][3] == sets[0][-1]
+    # the neutral marker has no entry in the synthetic gene list: its name is empty
+    digenic = next(r for r, s in zip(body, sets) if len(s) == 2)
+    assert digenic[1].endswith("+")
+
+
+def test_unwritable_predictions_path_is_one_line_before_work(run, tmp_path, capsys):
+    data = _table(tmp_path, "genes\tgene_interaction", ["SYN0001;SYN0002\t0.1"])
+    for bad, words in ((tmp_path / "nofolder" / "p.tsv", "does not exist"), (tmp_path, "is a folder"),
+                       (data, "would overwrite the input")):
+        argv = ["evaluate", str(tmp_path / "not-a-run"), "--data", str(data), "--format", "table",
+                "--predictions", str(bad)]
+        assert main(argv) == 2  # before the (missing) run is even opened
+        err = capsys.readouterr().err
+        assert words in err and "--predictions" in err and len(err.strip().splitlines()) == 1
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        if not os.access(ro, os.W_OK):  # root may write anywhere
+            argv = ["evaluate", str(run), "--data", str(data), "--format", "table", "--predictions", str(ro / "p.tsv")]
+            assert main(argv) == 2
+            assert "not writable" in capsys.readouterr().err
+    finally:
+        ro.chmod(0o700)

@@ -52,5 +52,6 @@ def test_ddp_two_cpu_processes_gather_metrics_exactly(tmp_path):
     pred, _ = loaded.predict(bundle.dataset.batch(idx))
     ref.update(pred, bundle.dataset.y[idx])
     want = ref.compute()
-    for k in ("n", "mse", "mae", "pearson", "spearman", "n_strong", "strong_pearson", "strong_auroc", "strong_auprc"):
+    for k in ("n", "mse", "mae", "pearson", "spearman", "n_strong", "strong_pearson", "strong_auroc", "strong_auprc",
+              "auprc_neg", "prevalence_neg", "auroc_pos", "auprc_pos_stringent"):
         assert metrics[f"test.{k}"] == pytest.approx(want[k], rel=1e-4, abs=1e-6), k

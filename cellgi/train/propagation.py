@@ -141,7 +141,7 @@ class ScreenPropagation:
     @property
     def names(self) -> list[str]:
         """Feature names (per target block: hubness min/max per part, then per graph and part min/mean/max)."""
-        out = []
+        out = ["screened_genes"]
         for t in range(self.num_targets):
             pre = f"t{t}." if self.num_targets > 1 else ""
             for part in _PARTS:
@@ -155,7 +155,7 @@ class ScreenPropagation:
     def _pair(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Features ``[M, D]`` of the pairs ``(a[i], b[i])`` (symmetric in a and b)."""
         ca, cb = self.col[a], self.col[b]
-        cols = []
+        cols = [((ca >= 0).astype(np.float32) + (cb >= 0))]
         with np.errstate(invalid="ignore"), _quiet():
             for t in range(self.num_targets):
                 for part in _PARTS:

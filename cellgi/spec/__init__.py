@@ -21,6 +21,7 @@ from cellgi.spec.base import StrictModel, resolve_model
 from cellgi.spec.data import DataSpec
 from cellgi.spec.errors import SpecError, SpecIssue, issues_from_validation
 from cellgi.spec.model import ModelSpec
+from cellgi.spec.sweep import SweepSpec
 from cellgi.spec.training import TrainingSpec
 from cellgi.spec.yamlio import Located, SpecSyntaxError, load_yaml, parse_yaml
 
@@ -44,6 +45,7 @@ class Spec(StrictModel):
     data: DataSpec
     model: ModelSpec = Field(default_factory=ModelSpec)
     training: TrainingSpec = Field(default_factory=TrainingSpec)
+    sweep: SweepSpec | None = Field(None, description="search space of `cellgi sweep` (training ignores it)")
 
     @field_validator("name")
     @classmethod

@@ -160,8 +160,9 @@ def run_grid(
     Args:
         spec_path: the spec file.
         grid: the override lists (:func:`expand_grid`; strings or parsed overrides).
-        runs_root, folder: the grid goes to ``folder`` (must not exist), by default
-            ``runs_root/<name>/multirun-<timestamp>``.
+        runs_root: parent of the default folder, ``runs_root/<name>/multirun-<timestamp>``.
+        folder: where the grid goes instead (must not exist).
+        progress: show each run's progress bar.
         console: where each run's own messages go (default: nowhere).
         on_job: called after every job (started and finished).
         load: ``(spec_path, overrides) -> Spec`` (default :func:`cellgi.spec.load_spec`).

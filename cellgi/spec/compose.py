@@ -13,7 +13,8 @@ training:
 
 - ``extends: FILE`` (or a list, later files winning) at the top of a spec takes that spec as the base.
 - ``include: FILE`` (or a list) in any mapping takes the file's mapping as the base of that mapping.
-- Merging is key by key for mappings; a list or a scalar replaces the base's value as a whole.
+- Merging is key by key for mappings; a list or a scalar replaces the base's value as a whole, and so
+  does a component mapping whose ``type`` differs from the base's (the old type's parameters go).
 - Paths are relative to the file that names them; a relative ``data.root`` written in a base or included
   file is taken from that file's folder. Cycles are refused.
 - Every value keeps the file and line it came from, so an error in an included block is reported at
@@ -50,7 +51,7 @@ def _paths(value: Any, file: str, line: int, key: str) -> list[str]:
 def _merge(base: Any, over: Any, loc: Loc, pos: dict[Loc, tuple[str, int]],
            over_pos: dict[Loc, tuple[str, int]]) -> Any:
     """``over`` merged onto ``base`` at ``loc``; ``pos`` (the base's positions) is updated in place."""
-    if isinstance(base, dict) and isinstance(over, dict):
+    if isinstance(base, dict) and isinstance(over, dict) and not _retyped(base, over):
         out = dict(base)
         if loc in over_pos:
             pos[loc] = over_pos[loc]
@@ -61,6 +62,11 @@ def _merge(base: Any, over: Any, loc: Loc, pos: dict[Loc, tuple[str, int]],
         return out
     _replace(loc, pos, over_pos)
     return over
+
+
+def _retyped(base: dict[str, Any], over: dict[str, Any]) -> bool:
+    """A component whose ``type`` changes is replaced whole: the old type's parameters do not apply."""
+    return "type" in base and "type" in over and base["type"] != over["type"]
 
 
 def _replace(loc: Loc, pos: dict[Loc, tuple[str, int]], over_pos: dict[Loc, tuple[str, int]]) -> None:

@@ -117,3 +117,32 @@ def test_composed_spec_on_the_command_line(files, capsys):
     out = capsys.readouterr().out
     assert "include" not in out and "extends" not in out and "batch_size: 32" in out
     assert main(["spec", "validate", str(files / "child.yaml"), "training.trainer.devices=2"]) == 0
+
+
+def test_a_component_with_another_type_replaces_the_base_one(files):
+    (files / "gat.yaml").write_text("extends: base.yaml\nmodel:\n  conv: {type: masked_gatv2, heads: 2}\n")
+    spec = load_spec(files / "gat.yaml")
+    assert spec.model.conv.type == "masked_gatv2" and spec.model.conv.heads == 2  # num_mlp_layers gone
+    (files / "gin.yaml").write_text("extends: base.yaml\nmodel:\n  conv: {type: masked_gin, eps: 0.5}\n")
+    spec = load_spec(files / "gin.yaml")
+    assert spec.model.conv.num_mlp_layers == 2 and spec.model.conv.eps == 0.5  # same type: merged
+
+
+def test_docs_compose_example_runs_as_written(tmp_path):
+    """The bash block of docs/specs.md ('compose-example'), run from a folder laid out like the repository."""
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    lines = (repo / "docs" / "specs.md").read_text().splitlines()
+    start = lines.index("<!-- test: compose-example -->") + 2
+    end = lines.index("```", start)
+    script = "\n".join(lines[start:end]) + "\n"
+    (tmp_path / "configs").symlink_to(repo / "configs")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "name: quickstart-gat" in proc.stdout and "heads: 2" in proc.stdout and "accelerator: cpu" in proc.stdout
+    assert "num_mlp_layers" not in proc.stdout

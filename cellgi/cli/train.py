@@ -198,6 +198,8 @@ def _multirun(args: argparse.Namespace, overrides: list) -> int:
     except RunDirError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for line in res.notes:
+        print(f"note: {line}", file=sys.stderr)
     rows = res.rows()
     table = Table(title=f"multirun: {len(rows)} run(s) in {res.folder}")
     cols = [c for c in rows[0] if c not in ("run_dir", "error")] if rows else []

@@ -120,6 +120,7 @@ class MultirunResult:
     folder: Path
     jobs: list[GridJob]
     varying: list[str]
+    notes: list[str] = field(default_factory=list)  # what overrides changed beyond their key (type changes)
 
     def rows(self, metrics: Sequence[str] = TABLE_METRICS) -> list[dict[str, Any]]:
         """One flat row per job: number, the varying values, status, the chosen metrics, run folder."""
@@ -181,7 +182,8 @@ def run_grid(
     from cellgi.train.runner import train
     from cellgi.train.runs import RunDirError, timestamp
 
-    load = load or (lambda p, ovs: load_spec(p, list(ovs)))
+    notes: list[str] = []
+    load = load or (lambda p, ovs: load_spec(p, list(ovs), notes=notes))
     specs = [load(spec_path, combo) for combo in grid]  # all validated before anything runs
     name = specs[0].name if specs else "multirun"
     out = Path(folder) if folder is not None else Path(runs_root) / name / f"multirun-{timestamp()}"
@@ -191,7 +193,7 @@ def run_grid(
     console = console or Console(quiet=True)
     jobs = [GridJob(i, [o if isinstance(o, str) else o.label for o in combo], out / str(i))
             for i, combo in enumerate(grid)]
-    result = MultirunResult(out, jobs, _varying_keys(grid))
+    result = MultirunResult(out, jobs, _varying_keys(grid), list(dict.fromkeys(notes)))
     try:
         for job, spec in zip(jobs, specs):
             try:

@@ -289,7 +289,8 @@ def run_sweep(
 
     def objective(trial: Any) -> float:
         values = {k: _suggest(trial, k, p) for k, p in sweep.params.items()}
-        spec = load_spec(spec_path, [*overrides, *trial_overrides(values)])
+        # a sampled component type drops the old type's parameters by design: no note per trial
+        spec = load_spec(spec_path, [*overrides, *trial_overrides(values)], notes=[])
         spec = spec.model_copy(update={"sweep": None})
         run_dir = folder / f"trial_{trial.number:04d}"
         trial.set_user_attr("run_dir", str(run_dir))
@@ -337,7 +338,7 @@ def run_sweep(
     if complete:
         bt = max(complete, key=lambda t: t.value) if direction == "maximize" else min(complete, key=lambda t: t.value)
         best_row = _row(bt, metric_key)
-        spec = load_spec(spec_path, [*overrides, *trial_overrides(dict(bt.params))])
+        spec = load_spec(spec_path, [*overrides, *trial_overrides(dict(bt.params))], notes=[])
         best_spec = folder / "best.yaml"
         head = (f"# best trial {bt.number} of study {name!r} ({metric} = {bt.value:.6g}); "
                 f"overrides: {' '.join(trial_overrides(dict(bt.params)))}\n")
@@ -355,7 +356,7 @@ def _check_space(spec_path: str | Path, overrides: Sequence[str], sweep: Any) ->
     for key, p in sweep.params.items():
         candidates = p.choices if p.type == "categorical" else [p.low, p.high]
         for v in candidates:
-            load_spec(spec_path, [*overrides, *trial_overrides({key: v})])
+            load_spec(spec_path, [*overrides, *trial_overrides({key: v})], notes=[])
 
 
 def _write_table(path: Path, trials: list[TrialRow], keys: list[str], metric: str) -> None:

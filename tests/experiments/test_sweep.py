@@ -132,3 +132,32 @@ def test_sweep_errors(tmp_path, capsys):
 def test_trial_overrides_read_back():
     ovs = trial_overrides({"a.b": 1e-3, "c": [1, 2], "d": "x y", "e": None, "f": True})
     assert ovs == ["a.b=0.001", "c=[1, 2]", "d=x y", "e=null", "f=true"]
+
+
+def test_pruning_stops_training_instead_of_raising():
+    """Optuna's Lightning callback decides; ours turns its TrialPruned into a stop, so the run folder of a
+    pruned trial is a finished (short) run and run_sweep marks the trial pruned afterwards."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from cellgi.experiments.sweep import _pruning_callback
+
+    class Trial:
+        def __init__(self, prune: bool):
+            self.prune, self.reported = prune, []
+
+        def report(self, value, step):
+            self.reported.append((step, value))
+
+        def should_prune(self):
+            return self.prune
+
+    for prune in (False, True):
+        trial = Trial(prune)
+        cb = _pruning_callback(trial, "val/pearson")
+        trainer = SimpleNamespace(sanity_checking=False, should_stop=False,
+                                  callback_metrics={"val/pearson": torch.tensor(0.25)})
+        cb.on_validation_end(trainer, SimpleNamespace(current_epoch=3))
+        assert trial.reported == [(3, 0.25)]
+        assert trainer.should_stop is prune and bool(cb.pruned) is prune

@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from cellgi.examples import resolve_spec_path
     from cellgi.experiments.sweep import SweepConfigError, run_sweep
     from cellgi.spec import SpecError
+    from cellgi.train.runner import TrainingInterrupted
 
     con = Console(soft_wrap=True)
     if args.n_trials is not None and args.n_trials < 1:
@@ -85,6 +86,13 @@ def run(args: argparse.Namespace) -> int:
     except SweepConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except TrainingInterrupted as exc:
+        print(f"{exc}: the trial is recorded as failed; run the same command again to resume the study",
+              file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: run the same command again to resume the study", file=sys.stderr)
+        return 130
     keys = sorted({k for t in res.trials for k in t.params})
     table = Table(title=f"study {res.study_name}: {res.metric} ({res.direction}), {len(res.trials)} trials, "
                   f"{res.new_trials} new")

@@ -240,6 +240,7 @@ def run_sweep(
         SpecError: an invalid spec, space, or a sampled value the spec refuses (checked for every
             range end and choice before the first trial).
         SweepConfigError: no search space; a study of that name with the other direction; a bad storage.
+        TrainingInterrupted: SIGINT or SIGTERM during a trial (recorded as failed; run again to resume).
     """
     try:
         import optuna
@@ -253,7 +254,7 @@ def run_sweep(
     from cellgi.nn.model import NonFiniteError
     from cellgi.spec import load_spec
     from cellgi.spec.overrides import dump_spec_yaml
-    from cellgi.train.runner import train
+    from cellgi.train.runner import TrainingInterrupted, train
 
     base = load_spec(spec_path, list(overrides))
     sweep = load_space(space) if space is not None else base.sweep
@@ -297,7 +298,11 @@ def run_sweep(
         cbs = []
         if has_val and sweep.pruner.type != "none" and metric.startswith("val"):
             cbs.append(_pruning_callback(trial, metric))
-        res = train(spec, run_dir=run_dir, progress=False, console=console, callbacks=cbs)
+        try:
+            res = train(spec, run_dir=run_dir, progress=False, console=console, callbacks=cbs)
+        except TrainingInterrupted as exc:  # SIGINT/SIGTERM: Optuna records a KeyboardInterrupt as failed
+            stopped.append(exc)
+            raise KeyboardInterrupt from exc
         shown = {k: float(v) for k, v in res.metrics.items()
                  if k.split(".")[0] in ("val", "test") and not k.endswith((".n", ".n_strong"))}
         trial.set_user_attr("metrics", shown)
@@ -315,6 +320,12 @@ def run_sweep(
         if on_trial is not None:
             on_trial(_row(frozen, metric_key))
 
+    stopped: list[BaseException] = []
+    from optuna.storages import fail_stale_trials
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        fail_stale_trials(study)  # trials of a killed process whose heartbeat stopped: failed (and retried)
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     done = len(study.get_trials(deepcopy=False, states=finished))
     before = {t.number for t in study.get_trials(deepcopy=False)}
@@ -322,13 +333,18 @@ def run_sweep(
     if missing > 0:
         from optuna.study import MaxTrialsCallback
 
-        study.optimize(
-            objective,
-            n_trials=2 * missing,  # diverged trials are retried, at most as many again
-            timeout=sweep.timeout,
-            catch=(NonFiniteError,),
-            callbacks=[MaxTrialsCallback(sweep.n_trials, states=finished), after],
-        )
+        try:
+            study.optimize(
+                objective,
+                n_trials=2 * missing,  # diverged trials are retried, at most as many again
+                timeout=sweep.timeout,
+                catch=(NonFiniteError,),
+                callbacks=[MaxTrialsCallback(sweep.n_trials, states=finished), after],
+            )
+        except KeyboardInterrupt:
+            if stopped:  # the trial is recorded as failed; the same command resumes the study
+                raise stopped[0] from None
+            raise
     trials = [_row(t, metric_key) for t in study.get_trials(deepcopy=False)]
     new = sum(1 for t in trials if t.number not in before)
     best_row = None

@@ -69,7 +69,10 @@ def test_sweep_resumes_to_the_total_and_writes_outputs(tmp_path):
     assert run_sweep(spec, overrides=SMALL, space=space, runs_root=runs, n_trials=3, plots=False).new_trials == 0
 
 
-def test_sweep_continues_after_an_interrupted_process(tmp_path, monkeypatch):
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
+def test_sweep_continues_after_an_interrupted_process(tmp_path, monkeypatch, capsys, stop):
+    import signal
+
     import cellgi.train.runner as runner
 
     spec = _spec(tmp_path)
@@ -81,15 +84,16 @@ def test_sweep_continues_after_an_interrupted_process(tmp_path, monkeypatch):
 
     def stopped_on_second(*a, **k):
         calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt  # Ctrl-C during the second trial
+        if calls["n"] == 2:  # Ctrl-C in an interactive session; SIGTERM (the runner's handler) from a scheduler
+            raise KeyboardInterrupt if stop == "ctrl-c" else runner.TrainingInterrupted(signal.SIGTERM)
         return real(*a, **k)
 
     monkeypatch.setattr(runner, "train", stopped_on_second)
-    with pytest.raises(KeyboardInterrupt):
-        run_sweep(spec, overrides=SMALL, space=space, runs_root=runs, plots=False)
+    rc = main(["sweep", str(spec), *SMALL, "--space", str(space), "--runs-root", str(runs), "--no-plots"])
+    assert rc == (130 if stop == "ctrl-c" else 143)
+    assert "run the same command again to resume" in capsys.readouterr().err
     storage = f"sqlite:///{(runs / 'sw' / 'study.db').resolve()}"
-    assert _states(storage) == ["COMPLETE", "FAIL"]
+    assert _states(storage) == ["COMPLETE", "FAIL"]  # the stopped trial is not left running
     monkeypatch.setattr(runner, "train", real)
     res = run_sweep(spec, overrides=SMALL, space=space, runs_root=runs, plots=False)
     assert res.new_trials == 1

@@ -1,15 +1,19 @@
-"""``cellgi data summary SPEC [--unmapped] [--json]``: what the data section reads, and what it left out."""
+"""``cellgi data summary SPEC [--unmapped] [--json]``: what the data section reads, and what it left out.
+
+``cellgi data list`` and ``cellgi data get NAME``: the public data sources by name (:mod:`cellgi.data.sources`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from cellgi.cli import command_group
 
-__all__ = ["add_parser", "run_summary"]
+__all__ = ["add_parser", "run_get", "run_list", "run_summary"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -26,6 +30,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--json", action="store_true", help="print the report as JSON")
     sp.add_argument("--no-cache", action="store_true", help="rebuild without reading or writing the cache")
     sp.set_defaults(func=run_summary)
+    lp = dsub.add_parser(
+        "list",
+        help="public data sources by name: address, checksum, licence, size, layout, spec block",
+        description="List the registered data sources (built-in and plugins, role data_source). A checksum "
+        "is shown only where it was computed from the very file; others say 'not pinned'. See docs/data.md.",
+    )
+    lp.add_argument("pattern", nargs="?", default="*", help="only names matching this wildcard (e.g. 'string*')")
+    lp.add_argument("--json", action="store_true", help="print every field as JSON")
+    lp.set_defaults(func=run_list)
+    gp = dsub.add_parser(
+        "get",
+        help="download a data source into the data folder (checksum verified, resumable)",
+        description="Download NAME (and the sources its spec block also reads) into the data folder: "
+        "$CELLGI_DATA_DIR, else the user cache dir. A cut download resumes when run again; a wrong "
+        "checksum keeps nothing. Prints the path and the spec block that reads it.",
+    )
+    gp.add_argument("names", nargs="+", metavar="NAME", help="source names (see 'cellgi data list')")
+    gp.add_argument("--dir", metavar="DIR", help="data folder (default: $CELLGI_DATA_DIR or the user cache dir)")
+    gp.add_argument("--force", action="store_true", help="download again even when the file is there")
+    gp.add_argument("--file", metavar="PATH", help="install a copy downloaded by hand (checked like a download)")
+    gp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    gp.set_defaults(func=run_get)
 
 
 def run_summary(args: argparse.Namespace) -> int:
@@ -145,3 +171,99 @@ def _print_rich(r: dict[str, Any], list_unmapped: bool) -> None:
         con.print(t)
     for w in r["warnings"]:
         con.print(f"[yellow]warning[/yellow]: {w}")
+
+
+def _size(n: int | None) -> str:
+    """Bytes as text ("3.0 MiB (3,146,834 bytes)"); unknown where the source is not pinned."""
+    if n is None:
+        return "unknown (not pinned)"
+    if n < 1024:
+        return f"{n:,} bytes"
+    value, unit = float(n), "B"
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024:
+            break
+    return f"{value:.1f} {unit} ({n:,} bytes)"
+
+
+def run_list(args: argparse.Namespace) -> int:
+    import fnmatch
+
+    from rich.console import Console
+
+    from cellgi.data.sources import list_sources
+
+    sources = [s for s in list_sources() if fnmatch.fnmatchcase(s.name, args.pattern)]
+    if args.json:
+        print(json.dumps([s.describe() for s in sources], indent=2))
+        return 0 if sources else 1
+    if not sources:
+        print(f"no data source matches {args.pattern!r} (cellgi data list shows them all)", file=sys.stderr)
+        return 1
+    con = Console(soft_wrap=True)
+    for s in sources:
+        con.print(f"[bold]{s.name}[/bold]: {type(s).__cellgi_component__['summary']}", highlight=False)
+        rows = [
+            ("address", s.url + {None: "", "gzip": "  (gzipped; kept decompressed)"}.get(
+                s.archive, f"  (a zip archive; its member {(s.archive or '')[4:]} is kept)")),
+            ("checksum", f"sha256:{s.sha256}" if s.sha256 else "not pinned (the first download prints the hash it found)"),
+            ("size", _size(s.size)),
+            ("licence", s.licence),
+            ("cite", s.citation),
+            ("layout", s.layout),
+            ("saved as", f"DATA_DIR/{s.path}"),
+            ("spec block", s.spec_block or "none built in (see note)"),
+        ]
+        if s.needs:
+            rows.append(("also gets", ", ".join(s.needs)))
+        if s.note:
+            rows.append(("note", s.note))
+        for k, v in rows:
+            con.print(f"  {k:<10} {v}", highlight=False, markup=False)
+    return 0
+
+
+def run_get(args: argparse.Namespace) -> int:
+    from cellgi.data.fetch import DataSourceError, data_dir, fetch
+    from cellgi.data.sources import get_source
+    from cellgi.registry import UnknownComponentError
+
+    try:
+        wanted = []
+        for name in args.names:
+            src = get_source(name)
+            for dep in (*src.needs, name):
+                if dep not in wanted:
+                    wanted.append(dep)
+    except UnknownComponentError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.file and len(wanted) != 1:
+        print("error: --file installs one source's file: name one source (without others it needs)", file=sys.stderr)
+        return 2
+    folder = args.dir or data_dir()
+    failed = 0
+    for name in wanted:
+        try:
+            res = fetch(name, folder=folder, progressbar=not args.no_progress, force=args.force,
+                        local_file=args.file if name in args.names else None)
+        except DataSourceError as exc:
+            print(f"error: {name}: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        src = get_source(name)
+        how = "downloaded" if res.downloaded else "already there"
+        print(f"{name}: {res.path} ({how})")
+        if res.pinned:
+            print(f"  sha256 {res.sha256} (matches the pinned checksum)")
+        else:
+            print(f"  sha256 {res.sha256} (not pinned: this is the hash of the file just found; "
+                  "compare it with a second download before relying on it)")
+        if src.spec_block:
+            print(f"  spec block (with data.root: {Path(folder).resolve()}):")
+            for line in src.spec_block.splitlines():
+                print(f"    {line}")
+        if src.note:
+            print(f"  note: {src.note}")
+    return 1 if failed else 0

@@ -79,7 +79,11 @@ def load_spec_arg(arg: str | Path, overrides: Sequence[Any] = ()) -> Any:
     from cellgi.examples import resolve_spec_path
     from cellgi.spec import load_spec
 
-    return load_spec(resolve_spec_path(arg), overrides)
+    notes: list[str] = []
+    spec = load_spec(resolve_spec_path(arg), overrides, notes=notes)
+    for line in notes:  # e.g. the parameters a type override dropped
+        print(f"note: {line}", file=sys.stderr)
+    return spec
 
 
 def missing_data_root(arg: str | Path, spec: Any) -> str | None:

@@ -20,6 +20,7 @@ examples:
   cellgi train yeast_real data.root=/data/yeast --print-config
   cellgi train --resume runs/quickstart/20260101-120000
   cellgi train configs/quickstart.yaml --seeds 0,1,2       (replicates, summary with mean ± sd)
+  cellgi train configs/quickstart.yaml model.hidden_dim=16,32 training.optimizer.lr=1e-3,3e-3 --multirun
 
 Overrides (KEY.PATH=VALUE, any number, after SPEC) change the spec before it is validated; values are
 YAML (8, 1e-3, true, null, [0, 1], {type: gate}); list items by index (data.graphs.0.path=...).
@@ -57,6 +58,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="seed replicates (0,1,2 or 0-4): one run per seed under RUN_DIR/seed_<s>, and "
                    "RUN_DIR/replicates.json with mean ± sd of every metric (default: the spec's "
                    "training.seeds, if any)")
+    p.add_argument("-m", "--multirun", action="store_true",
+                   help="comma-separated override values (key=a,b) expand to a grid: one run each under "
+                   "RUNS_ROOT/<name>/multirun-<timestamp>/<job> (or RUN_DIR/<job>), a table at the end")
     p.set_defaults(func=run)
 
 
@@ -77,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: overrides ({given}) do not apply to --resume: a resumed run keeps its "
               "own spec (start a new run instead)", file=sys.stderr)
         return 2
+    if getattr(args, "multirun", False):
+        return _multirun(args, overrides)
     spec = None
     if args.spec is not None:
         try:
@@ -149,3 +155,58 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: training diverged: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _multirun(args: argparse.Namespace, overrides: list) -> int:
+    """``--multirun``: the grid of the overrides' comma-separated values, one run each, then a table."""
+    import math
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from cellgi.examples import resolve_spec_path
+    from cellgi.experiments.multirun import expand_grid, run_grid
+    from cellgi.spec import SpecError
+    from cellgi.train.runs import RunDirError
+
+    clash = [f for f, on in (("--resume", args.resume), ("--seeds", getattr(args, "seeds", None)),
+                             ("--print-config", args.print_config)) if on]
+    if clash or args.spec is None:
+        print(f"error: --multirun takes a SPEC and overrides; not {', '.join(clash) or 'without a SPEC'}", file=sys.stderr)
+        return 2
+    flags = [o for o in overrides if not isinstance(o, str)]  # --accelerator/--devices: never split
+    try:
+        grid = [combo + flags for combo in expand_grid([o for o in overrides if isinstance(o, str)])]
+        path = resolve_spec_path(args.spec)
+    except (ValueError, OSError, LookupError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    con = Console(soft_wrap=True)
+    con.print(f"multirun: {len(grid)} run(s)")
+
+    def on_job(job) -> None:  # type: ignore[no-untyped-def]
+        val = job.metrics.get("val.pearson", math.nan)
+        con.print(f"job {job.number}: {job.status} {' '.join(job.overrides)}"
+                  + (f" | val pearson {val:.4f}" if val == val else "") + (f" | {job.error}" if job.error else ""))
+
+    try:
+        res = run_grid(path, grid, runs_root=args.runs_root, folder=args.run_dir,
+                       progress=not args.no_progress, console=con, on_job=on_job)
+    except SpecError as exc:
+        print(exc.render(), file=sys.stderr)
+        return 2
+    except RunDirError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for line in res.notes:
+        print(f"note: {line}", file=sys.stderr)
+    rows = res.rows()
+    table = Table(title=f"multirun: {len(rows)} run(s) in {res.folder}")
+    cols = [c for c in rows[0] if c not in ("run_dir", "error")] if rows else []
+    for c in cols:
+        table.add_column(c, justify="left" if c in ("status", *res.varying) else "right")
+    for r in rows:
+        table.add_row(*[f"{r[c]:.4f}" if isinstance(r[c], float) else str(r[c]) for c in cols])
+    con.print(table)
+    con.print(f"wrote {res.folder / 'multirun.csv'}, {res.folder / 'multirun.json'}")
+    return 1 if any(j.status != "completed" for j in res.jobs) else 0

@@ -190,4 +190,17 @@ ROLES: dict[str, Role] = {
         "context",
         Contract(methods=("fit", "predict", "state_dict", "load_state_dict")),
     ),
+    "data_source": Role(
+        "cellgi.data_sources",
+        "a public data file by name (`cellgi data get NAME`): address, checksum, licence, layout, spec block",
+        "(none)",
+        Contract(attributes=(
+            ("url", "where the file is downloaded from"),
+            ("path", "where it lands, relative to the data folder (the layout data.root points at)"),
+            ("sha256", "the file's SHA-256, or None when not pinned"),
+            ("licence", "the provider's licence or terms"),
+            ("layout", "what the file holds and how"),
+            ("spec_block", "the spec block that reads it, or None"),
+        )),
+    ),
 }

@@ -21,8 +21,10 @@ from cellgi.spec.base import StrictModel, resolve_model
 from cellgi.spec.data import DataSpec
 from cellgi.spec.errors import SpecError, SpecIssue, issues_from_validation
 from cellgi.spec.model import ModelSpec
+from cellgi.spec.sweep import SweepSpec
 from cellgi.spec.training import TrainingSpec
-from cellgi.spec.yamlio import Located, SpecSyntaxError, load_yaml, parse_yaml
+from cellgi.spec.compose import compose, load_composed
+from cellgi.spec.yamlio import Located, SpecSyntaxError, parse_yaml
 
 __all__ = [
     "Spec",
@@ -44,6 +46,7 @@ class Spec(StrictModel):
     data: DataSpec
     model: ModelSpec = Field(default_factory=ModelSpec)
     training: TrainingSpec = Field(default_factory=TrainingSpec)
+    sweep: SweepSpec | None = Field(None, description="search space of `cellgi sweep` (training ignores it)")
 
     @field_validator("name")
     @classmethod
@@ -104,6 +107,8 @@ def validate_spec(data: Any, located: Located | None = None, *, base_dir: str | 
     except PluginLoadError as exc:
         loc = _find_type_loc(data, exc.name)
         line = located.line_of(loc) if located and loc is not None else 1
+        if located is not None and loc is not None:
+            file = located.file_of(loc)
         raise SpecError([SpecIssue(file, line, ".".join(map(str, loc or ())), str(exc))]) from None
     try:
         spec = cls.model_validate(data)
@@ -144,6 +149,7 @@ def parse_spec(
     """Validate a spec given as YAML text (``overrides``: see :mod:`cellgi.spec.overrides`)."""
     try:
         located = parse_yaml(text, file)
+        located = compose(located, Path(base_dir) if base_dir is not None else Path.cwd())
     except SpecSyntaxError as exc:
         raise SpecError([SpecIssue(exc.file, exc.line, "", exc.message)]) from None
     if overrides:
@@ -153,20 +159,22 @@ def parse_spec(
     return validate_spec(located.data, located, base_dir=base_dir)
 
 
-def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> Spec:
+def load_spec(path: str | Path, overrides: Sequence[str] = (), *, notes: list[str] | None = None) -> Spec:
     """Read and validate a spec file. Relative ``data.root`` is taken from the file's folder.
 
     ``overrides``: ``key.path=value`` strings applied before validation (:mod:`cellgi.spec.overrides`).
+    ``extends``/``include`` keys are resolved first (:mod:`cellgi.spec.compose`). ``notes``: receives
+    what overrides changed beyond their own key (see :func:`~cellgi.spec.overrides.validate_with_overrides`).
     """
     path = Path(path)
     try:
-        located = load_yaml(path)
+        located = load_composed(path)
     except SpecSyntaxError as exc:
         raise SpecError([SpecIssue(exc.file, exc.line, "", exc.message)]) from None
     if overrides:
         from cellgi.spec.overrides import validate_with_overrides
 
-        return validate_with_overrides(located, overrides, base_dir=path.parent)
+        return validate_with_overrides(located, overrides, base_dir=path.parent, notes=notes)
     return validate_spec(located.data, located, base_dir=path.parent)
 
 

@@ -136,7 +136,8 @@ def issues_from_validation(exc: ValidationError, data: Any, located: Any | None)
             continue
         seen.add(key)
         line = located.line_of(loc) if located else 0
-        snippet = located.snippet(line) if located else ""
-        issues.append(SpecIssue(file, line, path, msg, snippet))
+        where = located.file_of(loc) if located and hasattr(located, "file_of") else file
+        snippet = located.snippet(line, where) if located else ""
+        issues.append(SpecIssue(where, line, path, msg, snippet))
     issues.sort(key=lambda i: (i.line, i.path))
     return issues

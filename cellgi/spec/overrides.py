@@ -32,6 +32,7 @@ import yaml
 from cellgi.spec.errors import SpecError, SpecIssue
 
 __all__ = [
+    "SpecNote",
     "Override",
     "OverrideIssue",
     "apply_overrides",
@@ -40,6 +41,10 @@ __all__ = [
     "valid_keys",
     "validate_with_overrides",
 ]
+
+
+class SpecNote(UserWarning):
+    """Something an override changed beyond its own key (e.g. the parameters a ``type`` change dropped)."""
 
 
 @dataclass(frozen=True)
@@ -123,9 +128,34 @@ def _delete(data: dict[str, Any], ov: Override) -> None:
         raise SpecError([_issue(ov.label, ov.key, "nothing to remove: the spec has no such key")])
 
 
-def _set(data: dict[str, Any], ov: Override, cwd: Path) -> None:
+def _retype(cur: dict[str, Any], ov: Override, earlier: Sequence[Override], notes: list[str] | None) -> None:
+    """``ov`` changes the ``type`` of the component mapping ``cur``: the old type's parameters go
+    (the new type's defaults apply), except those an earlier override of this command set; say so."""
+    old = cur.get("type")
+    if old is None or old == ov.value:
+        return
+    parent = ov.loc[:-1]
+    keep = {o.loc[len(parent)] for o in earlier if not o.delete and len(o.loc) > len(parent) and o.loc[: len(parent)] == parent}
+    dropped = {k: v for k, v in cur.items() if k != "type" and k not in keep}
+    for k in dropped:
+        del cur[k]
+    if notes is not None:
+        where = ".".join(map(str, parent))
+        if dropped:
+            shown = ", ".join(f"{k}={v!r}" if not isinstance(v, (dict, list)) else k for k, v in dropped.items())
+            notes.append(f"{ov.label}: {where}: type {old} -> {ov.value}: dropped {old}'s parameters "
+                         f"({shown}); {ov.value}'s defaults apply (set any with {where}.KEY=VALUE)")
+
+
+def _set(data: dict[str, Any], ov: Override, cwd: Path, earlier: Sequence[Override] = (),
+         notes: list[str] | None = None) -> None:
     if ov.delete:
-        _delete(data, ov)
+        try:
+            _delete(data, ov)
+        except SpecError:
+            # `T.type=new ~T.old_param`: the type change already dropped it (written before cellgi did so)
+            if not any(not e.delete and e.loc == ov.loc[:-1] + ("type",) for e in earlier):
+                raise
         return
     cur: Any = data
     for depth, seg in enumerate(ov.loc):
@@ -151,6 +181,8 @@ def _set(data: dict[str, Any], ov: Override, cwd: Path) -> None:
             raise SpecError([_issue(ov.label, ov.key, f"{where} is a {kind} value, not a mapping or list")])
         if last:
             value = ov.value
+            if seg == "type" and isinstance(cur, dict) and isinstance(cur.get("type"), str):
+                _retype(cur, ov, earlier, notes)
             if ov.loc == ("data", "root") and isinstance(value, str):
                 root = Path(value).expanduser()
                 value = str(root if root.is_absolute() else (cwd / root).resolve())
@@ -165,12 +197,17 @@ def apply_overrides(
     *,
     cwd: str | Path | None = None,
     collect: list[SpecIssue] | None = None,
+    notes: list[str] | None = None,
 ) -> tuple[dict[str, Any], list[Override]]:
     """A deep copy of the parsed spec ``data`` with every override applied in order.
 
     Raises :class:`SpecError` with one issue per unusable override (syntax, or a path that runs
     through a scalar or past the end of a list); schema problems are left to validation. With
     ``collect`` (a list), those issues are appended to it instead and the usable overrides applied.
+
+    An override of a component's ``type`` to another type drops the old type's parameters (those an
+    earlier override of the same command set are kept); ``notes`` (a list) receives one line saying
+    what was dropped.
     """
     if not isinstance(data, dict):
         data = {}
@@ -183,7 +220,7 @@ def apply_overrides(
             o = ov if isinstance(ov, Override) else parse_override(str(ov), i)
             if o.number != i:
                 o = Override(o.label, o.key, o.loc, o.value, i, o.delete)
-            _set(out, o, base)
+            _set(out, o, base, parsed, notes)
             parsed.append(o)
         except SpecError as exc:
             issues.extend(OverrideIssue(x.file, i, x.path, x.message) for x in exc.issues)
@@ -278,14 +315,27 @@ def validate_with_overrides(
     *,
     base_dir: str | Path | None = None,
     cwd: str | Path | None = None,
+    notes: list[str] | None = None,
 ) -> Any:
     """Apply ``overrides`` to a parsed spec (:class:`~cellgi.spec.yamlio.Located` or plain data) and
-    validate it; issues caused by an override are reported at that override."""
+    validate it; issues caused by an override are reported at that override.
+
+    ``notes``: receives what the overrides changed beyond their own key (the parameters a ``type``
+    change dropped); without a list, each note is issued as a :class:`SpecNote` warning.
+    """
+    import warnings
+
     from cellgi.spec import _mentioned_types, spec_model, validate_spec
 
     raw = located.data if hasattr(located, "lines") else located
     bad: list[SpecIssue] = []
-    data, parsed = apply_overrides(raw, overrides, cwd=cwd, collect=bad)
+    said: list[str] = []
+    data, parsed = apply_overrides(raw, overrides, cwd=cwd, collect=bad, notes=said)
+    if notes is not None:
+        notes.extend(said)
+    else:
+        for line in said:
+            warnings.warn(line, SpecNote, stacklevel=3)
     try:
         spec = validate_spec(data, located if hasattr(located, "lines") else None, base_dir=base_dir)
     except SpecError as exc:

@@ -227,8 +227,8 @@ def check_memory(spec: Any, located: Any | None = None, *, available: int | None
         key = "num_samples" if syn.num_samples * 16 >= sum(syn.edge_types.values()) * 32 else "edge_types"
         loc = ("data", "synthetic", key)
         what = f"the generated data set needs at least {_gb(need)}"
-    file = located.file if located is not None else "<spec>"
+    file = located.file_of(loc) if located is not None else "<spec>"
     line = located.line_of(loc) if located is not None else 0
-    snippet = located.snippet(line) if located is not None else ""
+    snippet = located.snippet(line, file) if located is not None else ""
     msg = f"{what}, but {_gb(avail)} of {where} is available (CELLGI_SKIP_MEMORY_CHECK=1 skips this check)"
     raise SpecError([SpecIssue(file, line, ".".join(loc), msg, snippet)])

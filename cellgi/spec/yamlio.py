@@ -62,20 +62,46 @@ _Loader.add_implicit_resolver(
 
 
 class Located:
-    """Parsed YAML data with the line of every node, addressed by key path."""
+    """Parsed YAML data with the line of every node, addressed by key path.
 
-    def __init__(self, data: Any, lines: dict[Loc, int], file: str, text: str):
+    A composed spec (:mod:`cellgi.spec.compose`) has nodes from several files: ``files`` names the file
+    of each node that is not from ``file``, and ``texts`` holds every file's text for snippets.
+    """
+
+    def __init__(self, data: Any, lines: dict[Loc, int], file: str, text: str,
+                 files: dict[Loc, str] | None = None, texts: dict[str, str] | None = None):
         self.data, self.lines, self.file, self.text = data, lines, file, text
+        self.files = files or {}
+        self.texts = {**(texts or {}), file: text}
 
-    def line_of(self, loc: Loc) -> int:
-        """Line of ``loc`` or of its nearest existing parent."""
+    def _nearest(self, loc: Loc) -> Loc:
         loc = tuple(loc)
         while loc and loc not in self.lines:
             loc = loc[:-1]
-        return self.lines.get(loc, 1)
+        return loc
 
-    def snippet(self, line: int) -> str:
-        rows = self.text.splitlines()
+    def line_of(self, loc: Loc) -> int:
+        """Line of ``loc`` or of its nearest existing parent."""
+        return self.lines.get(self._nearest(loc), 1)
+
+    def file_of(self, loc: Loc) -> str:
+        """File of ``loc`` or of its nearest existing parent (``file`` unless it was included)."""
+        return self.files.get(self._nearest(loc), self.file)
+
+    def positions(self) -> dict[Loc, tuple[str, int]]:
+        """``{loc: (file, line)}`` of every node."""
+        return {k: (self.files.get(k, self.file), line) for k, line in self.lines.items()}
+
+    @classmethod
+    def from_positions(cls, data: Any, pos: dict[Loc, tuple[str, int]], file: str, texts: dict[str, str]) -> "Located":
+        """A located document from ``{loc: (file, line)}`` (a composed spec)."""
+        lines = {k: line for k, (_, line) in pos.items()}
+        lines.setdefault((), 1)
+        files = {k: f for k, (f, _) in pos.items() if f != file}
+        return cls(data, lines, file, texts.get(file, ""), files, texts)
+
+    def snippet(self, line: int, file: str | None = None) -> str:
+        rows = self.texts.get(file or self.file, self.text).splitlines()
         if not 1 <= line <= len(rows):
             return ""
         row = rows[line - 1]

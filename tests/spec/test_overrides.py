@@ -157,3 +157,38 @@ def test_shallow_key_paths_do_not_import_torch():
     code = ("import sys; from cellgi.spec.overrides import spec_key_paths; "
             "assert 'model.hidden_dim' in spec_key_paths(components=False); print('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_type_change_drops_the_old_types_parameters_and_says_so():
+    notes: list[str] = []
+    from cellgi.spec.overrides import validate_with_overrides
+    from cellgi.spec.yamlio import parse_yaml
+
+    located = parse_yaml(TEXT, "s.yaml")
+    spec = validate_with_overrides(located, ["model.conv.type=masked_gatv2"], notes=notes)
+    assert spec.model.conv.type == "masked_gatv2" and spec.model.conv.heads == 4  # masked_gatv2's default
+    assert notes == ["override 1 (model.conv.type=masked_gatv2): model.conv: type masked_gin -> masked_gatv2: "
+                     "dropped masked_gin's parameters (num_mlp_layers=2); masked_gatv2's defaults apply "
+                     "(set any with model.conv.KEY=VALUE)"]
+    # a parameter set by an earlier override of the same command is kept; a later one applies as usual
+    notes.clear()
+    spec = validate_with_overrides(located, ["model.conv.heads=2", "model.conv.type=masked_gatv2",
+                                             "model.conv.dropout=0.1"], notes=notes)
+    assert spec.model.conv.heads == 2 and spec.model.conv.dropout == 0.1
+    assert "dropped masked_gin's parameters (num_mlp_layers=2)" in notes[0]
+    # the same type: nothing dropped, nothing said; the old '~' removal still works after a change
+    notes.clear()
+    spec = validate_with_overrides(located, ["model.conv.type=masked_gin"], notes=notes)
+    assert spec.model.conv.num_mlp_layers == 2 and notes == []
+    # without a list to collect them, the notes are warnings
+    with pytest.warns(UserWarning, match="dropped masked_gin's parameters"):
+        _spec("model.conv.type=masked_gatv2")
+
+
+def test_type_change_note_on_the_command_line(tmp_path, capsys):
+    from cellgi.cli.main import main
+
+    (tmp_path / "s.yaml").write_text(TEXT)
+    assert main(["spec", "validate", str(tmp_path / "s.yaml"), "model.conv.type=masked_gatv2"]) == 0
+    err = capsys.readouterr().err
+    assert "note: override 1 (model.conv.type=masked_gatv2): model.conv: type masked_gin -> masked_gatv2" in err

@@ -9,7 +9,8 @@ Guilt by association, measured: for a pair ``(a, b)`` and a gene graph ``k`` wit
     v_k(a, b) = \\frac{\\sum_d P_k[b, d] \\, E[d, a]}{\\sum_d P_k[b, d] \\, O[d, a]}
 
 the mean interaction of ``a`` with the graph neighbours of ``b`` that were screened against ``a`` (``E``: the
-training targets, centred on the screen's neutral value and split into a negative and a positive part;
+training targets, centred on the screen's neutral value and split into a negative and a positive part, and
+a 0/1 mark of a negative value;
 ``O``: 1 where a training pair was measured). ``v_k(b, a)`` is the same from ``a``'s side. For a pair with
 one gene never screened (``b``), ``v_k(a, b)`` still exists whenever ``b`` has screened neighbours: this is
 the signal a lab needs when it asks which unscreened genes will interact with its query. Per gene, the
@@ -56,8 +57,9 @@ from cellgi.train.baselines import (
 
 __all__ = ["PropagationParams", "PropagationTreesBaseline", "ScreenPropagation"]
 
-#: the two parts of a centred target that are propagated separately
-_PARTS = ("neg", "pos")
+#: what is propagated of a centred target: its negative part, its positive part, and whether it is negative (a
+#: 0/1 "hit": on a listing-only screen, a listed negative interaction)
+_PARTS = ("neg", "pos", "hit")
 
 
 class ScreenPropagation:
@@ -116,7 +118,7 @@ class ScreenPropagation:
             np.add.at(cnt, a[ok], 1.0)
             np.add.at(cnt, b[ok], 1.0)
             for part in _PARTS:
-                v = np.minimum(yt, 0.0) if part == "neg" else np.maximum(yt, 0.0)
+                v = {"neg": np.minimum(yt, 0.0), "pos": np.maximum(yt, 0.0), "hit": (yt < 0).astype(np.float64)}[part]
                 e = np.zeros((g, g), dtype=np.float32)
                 e[at, bt] = v
                 e[bt, at] = v

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from cellgi.spec.data import SyntheticSpec
 
 __all__ = [
+    "FIELD_HOPS",
     "SYNTHETIC_TARGETS",
+    "diffused_field",
     "generate_dataset",
     "generate_graph",
     "pair_features",
@@ -284,6 +286,30 @@ def _z(v: np.ndarray) -> np.ndarray:
     return (v - v.mean()) / sd if sd > 0 else v - v.mean()
 
 
+#: width of the latent gene field that the multi-hop term diffuses over the graph
+_FIELD_DIM = 4
+#: hops the field travels (``P + P^2 + ... + P^HOPS``)
+FIELD_HOPS = 3
+
+
+def diffused_field(u: "_Union", x: np.ndarray, hops: int = FIELD_HOPS) -> np.ndarray:
+    """``[N, D]`` the random gene vectors ``x`` diffused over the union graph for ``1..hops`` steps,
+    ``F = z(P x + P^2 x + ... + P^hops x)`` with ``P = D^-1 U`` (a random walk's transition matrix; an
+    isolated gene keeps nothing), each column standardised. A gene's own ``x`` enters only through walks
+    that come back to it: ``F_i`` is a summary of the genes up to ``hops`` steps away."""
+    n = u.n
+    deg = np.diff(u.indptr).astype(np.float64)
+    src = np.repeat(np.arange(n), np.diff(u.indptr))
+    cur = np.asarray(x, dtype=np.float64)
+    acc = np.zeros_like(cur)
+    for _ in range(hops):
+        nxt = np.zeros_like(cur)
+        np.add.at(nxt, src, cur[u.indices])
+        cur = nxt / np.maximum(deg, 1.0)[:, None]
+        acc += cur
+    return np.stack([_z(acc[:, d]) for d in range(acc.shape[1])], 1)
+
+
 def pair_features(graph: CellGraph, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """Features of gene pairs computable from the graph alone: one edge indicator per type and
     ``log1p`` of the common neighbours in the union graph. ``[M, G + 1]`` float64."""
@@ -380,11 +406,21 @@ def generate_dataset(
     cn = np.log1p(u.common(pi, pj))
     dot = (h[pi] * h[pj]).sum(1)
     p = -np.asarray(edge_term, dtype=np.float64) - 0.8 * _z(cn) + 0.6 * _z(dot)
+    multihop = float(getattr(cfg, "multihop", 0.0))
+    synergy = float(getattr(cfg, "trigenic_synergy", 0.0))
+    field = None
+    if multihop > 0 or (synergy > 0 and n_tri):
+        field = diffused_field(u, _rng(seed, "field").standard_normal((n, _FIELD_DIM)))
+    if multihop > 0:
+        p = _z(p) + multihop * _z((field[pi] * field[pj]).sum(1))  # type: ignore[index]
     graph_part = p[:s].copy()
     if n_tri:
         m = n_tri
         cn3 = np.log1p(u.common(sets[tri, 0], sets[tri, 1], sets[tri, 2]))
         graph_part[tri] = (p[:s][tri] + p[s : s + m] + p[s + m :]) / math.sqrt(3) - 0.7 * _z(cn3)
+        if synergy > 0:
+            fa, fb, fc = (field[sets[tri, q]] for q in range(3))  # type: ignore[index]
+            graph_part[tri] = _z(graph_part[tri]) + synergy * _z((fa * fb * fc).sum(1))
     graph_part = _z(graph_part)
     gene_effect = rng.standard_normal(n)
     k = np.where(sets[:, 2] >= 0, 3, 2)

@@ -19,6 +19,7 @@ first called.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping, Sequence
 
@@ -174,6 +175,7 @@ class Model:
 
     @property
     def target_names(self) -> list[str]:
+        """What the model predicts (``gene_interaction``, ``fitness``, ...), in output-column order."""
         return list(self._loaded.target_names)
 
     @property
@@ -568,9 +570,11 @@ def _fit_frame(spec_or_path: Any, df: Any, overrides: Sequence[str], *, gene_col
     return run_training(spec, run_dir=rdir, progress=progress)
 
 
-def fit(spec: Any, data: pd.DataFrame | None = None, **kwargs: Any) -> Model:
-    """Train and load a model: :meth:`Model.fit` (same arguments)."""
-    return Model.fit(spec, data, **kwargs)
+def fit(*args: Any, **kwargs: Any) -> Model:  # signature and docstring: Model.fit's (functools.wraps below)
+    return Model.fit(*args, **kwargs)
+
+
+fit = functools.wraps(Model.fit)(fit)  # help(cellgi.fit) and tab completion show Model.fit's arguments
 
 
 def train(

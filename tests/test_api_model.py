@@ -206,3 +206,18 @@ def test_fit_without_frame_trains_the_spec(tmp_path):
                        run_dir=tmp_path / "run")
     assert model.run_dir == tmp_path / "run" and len(model.genes) == 200
     assert model.name_of(model.genes[0]) == model.genes[0]  # synthetic genes have no standard names
+
+
+@pytest.mark.slow
+def test_docs_fit_frame_example_runs(yeast_dir, tmp_path, monkeypatch, capsys):
+    """docs/api.md's DataFrame example on the real E-MAP, executed as written."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CELLGI_YEAST_DATA", str(yeast_dir))
+    text = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    block = text[text.index("<!-- test: fit-frame-example -->"):].split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(block, "docs/api.md:fit-frame-example", "exec"), {})
+    out = capsys.readouterr().out
+    assert "RAD52 YML032C" in out and "YML032C;YER095W" in out
+    record = json.loads((tmp_path / "runs" / "fit-demo" / "inputs" / "data.json").read_text())
+    assert record["rows"] == 3000 and record["source"] == "first 3000 E-MAP rows"
+    assert (tmp_path / "my-emap-model" / "inputs" / "data.tsv").is_file()

@@ -176,6 +176,10 @@ def build(
     if (final / MANIFEST).is_file() and not force:
         raise PretrainedError(f"pretrained model {stem!r} is already built in {final}; rebuild with --force")
     spec = load_spec(spec_file, ovr)  # validated before anything is created
+    if spec.data.synthetic is None and not Path(spec.data.root).is_dir():
+        raise PretrainedError(
+            f"{stem!r} reads real data from data.root, and {spec.data.root} does not exist: pass the folder "
+            f"with the yeast files (docs/data.md) as --data-root DIR (Python: data_root=DIR)")
     root.mkdir(parents=True, exist_ok=True)
     work = root / f".{stem}.building-{os.getpid()}"
     if work.exists():

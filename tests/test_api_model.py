@@ -176,6 +176,8 @@ def test_pretrained_name_missing_then_built(tmp_path, monkeypatch, capsys):
     assert "cellgi pretrained build quickstart" in capsys.readouterr().err
     assert main(["pretrained", "build", "nosuchspec"]) == 2
     assert "no pretrained model 'nosuchspec'" in capsys.readouterr().err
+    assert main(["pretrained", "build", "emap_real", "--data-root", str(tmp_path / "nowhere")]) == 2
+    assert "--data-root DIR" in capsys.readouterr().err and not (tmp_path / "pre").exists()
     small = ["data.synthetic.num_samples=300", "training.max_epochs=1", "model.hidden_dim=8"]
     assert main(["pretrained", "build", "quickstart", *small, "--no-progress"]) == 0
     out = capsys.readouterr().out

@@ -181,6 +181,7 @@ def build(
             f"{stem!r} reads real data from data.root, and {spec.data.root} does not exist: pass the folder "
             f"with the yeast files (docs/data.md) as --data-root DIR (Python: data_root=DIR)")
     root.mkdir(parents=True, exist_ok=True)
+    _remove_stale(root, stem)
     work = root / f".{stem}.building-{os.getpid()}"
     if work.exists():
         shutil.rmtree(work)
@@ -211,3 +212,15 @@ def build(
     shutil.rmtree(old, ignore_errors=True)
     shutil.rmtree(work, ignore_errors=True)
     return final
+
+
+def _remove_stale(root: Path, stem: str) -> None:
+    """Delete work folders of builds of ``stem`` whose process is gone (a build killed with SIGKILL)."""
+    for p in root.glob(f".{stem}.*-*"):
+        try:
+            pid = int(p.name.rsplit("-", 1)[1])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(p, ignore_errors=True)
+        except (ValueError, PermissionError, OSError):
+            continue

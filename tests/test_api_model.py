@@ -179,6 +179,8 @@ def test_pretrained_name_missing_then_built(tmp_path, monkeypatch, capsys):
     assert main(["pretrained", "build", "emap_real", "--data-root", str(tmp_path / "nowhere")]) == 2
     assert "--data-root DIR" in capsys.readouterr().err and not (tmp_path / "pre").exists()
     small = ["data.synthetic.num_samples=300", "training.max_epochs=1", "model.hidden_dim=8"]
+    stale = tmp_path / "pre" / ".quickstart.building-999999999"  # a build killed with SIGKILL (no such pid)
+    stale.mkdir(parents=True)
     assert main(["pretrained", "build", "quickstart", *small, "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "built pretrained model 'quickstart'" in out and "test.pearson" in out

@@ -3,9 +3,12 @@
 Notebook entry points (imported on first use, so that ``import cellgi`` stays light)::
 
     import cellgi
-    model = cellgi.load("runs/quickstart/20260101-120000")   # cellgi.api.Model
+    model = cellgi.fit("quickstart", overrides=["training.max_epochs=2"])   # cellgi.Model, trained
+    model = cellgi.load("runs/quickstart/20260101-120000")   # or a pretrained name: cellgi.load("emap_real")
     model.predict([["YAL015C", "YBL007C"]])                   # pandas.DataFrame
-    result = cellgi.train("quickstart", overrides=["training.max_epochs=2"])
+    model.screen(["YAL015C"])                                 # the query against every gene, DataFrame
+    result = cellgi.train("quickstart", overrides=["training.max_epochs=2"])   # the run's result only
+    cellgi.pretrained.build("emap_real")                      # train a shipped spec once, use it by name
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Model", "__version__", "load", "train"]
+__all__ = ["Model", "__version__", "fit", "load", "pretrained", "train"]
 
-_LAZY = {"load": "cellgi.api", "Model": "cellgi.api"}
+_LAZY = {"load": "cellgi.api", "Model": "cellgi.api", "fit": "cellgi.api"}
 
 
 def __getattr__(name: str) -> Any:
@@ -26,6 +29,8 @@ def __getattr__(name: str) -> Any:
         # the subpackage cellgi.train, made callable (it forwards to cellgi.api.train): Python binds
         # ``cellgi.train`` to the subpackage whenever it is imported, so both must be one object
         return importlib.import_module("cellgi.train")
+    if name == "pretrained":
+        return importlib.import_module("cellgi.pretrained")
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
@@ -34,4 +39,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY) | {"train"})
+    return sorted(set(globals()) | set(_LAZY) | {"train", "pretrained"})

@@ -1,38 +1,49 @@
-"""What notebooks import: :func:`load` a trained model, :func:`train` a spec.
+"""What notebooks import: one :class:`Model` object that trains, predicts, screens, evaluates and saves.
 
 Example::
 
     import cellgi
 
-    result = cellgi.train("configs/quickstart.yaml", overrides=["training.max_epochs=2"])
-    model = cellgi.load(result.run_dir)
-    df = model.predict([["YAL015C", "YBL007C"], "abf1;rad51;sir2"])   # pandas.DataFrame
-    report = model.evaluate("screen.tsv", format="kuzmin")              # metrics dict
-    emb = model.embeddings()                                            # genes x H DataFrame
+    model = cellgi.fit("quickstart", overrides=["training.max_epochs=2"])   # or cellgi.Model.fit(...)
+    df = model.predict([["YAL015C", "YBL007C"], "abf1;rad51;sir2"])      # pandas.DataFrame
+    top = model.screen(["YAL015C"], arrays=model.genes[:100])            # query x array genes, DataFrame
+    report = model.evaluate("screen.tsv", format="kuzmin")               # metrics dict
+    emb = model.embeddings()                                             # genes x H DataFrame
+    model.save("my_model")                                               # a run folder cellgi.load reads
+    model = cellgi.load("my_model")      # or a pretrained name: cellgi.load("emap_real")
 
-``import cellgi`` stays light: torch, Lightning and pandas are imported when these are first called.
+``cellgi.fit(spec, data=df)`` trains on a DataFrame of gene sets and scores, with the genes, graphs and
+features of ``spec``. ``import cellgi`` stays light: torch, Lightning and pandas are imported when these are
+first called.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping, Sequence
+
+from cellgi.errors import CellgiError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["GeneSetError", "Model", "load", "train"]
+__all__ = ["FitDataError", "GeneSetError", "Model", "fit", "load", "train"]
 
 
 class GeneSetError(ValueError):
     """A gene set that cannot be predicted (unknown gene, a gene named twice, empty set)."""
 
 
+class FitDataError(CellgiError, ValueError):
+    """A DataFrame :meth:`Model.fit` cannot train on (no gene column, no target column, a synthetic spec)."""
+
+    exit_code = 2
+
+
 def _pandas() -> Any:
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - pandas comes with the test and parquet extras
-        raise ImportError("cellgi.load(...).predict returns a pandas DataFrame: pip install pandas") from None
+    import pandas as pd  # a core dependency (pyproject.toml); imported on first use only
+
     return pd
 
 
@@ -41,10 +52,115 @@ def _kind(n: int) -> str:
 
 
 class Model:
-    """A trained model with its gene list, mapper and target units (see :func:`load`)."""
+    """A trained model with its gene list, mapper and target units.
 
-    def __init__(self, loaded: Any):
+    Make one with :meth:`Model.fit` (train a spec, or a DataFrame of scored gene sets) or :meth:`Model.load`
+    (a run folder, checkpoint file or pretrained name); then :meth:`predict`, :meth:`screen`,
+    :meth:`evaluate`, :meth:`embeddings`, :meth:`save`. :func:`cellgi.fit` and :func:`cellgi.load` are the
+    same two constructors.
+    """
+
+    def __init__(self, loaded: Any, source: str | Path | None = None):
         self._loaded = loaded
+        self._source = Path(source) if source is not None else None
+        self.train_result: Any = None  #: what training returned, for a model made by :meth:`fit`
+
+    # ---------------------------------------------------------------------------- constructors
+    @classmethod
+    def load(cls, run_or_checkpoint: str | Path, *, device: str = "cpu",
+             prefer: Literal["best", "last"] = "best") -> Model:
+        """The model of a run folder, checkpoint file or pretrained name (see :func:`cellgi.load`)."""
+        return load(run_or_checkpoint, device=device, prefer=prefer)
+
+    @classmethod
+    def fit(
+        cls,
+        spec: Any,
+        data: pd.DataFrame | None = None,
+        *,
+        overrides: Sequence[str] = (),
+        gene_columns: Sequence[str] | None = None,
+        genes_column: str | None = None,
+        target_columns: Mapping[str, str] | None = None,
+        weight_column: str | None = None,
+        split_column: str | None = None,
+        source: str | None = None,
+        run_dir: str | Path | None = None,
+        runs_root: str | Path = "runs",
+        progress: bool = False,
+        device: str = "cpu",
+    ) -> Model:
+        """Train a model and return it loaded (the run folder stays on disk: :attr:`run_dir`).
+
+        Args:
+            spec: a spec file, a shipped example name (``"quickstart"``, ``"emap_real"``), a dict of spec
+                data or a validated :class:`~cellgi.spec.Spec` (as :func:`cellgi.train` takes).
+            data: ``None``: train on the spec's own data. A DataFrame: train on its rows instead of the
+                spec's screens, with the spec's genes, graphs, features, model and training settings. One
+                row per gene set: either one ``genes_column`` of ``;``-joined genes (default ``"genes"``
+                when present) or ``gene_columns`` (default ``gene_a, gene_b[, gene_c]`` when present;
+                an empty cell means fewer genes), and one column per target (``target_columns`` maps target
+                name to column; default: the spec's targets, found by name). Genes may be ORFs, standard
+                names or aliases, as the spec's gene list maps them.
+            overrides: ``KEY.PATH=VALUE`` strings, as on the command line.
+            weight_column, split_column: optional per-row weight and ``train``/``val``/``test`` columns
+                (``split_column`` needs ``data.split.kind=column``, given here as an override).
+            source: a few words on where ``data`` came from, recorded in the run (default: "a pandas
+                DataFrame").
+            run_dir, runs_root: where the run goes (default ``runs_root/<spec name>/<timestamp>``).
+
+        The DataFrame is written into the run folder as ``inputs/data.tsv`` beside ``inputs/data.json``
+        (rows, columns, SHA-256 of the table, ``source``, the base spec and the screen entry made from it),
+        and the run's ``spec.yaml`` names that table as its screen: the run records what it was trained on.
+
+        Raises:
+            FitDataError: a DataFrame without usable gene or target columns, or with a synthetic spec
+                (which generates its own samples).
+            cellgi.spec.SpecError: an invalid spec or override, before anything is trained.
+        """
+        if data is None:
+            result = train(spec, overrides, run_dir=run_dir, runs_root=runs_root, progress=progress)
+        else:
+            result = _fit_frame(spec, data, overrides, gene_columns=gene_columns, genes_column=genes_column,
+                                target_columns=target_columns, weight_column=weight_column,
+                                split_column=split_column, source=source, run_dir=run_dir,
+                                runs_root=runs_root, progress=progress)
+        model = load(result.run_dir, device=device)
+        model.train_result = result
+        return model
+
+    # ---------------------------------------------------------------------------------- saving
+    @property
+    def run_dir(self) -> Path | None:
+        """The folder this model was loaded from (a run, replicates or pretrained folder); None for a
+        checkpoint file loaded alone."""
+        return self._source if self._source is not None and self._source.is_dir() else None
+
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the model to ``path`` so that :func:`cellgi.load` (and every ``cellgi`` command) reads it back.
+
+        A model loaded from a folder (a run, a seed ensemble, a stacked or pretrained folder) is copied
+        whole, its checkpoints, metrics and plots included; one loaded from a checkpoint file is copied as
+        that file (``path`` then names the new file). Returns the written path.
+
+        Raises:
+            FileExistsError: ``path`` exists and ``overwrite`` is False.
+        """
+        import shutil
+
+        dest = Path(path).expanduser()
+        if dest.exists():
+            if not overwrite:
+                raise FileExistsError(f"{dest} exists; pass overwrite=True to replace it")
+            if dest.resolve() == (self.run_dir or self.path).resolve():
+                raise ValueError(f"{dest} is where this model was loaded from")
+            shutil.rmtree(dest) if dest.is_dir() else dest.unlink()
+        if self.run_dir is not None:
+            shutil.copytree(self.run_dir, dest, ignore=shutil.ignore_patterns("run.lock"))
+        else:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(self.path, dest)
+        return dest
 
     # ------------------------------------------------------------------------------- description
     @property
@@ -59,12 +175,61 @@ class Model:
 
     @property
     def target_names(self) -> list[str]:
+        """What the model predicts (``gene_interaction``, ``fitness``, ...), in output-column order."""
         return list(self._loaded.target_names)
 
     @property
     def genes(self) -> list[str]:
         """The model's genes (ORFs), in embedding order."""
         return list(self._loaded.mapper.genes)
+
+    def name_of(self, genes: str | Iterable[str]) -> Any:
+        """Standard name(s) of ORFs (``"YML032C" -> "RAD52"``), from the gene list the model was trained
+        with (SGD_features.tab). A str gives a str, a list gives a list; an ORF without a standard name
+        gives the ORF itself. Any identifier the model maps (alias, lower case) is accepted.
+
+        Raises:
+            GeneSetError: an identifier the model does not know.
+        """
+        one = isinstance(genes, str)
+        out = []
+        for g in [genes] if one else list(genes):
+            orf = self._orf(str(g))
+            out.append(self._standard_names().get(orf, orf))
+        return out[0] if one else out
+
+    def orf_of(self, names: str | Iterable[str]) -> Any:
+        """ORF(s) of gene names, standard names or aliases (``"rad52" -> "YML032C"``); a str gives a str, a
+        list a list.
+
+        Raises:
+            GeneSetError: a name the model does not know (with the reason: unknown, ambiguous alias, ...).
+        """
+        if isinstance(names, str):
+            return self._orf(names)
+        return [self._orf(str(x)) for x in names]
+
+    @property
+    def gene_table(self) -> pd.DataFrame:
+        """One row per model gene, in embedding order: ``orf`` and ``name`` (standard name, or the ORF)."""
+        pd = _pandas()
+        names = self._standard_names()
+        return pd.DataFrame({"orf": self.genes, "name": [names.get(g, g) for g in self.genes]})
+
+    def _orf(self, ident: str) -> str:
+        gene, reason = self._loaded.mapper.resolve(ident)
+        if gene is None:
+            raise GeneSetError(f"{ident!r}: {reason}")
+        return gene
+
+    def _standard_names(self) -> dict[str, str]:
+        cached = getattr(self, "_names_cache", None)
+        if cached is None:
+            cached = {}
+            for name, orf in self._loaded.mapper.names.items():
+                cached.setdefault(orf, name)
+            self._names_cache = cached
+        return cached
 
     @property
     def torch_model(self) -> Any:
@@ -102,7 +267,7 @@ class Model:
         *,
         batch_size: int = 256,
         errors: Literal["raise", "skip"] = "raise",
-    ) -> "pd.DataFrame":
+    ) -> pd.DataFrame:
         """Predictions for gene sets, one row per set, in input order.
 
         Args:
@@ -187,8 +352,59 @@ class Model:
                                     genes_column=genes_column, target_columns=target_columns)
         return evaluate_screen(self._loaded, screen, batch_size=batch_size, device=device)
 
+    # ------------------------------------------------------------------------------------ screen
+    def screen(
+        self,
+        queries: Sequence[str | Sequence[str]] = (),
+        *,
+        arrays: Sequence[str] | None = None,
+        pairs_of: Sequence[str] | None = None,
+        output: str | Path | None = None,
+        top_k: int = 20,
+        rank_target: str | None = None,
+        batch_size: int = 256,
+        overwrite: bool = False,
+        resume: bool = False,
+        progress: bool = False,
+    ) -> Any:
+        """Predict a whole screen, as ``cellgi screen`` does: every query gene set with every array gene
+        (``arrays``; default every model gene), or with every pair of ``pairs_of`` (trigenic screens);
+        with no query and ``pairs_of``, every pair of that list.
+
+        Args:
+            queries: gene sets (``"YAL015C"``, ``"rad51;sir2"``, ``["RAD51", "SIR2"]``).
+            output: ``None`` (default): the rows come back as a DataFrame (``query``, ``array``, one
+                column per target) with the run's report in ``df.attrs["report"]``. A ``.tsv`` or
+                ``.parquet`` path: rows are streamed there (for screens too large to hold in memory),
+                beside ``<stem>.top.tsv`` (the ``top_k`` strongest per query) and ``<stem>.screen.json``,
+                and the :class:`~cellgi.screen.ScreenReport` is returned.
+            top_k, rank_target, batch_size, overwrite, resume: as the command's options.
+
+        Raises:
+            cellgi.screen.ScreenError: an unknown or repeated gene, an empty screen, an output in the way.
+        """
+        from cellgi.screen import plan_screen, run_screen
+
+        qtexts = [q if isinstance(q, str) else ";".join(map(str, q)) for q in ([queries] if isinstance(queries, str) else queries)]
+        plan = plan_screen(self._loaded.mapper, qtexts, arrays=None if arrays is None else list(arrays),
+                           pairs_of=None if pairs_of is None else list(pairs_of))
+        if output is not None:
+            return run_screen(self._loaded, plan, output, top_k=top_k, batch_size=batch_size,
+                              rank_target=rank_target, resume=resume, overwrite=overwrite, progress=progress)
+        import tempfile
+
+        pd = _pandas()
+        with tempfile.TemporaryDirectory(prefix="cellgi-screen-") as tmp:
+            report = run_screen(self._loaded, plan, Path(tmp) / "screen.tsv", top_k=0, batch_size=batch_size,
+                                rank_target=rank_target, progress=progress)
+            df = pd.read_csv(report.output, sep="\t",
+                             dtype={"query": str, "array": str})
+        df.attrs["report"] = {"rows": int(report.written), "seconds": float(report.seconds),
+                              "predictions_per_s": float(report.predictions_per_s)}
+        return df
+
     # -------------------------------------------------------------------------------- embeddings
-    def embeddings(self, kind: Literal["wildtype", "input"] = "wildtype") -> "pd.DataFrame":
+    def embeddings(self, kind: Literal["wildtype", "input"] = "wildtype") -> pd.DataFrame:
         """Per-gene vectors, genes (ORFs) as the index, ``dim_0 .. dim_{H-1}`` as columns.
 
         ``kind="wildtype"``: each gene's state after every message-passing layer on the unperturbed
@@ -225,15 +441,140 @@ def gene_embeddings(loaded: Any, kind: str = "wildtype") -> Any:
 
 def load(run_or_checkpoint: str | Path, *, device: str = "cpu", prefer: Literal["best", "last"] = "best") -> Model:
     """A trained model from a run folder (``model.pt``, else ``checkpoints/best.ckpt``) or a checkpoint;
-    a replicates folder (``cellgi train --seeds``) loads as a seed ensemble (predictions averaged).
+    a replicates folder (``cellgi train --seeds``) loads as a seed ensemble (predictions averaged); a
+    pretrained name (``"emap_real"``; built once by ``cellgi pretrained build NAME``, see
+    :mod:`cellgi.pretrained`) loads its built folder.
 
-    Raises :class:`cellgi.train.checkpoint.CheckpointError` when the file is unusable.
+    Raises :class:`cellgi.train.checkpoint.CheckpointError` when the file is unusable and
+    :class:`cellgi.pretrained.PretrainedNotBuiltError` (naming the command to run) for a name not built yet.
     """
+    from cellgi.pretrained import resolve_model_path
     from cellgi.train.checkpoint import load_model
 
-    loaded = load_model(run_or_checkpoint, map_location="cpu", prefer=prefer)
+    path = resolve_model_path(run_or_checkpoint)
+    loaded = load_model(path, map_location="cpu", prefer=prefer)
     loaded.model.to(device)
-    return Model(loaded)
+    return Model(loaded, source=path)
+
+
+def _resolve_spec(spec_or_path: Any, overrides: Sequence[str]) -> Any:
+    """A validated :class:`~cellgi.spec.Spec` from what :func:`train` accepts."""
+    from cellgi.spec import Spec
+    from cellgi.spec.overrides import validate_with_overrides
+
+    if isinstance(spec_or_path, (str, Path)):
+        from cellgi.examples import resolve_spec_path
+        from cellgi.spec import load_spec
+
+        return load_spec(resolve_spec_path(spec_or_path), list(overrides))
+    if isinstance(spec_or_path, Spec):
+        return validate_with_overrides(spec_or_path.model_dump(mode="json"), list(overrides)) if overrides else spec_or_path
+    if isinstance(spec_or_path, Mapping):
+        return validate_with_overrides(dict(spec_or_path), list(overrides), base_dir=Path.cwd())
+    raise TypeError(f"spec_or_path: expected a path, example name, dict or Spec, not {type(spec_or_path).__name__}")
+
+
+def _frame_columns(df: Any, targets: Sequence[str], gene_columns: Sequence[str] | None, genes_column: str | None,
+                   target_columns: Mapping[str, str] | None) -> tuple[dict[str, Any], dict[str, str]]:
+    """The screen-table options (gene columns) and target -> column map for a DataFrame."""
+    cols = [str(c) for c in df.columns]
+    if gene_columns is not None and genes_column is not None:
+        raise FitDataError("give gene_columns or genes_column, not both")
+    if gene_columns is None and genes_column is None:
+        if "genes" in cols:
+            genes_column = "genes"
+        elif "gene_a" in cols and "gene_b" in cols:
+            gene_columns = [c for c in ("gene_a", "gene_b", "gene_c") if c in cols]
+        else:
+            raise FitDataError(f"no gene column: name one with genes_column= (';'-joined genes) or gene_columns= "
+                               f"(one gene per column); the DataFrame has {cols}")
+    for c in [genes_column] if genes_column is not None else list(gene_columns or []):
+        if c not in cols:
+            raise FitDataError(f"gene column {c!r} is not in the DataFrame (columns: {cols})")
+    if target_columns is None:
+        target_columns = {t: t for t in targets if t in cols}
+        if not target_columns:
+            raise FitDataError(f"no target column: the spec's targets {list(targets)} are not DataFrame columns "
+                               f"(columns: {cols}); map them with target_columns={{'{targets[0]}': 'COLUMN'}}")
+    bad = {t: c for t, c in target_columns.items() if c not in cols}
+    if bad:
+        raise FitDataError(f"target columns {bad} are not in the DataFrame (columns: {cols})")
+    extra = [t for t in target_columns if t not in targets]
+    if extra:
+        raise FitDataError(f"target_columns names {extra}, not targets of the spec ({list(targets)}); "
+                           f"add them with the override data.targets=[...]")
+    opts: dict[str, Any] = {"genes_column": genes_column} if genes_column is not None else {"gene_columns": list(gene_columns or [])}
+    return opts, dict(target_columns)
+
+
+def _fit_frame(spec_or_path: Any, df: Any, overrides: Sequence[str], *, gene_columns: Sequence[str] | None,
+               genes_column: str | None, target_columns: Mapping[str, str] | None, weight_column: str | None,
+               split_column: str | None, source: str | None, run_dir: str | Path | None, runs_root: str | Path,
+               progress: bool) -> Any:
+    """Train ``spec_or_path`` on the rows of ``df`` (see :meth:`Model.fit`); returns what :func:`train` does."""
+    import hashlib
+    import json
+
+    pd = _pandas()
+    if not isinstance(df, pd.DataFrame):
+        raise FitDataError(f"data: expected a pandas DataFrame, not {type(df).__name__}")
+    if len(df) == 0:
+        raise FitDataError("data: the DataFrame has no rows")
+    base = _resolve_spec(spec_or_path, overrides)
+    if base.data.synthetic is not None:
+        raise FitDataError("data= needs a spec whose genes and graphs come from files (e.g. 'emap_real' or your "
+                           "own); a synthetic spec generates its own graph and samples")
+    opts, tcols = _frame_columns(df, base.data.targets, gene_columns, genes_column, target_columns)
+    for what, c in (("weight_column", weight_column), ("split_column", split_column)):
+        if c is not None and c not in df.columns:
+            raise FitDataError(f"{what} {c!r} is not in the DataFrame (columns: {[str(x) for x in df.columns]})")
+    keep = ([opts["genes_column"]] if "genes_column" in opts else opts["gene_columns"]) + list(dict.fromkeys(tcols.values()))
+    keep += [c for c in (weight_column, split_column) if c is not None]
+    table = df[keep]
+
+    from cellgi.train.runs import INPUTS_DIR, create_run_dir, release_run_dir
+
+    rdir = create_run_dir(base.name, runs_root=runs_root, run_dir=run_dir)
+    inputs = rdir / INPUTS_DIR
+    inputs.mkdir()
+    release_run_dir(rdir)  # the run claims it again when it starts
+    tsv = inputs / "data.tsv"
+    table.to_csv(tsv, sep="\t", index=False, na_rep="")
+    entry: dict[str, Any] = {"format": "table", "path": str(tsv.resolve()), "target_columns": tcols, **opts}
+    if weight_column is not None:
+        entry["weight_column"] = weight_column
+    if split_column is not None:
+        entry["split_column"] = split_column
+    data = base.model_dump(mode="json", exclude_none=True)
+    data["data"]["screens"] = [entry]
+    from cellgi.spec.overrides import validate_with_overrides
+
+    spec = validate_with_overrides(data, [])
+    record = {
+        "source": source or "a pandas DataFrame",
+        "rows": int(len(table)),
+        "columns": [str(c) for c in table.columns],
+        "sha256": hashlib.sha256(tsv.read_bytes()).hexdigest(),
+        "base_spec": str(spec_or_path) if isinstance(spec_or_path, (str, Path)) else type(spec_or_path).__name__,
+        "base_spec_name": base.name,
+        "base_screens": [s.model_dump(mode="json", exclude_none=True) for s in base.data.screens],
+        "screen": entry,
+    }
+    (inputs / "data.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    if spec.training.seeds:
+        from cellgi.train.replicates import ReplicatesResult, train_replicates
+
+        return ReplicatesResult.from_dict(train_replicates(spec, spec.training.seeds, run_dir=rdir, progress=progress))
+    from cellgi.train.runner import train as run_training
+
+    return run_training(spec, run_dir=rdir, progress=progress)
+
+
+def fit(*args: Any, **kwargs: Any) -> Model:  # signature and docstring: Model.fit's (functools.wraps below)
+    return Model.fit(*args, **kwargs)
+
+
+fit = functools.wraps(Model.fit)(fit)  # help(cellgi.fit) and tab completion show Model.fit's arguments
 
 
 def train(
@@ -254,21 +595,9 @@ def train(
     validated :class:`~cellgi.spec.Spec`; ``overrides``: ``KEY.PATH=VALUE`` strings as on the command line.
     Raises :class:`~cellgi.spec.SpecError` for an invalid spec or override, before any data is read.
     """
-    from cellgi.spec import Spec
-    from cellgi.spec.overrides import validate_with_overrides
     from cellgi.train.runner import train as run_training
 
-    if isinstance(spec_or_path, (str, Path)):
-        from cellgi.examples import resolve_spec_path
-        from cellgi.spec import load_spec
-
-        spec = load_spec(resolve_spec_path(spec_or_path), list(overrides))
-    elif isinstance(spec_or_path, Spec):
-        spec = validate_with_overrides(spec_or_path.model_dump(mode="json"), list(overrides)) if overrides else spec_or_path
-    elif isinstance(spec_or_path, Mapping):
-        spec = validate_with_overrides(dict(spec_or_path), list(overrides), base_dir=Path.cwd())
-    else:
-        raise TypeError(f"spec_or_path: expected a path, example name, dict or Spec, not {type(spec_or_path).__name__}")
+    spec = _resolve_spec(spec_or_path, overrides)
     if spec.training.seeds:
         from cellgi.train.replicates import ReplicatesResult, train_replicates
 

@@ -70,5 +70,5 @@ def add_model_command(sub: argparse._SubParsersAction, name: str, **kwargs: Any)
     """Add command ``name`` (``kwargs`` go to ``add_parser``) whose first argument is the model to use:
     a run folder or a checkpoint file (``args.checkpoint``)."""
     p = sub.add_parser(name, **kwargs)
-    p.add_argument("checkpoint", metavar="RUN_DIR_OR_CKPT", help="run folder or checkpoint file")
+    p.add_argument("checkpoint", metavar="RUN_DIR_OR_CKPT", help="run folder, checkpoint file, or pretrained name (cellgi pretrained list)")
     return p

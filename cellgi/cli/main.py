@@ -19,7 +19,8 @@ from cellgi import __version__
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: command modules, in the order ``--help`` lists them
-COMMANDS = ("train", "sweep", "evaluate", "predict", "screen", "embed", "data", "spec", "registry", "bench", "plugin")
+COMMANDS = ("train", "sweep", "evaluate", "predict", "screen", "embed", "data", "spec", "registry", "bench", "plugin",
+            "pretrained")
 
 
 def build_parser() -> argparse.ArgumentParser:

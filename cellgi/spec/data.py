@@ -116,6 +116,16 @@ class SyntheticSpec(StrictModel):
     additive: float = Field(
         0.3, ge=0.0, description="std of the per-gene additive part relative to the graph-dependent part"
     )
+    multihop: float = Field(
+        1.5, ge=0.0,
+        description="weight of the multi-hop term (the dot product of a random gene field diffused 1-3 hops over "
+        "the graph) relative to the pairwise rule; 0: the pairwise rule alone (cellgi/data/synthetic.py)",
+    )
+    trigenic_synergy: float = Field(
+        1.0, ge=0.0,
+        description="weight of the trigenic term that is not a sum of pair terms (a triple product of the "
+        "diffused field) relative to the pair part of a trigenic score; 0: none",
+    )
     seed: int = Field(0, ge=0, le=2**32 - 1)
 
     @model_validator(mode="after")

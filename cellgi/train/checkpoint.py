@@ -325,8 +325,10 @@ def load_model(path: str | Path, *, map_location: Any = "cpu", prefer: str = "be
     from cellgi.spec import SpecError, validate_spec
 
     from cellgi.ensemble import is_replicates_folder, load_ensemble
+    from cellgi.pretrained import resolve_model_path
     from cellgi.stack import has_stack, load_stack
 
+    path = resolve_model_path(path)  # a pretrained name (`cellgi pretrained build NAME`) -> its folder
     if stack and has_stack(path):  # `training.stack`: the network blended with its fitted baselines
         return load_stack(path, load_model(path, map_location=map_location, prefer=prefer, stack=False))
     if is_replicates_folder(path):  # `cellgi train --seeds`: the seed runs, predictions averaged

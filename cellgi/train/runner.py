@@ -61,6 +61,7 @@ from cellgi.train.metrics import METRICS
 from cellgi.train.runs import (
     CKPT_DIR,
     DATA_REPORT_FILE,
+    INPUTS_DIR,
     LOCK_FILE,
     LOG_DIR,
     METRICS_FILE,
@@ -343,7 +344,7 @@ def _plan(spec: Spec | None, run_dir: Any, resume: Any, primary: bool, say: Any)
     if primary:
         rdir = Path(run_dir) if run_dir is not None else None
         if rdir is not None and rdir.exists() and (
-            not rdir.is_dir() or any(p.name != LOCK_FILE for p in rdir.iterdir())
+            not rdir.is_dir() or any(p.name not in (LOCK_FILE, INPUTS_DIR) for p in rdir.iterdir())
         ):
             raise RunDirError(
                 f"run folder {rdir} already exists and is not empty; refusing to overwrite it "

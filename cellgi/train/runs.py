@@ -46,6 +46,7 @@ __all__ = [
     "METRICS_FILE",
     "MODEL_FILE",
     "PLOTS_DIR",
+    "INPUTS_DIR",
     "LOCK_FILE",
     "RUN_FILE",
     "SPEC_FILE",
@@ -77,6 +78,9 @@ METRICS_FILE = "metrics.json"
 LOG_DIR = "logs"
 PLOTS_DIR = "plots"
 LOCK_FILE = "run.lock"
+#: inputs written for a run before it starts (``cellgi.fit(spec, data=df)``: the DataFrame as a table); a
+#: new run may be created in a folder holding only this and the lock
+INPUTS_DIR = "inputs"
 
 
 class RunDirError(CellgiError):
@@ -164,7 +168,7 @@ def create_run_dir(name: str, *, runs_root: str | Path = "runs", run_dir: str | 
         p = Path(run_dir)
         if p.exists() and not p.is_dir():
             raise RunDirError(f"run folder {p} exists and is a file, not a folder")
-        if p.exists() and any(q.name != LOCK_FILE for q in p.iterdir()):
+        if p.exists() and any(q.name not in (LOCK_FILE, INPUTS_DIR) for q in p.iterdir()):
             raise RunDirError(
                 f"run folder {p} already exists and is not empty; refusing to overwrite it "
                 f"(choose another --run-dir, or continue it with --resume {p})"

@@ -233,3 +233,89 @@ def test_non_finite_feature_value_names_file_and_line(tmp_path):
     with pytest.raises(DataError) as exc:
         _build(spec)
     assert exc.value.line == 3 and exc.value.path.endswith("feats.tsv") and "non-finite" in exc.value.message
+
+
+# ------------------------------------------------------------------------------------------- run folders
+
+
+class _StopAfterFirstEpoch:
+    """A Lightning callback that sends SIGTERM at the start of the second epoch (one checkpoint written)."""
+
+    def __new__(cls):
+        from lightning.pytorch.callbacks import Callback
+
+        class Stop(Callback):
+            def on_train_epoch_start(self, trainer, pl_module):
+                if trainer.current_epoch == 1:
+                    import os
+                    import signal
+
+                    os.kill(os.getpid(), signal.SIGTERM)
+
+        return Stop()
+
+
+def _run_spec(tmp_path: Path, epochs: int = 3) -> Path:
+    """The 12-gene files data set as a small training spec (no baselines, H=8)."""
+    spec = _dataset(tmp_path)
+    spec.write_text(spec.read_text().replace("  cache: false\n", "  cache: false\n  batch_size: 16\n")
+                    + "model: {hidden_dim: 8, num_layers: 1}\n"
+                    f"training: {{max_epochs: {epochs}, baselines: [], trainer: {{accelerator: cpu}}}}\n")
+    return spec
+
+
+def _interrupted_run(tmp_path: Path) -> Path:
+    from rich.console import Console
+
+    from cellgi.spec import load_spec
+    from cellgi.train.runner import TrainingInterrupted, train
+
+    run = tmp_path / "run"
+    with pytest.raises(TrainingInterrupted):
+        train(load_spec(_run_spec(tmp_path)), run_dir=run, progress=False,
+              console=Console(file=open(tmp_path / "out.txt", "a")), callbacks=[_StopAfterFirstEpoch()])
+    return run
+
+
+def _gene_sets(bundle, idx) -> set[frozenset[str]]:
+    genes = bundle.graph.genes
+    return {frozenset(genes[int(g)] for g in bundle.dataset.genes_of(int(i))) for i in idx}
+
+
+def test_resume_onto_a_screen_with_rows_added_keeps_each_sample_in_its_split(tmp_path, capsys):
+    from cellgi.data.splits import load_splits
+    from cellgi.train.runner import apply_saved_splits
+    from cellgi.train.runs import read_json
+
+    run = _interrupted_run(tmp_path)
+    before = _build(run / "spec.yaml")
+    saved = load_splits(run / "splits.npz")
+    want = {k: _gene_sets(before, saved[k]) for k in ("train", "val", "test")}
+    screen = tmp_path / "screen.tsv"
+    head, *rows = screen.read_text().splitlines(keepends=True)
+    added = [f"{GENES[i]};{GENES[i + 1]};{GENES[i + 2]}\t0.5\n" for i in range(0, 9, 3)]
+    screen.write_text(head + "".join(added) + "".join(rows))
+    after = _build(run / "spec.yaml")
+    apply_saved_splits(after, run, None)
+    for k in ("train", "val", "test"):
+        assert _gene_sets(after, after.splits[k]) == want[k], k  # the same samples, not the same row numbers
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "3 sample(s) new since are left out" in out and "screen.tsv: 3 sample(s)" in out
+    assert read_json(run / "metrics.json")["test.n"] == len(want["test"])
+
+
+def test_resume_onto_a_screen_with_rows_removed_is_refused_naming_the_file(tmp_path, capsys):
+    from cellgi.train.runs import read_json
+
+    run = _interrupted_run(tmp_path)
+    screen = tmp_path / "screen.tsv"
+    lines = screen.read_text().splitlines(keepends=True)
+    screen.write_text("".join(lines[:1] + lines[6:]))
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "no longer in" in err and "screen.tsv" in err and "5 sample(s)" in err
+    assert "Traceback" not in err
+    assert read_json(run / "run.json")["status"] != "completed"

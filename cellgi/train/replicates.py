@@ -245,6 +245,10 @@ def _run_series(spec: Any, seeds: list[int], parent: Path, *, progress: bool, co
         # the members and the data once, for the ensemble's metrics and the stack
         ens = load_ensemble([parent / sub for sub in runs.values()])
         bundle = build_data(spec.data, progress=False)
+        from cellgi.train.runner import apply_saved_splits
+
+        # the members' own split (one for the series), mapped by sample onto the data as it is now
+        apply_saved_splits(bundle, parent / runs[str(seeds[0])], console)
         if len(seeds) > 1:
             out["ensemble"] = evaluate_ensemble(spec, ens, bundle=bundle)
         stacked = stack_folder(parent, spec, ens, bundle, say=console.print) if spec.training.stack is not None else {}

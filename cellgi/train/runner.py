@@ -43,7 +43,7 @@ from cellgi.data.build import DataBundle, build_data
 from cellgi.data.datamodule import CellDataModule
 from cellgi.data.genes import GeneMapper
 from cellgi.data.normalize import TargetNormalizer
-from cellgi.data.splits import load_splits, save_splits
+from cellgi.data.splits import map_saved_splits, save_splits
 from cellgi.errors import CellgiError
 from cellgi.spec import Spec, load_spec, validate_spec
 from cellgi.train.callbacks import (
@@ -90,6 +90,7 @@ __all__ = [
     "TrainerConfigError",
     "TrainingInterrupted",
     "TrainResult",
+    "apply_saved_splits",
     "flatten_metrics",
     "is_primary_process",
     "measured_sizes",
@@ -553,9 +554,9 @@ def _load_data(spec: Spec, rdir: Path, resumed: bool, primary: bool, console: Co
     say = console.print if primary else (lambda *a, **k: None)
     bundle = build_data(spec.data, progress=primary)
     if resumed or not primary:
-        _apply_saved_splits(bundle, rdir, console if primary else None)
+        apply_saved_splits(bundle, rdir, console if primary else None)
     else:
-        save_splits(bundle.splits, rdir / SPLITS_FILE)
+        save_splits(bundle.splits, rdir / SPLITS_FILE, bundle.dataset, bundle.graph.genes)
         write_json(rdir / DATA_REPORT_FILE, bundle.report.to_dict())
     for w in bundle.report.warnings:
         say(f"[yellow]data:[/yellow] {w}")
@@ -703,17 +704,22 @@ def baseline_verdicts(metrics: dict[str, float], label: str = "test pearson") ->
     return lines
 
 
-def _apply_saved_splits(bundle: DataBundle, run_dir: Path, console: Console | None) -> None:
-    """On resume (or in a DDP worker with a finished split file), use the run's own splits."""
+def apply_saved_splits(bundle: DataBundle, run_dir: Path, console: Console | None) -> None:
+    """On resume (or in a DDP worker with a finished split file), use the run's own splits, mapped onto
+    the data as it is now by sample identity (:func:`~cellgi.data.splits.map_saved_splits`): rows added
+    to a file since are left out (and said so), a sample that is gone is a :class:`DataError`."""
     path = run_dir / SPLITS_FILE
     if not path.is_file():
         return
-    saved = load_splits(path)
+    mapped = map_saved_splits(path, bundle.dataset, bundle.graph.genes)
+    saved = mapped.splits
+    if mapped.new_samples and console is not None:
+        console.print(f"[yellow]note:[/yellow] the data changed since the run started; its splits are kept "
+                      f"sample by sample, and {mapped.new_samples} sample(s) new since are left out of every split"
+                      + "".join(f"\n  {d}" for d in mapped.details), highlight=False)
     same = all(k in saved and torch.equal(saved[k], bundle.splits[k]) for k in ("train", "val", "test"))
     if same:
         return
-    if console is not None:
-        console.print(f"[yellow]note:[/yellow] the data now splits differently; using the run's saved splits ({path})")
     bundle.splits = {k: saved[k] for k in saved}
     bundle.normalizer = TargetNormalizer(bundle.normalizer.kind, target_names=bundle.target_names).fit(
         bundle.dataset.y[bundle.splits["train"]]

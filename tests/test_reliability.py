@@ -319,3 +319,24 @@ def test_resume_onto_a_screen_with_rows_removed_is_refused_naming_the_file(tmp_p
     assert "no longer in" in err and "screen.tsv" in err and "5 sample(s)" in err
     assert "Traceback" not in err
     assert read_json(run / "run.json")["status"] != "completed"
+
+
+def test_a_run_whose_spec_was_in_the_current_folder_resumes(tmp_path, monkeypatch, capsys):
+    from cellgi.spec import load_spec
+
+    data = tmp_path / "data"
+    data.mkdir()
+    _run_spec(data)
+    monkeypatch.chdir(data)
+    assert load_spec("spec.yaml").data.root == str(data.resolve())  # made absolute, never '.'
+    run = tmp_path / "elsewhere" / "r"
+    from rich.console import Console
+
+    from cellgi.train.runner import TrainingInterrupted, train
+
+    with pytest.raises(TrainingInterrupted):
+        train(load_spec("spec.yaml"), run_dir=run, progress=False, console=Console(file=open(tmp_path / "o", "a")),
+              callbacks=[_StopAfterFirstEpoch()])
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 0, capsys.readouterr().err

@@ -340,3 +340,57 @@ def test_a_run_whose_spec_was_in_the_current_folder_resumes(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     capsys.readouterr()
     assert main(["train", "--resume", str(run), "--no-progress"]) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["1e39", "-3.5e38"])
+def test_a_score_beyond_float32_names_file_and_line(tmp_path, value):
+    screen = f"genes\tgene_interaction\n{GENES[0]};{GENES[1]}\t0.1\n{GENES[2]};{GENES[3]}\t{value}\n"
+    with pytest.raises(DataError) as exc:
+        _build(_dataset(tmp_path, screen=screen))
+    assert exc.value.line == 3 and exc.value.path.endswith("screen.tsv") and "float32" in exc.value.message
+
+
+@pytest.mark.parametrize("cell", ["edges", "features"])
+def test_edge_weights_and_features_beyond_float32_name_file_and_line(tmp_path, cell):
+    if cell == "edges":
+        spec = _dataset(tmp_path, edges=f"{GENES[0]}\t{GENES[1]}\t0.5\n{GENES[1]}\t{GENES[2]}\t1e39\n", weighted=True)
+        line, name = 2, "edges.txt"
+    else:
+        spec = _dataset(tmp_path)
+        (tmp_path / "feats.tsv").write_text(f"gene\tf1\n{GENES[0]}\t0.5\n{GENES[1]}\t-1e39\n")
+        spec.write_text(spec.read_text() + "  features: [{type: table, path: feats.tsv}]\n")
+        line, name = 3, "feats.tsv"
+    with pytest.raises(DataError) as exc:
+        _build(spec)
+    assert exc.value.line == line and exc.value.path.endswith(name) and "float32" in exc.value.message
+
+
+@pytest.mark.parametrize(
+    "old, new, path",
+    [
+        ("num_samples: 500", "num_samples: 500\n    noise: 1e300", "data.synthetic.noise"),
+        ("max_epochs: 1", "max_epochs: 1\n  optimizer: {lr: 1e300}", "training.optimizer.lr"),
+        ("hidden_dim: 16", "hidden_dim: 16\n  conv: {type: masked_gin, eps: 1e300}", "model.conv.eps"),
+        ("hidden_dim: 16", "hidden_dim: 16\n  embedding: {init_std: 4e38}", "model.embedding.init_std"),
+    ],
+)
+def test_spec_numbers_beyond_float32_are_refused_with_line(old, new, path):
+    text = tiny_spec("o").replace(old, new, 1)
+    with pytest.raises(SpecError) as exc:
+        parse_spec(text, "o.yaml")
+    issue = next(i for i in exc.value.issues if i.path == path)
+    assert "float32" in issue.message and issue.line == text.splitlines().index(new.split("\n")[1]) + 1
+
+
+def test_a_run_whose_loss_becomes_non_finite_fails(tmp_path, capsys):
+    from cellgi.train.runs import read_json
+
+    spec = _run_spec(tmp_path, epochs=2)
+    rows = "".join(f"{GENES[i]};{GENES[j]}\t{3e38 if (i + j) % 2 else -3e38:g}\n" for i in range(12) for j in range(i + 1, 12))
+    (tmp_path / "screen.tsv").write_text("genes\tgene_interaction\n" + rows)
+    run = tmp_path / "run"
+    code = main(["train", str(spec), "--run-dir", str(run), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "non-finite" in err or "diverged" in err
+    assert read_json(run / "run.json")["status"] == "failed" and not (run / "metrics.json").exists()

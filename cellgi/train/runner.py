@@ -24,6 +24,7 @@ import contextlib
 import errno
 import json
 import logging
+import math
 import os
 import signal
 import threading
@@ -88,6 +89,8 @@ __all__ = [
     "DDP_RUN_DIR_ENV",
     "ModelBuildError",
     "TrainerConfigError",
+    "FiniteGuard",
+    "TrainingDiverged",
     "TrainingInterrupted",
     "TrainResult",
     "apply_saved_splits",
@@ -127,6 +130,43 @@ class ModelBuildError(CellgiError):
     """The spec's model does not fit the data (unknown edge type, head/combiner mismatch, ...)."""
 
     exit_code = 2
+
+
+class TrainingDiverged(CellgiError):
+    """The loss or an error metric (mse, mae) became NaN or inf: the run stops, ``run.json`` says failed."""
+
+    exit_code = 1
+
+
+#: logged values that are finite in any sound run (correlations may be undefined: NaN is allowed there)
+_MUST_BE_FINITE = ("/loss", "/loss_epoch", "/mse", "/mae")
+
+
+class FiniteGuard(Callback):
+    """Stops a run whose loss or error metrics stop being finite (after each training and validation epoch
+    and after testing, before ``metrics.json`` is written): :class:`TrainingDiverged`."""
+
+    def _check(self, trainer: Any, when: str) -> None:
+        bad = []
+        for key, value in trainer.callback_metrics.items():
+            if key.endswith(_MUST_BE_FINITE):
+                v = float(value)
+                if not math.isfinite(v):
+                    bad.append(f"{key} = {v}")
+        if bad:
+            raise TrainingDiverged(
+                f"training diverged: {', '.join(sorted(bad))} {when} (lower training.optimizer.lr, set "
+                "training.gradient_clip_val, or check the targets' scale)")
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        self._check(trainer, f"after epoch {trainer.current_epoch + 1}")
+
+    def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        if not trainer.sanity_checking:
+            self._check(trainer, f"in validation after epoch {trainer.current_epoch + 1}")
+
+    def on_test_end(self, trainer: Any, pl_module: Any) -> None:
+        self._check(trainer, "in the final evaluation")
 
 
 class TrainingInterrupted(BaseException):
@@ -642,7 +682,8 @@ def _train_in(
     )
     cbs, export, best_cb = run_callbacks(spec, rdir, bundle, has_val=has_val, progress=progress and primary,
                                          say=say, warn=lambda m: say(f"[yellow]warning:[/yellow] {m}"))
-    trainer = _build_trainer(spec, rdir, callbacks=cbs + list(extra_callbacks), loggers=loggers,
+    # the guard first: its on_test_end runs before metrics.json and model.pt are written
+    trainer = _build_trainer(spec, rdir, callbacks=[FiniteGuard(), *cbs, *extra_callbacks], loggers=loggers,
                              progress=progress and primary, has_val=has_val)
     if primary:
         log_spec(trainer.loggers, spec)

@@ -16,7 +16,7 @@ from cellgi.data.features.base import (
     resolve_path,
     standardize_and_impute,
 )
-from cellgi.data.readers._io import check_file, iter_lines
+from cellgi.data.readers._io import FLOAT32_NOTE, check_file, in_float32, iter_lines
 from cellgi.data.readers._table import read_table
 from cellgi.registry import Params, register
 
@@ -162,8 +162,9 @@ class TableFeatures(GeneFeatureSource):
                         vals.append(np.nan)
                         continue
                     raise DataError(f"non-numeric value {cell!r} in feature column {names[j]!r}", p, lineno) from None
-                if not np.isfinite(v):  # inf / 1e999 is not a measurement: never imputed silently
-                    raise DataError(f"non-finite value {cell!r} in feature column {names[j]!r}", p, lineno)
+                if not in_float32(v):  # inf / 1e999 / 1e39 is not a measurement: never imputed silently
+                    raise DataError(f"non-finite value {cell!r} in feature column {names[j]!r} {FLOAT32_NOTE}",
+                                    p, lineno)
                 vals.append(v)
             if gene is None or gene not in index:
                 unmapped += 1

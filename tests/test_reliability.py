@@ -394,3 +394,71 @@ def test_a_run_whose_loss_becomes_non_finite_fails(tmp_path, capsys):
     assert code == 1, err
     assert "non-finite" in err or "diverged" in err
     assert read_json(run / "run.json")["status"] == "failed" and not (run / "metrics.json").exists()
+
+
+# ------------------------------------------------------------------------------------- validate first
+
+
+@pytest.mark.parametrize("where", ["checkpoint", "early_stopping"])
+def test_a_misspelt_monitor_is_a_located_spec_error(tmp_path, where, capsys):
+    text = tiny_spec("m").replace("max_epochs: 1", f"max_epochs: 1\n  {where}: {{monitor: val/pearsn}}")
+    with pytest.raises(SpecError) as exc:
+        parse_spec(text, "m.yaml")
+    issue = exc.value.issues[0]
+    assert issue.path == f"training.{where}.monitor" and "'val/pearson'" in issue.message
+    assert issue.line == text.splitlines().index(f"  {where}: {{monitor: val/pearsn}}") + 1
+    spec = tmp_path / "m.yaml"
+    spec.write_text(tiny_spec("m"))
+    run = tmp_path / "run"
+    assert main(["train", str(spec), f"training.{where}.monitor=val/pearsn", "--run-dir", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert f"override 1 (training.{where}.monitor=val/pearsn)" in err and "Traceback" not in err
+    assert not run.exists()
+
+
+def test_a_misspelt_monitor_of_a_library_spec_fails_before_data(tmp_path, monkeypatch):
+    from cellgi.spec import validate_spec
+    from cellgi.train.runner import TrainerConfigError, train
+
+    spec = parse_spec(tiny_spec("m"), "m.yaml")
+    bad = validate_spec({**spec.model_dump(mode="json"), "training": {
+        **spec.training.model_dump(mode="json"), "early_stopping": {"monitor": "val/person"}}})
+
+    def no_data(*a, **k):
+        raise AssertionError("data read before the monitor was checked")
+
+    monkeypatch.setattr("cellgi.train.runner.build_data", no_data)
+    with pytest.raises(TrainerConfigError, match="val/person"):
+        train(bad, run_dir=tmp_path / "r", progress=False)
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("value", ["0", "0.0", "1.5", "-2"])
+def test_limit_train_batches_that_trains_nothing_is_refused(value):
+    text = tiny_spec("l").replace("max_epochs: 1", f"max_epochs: 1\n  limit_train_batches: {value}")
+    with pytest.raises(SpecError) as exc:
+        parse_spec(text, "l.yaml")
+    assert exc.value.issues[0].path == "training.limit_train_batches"
+
+
+def test_a_feature_column_named_twice_is_refused(tmp_path):
+    spec = _dataset(tmp_path)
+    (tmp_path / "feats.tsv").write_text(f"gene\tf1\tF1\n{GENES[0]}\t0.5\t0.7\n")
+    spec.write_text(spec.read_text() + "  features: [{type: table, path: feats.tsv, columns: [f1]}]\n")
+    with pytest.raises(DataError) as exc:
+        _build(spec)
+    assert exc.value.line == 1 and "appears 2 times" in exc.value.message and "columns 2 and 3" in exc.value.message
+    from cellgi.spec import load_spec
+
+    spec.write_text(spec.read_text().replace("columns: [f1]", "columns: [f1, F1]"))
+    with pytest.raises(SpecError) as exc2:
+        load_spec(spec)
+    assert "more than once" in exc2.value.render()
+
+
+def test_an_error_a_section_check_finds_names_the_override_that_caused_it(tmp_path, capsys):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(tiny_spec("s"))
+    assert main(["spec", "validate", str(spec), "training.stack={baselines: [nope]}"]) == 2
+    err = capsys.readouterr().err
+    assert "override 1 (training.stack={baselines: [nope]})" in err and f"{spec}:" not in err

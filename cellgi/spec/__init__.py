@@ -113,6 +113,12 @@ def validate_spec(data: Any, located: Located | None = None, *, base_dir: str | 
         from cellgi.spec.resources import check_memory
 
         check_memory(spec, located)
+        from cellgi.spec.training import monitor_problems
+
+        problems = monitor_problems(spec)
+        if problems:
+            raise SpecError([SpecIssue(located.file, located.line_of(loc), ".".join(loc), msg,
+                                       located.snippet(located.line_of(loc))) for loc, msg in problems])
     if base_dir is not None:
         root = resolve_path(base_dir, spec.data.root)
         if not Path(spec.data.root).is_absolute():  # relative (or ~), also from a spec in the current

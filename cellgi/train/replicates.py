@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rich.console import Console
+from rich.rule import Rule
 from rich.table import Table
 
 from cellgi.train.runs import (
@@ -217,7 +218,8 @@ def _run_series(spec: Any, seeds: list[int], parent: Path, *, progress: bool, co
     runs: dict[str, str] = {}
     for s in seeds:
         if primary:
-            console.rule(f"seed {s}")
+            # at most 100 columns: piped output is 4,000 columns wide (no wrapping), a rule would fill them
+            console.print(Rule(f"seed {s}"), width=min(console.width, 100))
         sub = parent / f"seed_{s}"
         try:
             if resume and (run_completed(sub) or (sub / CKPT_DIR / "last.ckpt").is_file()):

@@ -47,6 +47,7 @@ from cellgi.data.normalize import TargetNormalizer
 from cellgi.data.splits import map_saved_splits, save_splits
 from cellgi.errors import CellgiError
 from cellgi.spec import Spec, load_spec, validate_spec
+from cellgi.spec.training import monitor_problems
 from cellgi.train.callbacks import (
     BaselinesCallback,
     MetricsExport,
@@ -195,6 +196,8 @@ class TrainResult:
     seconds: float = 0.0
     primary: bool = True
     complete_before: bool = False
+    #: the epoch after which early stopping ended the run (None: it ran its max_epochs)
+    stopped_early: int | None = None
 
 
 def measured_sizes(bundle: DataBundle) -> dict[str, int]:
@@ -407,10 +410,20 @@ def _check_settings(spec: Spec, planned: Path, has_val: bool) -> None:
             "data.split.fractions gives none (monitor a train/ metric, or add a validation fraction)"
         )
     check_stack_settings(spec)
+    check_monitors(spec)
     try:
         _build_trainer(spec, planned, callbacks=[], loggers=False, progress=False, has_val=has_val)
     except (ValueError, TypeError, RuntimeError) as exc:  # Lightning's MisconfigurationException included
         raise TrainerConfigError(f"training.trainer: {exc}") from None
+
+
+def check_monitors(spec: Spec) -> None:
+    """The checkpoint and early-stopping monitors name keys the run will log (checked before any data;
+    a spec read from a file has this checked at validation, with the line)."""
+    problems = monitor_problems(spec)
+    if problems:
+        loc, msg = problems[0]
+        raise TrainerConfigError(f"{'.'.join(loc)}: {msg}")
 
 
 def check_stack_settings(spec: Spec) -> None:
@@ -539,9 +552,19 @@ def train(
         result.seconds = time.perf_counter() - t0
         _finish(rdir, primary, status="completed", finished=environment_info(spec)["created"],
                 epochs=result.epochs, seconds=round(result.seconds, 2),
-                best_checkpoint=result.best_checkpoint.relative_to(rdir).as_posix()
-                if result.best_checkpoint and result.best_checkpoint.is_relative_to(rdir) else None)
+                best_checkpoint=_in_run(result.best_checkpoint, rdir),
+                **({"stopped_early": {"after_epoch": result.stopped_early, "max_epochs": spec.training.max_epochs,
+                                      "monitor": spec.training.early_stopping.monitor}}  # type: ignore[union-attr]
+                   if result.stopped_early else {}))
     return result
+
+
+def _in_run(path: Path | None, rdir: Path) -> str | None:
+    """``path`` relative to the run folder (``checkpoints/best.ckpt``), whether either is relative or absolute."""
+    if path is None:
+        return None
+    full, root = Path(path).resolve(), Path(rdir).resolve()
+    return full.relative_to(root).as_posix() if full.is_relative_to(root) else None
 
 
 def _open_run_folder(plan: _Plan, runs_root: Any, primary: bool, *, resumed: bool, say: Any) -> Path:
@@ -704,10 +727,13 @@ def _train_in(
     metrics = export.metrics
     result.metrics = metrics
     best_epoch = next((c.best_epoch for c in cbs if isinstance(c, ModelFileExport)), None)
-    stopped = next((c.stopped_epoch for c in cbs if isinstance(c, EarlyStopping) and c.stopped_epoch), None)
+    es_cb = next((c for c in cbs if isinstance(c, EarlyStopping)), None)
     title = f"{spec.name}: best epoch {(best_epoch or 0) + 1} of {epochs}"
-    if stopped:
+    if es_cb is not None and es_cb.wait_count >= es_cb.patience and epochs < spec.training.max_epochs:
+        result.stopped_early = epochs
         title += " (early stopping)"
+        say(f"early stopping: {es_cb.monitor} did not improve for {es_cb.patience} epoch(s); stopped after "
+            f"epoch {epochs} of {spec.training.max_epochs}")
     if spec.training.stack is not None:
         if has_val:
             from cellgi.stack import stack_folder

@@ -275,9 +275,35 @@ def summary_table(metrics: dict[str, float], target_names: list[str], title: str
     return table
 
 
+_QUIET_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda",
+                  "lightning.fabric.utilities.seed")
+
+
+@contextlib.contextmanager
+def _global_state_kept() -> Iterator[None]:
+    """:func:`train` as a library call leaves the process as it found it: warning filters, the levels of
+    the loggers it quiets, environment variables (Lightning's seed variables, the DDP run folder), torch's
+    deterministic-algorithms switch (signal handlers: :func:`_signals_interrupt`)."""
+    env = dict(os.environ)
+    levels = {name: logging.getLogger(name).level for name in _QUIET_LOGGERS}
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    try:
+        with warnings.catch_warnings():
+            yield
+    finally:
+        for k in [k for k in os.environ if k not in env]:
+            del os.environ[k]
+        for k, v in env.items():
+            if os.environ.get(k) != v:
+                os.environ[k] = v
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+
+
 def _quiet_lightning() -> None:
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda",
-                 "lightning.fabric.utilities.seed"):
+    for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
     # epoch metrics come from torchmetrics objects, already gathered over ranks before logging
@@ -518,6 +544,13 @@ def train(
         cellgi.data.errors.DataError, SpecError: bad inputs or a failed write (nothing written before
         is lost). TrainingInterrupted: SIGINT or SIGTERM (``exit_code`` 130 / 143).
     """
+    with _global_state_kept():
+        return _train(spec, run_dir=run_dir, runs_root=runs_root, resume=resume, progress=progress,
+                      console=console, callbacks=callbacks)
+
+
+def _train(spec: Spec | None, *, run_dir: Any, runs_root: Any, resume: Any, progress: bool,
+           console: Console | None, callbacks: Sequence[Callback]) -> TrainResult:
     t0 = time.perf_counter()
     _quiet_lightning()
     primary = is_primary_process()

@@ -462,3 +462,120 @@ def test_an_error_a_section_check_finds_names_the_override_that_caused_it(tmp_pa
     assert main(["spec", "validate", str(spec), "training.stack={baselines: [nope]}"]) == 2
     err = capsys.readouterr().err
     assert "override 1 (training.stack={baselines: [nope]})" in err and f"{spec}:" not in err
+
+
+# ------------------------------------------------------------------------------------ runs, pipes, state
+
+
+class _ClosesAfterFirstLine:
+    """A standard output whose reader leaves after the first line (``cellgi train ... | head -1``)."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def write(self, text: str) -> int:
+        if self.lines:
+            raise BrokenPipeError(32, "Broken pipe")
+        self.lines.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if len(self.lines) > 1:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        raise OSError("no file descriptor")
+
+
+def test_train_piped_into_head_completes_its_run(tmp_path, capsys, monkeypatch):
+    import sys
+
+    from cellgi.train.runs import read_json
+
+    spec = _run_spec(tmp_path, epochs=2)
+    run = tmp_path / "run"
+    fake = _ClosesAfterFirstLine()
+    monkeypatch.setattr(sys, "stdout", fake)
+    assert main(["train", str(spec), "--run-dir", str(run), "--no-progress"]) == 0
+    assert "standard output was closed" in capsys.readouterr().err
+    status = read_json(run / "run.json")
+    assert status["status"] == "completed" and (run / "metrics.json").is_file()
+
+
+def test_a_relative_run_folder_records_its_best_checkpoint(tmp_path, monkeypatch):
+    from cellgi.train.runs import read_json
+
+    spec = _run_spec(tmp_path, epochs=1)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", str(spec), "--runs-root", "rel", "--no-progress"]) == 0
+    (run,) = (tmp_path / "rel" / "d").iterdir()
+    assert read_json(run / "run.json")["best_checkpoint"] == "checkpoints/best.ckpt"
+
+
+def test_a_run_stopped_early_says_so(tmp_path, capsys):
+    from cellgi.train.runs import read_json
+
+    spec = _run_spec(tmp_path, epochs=30)
+    # min_delta beyond any change: the monitor never improves, so patience 1 stops after epoch 2
+    spec.write_text(spec.read_text().replace("max_epochs: 30,", "max_epochs: 30, early_stopping: "
+                                             "{monitor: train/loss_epoch, mode: min, patience: 1, min_delta: 1000.0},"))
+    run = tmp_path / "run"
+    assert main(["train", str(spec), "--run-dir", str(run), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    status = read_json(run / "run.json")
+    assert status["stopped_early"]["after_epoch"] == status["epochs"] < 30
+    assert status["stopped_early"]["monitor"] == "train/loss_epoch"
+    assert f"stopped after epoch {status['epochs']} of 30" in out
+
+
+def test_replicate_logs_in_a_file_have_no_wide_rules(tmp_path):
+    from rich.console import Console
+
+    from cellgi.spec import load_spec
+    from cellgi.train.replicates import train_replicates
+
+    log = tmp_path / "log.txt"
+    with open(log, "w") as fh:
+        console = Console(file=fh, width=4000, soft_wrap=True)  # what a pipe gets (COLUMNS=4000)
+        import cellgi.train.replicates as rep
+
+        real = rep.Console
+        rep.Console = lambda *a, **k: console  # type: ignore[assignment]
+        try:
+            train_replicates(load_spec(_run_spec(tmp_path, epochs=1)), [0, 1], run_dir=tmp_path / "reps",
+                             progress=False)
+        finally:
+            rep.Console = real  # type: ignore[assignment]
+    lines = log.read_text().splitlines()
+    assert any("seed 1" in ln for ln in lines)
+    assert max(len(ln) for ln in lines if "─" in ln) <= 100
+
+
+def test_train_leaves_global_state_as_it_found_it(tmp_path):
+    import logging
+    import os
+    import signal
+    import warnings
+
+    import torch
+    from rich.console import Console
+
+    from cellgi.spec import load_spec
+    from cellgi.train.runner import train
+
+    spec = _run_spec(tmp_path, epochs=1)
+    spec.write_text(spec.read_text().replace("trainer: {accelerator: cpu}", "trainer: {accelerator: cpu, deterministic: true}"))
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    filters = list(warnings.filters)
+    env = dict(os.environ)
+    levels = {n: logging.getLogger(n).level for n in logging.root.manager.loggerDict}
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    train(load_spec(spec), run_dir=tmp_path / "run", progress=False, console=Console(file=open(tmp_path / "o", "w")))
+    assert {s: signal.getsignal(s) for s in handlers} == handlers
+    assert warnings.filters == filters
+    assert dict(os.environ) == env
+    assert {n: logging.getLogger(n).level for n in levels} == levels
+    assert torch.are_deterministic_algorithms_enabled() == deterministic

@@ -746,6 +746,10 @@ def _train_in(
     trainer.fit(task, datamodule=dm, ckpt_path=str(plan.resume_ckpt) if plan.resume_ckpt is not None else None)
     if trainer.interrupted:
         raise KeyboardInterrupt
+    # read before testing: loading the best checkpoint for the test restores the callback's older state
+    es_cb = next((c for c in cbs if isinstance(c, EarlyStopping)), None)
+    stopped_early = (es_cb is not None and es_cb.wait_count >= es_cb.patience
+                     and trainer.current_epoch < spec.training.max_epochs)
     last_path = rdir / CKPT_DIR / "last.ckpt"
     best_path = Path(best_cb.best_model_path) if best_cb.best_model_path else None
     if best_path is None or not best_path.is_file():
@@ -760,9 +764,8 @@ def _train_in(
     metrics = export.metrics
     result.metrics = metrics
     best_epoch = next((c.best_epoch for c in cbs if isinstance(c, ModelFileExport)), None)
-    es_cb = next((c for c in cbs if isinstance(c, EarlyStopping)), None)
     title = f"{spec.name}: best epoch {(best_epoch or 0) + 1} of {epochs}"
-    if es_cb is not None and es_cb.wait_count >= es_cb.patience and epochs < spec.training.max_epochs:
+    if stopped_early and es_cb is not None:
         result.stopped_early = epochs
         title += " (early stopping)"
         say(f"early stopping: {es_cb.monitor} did not improve for {es_cb.patience} epoch(s); stopped after "

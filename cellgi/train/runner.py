@@ -542,7 +542,8 @@ def train(
     Raises:
         RunDirError, RunWriteError, CheckpointError, TrainerConfigError, ModelBuildError,
         cellgi.data.errors.DataError, SpecError: bad inputs or a failed write (nothing written before
-        is lost). TrainingInterrupted: SIGINT or SIGTERM (``exit_code`` 130 / 143).
+        is lost). TrainingDiverged: the loss or mse/mae became NaN or inf (``run.json`` says failed).
+        TrainingInterrupted: SIGINT or SIGTERM (``exit_code`` 130 / 143).
     """
     with _global_state_kept():
         return _train(spec, run_dir=run_dir, runs_root=runs_root, resume=resume, progress=progress,

@@ -6,7 +6,8 @@ Layout (names are module constants)::
                          (cellgi, plugin, torch/PyG/Lightning versions, seed, split)
     run.json             status (running/completed/failed/interrupted), command lines, times, resumes
     data_report.json     what the data build read and left out
-    splits.npz           train/val/test sample indices
+    splits.npz           train/val/test sample indices and each sample's identity (gene-set hash, file,
+                         line), by which a resume maps the splits onto edited data
     checkpoints/         last.ckpt (every epoch, atomic) and best.ckpt (by training.checkpoint.monitor)
     model.pt             weights-only model file (from the best checkpoint) for evaluate/predict
     metrics.json         final train/val/test metrics and the additive baseline's

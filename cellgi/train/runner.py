@@ -147,24 +147,28 @@ class FiniteGuard(Callback):
     """Stops a run whose loss or error metrics stop being finite (after each training and validation epoch
     and after testing, before ``metrics.json`` is written): :class:`TrainingDiverged`."""
 
-    def _check(self, trainer: Any, when: str) -> None:
+    def _check(self, trainer: Any, when: str, prefixes: tuple[str, ...] | None = None) -> None:
+        values = {k: float(v) for k, v in trainer.callback_metrics.items()}
         bad = []
-        for key, value in trainer.callback_metrics.items():
-            if key.endswith(_MUST_BE_FINITE):
-                v = float(value)
-                if not math.isfinite(v):
-                    bad.append(f"{key} = {v}")
+        for key, v in values.items():
+            if not key.endswith(_MUST_BE_FINITE) or (prefixes is not None and not key.startswith(prefixes)):
+                continue
+            stage, _, name = key.rpartition("/")
+            if math.isnan(v) and name in ("mse", "mae") and not values.get(f"{stage}/n", 1.0) > 0:
+                continue  # undefined (no measured sample), not diverged
+            if not math.isfinite(v):
+                bad.append(f"{key} = {v}")
         if bad:
             raise TrainingDiverged(
                 f"training diverged: {', '.join(sorted(bad))} {when} (lower training.optimizer.lr, set "
                 "training.gradient_clip_val, or check the targets' scale)")
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-        self._check(trainer, f"after epoch {trainer.current_epoch + 1}")
+        self._check(trainer, f"after epoch {trainer.current_epoch + 1}", ("train/",))
 
     def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         if not trainer.sanity_checking:
-            self._check(trainer, f"in validation after epoch {trainer.current_epoch + 1}")
+            self._check(trainer, f"in validation after epoch {trainer.current_epoch + 1}", ("val/",))
 
     def on_test_end(self, trainer: Any, pl_module: Any) -> None:
         self._check(trainer, "in the final evaluation")

@@ -382,6 +382,18 @@ def test_spec_numbers_beyond_float32_are_refused_with_line(old, new, path):
     assert "float32" in issue.message and issue.line == text.splitlines().index(new.split("\n")[1]) + 1
 
 
+@pytest.mark.parametrize("old, new, path", [
+    ("batch_size: 32", "batch_size: 100000000000000000000", "data.batch_size"),
+    ("max_epochs: 1", "max_epochs: 9223372036854775808", "training.max_epochs"),
+])
+def test_spec_integers_beyond_int64_are_refused_with_line(old, new, path):
+    text = tiny_spec("i").replace(old, new, 1)
+    with pytest.raises(SpecError) as exc:
+        parse_spec(text, "i.yaml")
+    issue = next(i for i in exc.value.issues if i.path == path)
+    assert "int64" in issue.message and issue.line == next(n for n, r in enumerate(text.splitlines(), 1) if new in r)
+
+
 def test_a_run_whose_loss_becomes_non_finite_fails(tmp_path, capsys):
     from cellgi.train.runs import read_json
 
@@ -579,3 +591,21 @@ def test_train_leaves_global_state_as_it_found_it(tmp_path):
     assert dict(os.environ) == env
     assert {n: logging.getLogger(n).level for n in levels} == levels
     assert torch.are_deterministic_algorithms_enabled() == deterministic
+
+
+def test_a_run_interrupted_before_its_first_checkpoint_is_not_offered_a_resume(tmp_path, monkeypatch, capsys):
+    import signal
+
+    from cellgi.train.runner import TrainingInterrupted
+
+    spec = _run_spec(tmp_path)
+    run = tmp_path / "run"
+
+    def stopped(*a, **k):
+        run.mkdir()
+        raise TrainingInterrupted(signal.SIGTERM, run)
+
+    monkeypatch.setattr("cellgi.train.runner.train", stopped)
+    assert main(["train", str(spec), "--run-dir", str(run)]) == 143
+    err = capsys.readouterr().err
+    assert "stopped before its first checkpoint: start the run again" in err and "--resume" not in err

@@ -144,6 +144,9 @@ def run(args: argparse.Namespace) -> int:
                       progress=not args.no_progress)
         except TrainingInterrupted as exc:
             where = f"; continue with: cellgi train --resume {exc.run_dir}" if exc.run_dir else ""
+            if exc.run_dir and not (Path(exc.run_dir) / "checkpoints" / "last.ckpt").is_file() \
+                    and not (Path(exc.run_dir) / "replicates.plan.json").is_file():
+                where = f" ({exc.run_dir} stopped before its first checkpoint: start the run again)"
             print(f"{exc}: the run is marked interrupted{where}", file=sys.stderr)
             return exc.exit_code
         except RunWriteError as exc:

@@ -56,10 +56,14 @@ FLOAT32_MAX = 3.4028234663852886e38
 
 def check_float32_range(value: Any) -> Any:
     """``value`` unchanged when every float in it (lists, tuples and mappings searched) has a magnitude
-    of at most :data:`FLOAT32_MAX`; else a ``ValueError`` (pydantic reports it at the field's key)."""
+    of at most :data:`FLOAT32_MAX` and every integer fits an int64; else a ``ValueError`` (pydantic
+    reports it at the field's key)."""
     if isinstance(value, float):
         if abs(value) > FLOAT32_MAX:
             raise ValueError(f"Input should be a finite number within the float32 range (|x| <= 3.4e+38), got {value:g}")
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if abs(value) >= 2**63:  # counts, sizes and seeds end up in int64 tensors or C integers
+            raise ValueError(f"Input should be an integer within the int64 range (|x| < 2**63), got {value}")
     elif isinstance(value, (list, tuple)):
         for v in value:
             check_float32_range(v)

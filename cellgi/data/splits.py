@@ -274,14 +274,25 @@ def sample_keys(ds: Any, gene_names: Sequence[str]) -> np.ndarray:
     own = getattr(ds, "sample_keys", None)
     if callable(own):
         return np.asarray(own(gene_names), dtype=np.uint64)
-    names = np.asarray([str(g).upper() for g in gene_names], dtype=object)
-    ptr = torch.as_tensor(ds.ptr).numpy()
-    idx = torch.as_tensor(ds.pert_idx).numpy()
-    out = np.empty(ptr.size - 1, dtype=np.uint64)
-    for s in range(ptr.size - 1):
-        text = "\x1f".join(sorted(names[idx[ptr[s] : ptr[s + 1]]]))
-        out[s] = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
-    return out
+    ptr = torch.as_tensor(ds.ptr).numpy().astype(np.int64)
+    idx = torch.as_tensor(ds.pert_idx).numpy().astype(np.int64)
+    if ptr.size <= 1:
+        return np.zeros(0, dtype=np.uint64)
+    # a 64-bit hash per gene name; a set's key mixes the sum of its genes' hashes (order-free, vectorised)
+    # with its size: two different sets share a key with probability about 2**-64
+    per_gene = np.array([int.from_bytes(hashlib.blake2b(str(g).upper().encode(), digest_size=8).digest(), "little")
+                         for g in gene_names], dtype=np.uint64)
+    sums = np.add.reduceat(per_gene[idx], ptr[:-1])
+    sizes = np.diff(ptr).astype(np.uint64)
+    return _mix64(sums ^ (sizes * np.uint64(0x9E3779B97F4A7C15)))
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser (wrapping uint64 arithmetic)."""
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
 
 
 def _identity(ds: Any, gene_names: Sequence[str]) -> dict[str, np.ndarray]:

@@ -175,7 +175,11 @@ def fit_stack(folder: str | Path, spec: Any, loaded: Any, bundle: Any = None,
 
     folder = Path(folder)
     cfg = spec.training.stack
-    bundle = build_data(spec.data, progress=False) if bundle is None else bundle
+    if bundle is None:
+        from cellgi.train.runner import apply_saved_splits
+
+        bundle = build_data(spec.data, progress=False)
+        apply_saved_splits(bundle, folder, None)  # a run folder's own split, mapped by sample (when it has one)
     ds, norm = bundle.dataset, bundle.normalizer
     val = bundle.splits.get("val")
     if val is None or val.numel() == 0:

@@ -233,3 +233,379 @@ def test_non_finite_feature_value_names_file_and_line(tmp_path):
     with pytest.raises(DataError) as exc:
         _build(spec)
     assert exc.value.line == 3 and exc.value.path.endswith("feats.tsv") and "non-finite" in exc.value.message
+
+
+# ------------------------------------------------------------------------------------------- run folders
+
+
+class _StopAfterFirstEpoch:
+    """A Lightning callback that sends SIGTERM at the start of the second epoch (one checkpoint written)."""
+
+    def __new__(cls):
+        from lightning.pytorch.callbacks import Callback
+
+        class Stop(Callback):
+            def on_train_epoch_start(self, trainer, pl_module):
+                if trainer.current_epoch == 1:
+                    import os
+                    import signal
+
+                    os.kill(os.getpid(), signal.SIGTERM)
+
+        return Stop()
+
+
+def _run_spec(tmp_path: Path, epochs: int = 3) -> Path:
+    """The 12-gene files data set as a small training spec (no baselines, H=8)."""
+    spec = _dataset(tmp_path)
+    spec.write_text(spec.read_text().replace("  cache: false\n", "  cache: false\n  batch_size: 16\n")
+                    + "model: {hidden_dim: 8, num_layers: 1}\n"
+                    f"training: {{max_epochs: {epochs}, baselines: [], trainer: {{accelerator: cpu}}}}\n")
+    return spec
+
+
+def _interrupted_run(tmp_path: Path) -> Path:
+    from rich.console import Console
+
+    from cellgi.spec import load_spec
+    from cellgi.train.runner import TrainingInterrupted, train
+
+    run = tmp_path / "run"
+    with pytest.raises(TrainingInterrupted):
+        train(load_spec(_run_spec(tmp_path)), run_dir=run, progress=False,
+              console=Console(file=open(tmp_path / "out.txt", "a")), callbacks=[_StopAfterFirstEpoch()])
+    return run
+
+
+def _gene_sets(bundle, idx) -> set[frozenset[str]]:
+    genes = bundle.graph.genes
+    return {frozenset(genes[int(g)] for g in bundle.dataset.genes_of(int(i))) for i in idx}
+
+
+def test_resume_onto_a_screen_with_rows_added_keeps_each_sample_in_its_split(tmp_path, capsys):
+    from cellgi.data.splits import load_splits
+    from cellgi.train.runner import apply_saved_splits
+    from cellgi.train.runs import read_json
+
+    run = _interrupted_run(tmp_path)
+    before = _build(run / "spec.yaml")
+    saved = load_splits(run / "splits.npz")
+    want = {k: _gene_sets(before, saved[k]) for k in ("train", "val", "test")}
+    screen = tmp_path / "screen.tsv"
+    head, *rows = screen.read_text().splitlines(keepends=True)
+    added = [f"{GENES[i]};{GENES[i + 1]};{GENES[i + 2]}\t0.5\n" for i in range(0, 9, 3)]
+    screen.write_text(head + "".join(added) + "".join(rows))
+    after = _build(run / "spec.yaml")
+    apply_saved_splits(after, run, None)
+    for k in ("train", "val", "test"):
+        assert _gene_sets(after, after.splits[k]) == want[k], k  # the same samples, not the same row numbers
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "3 sample(s) new since are left out" in out and "screen.tsv: 3 sample(s)" in out
+    assert read_json(run / "metrics.json")["test.n"] == len(want["test"])
+
+
+def test_resume_onto_a_screen_with_rows_removed_is_refused_naming_the_file(tmp_path, capsys):
+    from cellgi.train.runs import read_json
+
+    run = _interrupted_run(tmp_path)
+    screen = tmp_path / "screen.tsv"
+    lines = screen.read_text().splitlines(keepends=True)
+    screen.write_text("".join(lines[:1] + lines[6:]))
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "no longer in" in err and "screen.tsv" in err and "5 sample(s)" in err
+    assert "Traceback" not in err
+    assert read_json(run / "run.json")["status"] != "completed"
+
+
+def test_a_run_whose_spec_was_in_the_current_folder_resumes(tmp_path, monkeypatch, capsys):
+    from cellgi.spec import load_spec
+
+    data = tmp_path / "data"
+    data.mkdir()
+    _run_spec(data)
+    monkeypatch.chdir(data)
+    assert load_spec("spec.yaml").data.root == str(data.resolve())  # made absolute, never '.'
+    run = tmp_path / "elsewhere" / "r"
+    from rich.console import Console
+
+    from cellgi.train.runner import TrainingInterrupted, train
+
+    with pytest.raises(TrainingInterrupted):
+        train(load_spec("spec.yaml"), run_dir=run, progress=False, console=Console(file=open(tmp_path / "o", "a")),
+              callbacks=[_StopAfterFirstEpoch()])
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["1e39", "-3.5e38"])
+def test_a_score_beyond_float32_names_file_and_line(tmp_path, value):
+    screen = f"genes\tgene_interaction\n{GENES[0]};{GENES[1]}\t0.1\n{GENES[2]};{GENES[3]}\t{value}\n"
+    with pytest.raises(DataError) as exc:
+        _build(_dataset(tmp_path, screen=screen))
+    assert exc.value.line == 3 and exc.value.path.endswith("screen.tsv") and "float32" in exc.value.message
+
+
+@pytest.mark.parametrize("cell", ["edges", "features"])
+def test_edge_weights_and_features_beyond_float32_name_file_and_line(tmp_path, cell):
+    if cell == "edges":
+        spec = _dataset(tmp_path, edges=f"{GENES[0]}\t{GENES[1]}\t0.5\n{GENES[1]}\t{GENES[2]}\t1e39\n", weighted=True)
+        line, name = 2, "edges.txt"
+    else:
+        spec = _dataset(tmp_path)
+        (tmp_path / "feats.tsv").write_text(f"gene\tf1\n{GENES[0]}\t0.5\n{GENES[1]}\t-1e39\n")
+        spec.write_text(spec.read_text() + "  features: [{type: table, path: feats.tsv}]\n")
+        line, name = 3, "feats.tsv"
+    with pytest.raises(DataError) as exc:
+        _build(spec)
+    assert exc.value.line == line and exc.value.path.endswith(name) and "float32" in exc.value.message
+
+
+@pytest.mark.parametrize(
+    "old, new, path",
+    [
+        ("num_samples: 500", "num_samples: 500\n    noise: 1e300", "data.synthetic.noise"),
+        ("max_epochs: 1", "max_epochs: 1\n  optimizer: {lr: 1e300}", "training.optimizer.lr"),
+        ("hidden_dim: 16", "hidden_dim: 16\n  conv: {type: masked_gin, eps: 1e300}", "model.conv.eps"),
+        ("hidden_dim: 16", "hidden_dim: 16\n  embedding: {init_std: 4e38}", "model.embedding.init_std"),
+    ],
+)
+def test_spec_numbers_beyond_float32_are_refused_with_line(old, new, path):
+    text = tiny_spec("o").replace(old, new, 1)
+    with pytest.raises(SpecError) as exc:
+        parse_spec(text, "o.yaml")
+    issue = next(i for i in exc.value.issues if i.path == path)
+    assert "float32" in issue.message and issue.line == text.splitlines().index(new.split("\n")[1]) + 1
+
+
+@pytest.mark.parametrize("old, new, path", [
+    ("batch_size: 32", "batch_size: 100000000000000000000", "data.batch_size"),
+    ("max_epochs: 1", "max_epochs: 9223372036854775808", "training.max_epochs"),
+])
+def test_spec_integers_beyond_int64_are_refused_with_line(old, new, path):
+    text = tiny_spec("i").replace(old, new, 1)
+    with pytest.raises(SpecError) as exc:
+        parse_spec(text, "i.yaml")
+    issue = next(i for i in exc.value.issues if i.path == path)
+    assert "int64" in issue.message and issue.line == next(n for n, r in enumerate(text.splitlines(), 1) if new in r)
+
+
+def test_a_run_whose_loss_becomes_non_finite_fails(tmp_path, capsys):
+    from cellgi.train.runs import read_json
+
+    spec = _run_spec(tmp_path, epochs=2)
+    rows = "".join(f"{GENES[i]};{GENES[j]}\t{3e38 if (i + j) % 2 else -3e38:g}\n" for i in range(12) for j in range(i + 1, 12))
+    (tmp_path / "screen.tsv").write_text("genes\tgene_interaction\n" + rows)
+    run = tmp_path / "run"
+    code = main(["train", str(spec), "--run-dir", str(run), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "non-finite" in err or "diverged" in err
+    assert read_json(run / "run.json")["status"] == "failed" and not (run / "metrics.json").exists()
+
+
+# ------------------------------------------------------------------------------------- validate first
+
+
+@pytest.mark.parametrize("where", ["checkpoint", "early_stopping"])
+def test_a_misspelt_monitor_is_a_located_spec_error(tmp_path, where, capsys):
+    text = tiny_spec("m").replace("max_epochs: 1", f"max_epochs: 1\n  {where}: {{monitor: val/pearsn}}")
+    with pytest.raises(SpecError) as exc:
+        parse_spec(text, "m.yaml")
+    issue = exc.value.issues[0]
+    assert issue.path == f"training.{where}.monitor" and "'val/pearson'" in issue.message
+    assert issue.line == text.splitlines().index(f"  {where}: {{monitor: val/pearsn}}") + 1
+    spec = tmp_path / "m.yaml"
+    spec.write_text(tiny_spec("m"))
+    run = tmp_path / "run"
+    assert main(["train", str(spec), f"training.{where}.monitor=val/pearsn", "--run-dir", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert f"override 1 (training.{where}.monitor=val/pearsn)" in err and "Traceback" not in err
+    assert not run.exists()
+
+
+def test_a_misspelt_monitor_of_a_library_spec_fails_before_data(tmp_path, monkeypatch):
+    from cellgi.spec import validate_spec
+    from cellgi.train.runner import TrainerConfigError, train
+
+    spec = parse_spec(tiny_spec("m"), "m.yaml")
+    bad = validate_spec({**spec.model_dump(mode="json"), "training": {
+        **spec.training.model_dump(mode="json"), "early_stopping": {"monitor": "val/person"}}})
+
+    def no_data(*a, **k):
+        raise AssertionError("data read before the monitor was checked")
+
+    monkeypatch.setattr("cellgi.train.runner.build_data", no_data)
+    with pytest.raises(TrainerConfigError, match="val/person"):
+        train(bad, run_dir=tmp_path / "r", progress=False)
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("value", ["0", "0.0", "1.5", "-2"])
+def test_limit_train_batches_that_trains_nothing_is_refused(value):
+    text = tiny_spec("l").replace("max_epochs: 1", f"max_epochs: 1\n  limit_train_batches: {value}")
+    with pytest.raises(SpecError) as exc:
+        parse_spec(text, "l.yaml")
+    assert exc.value.issues[0].path == "training.limit_train_batches"
+
+
+def test_a_feature_column_named_twice_is_refused(tmp_path):
+    spec = _dataset(tmp_path)
+    (tmp_path / "feats.tsv").write_text(f"gene\tf1\tF1\n{GENES[0]}\t0.5\t0.7\n")
+    spec.write_text(spec.read_text() + "  features: [{type: table, path: feats.tsv, columns: [f1]}]\n")
+    with pytest.raises(DataError) as exc:
+        _build(spec)
+    assert exc.value.line == 1 and "appears 2 times" in exc.value.message and "columns 2 and 3" in exc.value.message
+    from cellgi.spec import load_spec
+
+    spec.write_text(spec.read_text().replace("columns: [f1]", "columns: [f1, F1]"))
+    with pytest.raises(SpecError) as exc2:
+        load_spec(spec)
+    assert "more than once" in exc2.value.render()
+
+
+def test_an_error_a_section_check_finds_names_the_override_that_caused_it(tmp_path, capsys):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(tiny_spec("s"))
+    assert main(["spec", "validate", str(spec), "training.stack={baselines: [nope]}"]) == 2
+    err = capsys.readouterr().err
+    assert "override 1 (training.stack={baselines: [nope]})" in err and f"{spec}:" not in err
+
+
+# ------------------------------------------------------------------------------------ runs, pipes, state
+
+
+class _ClosesAfterFirstLine:
+    """A standard output whose reader leaves after the first line (``cellgi train ... | head -1``)."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def write(self, text: str) -> int:
+        if self.lines:
+            raise BrokenPipeError(32, "Broken pipe")
+        self.lines.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if len(self.lines) > 1:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        raise OSError("no file descriptor")
+
+
+def test_train_piped_into_head_completes_its_run(tmp_path, capsys, monkeypatch):
+    import sys
+
+    from cellgi.train.runs import read_json
+
+    spec = _run_spec(tmp_path, epochs=2)
+    run = tmp_path / "run"
+    fake = _ClosesAfterFirstLine()
+    monkeypatch.setattr(sys, "stdout", fake)
+    assert main(["train", str(spec), "--run-dir", str(run), "--no-progress"]) == 0
+    assert "standard output was closed" in capsys.readouterr().err
+    status = read_json(run / "run.json")
+    assert status["status"] == "completed" and (run / "metrics.json").is_file()
+
+
+def test_a_relative_run_folder_records_its_best_checkpoint(tmp_path, monkeypatch):
+    from cellgi.train.runs import read_json
+
+    spec = _run_spec(tmp_path, epochs=1)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", str(spec), "--runs-root", "rel", "--no-progress"]) == 0
+    (run,) = (tmp_path / "rel" / "d").iterdir()
+    assert read_json(run / "run.json")["best_checkpoint"] == "checkpoints/best.ckpt"
+
+
+def test_a_run_stopped_early_says_so(tmp_path, capsys):
+    from cellgi.train.runs import read_json
+
+    spec = _run_spec(tmp_path, epochs=30)
+    # min_delta beyond any change: the monitor never improves, so patience 1 stops after epoch 2
+    spec.write_text(spec.read_text().replace("max_epochs: 30,", "max_epochs: 30, early_stopping: "
+                                             "{monitor: train/loss_epoch, mode: min, patience: 1, min_delta: 1000.0},"))
+    run = tmp_path / "run"
+    assert main(["train", str(spec), "--run-dir", str(run), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    status = read_json(run / "run.json")
+    assert status["stopped_early"]["after_epoch"] == status["epochs"] < 30
+    assert status["stopped_early"]["monitor"] == "train/loss_epoch"
+    assert f"stopped after epoch {status['epochs']} of 30" in out
+
+
+def test_replicate_logs_in_a_file_have_no_wide_rules(tmp_path):
+    from rich.console import Console
+
+    from cellgi.spec import load_spec
+    from cellgi.train.replicates import train_replicates
+
+    log = tmp_path / "log.txt"
+    with open(log, "w") as fh:
+        console = Console(file=fh, width=4000, soft_wrap=True)  # what a pipe gets (COLUMNS=4000)
+        import cellgi.train.replicates as rep
+
+        real = rep.Console
+        rep.Console = lambda *a, **k: console  # type: ignore[assignment]
+        try:
+            train_replicates(load_spec(_run_spec(tmp_path, epochs=1)), [0, 1], run_dir=tmp_path / "reps",
+                             progress=False)
+        finally:
+            rep.Console = real  # type: ignore[assignment]
+    lines = log.read_text().splitlines()
+    assert any("seed 1" in ln for ln in lines)
+    assert max(len(ln) for ln in lines if "─" in ln) <= 100
+
+
+def test_train_leaves_global_state_as_it_found_it(tmp_path):
+    import logging
+    import os
+    import signal
+    import warnings
+
+    import torch
+    from rich.console import Console
+
+    from cellgi.spec import load_spec
+    from cellgi.train.runner import train
+
+    spec = _run_spec(tmp_path, epochs=1)
+    spec.write_text(spec.read_text().replace("trainer: {accelerator: cpu}", "trainer: {accelerator: cpu, deterministic: true}"))
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    filters = list(warnings.filters)
+    env = dict(os.environ)
+    levels = {n: logging.getLogger(n).level for n in logging.root.manager.loggerDict}
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    train(load_spec(spec), run_dir=tmp_path / "run", progress=False, console=Console(file=open(tmp_path / "o", "w")))
+    assert {s: signal.getsignal(s) for s in handlers} == handlers
+    assert warnings.filters == filters
+    assert dict(os.environ) == env
+    assert {n: logging.getLogger(n).level for n in levels} == levels
+    assert torch.are_deterministic_algorithms_enabled() == deterministic
+
+
+def test_a_run_interrupted_before_its_first_checkpoint_is_not_offered_a_resume(tmp_path, monkeypatch, capsys):
+    import signal
+
+    from cellgi.train.runner import TrainingInterrupted
+
+    spec = _run_spec(tmp_path)
+    run = tmp_path / "run"
+
+    def stopped(*a, **k):
+        run.mkdir()
+        raise TrainingInterrupted(signal.SIGTERM, run)
+
+    monkeypatch.setattr("cellgi.train.runner.train", stopped)
+    assert main(["train", str(spec), "--run-dir", str(run)]) == 143
+    err = capsys.readouterr().err
+    assert "stopped before its first checkpoint: start the run again" in err and "--resume" not in err

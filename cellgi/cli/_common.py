@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
+import os
 import signal
+import sys
 import threading
 from typing import Any, Iterator
 
 from cellgi.errors import CellgiError
 
-__all__ = ["DeviceError", "Terminated", "add_model_command", "add_stream_options", "load_on_device", "sigterm_raises"]
+__all__ = [
+    "DeviceError",
+    "PipeSafeStdout",
+    "Terminated",
+    "add_model_command",
+    "add_stream_options",
+    "load_on_device",
+    "sigterm_raises",
+    "stdout_may_close",
+]
 
 
 class DeviceError(CellgiError):
@@ -72,3 +84,67 @@ def add_model_command(sub: argparse._SubParsersAction, name: str, **kwargs: Any)
     p = sub.add_parser(name, **kwargs)
     p.add_argument("checkpoint", metavar="RUN_DIR_OR_CKPT", help="run folder, checkpoint file, or pretrained name (cellgi pretrained list)")
     return p
+
+
+class PipeSafeStdout(io.TextIOBase):
+    """Standard output whose reader may go away (``cellgi train ... | head -1``): after the first
+    ``BrokenPipeError`` the text is dropped (one note on stderr says so) and the work goes on; its
+    results are files, not this output."""
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+        self.reader_gone = False
+
+    def _gone(self) -> None:
+        if self.reader_gone:
+            return
+        self.reader_gone = True
+        try:  # the interpreter's final flush must not meet the broken pipe either
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+            pass
+        print("note: standard output was closed (broken pipe); the command goes on, its messages to "
+              "standard output are dropped", file=sys.stderr)
+
+    def write(self, text: str) -> int:  # type: ignore[override]
+        if not self.reader_gone:
+            try:
+                self._stream.write(text)
+            except BrokenPipeError:
+                self._gone()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.reader_gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._gone()
+
+    def isatty(self) -> bool:
+        return bool(self._stream.isatty())
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._stream, "encoding", "utf-8")
+
+
+@contextlib.contextmanager
+def stdout_may_close() -> Iterator[PipeSafeStdout]:
+    """``sys.stdout`` is a :class:`PipeSafeStdout` within the block (a command whose results are files
+    keeps working when its output pipe closes)."""
+    old = sys.stdout
+    safe = PipeSafeStdout(old)
+    sys.stdout = safe  # type: ignore[assignment]
+    try:
+        yield safe
+    finally:
+        sys.stdout = old

@@ -91,8 +91,9 @@ def run(args: argparse.Namespace) -> int:
     """Exit 0 when written; 2 for an unusable checkpoint, output path or missing optional package (an
     unusable checkpoint and :class:`EmbedError` are reported by :func:`cellgi.cli.main.main`)."""
     from cellgi.api import load
+    from cellgi.fileio import check_writable
 
-    out = Path(args.output)
+    out = check_writable(args.output, label="-o")  # before any work: one line, exit 2
     if out.exists() and not args.force:
         print(f"error: {out} exists; not overwritten (use --force)", file=sys.stderr)
         return 2

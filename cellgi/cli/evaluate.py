@@ -126,13 +126,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: --batch-size must be at least 1, got {args.batch_size}", file=sys.stderr)
         return 2
     if args.output:  # checked before any work, so a finished evaluation is never lost on writing
-        out = Path(args.output)
-        if out.is_dir():
-            print(f"error: -o {out}: is a folder; give a file name (e.g. {out / 'metrics.json'})", file=sys.stderr)
-            return 2
-        if not out.parent.is_dir():
-            print(f"error: -o {out}: folder {out.parent} does not exist", file=sys.stderr)
-            return 2
+        from cellgi.fileio import check_writable
+
+        check_writable(args.output, label="-o")
     if args.predictions:
         check_output_file(args.predictions, "--predictions", inputs=[args.data])
     loaded = load_model(args.checkpoint)

@@ -119,6 +119,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # a write (or read) the command did not foresee: one line, never a traceback
+        if isinstance(exc, BrokenPipeError):
+            raise  # the reader went away: entrypoint() ends quietly
+        from cellgi.fileio import describe_os_error
+
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{describe_os_error(exc)}", file=sys.stderr)
+        return 1
 
 
 def entrypoint() -> None:  # pragma: no cover - console script shim

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from cellgi.cli._common import Terminated, add_model_command, add_stream_options, load_on_device, sigterm_raises
+from cellgi.fileio import check_writable, replace_when_done
 from cellgi.predict import predict_sets
 
 __all__ = ["add_parser", "predict_gene_sets", "run"]
@@ -62,11 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         print(f"error: --batch-size must be at least 1, got {args.batch_size}", file=sys.stderr)
         return 2
-    out = Path(args.output)
-    if out.is_dir() or not out.parent.is_dir():
-        why = "is a folder; give a file name" if out.is_dir() else f"folder {out.parent} does not exist"
-        print(f"error: -o {out}: {why}", file=sys.stderr)
-        return 2
+    out = check_writable(args.output, label="-o")  # before any work: one line, exit 2
     loaded = load_on_device(args.checkpoint, args.device)
     shown = 0
 
@@ -77,14 +73,18 @@ def run(args: argparse.Namespace) -> int:
             print(f"{args.genes}:{no}: skipped '{line}': {reason}", file=sys.stderr)
 
     try:
-        with sigterm_raises():
+        # --overwrite: the old file stays until the new one is complete
+        with sigterm_raises(), replace_when_done(out, enabled=args.overwrite and out.exists()) as dest:
             report = predict_file(
-                loaded, args.genes, args.output, batch_size=args.batch_size, resume=args.resume,
+                loaded, args.genes, str(dest), batch_size=args.batch_size, resume=args.resume,
                 overwrite=args.overwrite, strict=args.strict, progress=not args.no_progress, on_skip=on_skip,
             )
     except (PredictInterrupted, Terminated) as exc:
         rep = getattr(exc, "report", None)
         kept = f"{rep.written} new rows kept in {args.output}" if rep is not None else f"finished batches kept in {args.output}"
+        if args.overwrite and out.exists():
+            print(f"interrupted: {out} left as it was (--overwrite replaces it only when complete)", file=sys.stderr)
+            return 143 if isinstance(exc, Terminated) else 130
         print(f"interrupted: {kept}; rerun with --resume to continue", file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
     if shown > 20:

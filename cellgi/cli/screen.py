@@ -14,6 +14,7 @@ import argparse
 import sys
 
 from cellgi.cli._common import Terminated, add_model_command, add_stream_options, load_on_device, sigterm_raises
+from cellgi.fileio import check_writable
 
 __all__ = ["add_parser", "run"]
 
@@ -48,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     :func:`cellgi.cli.main.main` reports (exit 2)."""
     from cellgi.screen import ScreenInterrupted, plan_screen, run_screen
 
+    check_writable(args.output, label="-o", folder_ok=True)  # before any work (parquet: a folder of parts)
     loaded = load_on_device(args.checkpoint, args.device)
     try:
         with sigterm_raises():

@@ -143,6 +143,10 @@ def run_validate(args: argparse.Namespace) -> int:
 def run_schema(args: argparse.Namespace) -> int:
     from cellgi.spec import spec_json_schema
 
+    if args.output:
+        from cellgi.fileio import check_writable
+
+        check_writable(args.output, label="-o")
     text = json.dumps(spec_json_schema(), indent=2)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as fh:
@@ -175,11 +179,12 @@ def run_example(args: argparse.Namespace) -> int:
     if not args.output:
         sys.stdout.write(text)
         return 0
-    out = Path(args.output)
+    from cellgi.fileio import check_writable, write_text_atomic
+
+    out = check_writable(args.output, label="-o")
     if out.exists() and not args.force:
         print(f"error: {out} exists; not overwritten (use --force)", file=sys.stderr)
         return 2
-    from cellgi.fileio import write_text_atomic
 
     write_text_atomic(out, text)
     print(f"wrote {out} (from the shipped example {src.stem!r})")

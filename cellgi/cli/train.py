@@ -106,54 +106,70 @@ def run(args: argparse.Namespace) -> int:
 
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
+    from cellgi.cli._common import stdout_may_close
     from cellgi.data.errors import DataError
+    from cellgi.fileio import OutputError, check_writable
     from cellgi.nn.model import NonFiniteError
     from cellgi.train.checkpoint import CheckpointError
     from cellgi.train.runner import ModelBuildError, TrainerConfigError, TrainingInterrupted, train
     from cellgi.train.runs import RunDirError, RunWriteError
 
-    try:
-        from cellgi.train.replicates import is_replicates_plan
+    if args.resume is None:  # before any work: where the run folder goes must be writable
+        try:
+            if args.run_dir is not None:
+                check_writable(args.run_dir, label="--run-dir", folder_ok=True, make_parents=True)
+            else:
+                check_writable(args.runs_root, label="--runs-root", folder_ok=True, make_parents=True)
+        except OutputError as exc:
+            print(exc.render(), file=sys.stderr)
+            return 2
+    # a closed output pipe (`cellgi train ... | head -1`) does not stop the run: its results are files
+    with stdout_may_close():
+        try:
+            from cellgi.train.replicates import is_replicates_plan
 
-        spec_seeds = spec.training.seeds if spec is not None and args.resume is None else None
-        if args.resume is not None and is_replicates_plan(args.resume) and not getattr(args, "seeds", None):
-            from cellgi.train.replicates import resume_replicates
+            spec_seeds = spec.training.seeds if spec is not None and args.resume is None else None
+            if args.resume is not None and is_replicates_plan(args.resume) and not getattr(args, "seeds", None):
+                from cellgi.train.replicates import resume_replicates
 
-            resume_replicates(args.resume, progress=not args.no_progress)  # the series, where it stopped
-        elif getattr(args, "seeds", None) or spec_seeds:
-            from cellgi.train.replicates import parse_seeds, train_replicates
+                resume_replicates(args.resume, progress=not args.no_progress)  # the series, where it stopped
+            elif getattr(args, "seeds", None) or spec_seeds:
+                from cellgi.train.replicates import parse_seeds, train_replicates
 
-            try:
-                seeds = parse_seeds(args.seeds) if getattr(args, "seeds", None) else list(spec_seeds)
-            except ValueError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return 2
-            if args.resume is not None or spec is None:
-                print("error: --seeds starts new runs from a SPEC; it does not combine with --resume", file=sys.stderr)
-                return 2
-            train_replicates(spec, seeds, run_dir=args.run_dir, runs_root=args.runs_root, progress=not args.no_progress)
-        else:
-            train(spec, run_dir=args.run_dir, runs_root=args.runs_root, resume=args.resume,
-                  progress=not args.no_progress)
-    except TrainingInterrupted as exc:
-        where = f"; continue with: cellgi train --resume {exc.run_dir}" if exc.run_dir else ""
-        print(f"{exc}: the run is marked interrupted{where}", file=sys.stderr)
-        return exc.exit_code
-    except RunWriteError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except SpecError as exc:
-        print(exc.render(), file=sys.stderr)
-        return 2
-    except (RunDirError, DataError, CheckpointError, ModelBuildError, TrainerConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except MisconfigurationException as exc:
-        print(f"error: training.trainer: {exc}", file=sys.stderr)
-        return 2
-    except NonFiniteError as exc:
-        print(f"error: training diverged: {exc}", file=sys.stderr)
-        return 1
+                try:
+                    seeds = parse_seeds(args.seeds) if getattr(args, "seeds", None) else list(spec_seeds)
+                except ValueError as exc:
+                    print(f"error: {exc}", file=sys.stderr)
+                    return 2
+                if args.resume is not None or spec is None:
+                    print("error: --seeds starts new runs from a SPEC; it does not combine with --resume", file=sys.stderr)
+                    return 2
+                train_replicates(spec, seeds, run_dir=args.run_dir, runs_root=args.runs_root, progress=not args.no_progress)
+            else:
+                train(spec, run_dir=args.run_dir, runs_root=args.runs_root, resume=args.resume,
+                      progress=not args.no_progress)
+        except TrainingInterrupted as exc:
+            where = f"; continue with: cellgi train --resume {exc.run_dir}" if exc.run_dir else ""
+            if exc.run_dir and not (Path(exc.run_dir) / "checkpoints" / "last.ckpt").is_file() \
+                    and not (Path(exc.run_dir) / "replicates.plan.json").is_file():
+                where = f" ({exc.run_dir} stopped before its first checkpoint: start the run again)"
+            print(f"{exc}: the run is marked interrupted{where}", file=sys.stderr)
+            return exc.exit_code
+        except RunWriteError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except SpecError as exc:
+            print(exc.render(), file=sys.stderr)
+            return 2
+        except (RunDirError, DataError, CheckpointError, ModelBuildError, TrainerConfigError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except MisconfigurationException as exc:
+            print(f"error: training.trainer: {exc}", file=sys.stderr)
+            return 2
+        except NonFiniteError as exc:
+            print(f"error: training diverged: {exc}", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -24,14 +24,22 @@
 
 Splits are ``{"train", "val", "test"} -> LongTensor`` of sample indices, sorted; ``gene_folds`` adds
 ``test_one_unseen`` and ``test_two_unseen`` (possibly empty).
+
+Saved splits carry each sample's identity (:func:`sample_keys`: a hash of its sorted gene names, plus
+the file and line it came from), so that a resumed run maps its splits onto data that was edited since
+(rows added, moved or removed) by sample, never by row number (:func:`map_saved_splits`): a sample is
+never used in a split other than the one it was put in. A data set other than
+:class:`PerturbationDataset` takes part by having ``ptr`` and ``pert_idx`` (index sets, CSR) or a
+method ``sample_keys(gene_names) -> uint64 array``; ``source``/``line``/``sources`` are optional.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 import torch
@@ -41,7 +49,16 @@ from cellgi.data.errors import DataError
 from cellgi.fileio import atomic_open
 from cellgi.data.perturbations import SPLIT_NAMES, PerturbationDataset
 
-__all__ = ["SplitResult", "load_splits", "make_splits", "save_splits", "shared_genes"]
+__all__ = [
+    "SplitMapping",
+    "SplitResult",
+    "load_splits",
+    "make_splits",
+    "map_saved_splits",
+    "sample_keys",
+    "save_splits",
+    "shared_genes",
+]
 
 
 @dataclass
@@ -298,27 +315,195 @@ def make_splits(
     return SplitResult(splits, dropped, test_genes, val_genes)
 
 
-def save_splits(splits: dict[str, Tensor], path: str | Path) -> Path:
-    """Write splits atomically: ``.npz`` (arrays) or ``.json`` (lists), chosen by the suffix."""
+def sample_keys(ds: Any, gene_names: Sequence[str]) -> np.ndarray:
+    """One ``uint64`` per sample: a hash of the sample's sorted gene names (case-insensitive), the
+    identity a saved split is kept by. ``ds`` provides ``sample_keys(gene_names)`` itself, or ``ptr`` and
+    ``pert_idx`` (each sample's gene indices into ``gene_names``)."""
+    own = getattr(ds, "sample_keys", None)
+    if callable(own):
+        return np.asarray(own(gene_names), dtype=np.uint64)
+    ptr = torch.as_tensor(ds.ptr).numpy().astype(np.int64)
+    idx = torch.as_tensor(ds.pert_idx).numpy().astype(np.int64)
+    if ptr.size <= 1:
+        return np.zeros(0, dtype=np.uint64)
+    # a 64-bit hash per gene name; a set's key mixes the sum of its genes' hashes (order-free, vectorised)
+    # with its size: two different sets share a key with probability about 2**-64
+    per_gene = np.array([int.from_bytes(hashlib.blake2b(str(g).upper().encode(), digest_size=8).digest(), "little")
+                         for g in gene_names], dtype=np.uint64)
+    sums = np.add.reduceat(per_gene[idx], ptr[:-1])
+    sizes = np.diff(ptr).astype(np.uint64)
+    return _mix64(sums ^ (sizes * np.uint64(0x9E3779B97F4A7C15)))
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser (wrapping uint64 arithmetic)."""
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def _identity(ds: Any, gene_names: Sequence[str]) -> dict[str, np.ndarray]:
+    """What :func:`save_splits` stores per sample so that a split survives an edited data file."""
+    n = len(ds)
+    source = getattr(ds, "source", None)
+    line = getattr(ds, "line", None)
+    sources = list(getattr(ds, "sources", None) or [])
+    return {
+        "_keys": sample_keys(ds, gene_names),
+        "_source": np.zeros(n, np.int64) if source is None else torch.as_tensor(source).numpy().astype(np.int64),
+        "_line": np.zeros(n, np.int64) if line is None else torch.as_tensor(line).numpy().astype(np.int64),
+        "_sources": np.asarray(sources or [""], dtype=str),
+    }
+
+
+def save_splits(splits: dict[str, Tensor], path: str | Path, dataset: Any = None,
+                gene_names: Sequence[str] | None = None) -> Path:
+    """Write splits atomically: ``.npz`` (arrays) or ``.json`` (lists), chosen by the suffix.
+
+    With ``dataset`` and ``gene_names`` each sample's identity is stored too (``_keys``, ``_source``,
+    ``_line``, ``_sources``), which :func:`map_saved_splits` needs to map the splits onto edited data.
+    """
     p = Path(path)
     if p.suffix not in (".json", ".npz"):
         raise ValueError(f"splits file must end in .npz or .json, got {p.name}")
+    extra = _identity(dataset, gene_names) if dataset is not None and gene_names is not None else {}
     with atomic_open(p) as fh:
         if p.suffix == ".json":
-            fh.write(json.dumps({k: v.tolist() for k, v in splits.items()}).encode())
+            body = {k: v.tolist() for k, v in splits.items()}
+            body.update({k: v.tolist() for k, v in extra.items()})
+            fh.write(json.dumps(body).encode())
         else:
-            np.savez(fh, **{k: v.numpy().astype(np.int64) for k, v in splits.items()})
+            np.savez(fh, **{k: v.numpy().astype(np.int64) for k, v in splits.items()},
+                     **{k: (v.astype(np.uint64) if k == "_keys" else v) for k, v in extra.items()})
     return p
 
 
-def load_splits(path: str | Path) -> dict[str, Tensor]:
-    """Read splits written by :func:`save_splits`."""
-    p = Path(path)
+def _read(p: Path) -> dict[str, np.ndarray]:
     try:
         if p.suffix == ".json":
             data = json.loads(p.read_text())
-            return {k: torch.tensor(v, dtype=torch.long) for k, v in data.items()}
+            return {k: np.asarray(v, dtype=(np.uint64 if k == "_keys" else str if k == "_sources" else np.int64))
+                    for k, v in data.items()}
         with np.load(p, allow_pickle=False) as z:
-            return {k: torch.from_numpy(z[k].astype(np.int64)) for k in z.files}
-    except (OSError, ValueError, json.JSONDecodeError) as exc:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, TypeError, json.JSONDecodeError) as exc:
         raise DataError(f"cannot read splits: {exc}", p) from None
+
+
+def load_splits(path: str | Path) -> dict[str, Tensor]:
+    """Read splits written by :func:`save_splits` (sample indices of the data as it was then)."""
+    raw = _read(Path(path))
+    return {k: torch.from_numpy(v.astype(np.int64)) for k, v in raw.items() if not k.startswith("_")}
+
+
+@dataclass
+class SplitMapping:
+    """Saved splits mapped onto the data of now (:func:`map_saved_splits`)."""
+
+    splits: dict[str, Tensor]
+    #: the data is the one the splits were made on, sample for sample, in the same order
+    unchanged: bool
+    #: samples of the data now that no saved split holds (rows added since), left out of every split
+    new_samples: int = 0
+    #: ``file: N rows added`` lines for the notes
+    details: list[str] = field(default_factory=list)
+
+
+def _rank_in_group(keys: np.ndarray) -> np.ndarray:
+    """For each position, how many earlier positions hold the same key (0 for the first)."""
+    order = np.argsort(keys, kind="stable")
+    sk = keys[order]
+    start = np.r_[0, np.flatnonzero(sk[1:] != sk[:-1]) + 1]
+    first = np.repeat(start, np.diff(np.r_[start, sk.size]))
+    rank = np.empty(keys.size, dtype=np.int64)
+    rank[order] = np.arange(sk.size) - first
+    return rank
+
+
+def _where(sources: np.ndarray, source: np.ndarray, line: np.ndarray, i: int) -> str:
+    name = str(sources[int(source[i])]) if 0 <= int(source[i]) < sources.size else "?"
+    return f"{name}:{int(line[i])}" if int(line[i]) > 0 else name
+
+
+def map_saved_splits(path: str | Path, dataset: Any, gene_names: Sequence[str]) -> SplitMapping:
+    """The splits saved in ``path`` expressed as indices into ``dataset`` (the data as it is now).
+
+    Samples are matched by identity (:func:`sample_keys`; the k-th sample with a gene set then is the
+    k-th with it now), so rows added, moved or removed elsewhere in a file change nothing. Samples that
+    are new are left out of every split (counted in :attr:`SplitMapping.new_samples`).
+
+    Raises:
+        DataError: a sample of a saved split is no longer in the data (naming the file and the line it
+            was on), a gene set in several splits whose count changed (which one is which cannot be
+            told), or a splits file without identities (written by an older cellgi) that does not
+            match the data now.
+    """
+    p = Path(path)
+    raw = _read(p)
+    names = [k for k in raw if not k.startswith("_")]
+    keys_now = sample_keys(dataset, gene_names)
+    n_now = keys_now.size
+    if "_keys" not in raw:  # an older file: only row numbers, usable only when nothing moved
+        saved = {k: torch.from_numpy(raw[k].astype(np.int64)) for k in names}
+        top = max((int(v.max()) for v in saved.values() if v.numel()), default=-1)
+        if top >= n_now:
+            raise DataError(
+                f"the run's saved splits refer to sample {top + 1} but the data now has {n_now} samples: the "
+                "data changed since the run started and this splits file does not say which sample is which "
+                "(restore the data files, or start a new run)", p)
+        return SplitMapping(saved, unchanged=True)
+    keys_old = raw["_keys"].astype(np.uint64)
+    if keys_old.size == n_now and np.array_equal(keys_old, keys_now):
+        return SplitMapping({k: torch.from_numpy(raw[k].astype(np.int64)) for k in names}, unchanged=True)
+
+    import pandas as pd
+
+    code = np.full(keys_old.size, -1, dtype=np.int64)  # split of each old sample (-1: in none)
+    for c, name in enumerate(SPLIT_NAMES):
+        if name in raw:
+            code[raw[name].astype(np.int64)] = c
+    old = pd.DataFrame({"key": keys_old.view(np.int64), "rank": _rank_in_group(keys_old),
+                        "old": np.arange(keys_old.size)})
+    new = pd.DataFrame({"key": keys_now.view(np.int64), "rank": _rank_in_group(keys_now), "new": np.arange(n_now)})
+    both = old.merge(new, on=["key", "rank"], how="outer")
+    src_old, line_old, srcs_old = raw["_source"], raw["_line"], raw["_sources"]
+    gone = both["new"].isna() & both["old"].notna()
+    gone_idx = both.loc[gone, "old"].to_numpy(np.int64)
+    gone_idx = gone_idx[code[gone_idx] >= 0]
+    if gone_idx.size:
+        gone_idx.sort()
+        shown = ", ".join(f"{_where(srcs_old, src_old, line_old, i)} ({SPLIT_NAMES[code[i]]})" for i in gone_idx[:5])
+        files = sorted({str(srcs_old[int(src_old[i])]) for i in gone_idx if 0 <= int(src_old[i]) < srcs_old.size})
+        raise DataError(
+            f"the data changed since the run started: {gone_idx.size} sample(s) of its splits are no longer "
+            f"in {', '.join(files) or 'the data'} (as they were: {shown}{', ...' if gone_idx.size > 5 else ''}); "
+            "a resumed run keeps the samples it was split on: restore the file, or start a new run", p)
+    # a gene set held by several splits whose count changed: which measurement is which cannot be told
+    per_key = pd.DataFrame({"key": keys_old.view(np.int64), "code": code}).groupby("key")["code"].nunique()
+    n_old = pd.Series(keys_old.view(np.int64)).value_counts()
+    n_new = pd.Series(keys_now.view(np.int64)).value_counts()
+    mixed = per_key[per_key > 1].index
+    changed = [k for k in mixed if n_new.get(k, 0) != n_old.get(k, 0)]
+    if changed:
+        i = int(np.flatnonzero(keys_old.view(np.int64) == changed[0])[0])
+        raise DataError(
+            f"the data changed since the run started: {len(changed)} gene set(s) measured in several splits "
+            f"now occur a different number of times (e.g. the one at {_where(srcs_old, src_old, line_old, i)}), "
+            "so which measurement belongs to which split cannot be told; restore the file, or start a new run", p)
+    matched = both.dropna()
+    old_to_new = np.full(keys_old.size, -1, dtype=np.int64)
+    old_to_new[matched["old"].to_numpy(np.int64)] = matched["new"].to_numpy(np.int64)
+    splits = {}
+    for k in names:
+        idx = old_to_new[raw[k].astype(np.int64)]
+        splits[k] = torch.from_numpy(np.sort(idx[idx >= 0]))
+    added = both.loc[both["old"].isna(), "new"].to_numpy(np.int64)
+    details = []
+    src_now = getattr(dataset, "source", None)
+    srcs_now = list(getattr(dataset, "sources", None) or [])
+    if added.size and src_now is not None and srcs_now:
+        counts = np.bincount(torch.as_tensor(src_now).numpy()[added].astype(np.int64), minlength=len(srcs_now))
+        details = [f"{srcs_now[j]}: {int(c)} sample(s) not in the run's data when it started"
+                   for j, c in enumerate(counts) if c]
+    return SplitMapping(splits, unchanged=False, new_samples=int(added.size), details=details)

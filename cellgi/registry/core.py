@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from cellgi.registry import records as _records
 from cellgi.registry.errors import (
@@ -31,6 +31,8 @@ from cellgi.registry.records import BUILTIN_DIST, PluginRecord
 from cellgi.registry.roles import ROLES
 
 __all__ = [
+    "FLOAT32_MAX",
+    "check_float32_range",
     "AUTOLOAD_ENV",
     "ComponentEntry",
     "NoParams",
@@ -47,10 +49,40 @@ __all__ = [
 AUTOLOAD_ENV = "CELLGI_DISABLE_PLUGIN_AUTOLOAD"
 
 
+#: the largest magnitude of a float32: spec numbers end up in float32 tensors (weights, targets, the
+#: optimiser's updates), so a larger one would become inf there
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def check_float32_range(value: Any) -> Any:
+    """``value`` unchanged when every float in it (lists, tuples and mappings searched) has a magnitude
+    of at most :data:`FLOAT32_MAX` and every integer fits an int64; else a ``ValueError`` (pydantic
+    reports it at the field's key)."""
+    if isinstance(value, float):
+        if abs(value) > FLOAT32_MAX:
+            raise ValueError(f"Input should be a finite number within the float32 range (|x| <= 3.4e+38), got {value:g}")
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if abs(value) >= 2**63:  # counts, sizes and seeds end up in int64 tensors or C integers
+            raise ValueError(f"Input should be an integer within the int64 range (|x| < 2**63), got {value}")
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            check_float32_range(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            check_float32_range(v)
+    return value
+
+
 class Params(BaseModel):
-    """Base class of every component's params model: unknown keys refused, no silent coercion."""
+    """Base class of every component's params model: unknown keys refused, no silent coercion, every
+    float within the float32 range."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _float32_range(cls, value: Any) -> Any:
+        return check_float32_range(value)
 
 
 class NoParams(Params):

@@ -118,10 +118,16 @@ def validate_spec(data: Any, located: Located | None = None, *, base_dir: str | 
         from cellgi.spec.resources import check_memory
 
         check_memory(spec, located)
+        from cellgi.spec.training import monitor_problems
+
+        problems = monitor_problems(spec)
+        if problems:
+            raise SpecError([SpecIssue(located.file, located.line_of(loc), ".".join(loc), msg,
+                                       located.snippet(located.line_of(loc))) for loc, msg in problems])
     if base_dir is not None:
         root = resolve_path(base_dir, spec.data.root)
-        if root != Path(spec.data.root):  # it was relative (or ~): made absolute once, here
-            root = root.resolve()
+        if not Path(spec.data.root).is_absolute():  # relative (or ~), also from a spec in the current
+            root = root.resolve()  # folder ('spec.yaml', whose parent is '.'): made absolute once, here
         spec = spec.model_copy(update={"data": spec.data.model_copy(update={"root": str(root)})})
     return spec
 

@@ -7,17 +7,24 @@ import typing
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from cellgi.registry import ComponentEntry, get_registry
+from cellgi.registry.core import check_float32_range
 
 __all__ = ["ComponentSlot", "StrictModel", "component", "data_format", "resolve_model", "resolve_type"]
 
 
 class StrictModel(BaseModel):
-    """Base of every spec section: unknown keys refused, no coercion of '2' into 2."""
+    """Base of every spec section: unknown keys refused, no coercion of '2' into 2, every float within the
+    float32 range (the values live in float32 tensors)."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _float32_range(cls, value: Any) -> Any:
+        return check_float32_range(value)
 
 
 @dataclass(frozen=True)

@@ -340,8 +340,18 @@ def validate_with_overrides(
         spec = validate_spec(data, located if hasattr(located, "lines") else None, base_dir=base_dir)
     except SpecError as exc:
         issues: list[SpecIssue] = list(bad)
+        from_file: set[tuple[str, str]] | None = None  # the issues of the spec without the overrides
         for issue in exc.issues:
             owner = next((o for o in reversed(parsed) if o.covers(issue.path)), None)
+            if owner is None and parsed:
+                # an issue at a section (a check of several keys, the memory estimate...) that the file
+                # alone does not have: the overrides caused it, the one inside that section (or the last)
+                if from_file is None:
+                    from_file = _issues_without_overrides(raw, located, base_dir)
+                if (issue.path, issue.message) not in from_file:
+                    inside = [o for o in parsed if o.covers(issue.path) or
+                              ".".join(map(str, o.loc)).startswith(issue.path + "." if issue.path else "")]
+                    owner = (inside or parsed)[-1]
             if owner is None:
                 issues.append(issue)
                 continue
@@ -358,6 +368,19 @@ def validate_with_overrides(
     if bad:
         raise SpecError(bad)
     return spec
+
+
+def _issues_without_overrides(raw: Any, located: Any, base_dir: Any) -> set[tuple[str, str]]:
+    """``(path, message)`` of every issue of the spec as the file has it (empty when it validates)."""
+    from cellgi.spec import validate_spec
+
+    try:
+        validate_spec(raw, located if hasattr(located, "lines") else None, base_dir=base_dir)
+    except SpecError as exc:
+        return {(i.path, i.message) for i in exc.issues}
+    except Exception:  # noqa: BLE001 - only a comparison: nothing of the file's is known then
+        return set()
+    return set()
 
 
 def dump_spec_yaml(spec: Any) -> str:

@@ -10,6 +10,8 @@ from pydantic import Field, field_validator, model_validator
 from cellgi.spec.base import StrictModel, component
 
 __all__ = [
+    "logged_metric_keys",
+    "monitor_problems",
     "BaselineSpec",
     "CheckpointSpec",
     "CSVLoggerSpec",
@@ -190,7 +192,8 @@ class TrainingSpec(StrictModel):
         None, description="short form kept for older specs: {enabled: false} = no baselines, alpha = the "
         "additive baseline's alpha (folded into training.baselines when the spec is read)",
     )
-    limit_train_batches: int | float | None = Field(None, description="Lightning limit (debugging)")
+    limit_train_batches: int | float | None = Field(
+        None, description="Lightning limit (debugging): batches per epoch (int >= 1) or a fraction in (0, 1]")
     log_every_n_steps: int = Field(20, ge=1)
     loggers: list[LoggerSpec] = Field(  # type: ignore[valid-type]
         default_factory=lambda: [TensorBoardLoggerSpec(type="tensorboard")],
@@ -246,6 +249,14 @@ class TrainingSpec(StrictModel):
                     f"({kinds or 'none: training.baseline.enabled is false or training.baselines is []'})")
         return self
 
+    @field_validator("limit_train_batches")
+    @classmethod
+    def _some_training(cls, v: int | float | None) -> int | float | None:
+        """0 batches would train nothing and write no checkpoint."""
+        if v is not None and (v <= 0 or (isinstance(v, float) and v > 1)):
+            raise ValueError(f"limit_train_batches must be a number of batches >= 1 or a fraction in (0, 1], got {v}")
+        return v
+
     @field_validator("seeds")
     @classmethod
     def _distinct_seeds(cls, v: list[int] | None) -> list[int] | None:
@@ -255,3 +266,42 @@ class TrainingSpec(StrictModel):
             if len(set(v)) != len(v):
                 raise ValueError(f"a seed is repeated in {v}")
         return v
+
+
+def logged_metric_keys(spec: Any) -> list[str]:
+    """Every per-epoch key a run of ``spec`` logs, which ``training.checkpoint.monitor`` and
+    ``training.early_stopping.monitor`` can name: ``train/loss_epoch``, ``val/loss`` and ``train/`` and
+    ``val/`` of every metric (per-target keys ``val/<target>/<metric>`` too when there are several targets)."""
+    import warnings
+
+    from cellgi.train.metrics import InteractionMetrics
+
+    with warnings.catch_warnings():  # torchmetrics' notes on building its metrics
+        warnings.simplefilter("ignore")
+        names = list(InteractionMetrics(spec.data.targets, spec.training.metrics.strong_threshold,
+                                        sync=False).compute())
+    keys = ["train/loss_epoch", "val/loss"]
+    for stage in ("train", "val"):
+        keys += [f"{stage}/{k}" for k in names]
+    return keys
+
+
+def monitor_problems(spec: Any) -> list[tuple[tuple[str, ...], str]]:
+    """``(key path, message)`` for each monitor (checkpoint, early stopping) naming no logged key."""
+    import difflib
+
+    t = spec.training
+    given = [(("training", "checkpoint", "monitor"), t.checkpoint.monitor)]
+    if t.early_stopping is not None:
+        given.append((("training", "early_stopping", "monitor"), t.early_stopping.monitor))
+    keys: list[str] | None = None
+    out = []
+    for loc, name in given:
+        if name in ("val/pearson", "val/loss", "train/pearson", "train/loss_epoch"):
+            continue  # logged by every run (spares building the metric list)
+        keys = keys if keys is not None else logged_metric_keys(spec)
+        if name not in keys:
+            close = difflib.get_close_matches(name, keys, n=3)
+            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+            out.append((loc, f"{name!r} is not a value a run logs{hint} (it logs: {', '.join(keys)})"))
+    return out

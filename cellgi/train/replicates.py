@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rich.console import Console
+from rich.rule import Rule
 from rich.table import Table
 
 from cellgi.train.runs import (
@@ -217,7 +218,8 @@ def _run_series(spec: Any, seeds: list[int], parent: Path, *, progress: bool, co
     runs: dict[str, str] = {}
     for s in seeds:
         if primary:
-            console.rule(f"seed {s}")
+            # at most 100 columns: piped output is 4,000 columns wide (no wrapping), a rule would fill them
+            console.print(Rule(f"seed {s}"), width=min(console.width, 100))
         sub = parent / f"seed_{s}"
         try:
             if resume and (run_completed(sub) or (sub / CKPT_DIR / "last.ckpt").is_file()):
@@ -245,6 +247,10 @@ def _run_series(spec: Any, seeds: list[int], parent: Path, *, progress: bool, co
         # the members and the data once, for the ensemble's metrics and the stack
         ens = load_ensemble([parent / sub for sub in runs.values()])
         bundle = build_data(spec.data, progress=False)
+        from cellgi.train.runner import apply_saved_splits
+
+        # the members' own split (one for the series), mapped by sample onto the data as it is now
+        apply_saved_splits(bundle, parent / runs[str(seeds[0])], console)
         if len(seeds) > 1:
             out["ensemble"] = evaluate_ensemble(spec, ens, bundle=bundle)
         stacked = stack_folder(parent, spec, ens, bundle, say=console.print) if spec.training.stack is not None else {}

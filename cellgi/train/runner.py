@@ -24,6 +24,7 @@ import contextlib
 import errno
 import json
 import logging
+import math
 import os
 import signal
 import threading
@@ -43,9 +44,10 @@ from cellgi.data.build import DataBundle, build_data
 from cellgi.data.datamodule import CellDataModule
 from cellgi.data.genes import GeneMapper
 from cellgi.data.normalize import TargetNormalizer
-from cellgi.data.splits import load_splits, save_splits
+from cellgi.data.splits import map_saved_splits, save_splits
 from cellgi.errors import CellgiError
 from cellgi.spec import Spec, load_spec, validate_spec
+from cellgi.spec.training import monitor_problems
 from cellgi.train.callbacks import (
     BaselinesCallback,
     MetricsExport,
@@ -89,8 +91,11 @@ __all__ = [
     "DDP_RUN_DIR_ENV",
     "ModelBuildError",
     "TrainerConfigError",
+    "FiniteGuard",
+    "TrainingDiverged",
     "TrainingInterrupted",
     "TrainResult",
+    "apply_saved_splits",
     "flatten_metrics",
     "is_primary_process",
     "measured_sizes",
@@ -129,6 +134,47 @@ class ModelBuildError(CellgiError):
     exit_code = 2
 
 
+class TrainingDiverged(CellgiError):
+    """The loss or an error metric (mse, mae) became NaN or inf: the run stops, ``run.json`` says failed."""
+
+    exit_code = 1
+
+
+#: logged values that are finite in any sound run (correlations may be undefined: NaN is allowed there)
+_MUST_BE_FINITE = ("/loss", "/loss_epoch", "/mse", "/mae")
+
+
+class FiniteGuard(Callback):
+    """Stops a run whose loss or error metrics stop being finite (after each training and validation epoch
+    and after testing, before ``metrics.json`` is written): :class:`TrainingDiverged`."""
+
+    def _check(self, trainer: Any, when: str, prefixes: tuple[str, ...] | None = None) -> None:
+        values = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        bad = []
+        for key, v in values.items():
+            if not key.endswith(_MUST_BE_FINITE) or (prefixes is not None and not key.startswith(prefixes)):
+                continue
+            stage, _, name = key.rpartition("/")
+            if math.isnan(v) and name in ("mse", "mae") and not values.get(f"{stage}/n", 1.0) > 0:
+                continue  # undefined (no measured sample), not diverged
+            if not math.isfinite(v):
+                bad.append(f"{key} = {v}")
+        if bad:
+            raise TrainingDiverged(
+                f"training diverged: {', '.join(sorted(bad))} {when} (lower training.optimizer.lr, set "
+                "training.gradient_clip_val, or check the targets' scale)")
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        self._check(trainer, f"after epoch {trainer.current_epoch + 1}", ("train/",))
+
+    def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        if not trainer.sanity_checking:
+            self._check(trainer, f"in validation after epoch {trainer.current_epoch + 1}", ("val/",))
+
+    def on_test_end(self, trainer: Any, pl_module: Any) -> None:
+        self._check(trainer, "in the final evaluation")
+
+
 class TrainingInterrupted(BaseException):
     """The run was stopped by a signal (SIGINT, SIGTERM); ``run.json`` says ``interrupted``.
 
@@ -155,6 +201,8 @@ class TrainResult:
     seconds: float = 0.0
     primary: bool = True
     complete_before: bool = False
+    #: the epoch after which early stopping ended the run (None: it ran its max_epochs)
+    stopped_early: int | None = None
 
 
 def measured_sizes(bundle: DataBundle) -> dict[str, int]:
@@ -238,9 +286,35 @@ def summary_table(metrics: dict[str, float], target_names: list[str], title: str
     return table
 
 
+_QUIET_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda",
+                  "lightning.fabric.utilities.seed")
+
+
+@contextlib.contextmanager
+def _global_state_kept() -> Iterator[None]:
+    """:func:`train` as a library call leaves the process as it found it: warning filters, the levels of
+    the loggers it quiets, environment variables (Lightning's seed variables, the DDP run folder), torch's
+    deterministic-algorithms switch (signal handlers: :func:`_signals_interrupt`)."""
+    env = dict(os.environ)
+    levels = {name: logging.getLogger(name).level for name in _QUIET_LOGGERS}
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    try:
+        with warnings.catch_warnings():
+            yield
+    finally:
+        for k in [k for k in os.environ if k not in env]:
+            del os.environ[k]
+        for k, v in env.items():
+            if os.environ.get(k) != v:
+                os.environ[k] = v
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+
+
 def _quiet_lightning() -> None:
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda",
-                 "lightning.fabric.utilities.seed"):
+    for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
     # epoch metrics come from torchmetrics objects, already gathered over ranks before logging
@@ -373,10 +447,20 @@ def _check_settings(spec: Spec, planned: Path, has_val: bool) -> None:
             "data.split.fractions gives none (monitor a train/ metric, or add a validation fraction)"
         )
     check_stack_settings(spec)
+    check_monitors(spec)
     try:
         _build_trainer(spec, planned, callbacks=[], loggers=False, progress=False, has_val=has_val)
     except (ValueError, TypeError, RuntimeError) as exc:  # Lightning's MisconfigurationException included
         raise TrainerConfigError(f"training.trainer: {exc}") from None
+
+
+def check_monitors(spec: Spec) -> None:
+    """The checkpoint and early-stopping monitors name keys the run will log (checked before any data;
+    a spec read from a file has this checked at validation, with the line)."""
+    problems = monitor_problems(spec)
+    if problems:
+        loc, msg = problems[0]
+        raise TrainerConfigError(f"{'.'.join(loc)}: {msg}")
 
 
 def check_stack_settings(spec: Spec) -> None:
@@ -469,8 +553,16 @@ def train(
     Raises:
         RunDirError, RunWriteError, CheckpointError, TrainerConfigError, ModelBuildError,
         cellgi.data.errors.DataError, SpecError: bad inputs or a failed write (nothing written before
-        is lost). TrainingInterrupted: SIGINT or SIGTERM (``exit_code`` 130 / 143).
+        is lost). TrainingDiverged: the loss or mse/mae became NaN or inf (``run.json`` says failed).
+        TrainingInterrupted: SIGINT or SIGTERM (``exit_code`` 130 / 143).
     """
+    with _global_state_kept():
+        return _train(spec, run_dir=run_dir, runs_root=runs_root, resume=resume, progress=progress,
+                      console=console, callbacks=callbacks)
+
+
+def _train(spec: Spec | None, *, run_dir: Any, runs_root: Any, resume: Any, progress: bool,
+           console: Console | None, callbacks: Sequence[Callback]) -> TrainResult:
     t0 = time.perf_counter()
     _quiet_lightning()
     primary = is_primary_process()
@@ -505,9 +597,19 @@ def train(
         result.seconds = time.perf_counter() - t0
         _finish(rdir, primary, status="completed", finished=environment_info(spec)["created"],
                 epochs=result.epochs, seconds=round(result.seconds, 2),
-                best_checkpoint=result.best_checkpoint.relative_to(rdir).as_posix()
-                if result.best_checkpoint and result.best_checkpoint.is_relative_to(rdir) else None)
+                best_checkpoint=_in_run(result.best_checkpoint, rdir),
+                **({"stopped_early": {"after_epoch": result.stopped_early, "max_epochs": spec.training.max_epochs,
+                                      "monitor": spec.training.early_stopping.monitor}}  # type: ignore[union-attr]
+                   if result.stopped_early else {}))
     return result
+
+
+def _in_run(path: Path | None, rdir: Path) -> str | None:
+    """``path`` relative to the run folder (``checkpoints/best.ckpt``), whether either is relative or absolute."""
+    if path is None:
+        return None
+    full, root = Path(path).resolve(), Path(rdir).resolve()
+    return full.relative_to(root).as_posix() if full.is_relative_to(root) else None
 
 
 def _open_run_folder(plan: _Plan, runs_root: Any, primary: bool, *, resumed: bool, say: Any) -> Path:
@@ -560,9 +662,9 @@ def _load_data(spec: Spec, rdir: Path, resumed: bool, primary: bool, console: Co
     say = console.print if primary else (lambda *a, **k: None)
     bundle = build_data(spec.data, progress=primary)
     if resumed or not primary:
-        _apply_saved_splits(bundle, rdir, console if primary else None)
+        apply_saved_splits(bundle, rdir, console if primary else None)
     else:
-        save_splits(bundle.splits, rdir / SPLITS_FILE)
+        save_splits(bundle.splits, rdir / SPLITS_FILE, bundle.dataset, bundle.graph.genes)
         write_json(rdir / DATA_REPORT_FILE, bundle.report.to_dict())
     for w in bundle.report.warnings:
         say(f"[yellow]data:[/yellow] {w}")
@@ -650,13 +752,18 @@ def _train_in(
     )
     cbs, export, best_cb = run_callbacks(spec, rdir, bundle, has_val=has_val, progress=progress and primary,
                                          say=say, warn=lambda m: say(f"[yellow]warning:[/yellow] {m}"))
-    trainer = _build_trainer(spec, rdir, callbacks=cbs + list(extra_callbacks), loggers=loggers,
+    # the guard first: its on_test_end runs before metrics.json and model.pt are written
+    trainer = _build_trainer(spec, rdir, callbacks=[FiniteGuard(), *cbs, *extra_callbacks], loggers=loggers,
                              progress=progress and primary, has_val=has_val)
     if primary:
         log_spec(trainer.loggers, spec)
     trainer.fit(task, datamodule=dm, ckpt_path=str(plan.resume_ckpt) if plan.resume_ckpt is not None else None)
     if trainer.interrupted:
         raise KeyboardInterrupt
+    # read before testing: loading the best checkpoint for the test restores the callback's older state
+    es_cb = next((c for c in cbs if isinstance(c, EarlyStopping)), None)
+    stopped_early = (es_cb is not None and es_cb.wait_count >= es_cb.patience
+                     and trainer.current_epoch < spec.training.max_epochs)
     last_path = rdir / CKPT_DIR / "last.ckpt"
     best_path = Path(best_cb.best_model_path) if best_cb.best_model_path else None
     if best_path is None or not best_path.is_file():
@@ -671,10 +778,12 @@ def _train_in(
     metrics = export.metrics
     result.metrics = metrics
     best_epoch = next((c.best_epoch for c in cbs if isinstance(c, ModelFileExport)), None)
-    stopped = next((c.stopped_epoch for c in cbs if isinstance(c, EarlyStopping) and c.stopped_epoch), None)
     title = f"{spec.name}: best epoch {(best_epoch or 0) + 1} of {epochs}"
-    if stopped:
+    if stopped_early and es_cb is not None:
+        result.stopped_early = epochs
         title += " (early stopping)"
+        say(f"early stopping: {es_cb.monitor} did not improve for {es_cb.patience} epoch(s); stopped after "
+            f"epoch {epochs} of {spec.training.max_epochs}")
     if spec.training.stack is not None:
         if has_val:
             from cellgi.stack import stack_folder
@@ -718,17 +827,22 @@ def baseline_verdicts(metrics: dict[str, float], label: str = "test pearson") ->
     return lines
 
 
-def _apply_saved_splits(bundle: DataBundle, run_dir: Path, console: Console | None) -> None:
-    """On resume (or in a DDP worker with a finished split file), use the run's own splits."""
+def apply_saved_splits(bundle: DataBundle, run_dir: Path, console: Console | None) -> None:
+    """On resume (or in a DDP worker with a finished split file), use the run's own splits, mapped onto
+    the data as it is now by sample identity (:func:`~cellgi.data.splits.map_saved_splits`): rows added
+    to a file since are left out (and said so), a sample that is gone is a :class:`DataError`."""
     path = run_dir / SPLITS_FILE
     if not path.is_file():
         return
-    saved = load_splits(path)
+    mapped = map_saved_splits(path, bundle.dataset, bundle.graph.genes)
+    saved = mapped.splits
+    if mapped.new_samples and console is not None:
+        console.print(f"[yellow]note:[/yellow] the data changed since the run started; its splits are kept "
+                      f"sample by sample, and {mapped.new_samples} sample(s) new since are left out of every split"
+                      + "".join(f"\n  {d}" for d in mapped.details), highlight=False)
     same = all(k in saved and torch.equal(saved[k], bundle.splits[k]) for k in ("train", "val", "test"))
     if same:
         return
-    if console is not None:
-        console.print(f"[yellow]note:[/yellow] the data now splits differently; using the run's saved splits ({path})")
     bundle.splits = {k: saved[k] for k in saved}
     bundle.normalizer = TargetNormalizer(bundle.normalizer.kind, target_names=bundle.target_names).fit(
         bundle.dataset.y[bundle.splits["train"]]

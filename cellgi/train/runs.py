@@ -6,7 +6,8 @@ Layout (names are module constants)::
                          (cellgi, plugin, torch/PyG/Lightning versions, seed, split)
     run.json             status (running/completed/failed/interrupted), command lines, times, resumes
     data_report.json     what the data build read and left out
-    splits.npz           train/val/test sample indices
+    splits.npz           train/val/test sample indices and each sample's identity (gene-set hash, file,
+                         line), by which a resume maps the splits onto edited data
     checkpoints/         last.ckpt (every epoch, atomic) and best.ckpt (by training.checkpoint.monitor)
     model.pt             weights-only model file (from the best checkpoint) for evaluate/predict
     metrics.json         final train/val/test metrics and the additive baseline's
@@ -37,7 +38,7 @@ from typing import Any, Mapping
 import yaml
 
 from cellgi.errors import CellgiError
-from cellgi.fileio import write_text_atomic
+from cellgi.fileio import describe_os_error, write_text_atomic
 
 __all__ = [
     "CKPT_DIR",
@@ -175,21 +176,24 @@ def create_run_dir(name: str, *, runs_root: str | Path = "runs", run_dir: str | 
             )
         try:
             p.mkdir(parents=True, exist_ok=True)
+            claim_run_dir(p)
         except OSError as exc:
-            raise RunDirError(f"cannot create run folder {p}: {exc.strerror or exc}") from None
-        claim_run_dir(p)
+            raise RunDirError(f"cannot create run folder {p}: {describe_os_error(exc)}") from None
         return p
     base = Path(runs_root) / name
-    base.mkdir(parents=True, exist_ok=True)
     stamp = timestamp()
-    for i in range(1, 1000):
-        p = base / (stamp if i == 1 else f"{stamp}-{i}")
-        try:
-            p.mkdir()
-        except FileExistsError:
-            continue
-        claim_run_dir(p)
-        return p
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        for i in range(1, 1000):
+            p = base / (stamp if i == 1 else f"{stamp}-{i}")
+            try:
+                p.mkdir()
+            except FileExistsError:
+                continue
+            claim_run_dir(p)
+            return p
+    except OSError as exc:  # read-only, a file on the way, a full disk
+        raise RunDirError(f"cannot create a run folder under {base}: {describe_os_error(exc)}") from None
     raise RunDirError(f"could not create a new run folder under {base}")  # pragma: no cover
 
 

@@ -127,3 +127,63 @@ def test_gene_folds_errors():
         make_splits(ds, "gene_folds", num_folds=3, fold=3)
     with pytest.raises(DataError, match="fewer than num_folds"):
         make_splits(ds, "gene_folds", num_folds=5, shared_gene_fraction=0.01)
+
+
+# ------------------------------------------------------------------ saved splits mapped by sample identity
+
+
+def _named(sets, n_genes=40):
+    names = [f"G{i:03d}" for i in range(n_genes)]
+    ds = PerturbationDataset.from_sets(sets, torch.zeros(len(sets), 1), ["t"], n_genes)
+    return ds, names
+
+
+def _key_sets(ds, names, idx):
+    return sorted(tuple(sorted(names[int(g)] for g in ds.genes_of(int(i)))) for i in idx)
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".json"])
+def test_saved_splits_follow_their_samples_when_rows_move(tmp_path, suffix):
+    from cellgi.data.splits import map_saved_splits
+
+    rng = np.random.default_rng(0)
+    sets = [sorted(rng.choice(40, 2, replace=False).tolist()) for _ in range(200)]
+    sets = [list(s) for s in dict.fromkeys(tuple(s) for s in sets)]
+    ds, names = _named(sets)
+    split = make_splits(ds, "random", (0.6, 0.2, 0.2), seed=1).splits
+    path = save_splits(split, tmp_path / f"s{suffix}", ds, names)
+    same = map_saved_splits(path, ds, names)
+    assert same.unchanged and all(torch.equal(same.splits[k], split[k]) for k in split)
+    order = rng.permutation(len(sets))
+    moved, _ = _named([sets[i] for i in order] + [[0, 1, 2]])  # rows shuffled, one new sample at the end
+    got = map_saved_splits(path, moved, names)
+    assert not got.unchanged and got.new_samples == 1
+    for k in split:
+        assert _key_sets(moved, names, got.splits[k]) == _key_sets(ds, names, split[k])
+
+
+def test_a_gene_set_in_two_splits_whose_count_changed_is_refused(tmp_path):
+    from cellgi.data.splits import map_saved_splits
+
+    sets = [[1, 2], [1, 2], [3, 4], [5, 6], [7, 8]]
+    ds, names = _named(sets)
+    split = {"train": torch.tensor([0, 2, 3]), "val": torch.tensor([4]), "test": torch.tensor([1])}
+    path = save_splits(split, tmp_path / "s.npz", ds, names)
+    fewer, _ = _named([[1, 2], [3, 4], [5, 6], [7, 8]])
+    with pytest.raises(DataError, match="no longer in|cannot be told"):
+        map_saved_splits(path, fewer, names)
+    more, _ = _named(sets + [[1, 2]])
+    with pytest.raises(DataError, match="cannot be told"):
+        map_saved_splits(path, more, names)
+
+
+def test_an_old_splits_file_without_identities_is_refused_when_the_data_shrank(tmp_path):
+    from cellgi.data.splits import map_saved_splits
+
+    ds, names = _named([[1, 2], [3, 4], [5, 6]])
+    path = save_splits({"train": torch.tensor([0, 2]), "val": torch.tensor([], dtype=torch.long),
+                        "test": torch.tensor([1])}, tmp_path / "s.npz")
+    assert map_saved_splits(path, ds, names).unchanged
+    smaller, _ = _named([[1, 2], [3, 4]])
+    with pytest.raises(DataError, match="does not say which sample is which"):
+        map_saved_splits(path, smaller, names)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from cellgi.data.errors import DataError
 from cellgi.data.features.base import (
@@ -16,7 +16,7 @@ from cellgi.data.features.base import (
     resolve_path,
     standardize_and_impute,
 )
-from cellgi.data.readers._io import check_file, iter_lines
+from cellgi.data.readers._io import FLOAT32_NOTE, check_file, in_float32, iter_lines
 from cellgi.data.readers._table import read_table
 from cellgi.registry import Params, register
 
@@ -49,6 +49,18 @@ class TableFeaturesParams(Params):
         if self.strain_priority is not None and not self.strip_suffix:
             raise ValueError("strain_priority reads the strain suffix: set strip_suffix: true")
         return self
+
+    @field_validator("columns", "column_names")
+    @classmethod
+    def _distinct_names(cls, v: list[str] | None) -> list[str] | None:
+        """A name given twice (case-insensitively) would be one feature read twice, or two columns of
+        which one is silently used."""
+        if v is not None:
+            low = [c.strip().lower() for c in v]
+            twice = sorted({c for c, lc in zip(v, low) if low.count(lc) > 1})
+            if twice:
+                raise ValueError(f"column name(s) {twice} given more than once")
+        return v
 
 
 @register("gene_features", "table", summary="numeric columns of a table keyed by gene; imputed + missing indicator",
@@ -120,7 +132,14 @@ class TableFeatures(GeneFeatureSource):
     def compute(self, ctx: FeatureContext) -> GeneFeatureBlock:
         p = resolve_path(ctx.root, self.path)
         names, gi, rows, header_line = self._rows(p)
-        lower = [n.lower() for n in names]
+        lower = [n.strip().lower() for n in names]
+        used = [lower.index(c.lower()) for c in self.columns if c.lower() in lower] if self.columns is not None \
+            else list(range(len(names)))
+        for j in used:  # never read one of two same-named columns silently
+            at = [i for i, x in enumerate(lower) if x == lower[j]]
+            if len(at) > 1:
+                raise DataError(f"column {names[j]!r} appears {len(at)} times in the header (columns "
+                                f"{' and '.join(str(i + 1) for i in at)}); rename the copies", p, header_line)
         if self.columns is not None:
             use = []
             for c in self.columns:
@@ -162,8 +181,9 @@ class TableFeatures(GeneFeatureSource):
                         vals.append(np.nan)
                         continue
                     raise DataError(f"non-numeric value {cell!r} in feature column {names[j]!r}", p, lineno) from None
-                if not np.isfinite(v):  # inf / 1e999 is not a measurement: never imputed silently
-                    raise DataError(f"non-finite value {cell!r} in feature column {names[j]!r}", p, lineno)
+                if not in_float32(v):  # inf / 1e999 / 1e39 is not a measurement: never imputed silently
+                    raise DataError(f"non-finite value {cell!r} in feature column {names[j]!r} {FLOAT32_NOTE}",
+                                    p, lineno)
                 vals.append(v)
             if gene is None or gene not in index:
                 unmapped += 1

@@ -10,7 +10,8 @@ from typing import Any, Iterator
 
 from cellgi.data.errors import DataError
 
-__all__ = ["NameInterner", "check_file", "iter_lines", "parse_float", "require_rows"]
+__all__ = ["FLOAT32_MAX", "FLOAT32_NOTE", "NameInterner", "check_file", "in_float32", "iter_lines", "parse_float",
+           "require_rows"]
 
 
 def check_file(path: str | Path, what: str = "file") -> Path:
@@ -58,15 +59,27 @@ def _bad_utf8_line(p: Path, opener) -> int | None:  # type: ignore[no-untyped-de
     return None
 
 
+#: the largest magnitude a float32 tensor holds: data values (targets, weights, features) live in float32,
+#: so a cell beyond it would become inf there
+FLOAT32_MAX = 3.4028234663852886e38
+#: said after a value refused for its size
+FLOAT32_NOTE = "(cellgi holds data values as float32: |x| <= 3.4e+38)"
+
+
+def in_float32(v: float) -> bool:
+    """Whether ``v`` is finite and stays finite as a float32."""
+    return math.isfinite(v) and abs(v) <= FLOAT32_MAX
+
+
 def parse_float(text: str, path: str | Path, line: int, what: str = "number") -> float:
     """``float(text)`` or a :class:`DataError` quoting the bad value; ``inf``, ``nan`` and values that
-    overflow a double (``1e999``) are refused too."""
+    overflow a float32 (``1e39``, ``1e999``) are refused too."""
     try:
         v = float(text)
     except ValueError:
         raise DataError(f"{what} {text!r} is not a number", path, line) from None
-    if not math.isfinite(v):
-        raise DataError(f"{what} {text.strip()!r} is not a finite number", path, line)
+    if not in_float32(v):
+        raise DataError(f"{what} {text.strip()!r} is not a finite number {FLOAT32_NOTE}", path, line)
     return v
 
 

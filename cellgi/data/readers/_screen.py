@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from cellgi.data.errors import DataError
-from cellgi.data.readers._io import NameInterner
+from cellgi.data.readers._io import FLOAT32_NOTE, NameInterner, in_float32
 
 __all__ = ["RawScreen", "RawScreenBuilder", "SPLIT_CODES", "parse_target", "parse_target_row"]
 
@@ -23,7 +23,7 @@ _MISSING = {"", "na", "nan", "n/a", "none", "null", "-"}
 
 def parse_target(text: str) -> float | None:
     """A target value: float, NaN for an empty/NA cell, None when it is not a finite number
-    (``inf``, ``-inf`` and overflowing values such as ``1e999`` are not measurements)."""
+    (``inf``, ``-inf`` and values that overflow a float32 such as ``1e39`` are not measurements)."""
     t = text.strip()
     if t.lower() in _MISSING:
         return float("nan")
@@ -31,7 +31,7 @@ def parse_target(text: str) -> float | None:
         v = float(t)
     except ValueError:
         return None
-    return v if math.isfinite(v) else None
+    return v if in_float32(v) else None
 
 
 def parse_target_row(
@@ -46,7 +46,7 @@ def parse_target_row(
     for name, col in columns.items():
         v = parse_target(fields[col])
         if v is None:
-            raise DataError(f"{header[col]!r} value {fields[col]!r} is not a finite number", path, lineno)
+            raise DataError(f"{header[col]!r} value {fields[col]!r} is not a finite number {FLOAT32_NOTE}", path, lineno)
         values[name] = v
     if all(math.isnan(v) for v in values.values()):
         return None

@@ -322,14 +322,24 @@ def sample_keys(ds: Any, gene_names: Sequence[str]) -> np.ndarray:
     own = getattr(ds, "sample_keys", None)
     if callable(own):
         return np.asarray(own(gene_names), dtype=np.uint64)
-    ptr = torch.as_tensor(ds.ptr).numpy().astype(np.int64)
-    idx = torch.as_tensor(ds.pert_idx).numpy().astype(np.int64)
-    if ptr.size <= 1:
-        return np.zeros(0, dtype=np.uint64)
     # a 64-bit hash per gene name; a set's key mixes the sum of its genes' hashes (order-free, vectorised)
     # with its size: two different sets share a key with probability about 2**-64
     per_gene = np.array([int.from_bytes(hashlib.blake2b(str(g).upper().encode(), digest_size=8).digest(), "little")
                          for g in gene_names], dtype=np.uint64)
+    if not hasattr(ds, "ptr") and callable(getattr(ds, "pairs", None)):
+        # a grid of pairs (cellgi.data.grid.GridDataset): the pairs by index arithmetic, in chunks
+        n = len(ds)
+        out = np.empty(n, dtype=np.uint64)
+        step = 1 << 22
+        with np.errstate(over="ignore"):
+            for lo in range(0, n, step):
+                p = torch.as_tensor(ds.pairs(torch.arange(lo, min(n, lo + step)))).numpy().astype(np.int64)
+                out[lo:lo + p.shape[0]] = per_gene[p[:, 0]] + per_gene[p[:, 1]]
+        return _mix64(out ^ (np.uint64(2) * np.uint64(0x9E3779B97F4A7C15)))
+    ptr = torch.as_tensor(ds.ptr).numpy().astype(np.int64)
+    idx = torch.as_tensor(ds.pert_idx).numpy().astype(np.int64)
+    if ptr.size <= 1:
+        return np.zeros(0, dtype=np.uint64)
     sums = np.add.reduceat(per_gene[idx], ptr[:-1])
     sizes = np.diff(ptr).astype(np.uint64)
     return _mix64(sums ^ (sizes * np.uint64(0x9E3779B97F4A7C15)))

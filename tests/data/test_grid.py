@@ -407,3 +407,18 @@ def test_neutral_sampling_on_a_flat_screen_is_reported(tmp_path):
                           "split: {kind: random}"))
     b = build_data(load_spec(p).data, progress=False, cache=False)
     assert any("neutral_sampling is set but applies to grid screens" in w for w in b.report.warnings)
+
+
+def test_sample_identity_of_a_grid_is_that_of_its_pairs():
+    """A saved split keeps samples by identity (cellgi.data.splits.sample_keys): a grid's pair has the key the
+    same gene pair has in a flat data set, in either orientation, so a resume maps a grid run's splits."""
+    from cellgi.data.perturbations import PerturbationDataset
+    from cellgi.data.splits import sample_keys
+
+    ds = random_grid(7, 9, 4, 0.2, 20)
+    names = [f"Y{i:03d}" for i in range(20)]
+    pairs = ds.pairs(torch.arange(len(ds)))
+    flat = PerturbationDataset.from_sets(pairs.flip(1).tolist(), torch.zeros(len(ds), 1), ["gene_interaction"], 20)
+    got = sample_keys(ds, names)
+    assert got.dtype == np.uint64 and len(set(got.tolist())) == len(ds)
+    np.testing.assert_array_equal(got, sample_keys(flat, names))

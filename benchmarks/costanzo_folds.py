@@ -29,12 +29,9 @@ def _latest(folder: Path) -> Path | None:
 
 
 def _row(metrics: dict, prefix: str) -> dict[str, dict[str, float | None]]:
-    out = {}
-    for split in SPLITS:
-        block = metrics.get(prefix, {}) if prefix else metrics
-        block = block.get(split, {}) if isinstance(block, dict) else {}
-        out[split] = {m: block.get(m) for m in METRICS}
-    return out
+    """``{split: {metric: value}}`` of one predictor from a flat ``metrics.json`` (``[prefix.]split.metric``)."""
+    pre = f"{prefix}." if prefix else ""
+    return {split: {m: metrics.get(f"{pre}{split}.{m}") for m in METRICS} for split in SPLITS}
 
 
 def _baselines_only(spec_path: str, fold: int, overrides: list[str]) -> dict:
@@ -79,13 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         if run is None:
             raise SystemExit(f"fold {k}: no finished run under {folder}")
         metrics = json.loads((run / "metrics.json").read_text())
-        stack_file = run / "stack_metrics.json"
         members = {"network": _row(metrics, "")}
-        for key in sorted(metrics):
-            if key.startswith("baseline_") or key == "stack":
-                members[key] = _row(metrics, key)
-        if stack_file.exists():
-            members["stack"] = _row(json.loads(stack_file.read_text()), "stack")
+        for prefix in sorted({k.split(".", 1)[0] for k in metrics}):
+            if prefix.startswith("baseline_") or prefix == "stack":
+                members[prefix] = _row(metrics, prefix)
         per_fold[k] = {"run": str(run), "members": members}
     summary: dict[str, dict] = {}
     names = sorted({m for f in per_fold.values() for m in f["members"]})

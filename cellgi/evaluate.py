@@ -133,19 +133,23 @@ def evaluate_screen(
             f"{n_no_target} with no measured value of {provided}"
         )
         raise EvaluateError(f"{screen['path']}: no sample can be evaluated ({why}; skipped: {skipped})")
-    bs = batch_size or loaded.spec.data.eval_batch_size or loaded.spec.data.batch_size
+    from cellgi.scoring import dataset_sets, iter_batches, scorer_for
+
+    scorer = scorer_for(loaded, batch_size=batch_size)  # the wildtype once; big batches for local-only models
+    bs = scorer.batch_size
+    padded, pmask = dataset_sets(ds, keep)
     metrics = InteractionMetrics(targets, loaded.spec.training.metrics.strong_threshold, sync=False)
     counts = torch.zeros(len(targets), dtype=torch.long)
     members: dict[str, Any] = {}  # a stacked run: each member alone too
-    for lo in range(0, keep.numel(), bs):
-        batch = ds.batch(keep[lo : lo + bs])
-        pred, reps = loaded.predict(batch)
-        metrics.update(pred.float().cpu(), batch.y)
-        for name, p in (reps.get("stack_members") or {}).items():
+    for part, p_b, m_b in zip(iter_batches(keep, bs), iter_batches(padded, bs), iter_batches(pmask, bs)):
+        out = scorer.score_padded(p_b, m_b)
+        y_b = ds.y[part]
+        metrics.update(out["pred"], y_b)
+        for name, p in (out.get("members") or {}).items():
             if name not in members:
                 members[name] = InteractionMetrics(targets, loaded.spec.training.metrics.strong_threshold, sync=False)
-            members[name].update(p.float().cpu(), batch.y)
-        counts += (~torch.isnan(batch.y)).sum(dim=0).cpu()
+            members[name].update(p.float().cpu(), y_b)
+        counts += (~torch.isnan(y_b)).sum(dim=0).cpu()
     values = metrics.compute()
     unmeasured = [t for t, c in zip(targets, counts.tolist()) if c == 0 and t not in missing]
     unmapped = load.unmapped.to_dict(limit=20)

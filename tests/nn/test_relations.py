@@ -34,3 +34,21 @@ def test_relations_match_hand_counts():
     assert torch.equal(r[:, [0, 1, 2], [0, 1, 2]], torch.zeros(2, 3, 8))  # no self pairs
     assert torch.equal(r[1, 2], torch.zeros(3, 8)) and torch.equal(r[1, :, 2], torch.zeros(3, 8))  # padding
     torch.testing.assert_close(r[1, 0, 1], r[0, 2, 0])  # the same gene pair in another sample
+
+
+def test_relation_tables_equal_dense_rows():
+    """The common-neighbour tables and sorted edge keys give the dense-row path's values bitwise."""
+    from cellgi.testing import random_graph
+
+    graph = random_graph(60)
+    values = torch.randn(60, 2)
+    rel = PairRelations(graph, graph.edge_type_names, values)
+    assert rel.uses_shared_tables
+    g = torch.Generator().manual_seed(0)
+    padded = torch.randint(0, 60, (500, 3), generator=g)
+    mask = torch.ones(500, 3, dtype=torch.bool)
+    mask[::4, 2] = False
+    assert torch.equal(rel(padded, mask), rel.forward_dense(padded, mask))
+    assert torch.equal(PairRelations(_graph(), ["u", "d"])(torch.tensor([[0, 3], [4, 1]]), torch.ones(2, 2, dtype=torch.bool)),
+                       PairRelations(_graph(), ["u", "d"]).forward_dense(torch.tensor([[0, 3], [4, 1]]),
+                                                                         torch.ones(2, 2, dtype=torch.bool)))

@@ -322,7 +322,7 @@ def predict_file(
         ProvenanceError: ``resume`` of an output another model, input or column set made.
     """
     from cellgi.provenance import check_resume, file_digest, read_record, record
-    from cellgi.scoring import gene_labels, scorer_for
+    from cellgi.scoring import gene_labels, pad_sets, scorer_for
 
     gp, op = Path(genes_path), Path(out_path)
     if op.is_dir():
@@ -340,7 +340,7 @@ def predict_file(
     batch_size = batch_size or scorer.batch_size
     names = list(loaded.target_names)
     probe = [[0, 1]] if len(loaded.mapper.genes) > 1 else [[0]]
-    header = output_header(names, predict_sets(loaded, probe, scorer=scorer))
+    header = output_header(names, scorer.score_padded(*pad_sets(probe)))  # which parts the predictor has
     prov_path = provenance_path(op)
     prov = record("predict", loaded, input_digest, {"columns": header}, input_path=str(gp))
     old_header: list[str] | None = None

@@ -168,3 +168,75 @@ def test_cli_screen_equals_cli_predict(tmp_path, capsys):
     assert_screen_equals_predict(run, tmp_path, capsys)
     assert main(["screen", str(run), "--query", "NOTAGENE", "-o", str(tmp_path / "x.tsv")]) == 2
     assert "query 1: gene 'NOTAGENE'" in capsys.readouterr().err
+
+
+def test_resume_refuses_another_model_or_options_and_a_killed_parquet_part_is_redone(tmp_path):
+    """A screen output records the model's digest, the plan and the options: a resume with another model
+    or other options is refused (nothing appended); a part left open by a kill -9 is dropped and redone."""
+    loaded = tiny_loaded()
+    plan = plan_screen(loaded.mapper, ["G001;G002", "G010"])
+    out = tmp_path / "s.parquet"
+
+    def stop(written, _todo):
+        if written >= 20:
+            raise KeyboardInterrupt
+
+    with pytest.raises(ScreenInterrupted):
+        run_screen(loaded, plan, out, top_k=2, batch_size=10, progress=False, on_batch=stop)
+    record = json.loads((tmp_path / "s.screen.json").read_text())
+    assert record["model"]["digest"].startswith("sha256:") and record["options"]["top_k"] == 2
+    other = tiny_loaded()
+    torch.manual_seed(5)
+    for p in other.model.parameters():
+        p.data.normal_()
+    with pytest.raises(ScreenError, match="model: the rows come from"):
+        run_screen(other, plan, out, top_k=2, batch_size=10, progress=False, resume=True)
+    with pytest.raises(ScreenError, match="option top_k: 2 then, 3 now"):
+        run_screen(loaded, plan, out, top_k=3, batch_size=10, progress=False, resume=True)
+    (out / "part-000001.parquet.tmp").write_bytes(b"PAR1 half a part")  # what a kill -9 leaves
+    rep = run_screen(loaded, plan, out, top_k=2, batch_size=7, progress=False, resume=True)
+    assert rep.already_written == 20 and rep.complete and not list(out.glob("*.tmp"))
+    whole = tmp_path / "w.parquet"
+    run_screen(loaded, plan, whole, top_k=2, batch_size=64, progress=False)
+    import pyarrow.parquet as pq
+
+    a, b = pq.read_table(out).to_pylist(), pq.read_table(whole).to_pylist()
+    assert [(r["query"], r["array"]) for r in a] == [(r["query"], r["array"]) for r in b]  # none lost or doubled
+    assert list(a[0]) == ["query", "query_names", "array", "array_names", "t0", "t1"]
+
+
+def test_pairs_screen_blocks_and_names(tmp_path):
+    """Pairs of a list, with or without a query (the CLI crashed on --pairs-of); rows in combinations
+    order (vectorised blocks); standard names beside the genes."""
+    graph_genes = [f"G{i:03d}" for i in range(N)]
+    m = GeneMapper(graph_genes, names={"RAD52": "G003", "NTG1": "G004"})
+    plan = plan_screen(m, None, pairs_of=["G003", "G004", "G005", "G006", "G007"])
+    import itertools
+
+    blocks = [plan.array_block(0, lo, 3) if lo + 3 <= plan.total else plan.array_block(0, lo, plan.total - lo)
+              for lo in range(0, plan.total, 3)]
+    got = [tuple(r) for b in blocks for r in b.tolist()]
+    assert got == list(itertools.combinations([3, 4, 5, 6, 7], 2)) == list(plan.arrays_of(0))
+    loaded = tiny_loaded()
+    loaded.mapper = m
+    run_screen(loaded, plan, tmp_path / "p.tsv", top_k=50, batch_size=4, progress=False)
+    rows = read_tsv(tmp_path / "p.tsv")
+    assert len(rows) == 10 and rows[0]["array"] == "G003;G004" and rows[0]["array_names"] == "RAD52;NTG1"
+    assert rows[0]["query"] == "" and rows[5]["array_names"] == "NTG1;G006"
+    top = read_tsv(tmp_path / "p.top.tsv")
+    assert {r["array_names"] for r in top} <= {r["array_names"] for r in rows} and top
+
+
+def test_cli_pairs_of_with_and_without_query(tmp_path, capsys):
+    (tmp_path / "t.yaml").write_text(tiny_spec("tiny-pairs"))
+    run = tmp_path / "run"
+    assert main(["train", str(tmp_path / "t.yaml"), "--run-dir", str(run), "--no-progress"]) == 0
+    genes = tmp_path / "genes.txt"
+    genes.write_text("SYN0001\nSYN0002\nSYN0003\nSYN0004\n")
+    assert main(["screen", str(run), "--pairs-of", str(genes), "-o", str(tmp_path / "a.tsv"), "--no-progress"]) == 0
+    assert len(read_tsv(tmp_path / "a.tsv")) == 6
+    assert main(["screen", str(run), "--pairs-of", str(genes), "--query", "SYN0010", "-o", str(tmp_path / "b.tsv"),
+                 "--no-progress"]) == 0
+    rows = read_tsv(tmp_path / "b.tsv")
+    assert len(rows) == 6 and {r["query"] for r in rows} == {"SYN0010"}
+    capsys.readouterr()

@@ -391,7 +391,9 @@ def screen_benchmark(cfg: BenchConfig, num_arrays: int = 256, progress: Callable
     arrays = order[2 : 2 + min(num_arrays, n - 2)]
     sets = [query + (a,) for a in arrays]
     bs = cfg.batch_sizes[0]
-    chunks = [sets[i : i + bs] for i in range(0, len(sets), bs)]
+    from cellgi.scoring import iter_batches
+
+    chunks = list(iter_batches(sets, bs))
     say(f"screen: query pair {query} x {len(arrays)} array genes, batch size {bs}, {cfg.aggregator}")
 
     def plain(chunk):

@@ -9,11 +9,15 @@ query gene, or a query pair for trigenic screens); for each query the screen pre
 
 Array genes that belong to the query are left out (a set never names a gene twice).
 
-Speed, exactly: :class:`ScreenScorer` computes the model's initial gene states and the wildtype cell (every
-layer, the pooled ``z_w`` column and the wildtype states the local head reads) once per screen instead
-of once per batch, and runs each batch's perturbed columns only, through the model's own fused,
-first-layer-delta forward. Its predictions equal ``LazyDango.forward`` on the same sets up to float
-rounding (tests/test_screen.py checks it against ``cellgi predict``'s path). What a fixed query shares
+Speed, exactly: the screen scores with :func:`cellgi.scoring.scorer_for` (as ``cellgi predict`` and
+``evaluate`` do), which computes the model's initial gene states and the wildtype cell once per screen
+instead of once per batch (:meth:`~cellgi.nn.model.LazyDango.wildtype_states`) and runs each batch's
+perturbed columns only; a model without a global part (``local_only``) runs no message passing per
+batch at all, only gathers, table look-ups and its heads, on 16,384 sets at a time. Predictions equal
+``LazyDango.forward`` on the same sets up to float rounding (tests/test_scoring.py, tests/test_screen.py).
+The sets of a batch are made without Python loops (:meth:`ScreenPlan.array_block`), the Parquet columns
+with pyarrow kernels, and the top-K is merged with numpy, labels made for candidates only, so a
+whole-genome pairs screen (17 million pairs) is bound by the model, not by the bookkeeping. What a fixed query shares
 beyond that is small on a yeast-scale graph: its deletions change about 12% of the first layer's rows,
 which the first-layer delta already recomputes only where they change, and from the second layer on
 nearly every gene is within reach of the array gene's neighbours through the dense STRING edge types
@@ -21,17 +25,20 @@ nearly every gene is within reach of the array gene's neighbours through the den
 
 Output, streamed while the screen runs (nothing is held in memory):
 
-- ``OUT.tsv``: one row per prediction, in plan order: ``query``, ``array`` (gene names joined by ``;``),
-  one column per target in original units; or ``OUT.parquet``: the same rows as a folder of Parquet
-  part files (``part-000000.parquet``, ...; read it with ``pandas.read_parquet("OUT.parquet")``; needs
-  ``pip install cellgi[parquet]``);
+- ``OUT.tsv``: one row per prediction, in plan order: ``query``, ``query_names``, ``array``,
+  ``array_names`` (gene names joined by ``;``, then their standard names, e.g. ``RAD52`` for
+  ``YML032C``), one column per target in original units; or ``OUT.parquet``: the same rows as a folder
+  of Parquet part files (``part-000000.parquet``, ..., up to 1,048,576 rows each, one row group per
+  batch; read it with ``pandas.read_parquet("OUT.parquet")``; needs ``pip install cellgi[parquet]``);
 - ``OUT.top.tsv``: per query, the ``top_k`` strongest negative and positive predictions of the ranking
-  target, rewritten (atomically) whenever a query completes;
-- ``OUT.screen.json``: the plan's fingerprint, so that ``resume=True`` refuses to continue a different
-  screen.
+  target (with the same name columns), rewritten (atomically) whenever a query completes;
+- ``OUT.screen.json``: what made the output (:mod:`cellgi.provenance`): the model's digest, the plan's
+  digest and the options that change rows, so that ``resume=True`` refuses to continue another model's,
+  another plan's or other options' output, naming what differs.
 
-Resuming: rows are flushed batch by batch (Parquet parts are written atomically), so an interrupted screen
-keeps every finished batch; ``resume=True`` counts the rows already there (a partly written TSV row is
+Resuming: TSV rows are flushed batch by batch; a Parquet part is written to ``part-N.parquet.tmp`` and
+renamed when full or when the screen stops (Ctrl-C included; a ``kill -9`` loses the open part only,
+whose ``.tmp`` a resume removes), so an interrupted screen keeps every finished batch; ``resume=True`` counts the rows already there (a partly written TSV row is
 dropped), skips that many predictions of the plan and continues, so no row is written twice. The top-K of
 a query that was cut is rebuilt from its rows in the output.
 
@@ -51,7 +58,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path

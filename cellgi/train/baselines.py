@@ -235,10 +235,11 @@ class SetFeaturizer:
     @torch.no_grad()
     def __call__(self, padded: Tensor, mask: Tensor, *, batch_size: int = 4096) -> np.ndarray:
         """Features ``[S, D]`` of the sets ``padded [S, K]`` (gene indices; ``mask [S, K]`` marks the real ones)."""
+        from cellgi.scoring import iter_batches
+
         padded, mask = padded.to(torch.long).cpu(), mask.to(torch.bool).cpu()
         out = []
-        for lo in range(0, padded.shape[0], batch_size):
-            p, m = padded[lo : lo + batch_size], mask[lo : lo + batch_size]
+        for p, m in zip(iter_batches(padded, batch_size), iter_batches(mask, batch_size)):
             k = p.shape[1]
             mf = m.unsqueeze(-1).to(torch.float32)
             x = self.per_gene[p]  # [b, k, Fg]

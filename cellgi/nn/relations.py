@@ -152,32 +152,28 @@ class PairRelations(nn.Module):
             return self.forward_dense(padded, mask)
         b, k = padded.shape
         p = padded.to(torch.long)
-        pair_mask = (mask.unsqueeze(2) & mask.unsqueeze(1)).to(torch.float32)
-        pair_mask = pair_mask * (1 - torch.eye(k, device=padded.device)).unsqueeze(0)
-        gi = p.unsqueeze(2).expand(b, k, k)
-        gj = p.unsqueeze(1).expand(b, k, k)
+        # each unordered pair once (the features are symmetric), then mirrored into [B, K, K, F]
+        iu, ju = torch.triu_indices(k, k, 1, device=p.device)
+        gi, gj = p[:, iu], p[:, ju]  # [B, P]
+        pm = (mask[:, iu] & mask[:, ju]).to(torch.float32)
         tables = self.shared_tables()
         feats = []
         for t in range(len(self.edge_types)):
             edge, wgt = self._edge_lookup(t, gi, gj)
             shared = tables[t][gi, gj].to(torch.float32)
-            deg = getattr(self, f"deg_{t}")[p]
-            union = (deg.unsqueeze(2) + deg.unsqueeze(1) - shared).clamp_min(1.0)
+            deg = getattr(self, f"deg_{t}")
+            union = (deg[gi] + deg[gj] - shared).clamp_min(1.0)
             feats += [edge, wgt, torch.log1p(shared), shared / union]
-        feats += self._value_features(p)
-        return torch.stack(feats, -1) * pair_mask.unsqueeze(-1)
-
-    def _value_features(self, padded: Tensor) -> list[Tensor]:
-        if not self.values.shape[1]:
-            return []
-        b, k = padded.shape
-        v = self.values[padded.reshape(-1)].view(b, k, -1)  # [B, K, V]
-        vi, vj = v.unsqueeze(2).expand(b, k, k, -1), v.unsqueeze(1).expand(b, k, k, -1)
-        feats = []
-        for j in range(v.shape[-1]):
-            a, c = vi[..., j], vj[..., j]
-            feats += [torch.minimum(a, c), torch.maximum(a, c), a * c]
-        return feats
+        if self.values.shape[1]:
+            vi, vj = self.values[gi], self.values[gj]  # [B, P, V]
+            for j in range(vi.shape[-1]):
+                a, c = vi[..., j], vj[..., j]
+                feats += [torch.minimum(a, c), torch.maximum(a, c), a * c]
+        f = torch.stack(feats, -1) * pm.unsqueeze(-1)  # [B, P, F]
+        out = f.new_zeros(b, k, k, f.shape[-1])
+        out[:, iu, ju] = f
+        out[:, ju, iu] = f
+        return out
 
     def forward_dense(self, padded: Tensor, mask: Tensor) -> Tensor:
         """:meth:`forward` from each sample's dense adjacency rows ``[B, K, N]`` (no table; memory and time
@@ -197,7 +193,12 @@ class PairRelations(nn.Module):
             deg = binary.sum(-1)
             union = (deg.unsqueeze(2) + deg.unsqueeze(1) - shared).clamp_min(1.0)
             feats += [edge, wgt, torch.log1p(shared), shared / union]
-        feats += self._value_features(padded.to(torch.long))
+        if self.values.shape[1]:
+            v = self.values[genes].view(b, k, -1)  # [B, K, V]
+            vi, vj = v.unsqueeze(2).expand(b, k, k, -1), v.unsqueeze(1).expand(b, k, k, -1)
+            for j in range(v.shape[-1]):
+                a, c = vi[..., j], vj[..., j]
+                feats += [torch.minimum(a, c), torch.maximum(a, c), a * c]
         return torch.stack(feats, -1) * pair_mask.unsqueeze(-1)
 
 

@@ -322,7 +322,7 @@ def predict_file(
         ProvenanceError: ``resume`` of an output another model, input or column set made.
     """
     from cellgi.provenance import check_resume, file_digest, read_record, record
-    from cellgi.scoring import gene_labels, pad_sets, scorer_for
+    from cellgi.scoring import gene_labels, iter_batches, pad_sets, scorer_for
 
     gp, op = Path(genes_path), Path(out_path)
     if op.is_dir():
@@ -369,12 +369,28 @@ def predict_file(
     genes = loaded.mapper.genes
     labels = gene_labels(loaded.mapper)
     fh = None
-    pending: list[tuple[int, str, list[int]]] = []
 
-    def flush() -> None:
+    def predictable() -> Iterator[tuple[int, str, list[int]]]:
+        """The input lines to predict, in order; skipped lines and unusual sizes counted on the way."""
+        for no, text, idx, reason in iter_gene_sets(gp, loaded.mapper, on_bytes=bar.advance):
+            if no <= report.resumed_after_line:
+                continue
+            if idx is None:
+                report.skipped += 1
+                report.skipped_by_reason[_category(reason)] += 1
+                if len(report.skipped_examples) < EXAMPLES:
+                    report.skipped_examples.append((no, text, reason))
+                if on_skip is not None:
+                    on_skip(no, text, reason)
+                continue
+            if report.trained_sizes is not None and len(idx) not in report.trained_sizes:
+                report.unusual_sizes[len(idx)] += 1
+                if len(report.unusual_examples) < EXAMPLES:
+                    report.unusual_examples.append((no, text))
+            yield no, text, idx
+
+    def write(pending: list[tuple[int, str, list[int]]]) -> None:
         nonlocal fh
-        if not pending:
-            return
         out = predict_sets(loaded, [s for _, _, s in pending], scorer=scorer)
         if fh is None:
             if old_header is not None:
@@ -394,29 +410,11 @@ def predict_file(
             for (no, text, s), v in zip(pending, values)))
         fh.flush()
         report.written += len(pending)
-        pending.clear()
 
     try:
         with bar:
-            for no, text, idx, reason in iter_gene_sets(gp, loaded.mapper, on_bytes=bar.advance):
-                if no <= report.resumed_after_line:
-                    continue
-                if idx is None:
-                    report.skipped += 1
-                    report.skipped_by_reason[_category(reason)] += 1
-                    if len(report.skipped_examples) < EXAMPLES:
-                        report.skipped_examples.append((no, text, reason))
-                    if on_skip is not None:
-                        on_skip(no, text, reason)
-                    continue
-                if report.trained_sizes is not None and len(idx) not in report.trained_sizes:
-                    report.unusual_sizes[len(idx)] += 1
-                    if len(report.unusual_examples) < EXAMPLES:
-                        report.unusual_examples.append((no, text))
-                pending.append((no, text, idx))
-                if len(pending) >= batch_size:
-                    flush()
-            flush()
+            for pending in iter_batches(predictable(), batch_size):
+                write(pending)
     except KeyboardInterrupt:
         raise PredictInterrupted(report) from None
     finally:

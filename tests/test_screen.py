@@ -240,3 +240,45 @@ def test_cli_pairs_of_with_and_without_query(tmp_path, capsys):
     rows = read_tsv(tmp_path / "b.tsv")
     assert len(rows) == 6 and {r["query"] for r in rows} == {"SYN0010"}
     capsys.readouterr()
+
+
+def test_kill_9_midway_then_resume_loses_and_doubles_nothing(tmp_path):
+    """A real SIGKILL in the middle of a Parquet pairs screen (parts of 9 rows: batches of 3, a part closed at 8 or more): the parts
+    renamed before the kill are kept, the open one is redone on --resume; every row once, in order."""
+    import subprocess
+    import textwrap
+
+    genes = tmp_path / "genes.txt"
+    genes.write_text("".join(f"G{i:03d}\n" for i in range(3, 12)))  # 36 pairs
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_screen import tiny_loaded
+        from cellgi.screen import _ParquetRows, plan_screen, run_screen
+        _ParquetRows.part_rows = 8
+        loaded = tiny_loaded()
+        plan = plan_screen(loaded.mapper, None, pairs_file={str(genes)!r})
+        def kill(written, _todo):
+            if written >= 21:
+                os.kill(os.getpid(), signal.SIGKILL)
+        run_screen(loaded, plan, {str(tmp_path / "cut.parquet")!r}, top_k=3, batch_size=3, progress=False,
+                   on_batch=kill)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr
+    cut = tmp_path / "cut.parquet"
+    assert len(list(cut.glob("part-*.parquet"))) == 2 and len(list(cut.glob("*.tmp"))) == 1  # 18 rows final
+    loaded = tiny_loaded()
+    plan = plan_screen(loaded.mapper, None, pairs_file=genes)
+    rep = run_screen(loaded, plan, cut, top_k=3, batch_size=5, progress=False, resume=True)
+    assert rep.already_written == 18 and rep.written == 18 and rep.complete
+    run_screen(loaded, plan, tmp_path / "whole.parquet", top_k=3, batch_size=36, progress=False)
+    import pyarrow.parquet as pq
+
+    a = pq.read_table(cut).to_pylist()
+    b = pq.read_table(tmp_path / "whole.parquet").to_pylist()
+    assert [r["array"] for r in a] == [r["array"] for r in b] and len(a) == 36
+    torch.testing.assert_close(torch.tensor([r["t0"] for r in a]), torch.tensor([r["t0"] for r in b]),
+                               atol=1e-5, rtol=1e-4)
+    ta, tb = read_tsv(tmp_path / "cut.top.tsv"), read_tsv(tmp_path / "whole.top.tsv")
+    assert [r["array"] for r in ta] == [r["array"] for r in tb]

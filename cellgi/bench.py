@@ -14,6 +14,10 @@ peak RSS is honest per measurement):
 
 The benchmark first checks that both give the same predictions (``equivalence_max_abs_diff``), then
 times full training steps (forward + backward + AdamW) and inference after warm-up, median of several.
+
+:func:`predict_benchmark` (``cellgi bench --predict RUN``) measures how fast a trained run scores gene
+pairs through :mod:`cellgi.scoring` (what ``cellgi predict``, ``evaluate`` and ``screen`` use) against
+the former per-batch forward, and projects a whole-genome pairs screen from the measured rate.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ __all__ = [
     "BenchConfig",
     "make_workload",
     "measure",
+    "predict_benchmark",
     "run_benchmark",
     "screen_benchmark",
 ]
@@ -367,13 +372,13 @@ def run_benchmark(cfg: BenchConfig, progress: Callable[[str], None] | None = Non
 def screen_benchmark(cfg: BenchConfig, num_arrays: int = 256, progress: Callable[[str], None] | None = None
                      ) -> dict[str, Any]:
     """Virtual-screen throughput: one query pair against ``num_arrays`` array genes, predicted by the
-    screen path (:class:`cellgi.screen.ScreenScorer`: wildtype once, perturbed columns only) and by the
+    screen path (:class:`cellgi.scoring.ModelScorer`: wildtype once, perturbed columns only) and by the
     plain predict path (``model(batch)`` per batch, as ``cellgi predict`` runs it) on the same sets, same
     weights, same batch size (``cfg.batch_sizes[0]``), in this process. Reports predictions/s of both, their
     ratio, the largest difference between their predictions, and the projected time of a full screen of
     the query against every gene (wildtype pass + genes / rate)."""
     from cellgi.data.batch import collate_index_sets
-    from cellgi.screen import ScreenScorer
+    from cellgi.scoring import ModelScorer
 
     say = progress or (lambda _msg: None)
     device = torch.device(cfg.device)
@@ -386,7 +391,9 @@ def screen_benchmark(cfg: BenchConfig, num_arrays: int = 256, progress: Callable
     arrays = order[2 : 2 + min(num_arrays, n - 2)]
     sets = [query + (a,) for a in arrays]
     bs = cfg.batch_sizes[0]
-    chunks = [sets[i : i + bs] for i in range(0, len(sets), bs)]
+    from cellgi.scoring import iter_batches
+
+    chunks = list(iter_batches(sets, bs))
     say(f"screen: query pair {query} x {len(arrays)} array genes, batch size {bs}, {cfg.aggregator}")
 
     def plain(chunk):
@@ -397,7 +404,7 @@ def screen_benchmark(cfg: BenchConfig, num_arrays: int = 256, progress: Callable
     with _autocast(cfg, device):
         _sync(device)
         t0 = time.perf_counter()
-        scorer = ScreenScorer(model)
+        scorer = ModelScorer(model, batch_size=bs)
         _sync(device)
         setup_s = time.perf_counter() - t0
         scorer.score(chunks[0])  # warm-up (allocator, kernels)
@@ -428,3 +435,68 @@ def screen_benchmark(cfg: BenchConfig, num_arrays: int = 256, progress: Callable
         "projected_full_screen_s": round(setup_s + (n - 2) / rate, 1),
         "num_genes": n,
     }
+
+
+def predict_benchmark(loaded: Any, num_pairs: int = 262_144, plain_pairs: int = 4096, *, batch_size: int | None = None,
+                      genome_genes: int | None = None, seed: int = 0,
+                      progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Throughput of scoring gene pairs with a trained run (one model, a seed ensemble or a stacked
+    folder), as ``cellgi predict``, ``evaluate`` and ``screen`` score them (:func:`cellgi.scoring.scorer_for`:
+    the wildtype cell once, big batches), against the former per-batch path (``loaded.predict`` on
+    batches of 256, the model's forward recomputing the wildtype each batch) on the first ``plain_pairs``
+    of the same random pairs. Reports pairs/s of both, their ratio, the largest difference of their
+    predictions, the setup time (wildtype pass and relation tables), and the projected wall time of a
+    whole-genome pairs screen of ``genome_genes`` genes (default: every gene of the model) at the
+    measured rate (scoring only; ``cellgi screen`` also writes the rows)."""
+    from cellgi.data.batch import collate_index_sets
+    from cellgi.scoring import iter_batches, scorer_for
+
+    say = progress or (lambda _msg: None)
+    n = len(loaded.mapper.genes)
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randint(0, n, (num_pairs,), generator=g)
+    b = (a + torch.randint(1, n, (num_pairs,), generator=g)) % n  # never the same gene twice
+    pairs = torch.stack([a, b], 1)
+    mask = torch.ones(pairs.shape, dtype=torch.bool)
+    t0 = time.perf_counter()
+    scorer = scorer_for(loaded, batch_size=batch_size)
+    setup_s = time.perf_counter() - t0
+    bs = scorer.batch_size
+    scorer.score_padded(pairs[:bs], mask[:bs])  # warm-up (allocator)
+    say(f"predict: {num_pairs:,} random pairs of {n:,} genes, batch size {bs:,} (setup {setup_s:.1f} s)")
+    t0 = time.perf_counter()
+    fast = torch.cat([scorer.score_padded(p, m)["pred"] for p, m in zip(iter_batches(pairs, bs), iter_batches(mask, bs))])
+    fast_s = time.perf_counter() - t0
+    say(f"  scorer: {num_pairs / fast_s:,.0f} pairs/s ({fast_s:.1f} s)")
+    k = min(plain_pairs, num_pairs)
+    t0 = time.perf_counter()
+    plain = []
+    for chunk in iter_batches(pairs[:k], 256):
+        batch = collate_index_sets(list(chunk), torch.full((chunk.shape[0], len(loaded.target_names)), float("nan")))
+        plain.append(loaded.predict(batch)[0].float().cpu())
+    plain_s = time.perf_counter() - t0
+    say(f"  per-batch forward: {k / plain_s:,.0f} pairs/s ({plain_s:.1f} s for {k:,})")
+    m = genome_genes or n
+    genome_pairs = m * (m - 1) // 2
+    rate = num_pairs / fast_s
+    return {
+        "predictor": _describe(loaded),
+        "num_genes": n,
+        "batch_size": bs,
+        "num_pairs": num_pairs,
+        "setup_s": round(setup_s, 2),
+        "scorer_pairs_per_s": round(rate, 1),
+        "plain_pairs": k,
+        "plain_pairs_per_s": round(k / plain_s, 1),
+        "ratio_scorer_over_plain": round(rate / (k / plain_s), 1),
+        "max_abs_diff": float((fast[:k] - torch.cat(plain)).abs().max()),
+        "genome_genes": m,
+        "genome_pairs": genome_pairs,
+        "projected_genome_scoring_s": round(setup_s + genome_pairs / rate, 1),
+    }
+
+
+def _describe(loaded: Any) -> str:
+    from cellgi.evaluate import describe_predictor
+
+    return describe_predictor(loaded)

@@ -11,8 +11,8 @@ Why: the message-passing part of a model varies from seed to seed more than the 
 with genes held out, averaging three seeds raised every split's Pearson by 0.02-0.03
 (docs/benchmarks.md). ``train_replicates`` reports the ensemble's metrics beside the per-seed mean.
 
-``cellgi screen`` runs each member's fast screen path and averages the same way
-(:func:`cellgi.screen.scorer_for`); ``cellgi embed``, which needs one model's internals, refuses an
+``cellgi predict``, ``evaluate`` and ``screen`` run each member's fast scorer and average the same way
+(:func:`cellgi.scoring.scorer_for`); ``cellgi embed``, which needs one model's internals, refuses an
 ensemble (and a stacked folder, :mod:`cellgi.stack`) and names a member to use instead.
 """
 
@@ -170,16 +170,18 @@ def evaluate_ensemble(spec: Any, members: Sequence[str | Path] | LoadedEnsemble,
     bundle = build_data(spec.data, progress=False) if bundle is None else bundle
     if list(bundle.graph.genes) != list(ens.mapper.genes) or list(bundle.target_names) != list(ens.target_names):
         raise EnsembleError("the members were not trained on this spec's data (genes or targets differ)")
+    from cellgi.scoring import dataset_sets, iter_batches, scorer_for
+
     ds = bundle.dataset
-    batch_size = spec.data.eval_batch_size or 4 * spec.data.batch_size
+    scorer = scorer_for(ens)
     out: dict[str, float] = {}
     for split, idx in bundle.splits.items():
         if idx.numel() == 0:
             continue
         metrics = InteractionMetrics.from_spec(bundle.target_names, spec.training.metrics, sync=False)
-        for lo in range(0, idx.numel(), batch_size):
-            part = idx[lo : lo + batch_size]
-            pred, _ = ens.predict(ds.batch(part))
-            metrics.update(pred.cpu(), ds.y[part], ds.weight[part])
+        padded, mask = dataset_sets(ds, idx)
+        for part, p, m in zip(iter_batches(idx, scorer.batch_size), iter_batches(padded, scorer.batch_size),
+                              iter_batches(mask, scorer.batch_size)):
+            metrics.update(scorer.score_padded(p, m)["pred"], ds.y[part], ds.weight[part])
         out.update(flatten_metrics(split, metrics.compute()))
     return out

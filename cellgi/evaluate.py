@@ -177,25 +177,29 @@ def evaluate_screen(
             f"{n_no_target} with no measured value of {provided}"
         )
         raise EvaluateError(f"{screen['path']}: no sample can be evaluated ({why}; skipped: {skipped})")
-    bs = batch_size or loaded.spec.data.eval_batch_size or loaded.spec.data.batch_size
+    from cellgi.scoring import dataset_sets, iter_batches, scorer_for
+
+    scorer = scorer_for(loaded, batch_size=batch_size)  # the wildtype once; big batches for local-only models
+    bs = scorer.batch_size
+    padded, pmask = dataset_sets(ds, keep)
     mspec = loaded.spec.training.metrics
     metrics = InteractionMetrics.from_spec(targets, mspec, sync=False)
     counts = torch.zeros(len(targets), dtype=torch.long)
     members: dict[str, Any] = {}  # a stacked run: each member alone too
 
-    def run(write: Callable[[Any, Any], None] | None) -> None:
-        for lo in range(0, keep.numel(), bs):
-            batch = ds.batch(keep[lo : lo + bs])
-            pred, reps = loaded.predict(batch)
-            pred = pred.float().cpu()
-            metrics.update(pred, batch.y, batch.weight)
-            for name, p in (reps.get("stack_members") or {}).items():
+    def run(write: Callable[[Any, Any, Any], None] | None) -> None:
+        for part, p_b, m_b in zip(iter_batches(keep, bs), iter_batches(padded, bs), iter_batches(pmask, bs)):
+            out = scorer.score_padded(p_b, m_b)
+            pred = out["pred"].float().cpu()
+            y_b, w_b = ds.y[part], ds.weight[part]
+            metrics.update(pred, y_b, w_b)
+            for name, p in (out.get("members") or {}).items():
                 if name not in members:
                     members[name] = InteractionMetrics.from_spec(targets, mspec, sync=False)
-                members[name].update(p.float().cpu(), batch.y, batch.weight)
-            counts.add_((~torch.isnan(batch.y)).sum(dim=0).cpu())
+                members[name].update(p.float().cpu(), y_b, w_b)
+            counts.add_((~torch.isnan(y_b)).sum(dim=0).cpu())
             if write is not None:
-                write(batch, pred)
+                write(part, y_b, pred)
 
     if predictions is None:
         run(None)
@@ -203,8 +207,9 @@ def evaluate_screen(
         rows = _InputGenes(screen, loaded.mapper)
         try:
             with atomic_open(predictions, "w") as fh:
-                fh.write("\t".join(rows.header(targets)) + "\n")
-                run(lambda batch, pred: rows.write(fh, ds.line[batch.sample_idx].tolist(), batch.y, pred))
+                fh.write("	".join(rows.header(targets)) + "
+")
+                run(lambda part, y_b, pred: rows.write(fh, ds.line[part].tolist(), y_b, pred))
         except OSError as exc:  # a full disk, a folder removed meanwhile: the partial file is removed
             raise EvaluateError(f"predictions {predictions}: could not be written ({exc.strerror or exc})") from None
     values = metrics.compute()

@@ -6,9 +6,14 @@ names or aliases known to the checkpoint's mapper; blank lines and lines startin
 
 :func:`predict_file` never holds the input or the output in memory: it reads lines as it goes, predicts
 ``batch_size`` sets at a time and appends each batch's rows to the output, flushed, so an interrupted
-run keeps every batch it finished. ``resume=True`` continues such a file: it checks the header, drops a
-partly written last row and skips input lines up to the last line already written, so no row is
-written twice. A line that cannot be predicted (unknown gene, a gene named twice, an empty name) is
+run keeps every batch it finished. Beside the output, ``OUT.predict.json`` records what made it: the
+model's digest, the input file's digest and the columns (:mod:`cellgi.provenance`). ``resume=True``
+continues such a file: it refuses an output another model, another input or other columns made (naming
+what differs), checks the header, drops a partly written last row and skips input lines up to the last
+line already written, so no row is written twice.
+
+Speed: the gene sets are scored by :func:`cellgi.scoring.scorer_for` (the wildtype cell computed once;
+for models that read only the wildtype, batches of 16,384 sets are gathers and small MLPs). A line that cannot be predicted (unknown gene, a gene named twice, an empty name) is
 skipped, counted by reason and reported with its line number. Sets whose size the model never saw in
 training (1 gene, or 10, for a model trained on pairs and triples) are predicted but counted and
 warned about: such predictions are extrapolations.
@@ -25,6 +30,7 @@ Example::
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +47,7 @@ __all__ = [
     "parse_gene_set_line",
     "predict_file",
     "predict_sets",
+    "provenance_path",
     "trained_set_sizes",
 ]
 
@@ -118,32 +125,30 @@ def iter_gene_sets(
             yield no, line, idx, reason
 
 
-def predict_sets(loaded: Any, sets: Sequence[Sequence[int]], *, batch_size: int = 256) -> dict[str, Any]:
+def predict_sets(loaded: Any, sets: Sequence[Sequence[int]], *, batch_size: int | None = None,
+                 scorer: Any = None) -> dict[str, Any]:
     """Predictions for index sets: ``{"pred": [S, T], "local": [S, T] | None, "global": [S, T] | None,
-    "gate": [S, 2] | None}`` (float tensors on the CPU, original units for the first three)."""
+    "gate": [S, 2] | None}`` (float tensors on the CPU, original units for the first three).
+
+    Scored by :func:`cellgi.scoring.scorer_for` (the wildtype cell once; ``scorer``: one already made for
+    ``loaded``), in batches of ``batch_size`` (default :func:`cellgi.scoring.default_batch_size`)."""
     import torch
 
-    from cellgi.data.batch import collate_index_sets
+    from cellgi.scoring import iter_batches, pad_sets, scorer_for
 
+    scorer = scorer if scorer is not None else scorer_for(loaded, batch_size=batch_size)
+    bs = batch_size or scorer.batch_size
     t = len(loaded.target_names)
-    preds, locs, globs, gates = [], [], [], []
-    for lo in range(0, len(sets), max(1, batch_size)):
-        chunk = [torch.as_tensor(list(s), dtype=torch.long) for s in sets[lo : lo + batch_size]]
-        batch = collate_index_sets(chunk, torch.full((len(chunk), t), float("nan")))
-        pred, reps = loaded.predict(batch)
-        preds.append(pred.float().cpu())
-        if reps.get("local_interaction") is not None:
-            locs.append(reps["local_interaction"].float().cpu())
-        if reps.get("global_interaction") is not None:
-            globs.append(reps["global_interaction"].float().cpu())
-        if reps.get("gate_weights") is not None:
-            gates.append(reps["gate_weights"].float().cpu())
+    padded, mask = pad_sets(sets) if len(sets) else (torch.zeros(0, 1, dtype=torch.long), torch.zeros(0, 1, dtype=torch.bool))
+    parts = [scorer.score_padded(p, m) for p, m in zip(iter_batches(padded, bs), iter_batches(mask, bs))]
 
-    def cat(xs: list) -> Any:
-        return torch.cat(xs) if xs else None
+    def cat(key: str) -> Any:
+        xs = [o[key] for o in parts if o.get(key) is not None]
+        return torch.cat(xs) if xs and len(xs) == len(parts) else None
 
     empty = torch.zeros(0, t)
-    return {"pred": cat(preds) if preds else empty, "local": cat(locs), "global": cat(globs), "gate": cat(gates)}
+    return {"pred": cat("pred") if parts else empty, "local": cat("local"), "global": cat("global"),
+            "gate": cat("gate")}
 
 
 def trained_set_sizes(loaded: Any) -> set[int] | None:
@@ -163,8 +168,10 @@ def _sizes_text(sizes: Iterable[int]) -> str:
 
 
 def output_header(names: Sequence[str], out: dict[str, Any]) -> list[str]:
-    """Columns of the output TSV for targets ``names`` and the keys present in ``out``."""
-    header = ["line", "input", "genes", *names]
+    """Columns of the output TSV for targets ``names`` and the keys present in ``out``: ``line``,
+    ``input``, ``genes`` (the mapped ORFs), ``names`` (their standard names, e.g. ``RAD52``; the ORF where
+    a gene has none), the targets, then ``local_*``, ``global_*``, ``gate_*``."""
+    header = ["line", "input", "genes", "names", *names]
     if out.get("local") is not None:
         header += [f"local_{n}" for n in names]
     if out.get("global") is not None:
@@ -176,6 +183,17 @@ def output_header(names: Sequence[str], out: dict[str, Any]) -> list[str]:
 
 def _fmt(v: float) -> str:
     return f"{v:.6g}"
+
+
+def _format_table(values: Any) -> list[str]:
+    """Each row of a float array ``[S, C]`` as tab-joined ``%.6g`` cells (``nan`` for NaN)."""
+    return ["\t".join([f"{v:.6g}" for v in row]) for row in values.tolist()]
+
+
+def provenance_path(out: str | Path) -> Path:
+    """The record of what made the predictions ``out`` (``OUT.tsv`` -> ``OUT.predict.json``)."""
+    p = Path(out)
+    return p.with_name(p.stem + ".predict.json") if p.suffix else p.with_name(p.name + ".predict.json")
 
 
 @dataclass
@@ -274,7 +292,7 @@ def predict_file(
     genes_path: str | Path,
     out_path: str | Path,
     *,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     resume: bool = False,
     overwrite: bool = False,
     strict: bool = False,
@@ -286,9 +304,13 @@ def predict_file(
     Args:
         loaded: a :class:`~cellgi.train.checkpoint.LoadedModel`.
         genes_path: one ``;``-separated gene set per line.
-        out_path: output TSV; columns ``line, input, genes, <targets>, local_*, global_*, gate_*``.
-        batch_size: gene sets per forward pass (and per write).
-        resume: continue an output left by an interrupted call (no row written twice).
+        out_path: output TSV; columns ``line, input, genes, names, <targets>, local_*, global_*, gate_*``;
+            beside it ``<out>.predict.json`` records the model's digest, the input's digest and the columns
+            (:mod:`cellgi.provenance`).
+        batch_size: gene sets per forward pass (and per write); default
+            :func:`cellgi.scoring.default_batch_size` (16,384 for models that read only the wildtype).
+        resume: continue an output left by an interrupted call of the same model on the same input (no
+            row written twice; another model, input or column set is refused, naming what differs).
         overwrite: replace an existing output (default: an existing output is an error unless resuming).
         strict: check every line first and write nothing if any cannot be predicted.
         progress: a rich progress bar on stderr (bytes of input read).
@@ -297,18 +319,38 @@ def predict_file(
     Raises:
         PredictError: unreadable input, an existing output without ``resume``/``overwrite``, an output
             that does not match this model's columns, ``strict`` failures, or no predictable line.
+        ProvenanceError: ``resume`` of an output another model, input or column set made.
     """
+    from cellgi.provenance import check_resume, file_digest, read_record, record
+    from cellgi.scoring import gene_labels, iter_batches, pad_sets, scorer_for
+
     gp, op = Path(genes_path), Path(out_path)
     if op.is_dir():
         raise PredictError(f"{op}: is a folder; give the output file name (e.g. {op / 'predictions.tsv'})")
     if gp.resolve() == op.resolve():
         raise PredictError(f"{op}: the output would overwrite the input")
+    if batch_size is not None and batch_size < 1:
+        raise PredictError(f"batch size must be at least 1, got {batch_size}")
+    try:
+        input_digest = file_digest(gp)
+    except OSError as exc:
+        raise PredictError(f"{gp}: cannot read: {exc.strerror or exc}") from None
     report = PredictReport(output=op, trained_sizes=trained_set_sizes(loaded))
+    scorer = scorer_for(loaded, batch_size=batch_size)
+    batch_size = batch_size or scorer.batch_size
+    names = list(loaded.target_names)
+    probe = [[0, 1]] if len(loaded.mapper.genes) > 1 else [[0]]
+    header = output_header(names, scorer.score_padded(*pad_sets(probe)))  # which parts the predictor has
+    prov_path = provenance_path(op)
+    prov = record("predict", loaded, input_digest, {"columns": header}, input_path=str(gp))
     old_header: list[str] | None = None
     if op.exists() and resume:
+        check_resume(read_record(prov_path), prov, op, prov_path)
         old_header, report.resumed_after_line, report.already_written, report.truncated_partial_row = (
             _existing_output(op)
         )
+        if old_header is not None and old_header != header:
+            raise PredictError(f"{op}: its columns {old_header} are not this model's {header}; cannot resume it")
     elif op.exists() and not overwrite:
         raise PredictError(f"{op}: exists; --resume continues it, --overwrite replaces it")
 
@@ -324,60 +366,55 @@ def predict_file(
 
     total = gp.stat().st_size if gp.exists() else None
     bar = _Bar(progress, total, gp.name)
-    names = list(loaded.target_names)
     genes = loaded.mapper.genes
+    labels = gene_labels(loaded.mapper)
     fh = None
-    pending: list[tuple[int, str, list[int]]] = []
 
-    def flush() -> None:
-        nonlocal fh, old_header
-        if not pending:
-            return
-        out = predict_sets(loaded, [s for _, _, s in pending], batch_size=len(pending))
-        header = output_header(names, out)
+    def predictable() -> Iterator[tuple[int, str, list[int]]]:
+        """The input lines to predict, in order; skipped lines and unusual sizes counted on the way."""
+        for no, text, idx, reason in iter_gene_sets(gp, loaded.mapper, on_bytes=bar.advance):
+            if no <= report.resumed_after_line:
+                continue
+            if idx is None:
+                report.skipped += 1
+                report.skipped_by_reason[_category(reason)] += 1
+                if len(report.skipped_examples) < EXAMPLES:
+                    report.skipped_examples.append((no, text, reason))
+                if on_skip is not None:
+                    on_skip(no, text, reason)
+                continue
+            if report.trained_sizes is not None and len(idx) not in report.trained_sizes:
+                report.unusual_sizes[len(idx)] += 1
+                if len(report.unusual_examples) < EXAMPLES:
+                    report.unusual_examples.append((no, text))
+            yield no, text, idx
+
+    def write(pending: list[tuple[int, str, list[int]]]) -> None:
+        nonlocal fh
+        out = predict_sets(loaded, [s for _, _, s in pending], scorer=scorer)
         if fh is None:
             if old_header is not None:
-                if old_header != header:
-                    raise PredictError(
-                        f"{op}: its columns {old_header} are not this model's {header}; cannot resume it"
-                    )
                 fh = op.open("a", encoding="utf-8", newline="")
             else:
+                from cellgi.fileio import write_text_atomic
+
+                write_text_atomic(prov_path, json.dumps(prov, indent=1) + "\n")
                 fh = op.open("w", encoding="utf-8", newline="")
                 fh.write("\t".join(header) + "\n")
         cols = [out["pred"]] + [out[k] for k in ("local", "global", "gate") if out[k] is not None]
         import torch
 
-        table = torch.cat(cols, dim=1).tolist()
-        lines = []
-        for (no, text, s), values in zip(pending, table):
-            lines.append("\t".join([str(no), text, ";".join(genes[g] for g in s), *map(_fmt, values)]))
-        fh.write("\n".join(lines) + "\n")
+        values = _format_table(torch.cat(cols, dim=1).numpy())
+        fh.write("".join(
+            f"{no}\t{text}\t{';'.join([genes[g] for g in s])}\t{';'.join([labels[g] for g in s])}\t{v}\n"
+            for (no, text, s), v in zip(pending, values)))
         fh.flush()
         report.written += len(pending)
-        pending.clear()
 
     try:
         with bar:
-            for no, text, idx, reason in iter_gene_sets(gp, loaded.mapper, on_bytes=bar.advance):
-                if no <= report.resumed_after_line:
-                    continue
-                if idx is None:
-                    report.skipped += 1
-                    report.skipped_by_reason[_category(reason)] += 1
-                    if len(report.skipped_examples) < EXAMPLES:
-                        report.skipped_examples.append((no, text, reason))
-                    if on_skip is not None:
-                        on_skip(no, text, reason)
-                    continue
-                if report.trained_sizes is not None and len(idx) not in report.trained_sizes:
-                    report.unusual_sizes[len(idx)] += 1
-                    if len(report.unusual_examples) < EXAMPLES:
-                        report.unusual_examples.append((no, text))
-                pending.append((no, text, idx))
-                if len(pending) >= batch_size:
-                    flush()
-            flush()
+            for pending in iter_batches(predictable(), batch_size):
+                write(pending)
     except KeyboardInterrupt:
         raise PredictInterrupted(report) from None
     finally:

@@ -9,11 +9,15 @@ query gene, or a query pair for trigenic screens); for each query the screen pre
 
 Array genes that belong to the query are left out (a set never names a gene twice).
 
-Speed, exactly: :class:`ScreenScorer` computes the model's initial gene states and the wildtype cell (every
-layer, the pooled ``z_w`` column and the wildtype states the local head reads) once per screen instead
-of once per batch, and runs each batch's perturbed columns only, through the model's own fused,
-first-layer-delta forward. Its predictions equal ``LazyDango.forward`` on the same sets up to float
-rounding (tests/test_screen.py checks it against ``cellgi predict``'s path). What a fixed query shares
+Speed, exactly: the screen scores with :func:`cellgi.scoring.scorer_for` (as ``cellgi predict`` and
+``evaluate`` do), which computes the model's initial gene states and the wildtype cell once per screen
+instead of once per batch (:meth:`~cellgi.nn.model.LazyDango.wildtype_states`) and runs each batch's
+perturbed columns only; a model without a global part (``local_only``) runs no message passing per
+batch at all, only gathers, table look-ups and its heads, on 16,384 sets at a time. Predictions equal
+``LazyDango.forward`` on the same sets up to float rounding (tests/test_scoring.py, tests/test_screen.py).
+The sets of a batch are made without Python loops (:meth:`ScreenPlan.array_block`), the Parquet columns
+with pyarrow kernels, and the top-K is merged with numpy, labels made for candidates only, so a
+whole-genome pairs screen (17 million pairs) is bound by the model, not by the bookkeeping. What a fixed query shares
 beyond that is small on a yeast-scale graph: its deletions change about 12% of the first layer's rows,
 which the first-layer delta already recomputes only where they change, and from the second layer on
 nearly every gene is within reach of the array gene's neighbours through the dense STRING edge types
@@ -21,17 +25,20 @@ nearly every gene is within reach of the array gene's neighbours through the den
 
 Output, streamed while the screen runs (nothing is held in memory):
 
-- ``OUT.tsv``: one row per prediction, in plan order: ``query``, ``array`` (gene names joined by ``;``),
-  one column per target in original units; or ``OUT.parquet``: the same rows as a folder of Parquet
-  part files (``part-000000.parquet``, ...; read it with ``pandas.read_parquet("OUT.parquet")``; needs
-  ``pip install cellgi[parquet]``);
+- ``OUT.tsv``: one row per prediction, in plan order: ``query``, ``query_names``, ``array``,
+  ``array_names`` (gene names joined by ``;``, then their standard names, e.g. ``RAD52`` for
+  ``YML032C``), one column per target in original units; or ``OUT.parquet``: the same rows as a folder
+  of Parquet part files (``part-000000.parquet``, ..., up to 1,048,576 rows each, one row group per
+  batch; read it with ``pandas.read_parquet("OUT.parquet")``; needs ``pip install cellgi[parquet]``);
 - ``OUT.top.tsv``: per query, the ``top_k`` strongest negative and positive predictions of the ranking
-  target, rewritten (atomically) whenever a query completes;
-- ``OUT.screen.json``: the plan's fingerprint, so that ``resume=True`` refuses to continue a different
-  screen.
+  target (with the same name columns), rewritten (atomically) whenever a query completes;
+- ``OUT.screen.json``: what made the output (:mod:`cellgi.provenance`): the model's digest, the plan's
+  digest and the options that change rows, so that ``resume=True`` refuses to continue another model's,
+  another plan's or other options' output, naming what differs.
 
-Resuming: rows are flushed batch by batch (Parquet parts are written atomically), so an interrupted screen
-keeps every finished batch; ``resume=True`` counts the rows already there (a partly written TSV row is
+Resuming: TSV rows are flushed batch by batch; a Parquet part is written to ``part-N.parquet.tmp`` and
+renamed when full or when the screen stops (Ctrl-C included; a ``kill -9`` loses the open part only,
+whose ``.tmp`` a resume removes), so an interrupted screen keeps every finished batch; ``resume=True`` counts the rows already there (a partly written TSV row is
 dropped), skips that many predictions of the plan and continues, so no row is written twice. The top-K of
 a query that was cut is rebuilt from its rows in the output.
 
@@ -51,11 +58,12 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
 
 from cellgi.errors import CellgiError
 
@@ -135,10 +143,27 @@ class ScreenPlan:
         it = ((a,) for a in others) if self.mode == "arrays" else itertools.combinations(others, 2)
         return itertools.islice(it, start, None)
 
-    def fingerprint(self) -> str:
+    def array_block(self, qi: int, start: int, count: int) -> np.ndarray:
+        """The array genes of query ``qi``'s predictions ``start .. start+count-1`` as ``[count, k]`` gene
+        indices (``k`` = 1 for arrays, 2 for pairs), in the order of :meth:`arrays_of`; vectorised (the
+        ``r``-th pair of ``m`` genes is found from the row offsets of the upper triangle)."""
+        others = np.asarray(self._others(self.queries[qi]), dtype=np.int64)
+        r = np.arange(start, start + count, dtype=np.int64)
+        if self.mode == "arrays":
+            return others[r].reshape(-1, 1)
+        m = others.size
+        i_all = np.arange(m, dtype=np.int64)
+        offsets = i_all * m - i_all * (i_all + 1) // 2  # pairs before row i: (i, i+1), ..., (i, m-1)
+        i = np.searchsorted(offsets, r, side="right") - 1
+        j = r - offsets[i] + i + 1
+        return np.stack([others[i], others[j]], axis=1)
+
+    def fingerprint(self, full: bool = False) -> str:
+        """A digest of the plan (mode, queries, genes and their names); 16 hex digits, or all 64."""
         text = json.dumps({"mode": self.mode, "queries": self.queries, "genes": self.genes,
                            "names": [self.gene_names[i] for i in self.genes]})
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        return digest if full else digest[:16]
 
 
 def read_gene_list(path: str | Path) -> list[tuple[int, str]]:
@@ -204,7 +229,7 @@ def plan_screen(
         if mode == "arrays":
             raise ScreenError("no query: give query genes or pairs (e.g. --query YAL015C;YBL007C)")
         qsets = [()]  # pairs of the list alone
-    names = list(pairs_of if mode == "pairs" else arrays or [])
+    names = list((pairs_of if mode == "pairs" else arrays) or [])
     sources = [(f"gene {i + 1}", x) for i, x in enumerate(names)]
     listed = pairs_file if mode == "pairs" else arrays_file
     if listed is not None:
@@ -228,102 +253,38 @@ def plan_screen(
 
 
 # ---------------------------------------------------------------------------------------------- scorer
-class ScreenScorer:
-    """Predictions for many gene sets of one model with the wildtype computed once (see the module docs).
+def ScreenScorer(model: Any, normalizer: Any = None, *, batch_size: int | None = None) -> Any:  # noqa: N802
+    """One model's scorer (:class:`cellgi.scoring.ModelScorer`: the wildtype cell once); kept under this
+    name for callers of the screen's former class."""
+    from cellgi.scoring import ModelScorer
 
-    Args:
-        model: a :class:`~cellgi.nn.model.LazyDango` (put in evaluation mode here).
-        normalizer: maps predictions back to original units (None: model units).
-    """
-
-    def __init__(self, model: Any, normalizer: Any = None):
-        import torch
-
-        self.model, self.normalizer = model.eval(), normalizer
-        self.device = next(model.parameters()).device
-        with torch.inference_mode():
-            self.x0 = model.initial_states()  # [N, H]
-            ones = torch.ones(model.num_genes, 1, dtype=torch.bool, device=self.device)
-            self.x_wt, _ = model.gene_states(ones, x0=self.x0)  # [N, 1, H]
-
-    def score(self, sets: Sequence[Sequence[int]]) -> Any:
-        """``[S, T]`` predictions (CPU float tensor) for the index sets, as ``model(batch)`` gives them."""
-        import torch
-
-        from cellgi.data.batch import collate_index_sets
-
-        chunk = [torch.as_tensor(list(s), dtype=torch.long) for s in sets]
-        batch = collate_index_sets(chunk, torch.full((len(chunk), self.model.num_targets), float("nan")))
-        batch = batch.to(self.device)
-        with torch.inference_mode():
-            if not self.model.uses_global:  # local heads only: they read the wildtype states alone
-                pred, _ = self.model.readout_wildtype(batch, self.x0, self.x_wt[:, 0])
-            else:
-                keep = self.model.keep_mask(batch)  # [N, S+1], last column the wildtype
-                x, _ = self.model.gene_states(keep[:, :-1], x0=self.x0)
-                x = torch.cat([x, self.x_wt], dim=1)
-                pred, _ = self.model._readout(x, keep, batch, [], None, x0=self.x0)
-            pred = pred.float()
-            if not bool(torch.isfinite(pred).all()):
-                raise ScreenError("the model predicted NaN/inf for a gene set of this batch")
-            if self.normalizer is not None:
-                pred = self.normalizer.inverse(pred)
-        return pred.cpu()
+    return ModelScorer(model, normalizer, batch_size=batch_size)
 
 
-class _MeanScorer:
-    """A seed ensemble's screen: each member's :class:`ScreenScorer`, predictions (original units)
-    averaged, as :class:`cellgi.ensemble.LoadedEnsemble` predicts."""
+def scorer_for(loaded: Any, *, batch_size: int | None = None) -> Any:
+    """:func:`cellgi.scoring.scorer_for` (kept here for callers of the former location)."""
+    from cellgi.scoring import scorer_for as _scorer_for
 
-    def __init__(self, scorers: Sequence[Any]):
-        self.scorers = list(scorers)
-
-    def score(self, sets: Sequence[Sequence[int]]) -> Any:
-        import torch
-
-        return torch.stack([s.score(sets) for s in self.scorers]).mean(0)
-
-
-class _StackScorer:
-    """A stacked folder's screen (``training.stack``): the network's screen blended with the stored
-    baselines, as :class:`cellgi.stack.LoadedStack` predicts."""
-
-    def __init__(self, network: Any, loaded: Any):
-        self.network, self.loaded = network, loaded
-
-    def score(self, sets: Sequence[Sequence[int]]) -> Any:
-        import torch
-
-        from cellgi.data.batch import collate_index_sets
-
-        pred = self.network.score(sets)  # original units
-        batch = collate_index_sets([torch.as_tensor(list(s), dtype=torch.long) for s in sets],
-                                   torch.full((len(sets), pred.shape[1]), float("nan")))
-        st, norm = self.loaded.stack, self.loaded.normalizer
-        others = st.baseline_predictions(batch)
-        return norm.inverse(st.combine(norm.transform(pred), others))
-
-
-def scorer_for(loaded: Any) -> Any:
-    """The fastest exact scorer of what ``loaded`` predicts: one model (:class:`ScreenScorer`), a seed
-    ensemble (its members' scorers, averaged) or a stacked folder (the network's scorer blended with
-    its baselines). Its ``score(sets)`` equals ``loaded.predict`` on the same sets."""
-    from cellgi.ensemble import LoadedEnsemble
-    from cellgi.stack import LoadedStack
-
-    if isinstance(loaded, LoadedStack):
-        return _StackScorer(scorer_for(loaded.network), loaded)
-    if isinstance(loaded, LoadedEnsemble):
-        return _MeanScorer([ScreenScorer(m.model, m.normalizer) for m in loaded.members])
-    return ScreenScorer(loaded.model, getattr(loaded, "normalizer", None))
+    return _scorer_for(loaded, batch_size=batch_size)
 
 
 # --------------------------------------------------------------------------------------------- writers
+class _Labels:
+    """Gene labels by index: the gene list's names (ORFs) and their standard names (``RAD52``)."""
+
+    def __init__(self, genes: Sequence[str], names: Sequence[str]):
+        self.genes, self.names = list(genes), list(names)
+
+    def join(self, idx: Sequence[int], standard: bool = False) -> str:
+        table = self.names if standard else self.genes
+        return ";".join(table[i] for i in idx)
+
+
 class _TsvRows:
     suffix = ".tsv"
 
-    def __init__(self, path: Path, header: list[str]):
-        self.path, self.header = path, header
+    def __init__(self, path: Path, header: list[str], labels: _Labels):
+        self.path, self.header, self.labels = path, header, labels
         self._fh: Any = None
 
     def existing_rows(self) -> int:
@@ -347,22 +308,33 @@ class _TsvRows:
             self._fh.write("\t".join(self.header) + "\n")
             self._fh.flush()
 
-    def append(self, labels_q: list[str], labels_a: list[str], values: list[list[float]]) -> None:
+    def append(self, query: Sequence[int], arrays: Any, values: Any) -> None:
+        """Rows of query ``query`` (gene indices) x ``arrays [S, k]`` (gene indices), ``values [S, T]``."""
+        lab = self.labels
+        q, qn = lab.join(query), lab.join(query, True)
+        g, n = lab.genes, lab.names
         self._fh.write("".join(
-            f"{q}\t{a}\t" + "\t".join(f"{v:.6g}" for v in vals) + "\n"
-            for q, a, vals in zip(labels_q, labels_a, values)
+            f"{q}\t{qn}\t{';'.join([g[i] for i in a])}\t{';'.join([n[i] for i in a])}\t"
+            + "\t".join([f"{v:.6g}" for v in vals]) + "\n"
+            for a, vals in zip(arrays.tolist(), values.tolist())
         ))
         self._fh.flush()
 
-    def read_from(self, start: int, column: str) -> Iterator[tuple[str, float]]:
-        """``(array label, value of column)`` of the rows from the ``start``-th on."""
+    def read_from(self, start: int, count: int, column: str) -> tuple[list[str], list[str], list[float]]:
+        """``(array labels, array names, values of column)`` of ``count`` rows from the ``start``-th on."""
         ci = self.header.index(column)
+        arr, names, vals = [], [], []
         with self.path.open(encoding="utf-8") as fh:
             next(fh)
             for i, line in enumerate(fh):
+                if i >= start + count:
+                    break
                 if i >= start:
                     f = line.rstrip("\n").split("\t")
-                    yield f[1], float(f[ci])
+                    arr.append(f[2])
+                    names.append(f[3])
+                    vals.append(float(f[ci]))
+        return arr, names, vals
 
     def close(self) -> None:
         if self._fh is not None:
@@ -370,17 +342,29 @@ class _TsvRows:
 
 
 class _ParquetRows:
-    suffix = ".parquet"
+    """A folder of Parquet parts, each written to ``part-NNNNNN.parquet.tmp`` batch by batch (one row group
+    per batch) and renamed into place when it holds :attr:`part_rows` rows or the screen stops (Ctrl-C
+    included): every complete part is final. A ``kill -9`` loses the open part only (its ``.tmp`` is
+    removed on resume, and its rows are scored again)."""
 
-    def __init__(self, path: Path, header: list[str]):
+    suffix = ".parquet"
+    #: rows per part file (about 20 MB at one target)
+    part_rows = 1 << 20
+
+    def __init__(self, path: Path, header: list[str], labels: _Labels):
         try:
-            import pyarrow  # noqa: F401
+            import pyarrow as pa
         except ImportError:
             raise ScreenError(
                 f"{path}: writing Parquet needs pyarrow: pip install 'cellgi[parquet]' (or write .tsv)"
             ) from None
-        self.path, self.header = path, header
+        self.path, self.header, self.labels = path, header, labels
         self._next = 0
+        self._writer: Any = None
+        self._rows_in_part = 0
+        self._genes = pa.array(labels.genes, pa.string())
+        self._names = pa.array(labels.names, pa.string())
+        self._schema = pa.schema([(c, pa.string()) for c in header[:4]] + [(c, pa.float32()) for c in header[4:]])
 
     def _parts(self) -> list[Path]:
         return sorted(self.path.glob("part-*.parquet"))
@@ -390,6 +374,8 @@ class _ParquetRows:
 
         if not self.path.is_dir():
             raise ScreenError(f"{self.path}: not a folder of Parquet parts; cannot resume")
+        for tmp in self.path.glob("part-*.parquet.tmp"):  # a part open when the process was killed
+            tmp.unlink()
         rows = 0
         for i, part in enumerate(self._parts()):
             if part.name != f"part-{i:06d}.parquet":
@@ -410,63 +396,117 @@ class _ParquetRows:
             self.path.mkdir(parents=True)
             self._next = 0
 
-    def append(self, labels_q: list[str], labels_a: list[str], values: list[list[float]]) -> None:
+    def _tmp(self) -> Path:
+        return self.path / f"part-{self._next:06d}.parquet.tmp"
+
+    def _join(self, table: Any, idx: Any) -> Any:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        cols = [table.take(pa.array(idx[:, j])) for j in range(idx.shape[1])]
+        return cols[0] if len(cols) == 1 else pc.binary_join_element_wise(*cols, ";")
+
+    def append(self, query: Sequence[int], arrays: Any, values: Any) -> None:
+        import numpy as np
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        from cellgi.fileio import atomic_open
+        n = arrays.shape[0]
+        cols = [pa.array([self.labels.join(query)] * n, pa.string()),
+                pa.array([self.labels.join(query, True)] * n, pa.string()),
+                self._join(self._genes, arrays), self._join(self._names, arrays)]
+        vals = np.asarray(values, dtype=np.float32)
+        cols += [pa.array(vals[:, j]) for j in range(vals.shape[1])]
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self._tmp(), self._schema)
+        self._writer.write_table(pa.Table.from_arrays(cols, schema=self._schema))
+        self._rows_in_part += n
+        if self._rows_in_part >= self.part_rows:
+            self._finish_part()
 
-        cols = {"query": pa.array(labels_q, pa.string()), "array": pa.array(labels_a, pa.string())}
-        for j, name in enumerate(self.header[2:]):
-            cols[name] = pa.array([v[j] for v in values], pa.float32())
-        with atomic_open(self.path / f"part-{self._next:06d}.parquet") as fh:
-            pq.write_table(pa.table(cols), fh)
+    def _finish_part(self) -> None:
+        import os
+
+        if self._writer is None:
+            return
+        self._writer.close()
+        self._writer = None
+        tmp = self._tmp()
+        os.replace(tmp, self.path / f"part-{self._next:06d}.parquet")
         self._next += 1
+        self._rows_in_part = 0
 
-    def read_from(self, start: int, column: str) -> Iterator[tuple[str, float]]:
+    def read_from(self, start: int, count: int, column: str) -> tuple[list[str], list[str], list[float]]:
         import pyarrow.parquet as pq
 
+        self._finish_part()
         seen = 0
+        arr: list[str] = []
+        names: list[str] = []
+        vals: list[float] = []
         for part in self._parts():
-            t = pq.read_table(part, columns=["array", column])
-            n = t.num_rows
-            if seen + n > start:
-                arr, val = t.column("array").to_pylist(), t.column(column).to_pylist()
-                for i in range(max(0, start - seen), n):
-                    yield arr[i], float(val[i])
-            seen += n
+            m = pq.read_metadata(part).num_rows
+            if seen + m > start and seen < start + count:
+                t = pq.read_table(part, columns=["array", "array_names", column])
+                lo, hi = max(0, start - seen), min(m, start + count - seen)
+                t = t.slice(lo, hi - lo)
+                arr += t.column("array").to_pylist()
+                names += t.column("array_names").to_pylist()
+                vals += [float(v) for v in t.column(column).to_numpy(zero_copy_only=False)]
+            seen += m
+        return arr, names, vals
 
     def close(self) -> None:
-        pass
+        self._finish_part()
 
 
-def _writer(path: Path, header: list[str]) -> _TsvRows | _ParquetRows:
+def _writer(path: Path, header: list[str], labels: _Labels) -> _TsvRows | _ParquetRows:
     if path.suffix == ".parquet":
-        return _ParquetRows(path, header)
+        return _ParquetRows(path, header, labels)
     if path.suffix == ".tsv":
-        return _TsvRows(path, header)
+        return _TsvRows(path, header, labels)
     raise ScreenError(f"{path}: the output must end in .tsv or .parquet")
 
 
 # ----------------------------------------------------------------------------------------------- top-k
 class _TopK:
-    """The ``k`` most negative and most positive values seen, with their labels (merged batch by batch)."""
+    """The ``k`` most negative and most positive values seen, with their row keys (merged batch by batch,
+    vectorised; ties keep the earlier row)."""
 
     def __init__(self, k: int):
-        self.k = k
-        self.low: list[tuple[float, str]] = []
-        self.high: list[tuple[float, str]] = []
+        import numpy as np
 
-    def add(self, labels: Sequence[str], values: Sequence[float]) -> None:
+        self.k = k
+        self.low_v, self.high_v = np.zeros(0), np.zeros(0)
+        self.low_r: list[Any] = []
+        self.high_r: list[Any] = []
+
+    def add(self, values: Any, rows: Callable[[Any], list[Any]]) -> None:
+        """``values [S]`` of a batch; ``rows(indices)`` gives the row keys of the batch's chosen indices (so
+        labels are made for candidates only)."""
+        import numpy as np
+
         if self.k <= 0:
             return
-        pairs = [(v, a) for a, v in zip(labels, values) if not math.isnan(v)]
-        self.low = sorted(self.low + pairs, key=lambda t: t[0])[: self.k]
-        self.high = sorted(self.high + pairs, key=lambda t: -t[0])[: self.k]
+        v = np.asarray(values, dtype=np.float64)
+        ok = np.flatnonzero(~np.isnan(v))
+        if ok.size == 0:
+            return
+        for side in ("low", "high"):
+            key = v[ok] if side == "low" else -v[ok]
+            cand = ok[np.argsort(key, kind="stable")[: self.k]]
+            old_v = getattr(self, f"{side}_v")
+            all_v = np.concatenate([old_v, v[cand]])
+            all_r = getattr(self, f"{side}_r") + rows(cand)
+            order = np.argsort(all_v if side == "low" else -all_v, kind="stable")[: self.k]
+            setattr(self, f"{side}_v", all_v[order])
+            setattr(self, f"{side}_r", [all_r[i] for i in order])
 
-    def rows(self, query: str, target: str) -> list[str]:
-        out = [f"{query}\tnegative\t{r}\t{a}\t{v:.6g}" for r, (v, a) in enumerate(self.low, 1) if v < 0]
-        out += [f"{query}\tpositive\t{r}\t{a}\t{v:.6g}" for r, (v, a) in enumerate(self.high, 1) if v > 0]
+    def rows(self, query: str, query_names: str) -> list[str]:
+        out = [f"{query}\t{query_names}\tnegative\t{r}\t{a}\t{n}\t{v:.6g}"
+               for r, (v, (a, n)) in enumerate(zip(self.low_v.tolist(), self.low_r), 1) if v < 0]
+        out += [f"{query}\t{query_names}\tpositive\t{r}\t{a}\t{n}\t{v:.6g}"
+                for r, (v, (a, n)) in enumerate(zip(self.high_v.tolist(), self.high_r), 1) if v > 0]
         return out
 
 
@@ -512,7 +552,7 @@ def run_screen(
     output: str | Path,
     *,
     top_k: int = 20,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     rank_target: str | None = None,
     resume: bool = False,
     overwrite: bool = False,
@@ -520,23 +560,27 @@ def run_screen(
     on_batch: Callable[[int, int], None] | None = None,
 ) -> ScreenReport:
     """Run ``plan`` with a loaded model (``cellgi.train.checkpoint.LoadedModel``, a seed ensemble or a
-    stacked folder, or anything with ``model``, ``normalizer`` and ``target_names``), streaming rows to
-    ``output`` (see the module docs).
+    stacked folder), streaming rows to ``output`` (see the module docs).
 
     Args:
         top_k: strongest negative and positive predictions kept per query (0: no top file).
-        batch_size: gene sets per forward pass and per write.
+        batch_size: gene sets per forward pass and per write (default
+            :func:`cellgi.scoring.default_batch_size`: 16,384 for models that read only the wildtype).
         rank_target: target ranked for the top-K (default the first).
-        resume: continue an interrupted screen of the same plan in ``output``.
+        resume: continue an interrupted screen of the same plan, model and options in ``output``.
         overwrite: replace an existing ``output``.
         progress: show a progress bar with predictions/s (stderr).
         on_batch: called with (rows written so far in this call, total still to do) after each batch.
 
     Raises:
-        ScreenError: unusable output (exists without resume/overwrite, other plan, bad header).
+        ScreenError: unusable output (exists without resume/overwrite; another plan, model or options;
+            bad header).
         ScreenInterrupted: Ctrl-C; every finished batch is kept.
     """
-    if batch_size < 1:
+    from cellgi.provenance import ProvenanceError, check_resume, read_record, record, text_digest
+    from cellgi.scoring import gene_labels
+
+    if batch_size is not None and batch_size < 1:
         raise ScreenError(f"batch size must be at least 1, got {batch_size}")
     if top_k < 0:
         raise ScreenError(f"top-k must be >= 0, got {top_k}")
@@ -547,11 +591,14 @@ def run_screen(
     if rank_target not in targets:
         raise ScreenError(f"rank target {rank_target!r} is not a target of the model ({', '.join(targets)})")
     out, top_path, state_path = _paths(output)
-    header = ["query", "array", *targets]
-    writer = _writer(out, header)
-    state = {"fingerprint": plan.fingerprint(), "total": plan.total, "mode": plan.mode,
-             "queries": [plan.label(q) for q in plan.queries], "targets": targets, "top_k": top_k,
-             "rank_target": rank_target, "format": writer.suffix.lstrip(".")}
+    header = ["query", "query_names", "array", "array_names", *targets]
+    labels = _Labels(plan.gene_names, gene_labels(loaded.mapper) if len(loaded.mapper.genes) == len(plan.gene_names)
+                     else plan.gene_names)
+    writer = _writer(out, header, labels)
+    options = {"mode": plan.mode, "queries": [plan.label(q) for q in plan.queries], "total": plan.total,
+               "columns": header, "top_k": top_k, "rank_target": rank_target, "format": writer.suffix.lstrip(".")}
+    state = record("screen", loaded, text_digest(plan.fingerprint(full=True)), options)
+    state.update(fingerprint=plan.fingerprint(), total=plan.total, targets=targets)
     done_rows = 0
     top_lines: list[str] = []
     done_queries: set[str] = set()
@@ -559,14 +606,9 @@ def run_screen(
         raise ScreenError(f"{out} exists: use resume to continue it or overwrite to replace it")
     if resume and out.exists():
         try:
-            old = json.loads(state_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            raise ScreenError(f"{state_path}: missing or unreadable; cannot tell which screen {out} holds") from None
-        if old.get("fingerprint") != state["fingerprint"] or old.get("targets") != targets:
-            raise ScreenError(f"{out} holds another screen (other queries, genes, mode or model targets)")
-        if old.get("top_k") != top_k or old.get("rank_target") != rank_target:
-            raise ScreenError(f"{out} was started with top_k={old.get('top_k')} and rank target "
-                              f"{old.get('rank_target')!r}; resume with the same")
+            check_resume(read_record(state_path), state, out, state_path)
+        except ProvenanceError as exc:
+            raise ScreenError(f"{out} holds another screen, or another model's rows: {exc}") from None
         done_rows = writer.existing_rows()
         if top_path.exists():
             top_lines = top_path.read_text(encoding="utf-8").splitlines()[1:]
@@ -585,14 +627,17 @@ def run_screen(
     counts = [plan.count(i) for i in range(len(plan.queries))]
     ti = targets.index(rank_target)
     t_setup = time.perf_counter()
-    scorer = scorer_for(loaded)
+    scorer = scorer_for(loaded, batch_size=batch_size)
+    batch_size = batch_size or scorer.batch_size
     report.setup_seconds = time.perf_counter() - t_setup
     bar = _Progress(plan.total, done_rows) if progress else None
     t0 = time.perf_counter()
     try:
+        import torch
+
         first_row = 0
         for qi, q in enumerate(plan.queries):
-            qlabel = plan.label(q)
+            qlabel, qnames = labels.join(q), labels.join(q, True)
             end_row = first_row + counts[qi]
             if end_row <= done_rows and (qlabel in done_queries or top_k == 0):
                 first_row = end_row
@@ -600,31 +645,25 @@ def run_screen(
             tracker = _TopK(top_k)
             start = max(0, done_rows - first_row)
             if start and top_k:  # rows of this query written before the interruption
-                labels, vals = [], []
-                for a, v in writer.read_from(first_row, rank_target):
-                    if len(labels) == start:
-                        break
-                    labels.append(a)
-                    vals.append(v)
-                tracker.add(labels, vals)
-            it = plan.arrays_of(qi, start)
-            while True:
-                arrays = list(itertools.islice(it, batch_size))
-                if not arrays:
-                    break
-                pred = scorer.score([q + a for a in arrays])
-                values = pred.tolist()
-                alabels = [plan.label(a) for a in arrays]
-                writer.append([qlabel] * len(arrays), alabels, values)
-                tracker.add(alabels, [v[ti] for v in values])
-                report.written += len(arrays)
+                arr, names, vals = writer.read_from(first_row, start, rank_target)
+                tracker.add(vals, lambda idx, arr=arr, names=names: [(arr[i], names[i]) for i in idx])
+            for lo in range(start, counts[qi], batch_size):
+                arrays = plan.array_block(qi, lo, min(batch_size, counts[qi] - lo))  # [S, k]
+                sets = np.concatenate([np.broadcast_to(np.asarray(q, dtype=np.int64), (arrays.shape[0], len(q))),
+                                       arrays], axis=1)
+                padded = torch.from_numpy(np.ascontiguousarray(sets))
+                pred = scorer.score_padded(padded, torch.ones(padded.shape, dtype=torch.bool))["pred"].numpy()
+                writer.append(q, arrays, pred)
+                tracker.add(pred[:, ti], lambda idx, arrays=arrays: [
+                    (labels.join(arrays[i]), labels.join(arrays[i], True)) for i in idx])
+                report.written += arrays.shape[0]
                 report.seconds = time.perf_counter() - t0
                 if bar is not None:
-                    bar.advance(len(arrays), qlabel, report.predictions_per_s)
+                    bar.advance(arrays.shape[0], qlabel, report.predictions_per_s)
                 if on_batch is not None:
                     on_batch(report.written, plan.total - done_rows)
             if top_k:
-                top_lines = [x for x in top_lines if x.split("\t", 1)[0] != qlabel] + tracker.rows(qlabel, rank_target)
+                top_lines = [x for x in top_lines if x.split("\t", 1)[0] != qlabel] + tracker.rows(qlabel, qnames)
                 _write_top(top_path, rank_target, top_lines)
             first_row = end_row
     except KeyboardInterrupt:
@@ -642,8 +681,8 @@ def run_screen(
 def _write_top(path: Path, target: str, lines: list[str]) -> None:
     from cellgi.fileio import write_text_atomic
 
-    write_text_atomic(path, "\t".join(["query", "direction", "rank", "array", target]) + "\n"
-                      + "".join(line + "\n" for line in lines))
+    write_text_atomic(path, "\t".join(["query", "query_names", "direction", "rank", "array", "array_names", target])
+                      + "\n" + "".join(line + "\n" for line in lines))
 
 
 class _Progress:

@@ -104,7 +104,11 @@ class Stack:
     def baseline_predictions(self, batch: Any) -> list[Tensor]:
         """Each baseline's predictions ``[B, T]`` (normalised, CPU) for a batch's gene sets, in ``members``
         order."""
-        padded, mask = batch.pert_padded.cpu().to(torch.long).clamp_min(0), batch.pert_mask.cpu().to(torch.bool)
+        return self.baseline_predictions_padded(batch.pert_padded, batch.pert_mask)
+
+    def baseline_predictions_padded(self, padded: Tensor, mask: Tensor) -> list[Tensor]:
+        """:meth:`baseline_predictions` of padded gene sets ``padded [S, K]``, ``mask [S, K]``."""
+        padded, mask = padded.cpu().to(torch.long).clamp_min(0), mask.cpu().to(torch.bool)
         return [self.baselines[name].predict(padded, mask).to(torch.float32) for name in self.members[1:]]
 
     def combine(self, network: Tensor, others: Sequence[Tensor]) -> Tensor:
@@ -144,14 +148,17 @@ class Stack:
         return cls(list(state["members"]), state["weights"], state["intercept"], base, params)
 
 
-def _member_columns(stack: Stack, loaded: Any, dataset: Any, idx: Tensor, batch_size: int) -> list[Tensor]:
+def _member_columns(stack: Stack, loaded: Any, dataset: Any, idx: Tensor, batch_size: int | None) -> list[Tensor]:
     """Each member's predictions ``[S, T]`` (normalised) on ``dataset``'s samples ``idx``: the network
     (``loaded``, a run or an ensemble) first, then the baselines."""
+    from cellgi.scoring import dataset_sets, iter_batches, scorer_for
+
+    scorer = scorer_for(loaded, batch_size=batch_size)
+    padded, mask = dataset_sets(dataset, idx)
     parts: list[list[Tensor]] = []
-    for lo in range(0, idx.numel(), batch_size):
-        batch = dataset.batch(idx[lo : lo + batch_size])
-        pred, _ = loaded.predict(batch)
-        parts.append([loaded.normalizer.transform(pred.float().cpu()), *stack.baseline_predictions(batch)])
+    for p, m in zip(iter_batches(padded, scorer.batch_size), iter_batches(mask, scorer.batch_size)):
+        pred = scorer.score_padded(p, m)["pred"]
+        parts.append([loaded.normalizer.transform(pred), *stack.baseline_predictions_padded(p, m)])
     return [torch.cat(col) for col in zip(*parts)]
 
 
@@ -194,7 +201,7 @@ def fit_stack(folder: str | Path, spec: Any, loaded: Any, bundle: Any = None,
     baselines = {name: fitted[name] for name in wanted}
     params = {f"baseline_{e.type}": e.model_dump(mode="json") for e in entries}
     stack = Stack(["network", *wanted], torch.zeros(0), torch.zeros(0), baselines, params)
-    batch_size = spec.data.eval_batch_size or 4 * spec.data.batch_size
+    batch_size = None  # the scorer's default (cellgi.scoring.default_batch_size)
     yn = norm.transform(ds.y)
 
     def columns(idx: Tensor) -> list[Tensor]:

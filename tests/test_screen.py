@@ -168,3 +168,117 @@ def test_cli_screen_equals_cli_predict(tmp_path, capsys):
     assert_screen_equals_predict(run, tmp_path, capsys)
     assert main(["screen", str(run), "--query", "NOTAGENE", "-o", str(tmp_path / "x.tsv")]) == 2
     assert "query 1: gene 'NOTAGENE'" in capsys.readouterr().err
+
+
+def test_resume_refuses_another_model_or_options_and_a_killed_parquet_part_is_redone(tmp_path):
+    """A screen output records the model's digest, the plan and the options: a resume with another model
+    or other options is refused (nothing appended); a part left open by a kill -9 is dropped and redone."""
+    loaded = tiny_loaded()
+    plan = plan_screen(loaded.mapper, ["G001;G002", "G010"])
+    out = tmp_path / "s.parquet"
+
+    def stop(written, _todo):
+        if written >= 20:
+            raise KeyboardInterrupt
+
+    with pytest.raises(ScreenInterrupted):
+        run_screen(loaded, plan, out, top_k=2, batch_size=10, progress=False, on_batch=stop)
+    record = json.loads((tmp_path / "s.screen.json").read_text())
+    assert record["model"]["digest"].startswith("sha256:") and record["options"]["top_k"] == 2
+    other = tiny_loaded()
+    torch.manual_seed(5)
+    for p in other.model.parameters():
+        p.data.normal_()
+    with pytest.raises(ScreenError, match="model: the rows come from"):
+        run_screen(other, plan, out, top_k=2, batch_size=10, progress=False, resume=True)
+    with pytest.raises(ScreenError, match="option top_k: 2 then, 3 now"):
+        run_screen(loaded, plan, out, top_k=3, batch_size=10, progress=False, resume=True)
+    (out / "part-000001.parquet.tmp").write_bytes(b"PAR1 half a part")  # what a kill -9 leaves
+    rep = run_screen(loaded, plan, out, top_k=2, batch_size=7, progress=False, resume=True)
+    assert rep.already_written == 20 and rep.complete and not list(out.glob("*.tmp"))
+    whole = tmp_path / "w.parquet"
+    run_screen(loaded, plan, whole, top_k=2, batch_size=64, progress=False)
+    import pyarrow.parquet as pq
+
+    a, b = pq.read_table(out).to_pylist(), pq.read_table(whole).to_pylist()
+    assert [(r["query"], r["array"]) for r in a] == [(r["query"], r["array"]) for r in b]  # none lost or doubled
+    assert list(a[0]) == ["query", "query_names", "array", "array_names", "t0", "t1"]
+
+
+def test_pairs_screen_blocks_and_names(tmp_path):
+    """Pairs of a list, with or without a query (the CLI crashed on --pairs-of); rows in combinations
+    order (vectorised blocks); standard names beside the genes."""
+    graph_genes = [f"G{i:03d}" for i in range(N)]
+    m = GeneMapper(graph_genes, names={"RAD52": "G003", "NTG1": "G004"})
+    plan = plan_screen(m, None, pairs_of=["G003", "G004", "G005", "G006", "G007"])
+    import itertools
+
+    blocks = [plan.array_block(0, lo, 3) if lo + 3 <= plan.total else plan.array_block(0, lo, plan.total - lo)
+              for lo in range(0, plan.total, 3)]
+    got = [tuple(r) for b in blocks for r in b.tolist()]
+    assert got == list(itertools.combinations([3, 4, 5, 6, 7], 2)) == list(plan.arrays_of(0))
+    loaded = tiny_loaded()
+    loaded.mapper = m
+    run_screen(loaded, plan, tmp_path / "p.tsv", top_k=50, batch_size=4, progress=False)
+    rows = read_tsv(tmp_path / "p.tsv")
+    assert len(rows) == 10 and rows[0]["array"] == "G003;G004" and rows[0]["array_names"] == "RAD52;NTG1"
+    assert rows[0]["query"] == "" and rows[5]["array_names"] == "NTG1;G006"
+    top = read_tsv(tmp_path / "p.top.tsv")
+    assert {r["array_names"] for r in top} <= {r["array_names"] for r in rows} and top
+
+
+def test_cli_pairs_of_with_and_without_query(tmp_path, capsys):
+    (tmp_path / "t.yaml").write_text(tiny_spec("tiny-pairs"))
+    run = tmp_path / "run"
+    assert main(["train", str(tmp_path / "t.yaml"), "--run-dir", str(run), "--no-progress"]) == 0
+    genes = tmp_path / "genes.txt"
+    genes.write_text("SYN0001\nSYN0002\nSYN0003\nSYN0004\n")
+    assert main(["screen", str(run), "--pairs-of", str(genes), "-o", str(tmp_path / "a.tsv"), "--no-progress"]) == 0
+    assert len(read_tsv(tmp_path / "a.tsv")) == 6
+    assert main(["screen", str(run), "--pairs-of", str(genes), "--query", "SYN0010", "-o", str(tmp_path / "b.tsv"),
+                 "--no-progress"]) == 0
+    rows = read_tsv(tmp_path / "b.tsv")
+    assert len(rows) == 6 and {r["query"] for r in rows} == {"SYN0010"}
+    capsys.readouterr()
+
+
+def test_kill_9_midway_then_resume_loses_and_doubles_nothing(tmp_path):
+    """A real SIGKILL in the middle of a Parquet pairs screen (parts of 9 rows: batches of 3, a part closed at 8 or more): the parts
+    renamed before the kill are kept, the open one is redone on --resume; every row once, in order."""
+    import subprocess
+    import textwrap
+
+    genes = tmp_path / "genes.txt"
+    genes.write_text("".join(f"G{i:03d}\n" for i in range(3, 12)))  # 36 pairs
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_screen import tiny_loaded
+        from cellgi.screen import _ParquetRows, plan_screen, run_screen
+        _ParquetRows.part_rows = 8
+        loaded = tiny_loaded()
+        plan = plan_screen(loaded.mapper, None, pairs_file={str(genes)!r})
+        def kill(written, _todo):
+            if written >= 21:
+                os.kill(os.getpid(), signal.SIGKILL)
+        run_screen(loaded, plan, {str(tmp_path / "cut.parquet")!r}, top_k=3, batch_size=3, progress=False,
+                   on_batch=kill)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr
+    cut = tmp_path / "cut.parquet"
+    assert len(list(cut.glob("part-*.parquet"))) == 2 and len(list(cut.glob("*.tmp"))) == 1  # 18 rows final
+    loaded = tiny_loaded()
+    plan = plan_screen(loaded.mapper, None, pairs_file=genes)
+    rep = run_screen(loaded, plan, cut, top_k=3, batch_size=5, progress=False, resume=True)
+    assert rep.already_written == 18 and rep.written == 18 and rep.complete
+    run_screen(loaded, plan, tmp_path / "whole.parquet", top_k=3, batch_size=36, progress=False)
+    import pyarrow.parquet as pq
+
+    a = pq.read_table(cut).to_pylist()
+    b = pq.read_table(tmp_path / "whole.parquet").to_pylist()
+    assert [r["array"] for r in a] == [r["array"] for r in b] and len(a) == 36
+    torch.testing.assert_close(torch.tensor([r["t0"] for r in a]), torch.tensor([r["t0"] for r in b]),
+                               atol=1e-5, rtol=1e-4)
+    ta, tb = read_tsv(tmp_path / "cut.top.tsv"), read_tsv(tmp_path / "whole.top.tsv")
+    assert [r["array"] for r in ta] == [r["array"] for r in tb]

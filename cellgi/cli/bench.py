@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from cellgi.registry import get_registry
@@ -67,6 +68,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "path against the plain predict path on the same sets; batch size: the first --batch-size, default 32)",
     )
     p.add_argument("--screen-arrays", type=int, default=256, help="array genes of --screen (default 256)")
+    p.add_argument("--predict", metavar="RUN",
+                   help="measure how fast a trained run (a run, seed-series or stacked folder) scores random gene "
+                   "pairs through cellgi predict/evaluate/screen's scorer, against the former per-batch forward, "
+                   "and project a whole-genome pairs screen (--batch-size: the scorer's batch, default its own)")
+    p.add_argument("--pairs", type=int, default=262_144, help="pairs scored by --predict (default 262144)")
+    p.add_argument("--plain-pairs", type=int, default=4096,
+                   help="of which scored by the former per-batch path too (default 4096)")
+    p.add_argument("--genome-genes", type=int, default=None,
+                   help="--predict: genes of the projected whole-genome screen (default: every gene of the "
+                   "model; 5821 = the non-dubious ORFs of SGD_features.tab)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("-o", "--output", help="also write the JSON report to this file")
     p.set_defaults(func=run)
@@ -100,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
     if bad or not paths:
         print(f"error: unknown path(s) {bad}; use one or more of {', '.join(PATHS)}", file=sys.stderr)
         return 2
+    if args.predict:
+        return _run_predict(args)
     scale, steps, warmup = args.scale, args.steps, args.warmup
     if args.quick:
         scale, steps, warmup = min(scale, 0.05), min(steps, 2), min(warmup, 1)
@@ -164,6 +177,34 @@ def _run_screen(args: argparse.Namespace, aggs: list[str], scale: float, spec_mo
             print(f"{r['aggregator']}: screen {r['screen_predictions_per_s']:.2f} predictions/s, plain predict "
                   f"{r['plain_predictions_per_s']:.2f} ({r['ratio_screen_over_plain']}x), max |diff| "
                   f"{r['max_abs_diff']:.2g}; full screen of {r['num_genes']} genes ~ {r['projected_full_screen_s']:.0f} s")
+    return 0
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    import time
+
+    import torch
+
+    from cellgi.bench import _device_name, predict_benchmark
+    from cellgi.cli._common import load_on_device
+    from cellgi.runtime import host_allocator_state
+
+    if args.pairs < 1 or args.plain_pairs < 1:
+        print("error: --pairs and --plain-pairs must be at least 1", file=sys.stderr)
+        return 2
+    say = (lambda m: print(m, file=sys.stderr)) if args.json else print
+    loaded = load_on_device(args.predict, args.device)
+    row = predict_benchmark(loaded, args.pairs, args.plain_pairs, batch_size=(args.batch_size or [None])[0],
+                            genome_genes=args.genome_genes, progress=say)
+    report = {"device": _device_name(args.device), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
+              "threads": torch.get_num_threads(), "host_allocator": host_allocator_state(),
+              "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
+              "load_average": list(os.getloadavg()), "predict": row}
+    if not _emit_json(args, report):
+        print(f"{row['predictor']}: scorer {row['scorer_pairs_per_s']:,.0f} pairs/s, former per-batch forward "
+              f"{row['plain_pairs_per_s']:,.0f} ({row['ratio_scorer_over_plain']}x), max |diff| {row['max_abs_diff']:.2g}; "
+              f"all {row['genome_pairs']:,} pairs of {row['genome_genes']:,} genes ~ "
+              f"{row['projected_genome_scoring_s']:,.0f} s of scoring (load average {report['load_average'][0]:.1f})")
     return 0
 
 

@@ -1,8 +1,9 @@
 """``cellgi embed RUN_DIR_OR_CKPT -o FILE``: per-gene embeddings of a trained model.
 
-The format follows the file's suffix: ``.tsv`` (``gene`` column then ``dim_0 .. dim_{H-1}``), ``.parquet``
-(the same table; needs pandas and pyarrow: ``pip install 'cellgi[parquet]'``) or ``.h5ad`` (AnnData with
-genes as observations, for scanpy; needs ``pip install 'cellgi[anndata]'``).
+The format follows the file's suffix: ``.tsv`` (``gene`` column, ``name`` column (the standard name, e.g.
+RAD52 for YML032C; the gene itself where it has none), then ``dim_0 .. dim_{H-1}``), ``.parquet`` (the same
+table; needs pandas and pyarrow: ``pip install 'cellgi[parquet]'``) or ``.h5ad`` (AnnData with genes as
+observations and their names in ``obs["name"]``, for scanpy; needs ``pip install 'cellgi[anndata]'``).
 """
 
 from __future__ import annotations
@@ -53,13 +54,16 @@ def write_embeddings(model: object, path: str | Path, *, kind: str = "wildtype")
 
     loaded = model._loaded  # type: ignore[attr-defined]
     emb = gene_embeddings(loaded, kind)
+    from cellgi.scoring import gene_labels
+
     genes = list(loaded.mapper.genes)
+    names = gene_labels(loaded.mapper)
     cols = [f"dim_{i}" for i in range(emb.shape[1])]
     if suffix == ".tsv":
         from cellgi.fileio import write_text_atomic
 
-        rows = ["\t".join(["gene", *cols])]
-        rows += ["\t".join([g, *(f"{v:.7g}" for v in row)]) for g, row in zip(genes, emb.tolist())]
+        rows = ["\t".join(["gene", "name", *cols])]
+        rows += ["\t".join([g, n, *(f"{v:.7g}" for v in row)]) for g, n, row in zip(genes, names, emb.tolist())]
         write_text_atomic(path, "\n".join(rows) + "\n")
         return emb.shape
     try:
@@ -67,6 +71,7 @@ def write_embeddings(model: object, path: str | Path, *, kind: str = "wildtype")
     except ImportError:
         raise EmbedError(f"{path}: writing {suffix} needs pandas: pip install 'cellgi[parquet]'") from None
     df = pd.DataFrame(emb, index=pd.Index(genes, name="gene"), columns=cols)
+    df.insert(0, "name", names)
     tmp = path.with_name(f".{path.name}.tmp")
     if suffix == ".parquet":
         try:
@@ -79,7 +84,7 @@ def write_embeddings(model: object, path: str | Path, *, kind: str = "wildtype")
             import anndata
         except ImportError:
             raise EmbedError(f"{path}: writing .h5ad needs anndata: pip install 'cellgi[anndata]'") from None
-        adata = anndata.AnnData(X=emb, obs=pd.DataFrame(index=pd.Index(genes, name="gene")),
+        adata = anndata.AnnData(X=emb, obs=pd.DataFrame({"name": names}, index=pd.Index(genes, name="gene")),
                                 var=pd.DataFrame(index=pd.Index(cols, name="dim")))
         adata.uns["cellgi"] = {"kind": kind, "checkpoint": str(loaded.path), "targets": list(loaded.target_names)}
         adata.write_h5ad(tmp)

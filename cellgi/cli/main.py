@@ -131,8 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def entrypoint() -> None:  # pragma: no cover - console script shim
     """The ``cellgi`` command: process-wide settings (:mod:`cellgi.runtime`), then :func:`main`."""
-    from cellgi.runtime import tune_host_allocator
+    from cellgi.runtime import passive_omp_wait_for, tune_host_allocator
 
+    passive_omp_wait_for(sys.argv[1:2])
     try:
         tune_host_allocator()
     except ValueError as exc:  # a bad CELLGI_HOST_ALLOCATOR value

@@ -11,11 +11,13 @@ was not trained on (1 or 10 genes for a model of pairs and triples) are predicte
 
 Rows are written in batches as they are predicted (a progress bar shows the input read), so an
 interrupted run (Ctrl-C: exit 130; SIGTERM: exit 143) keeps every finished batch and ``--resume``
-continues the file without writing a row twice. An existing output is refused unless ``--resume`` or
-``--overwrite`` is given. The core lives in :mod:`cellgi.predict`.
+continues the file without writing a row twice. ``OUT.predict.json`` records the model's digest, the
+input's digest and the columns; ``--resume`` refuses an output that another model, input or column set
+made, naming what differs. An existing output is refused unless ``--resume`` or ``--overwrite`` is given. The core lives in :mod:`cellgi.predict`.
 
 Output (TSV, one row per predicted line, in input order): ``line``, ``input``, ``genes`` (the mapped
-ORFs), one column per target (original units), then ``local_<target>`` and ``global_<target>`` (the two
+ORFs), ``names`` (their standard names, e.g. RAD52 for YML032C; the ORF where a gene has none), one
+column per target (original units), then ``local_<target>`` and ``global_<target>`` (the two
 heads' predictions, original units) and ``gate_local``/``gate_global`` when the model has them.
 """
 
@@ -45,7 +47,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--genes", required=True, metavar="FILE", help="gene sets, one per line, genes separated by ';'")
     p.add_argument("-o", "--output", required=True, metavar="OUT.tsv", help="predictions (TSV)")
     p.add_argument("--strict", action="store_true", help="fail (exit 2) if any line cannot be predicted")
-    p.add_argument("--batch-size", type=int, default=256, help="gene sets per batch and per write (default 256)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="gene sets per batch and per write (default: 16384 for models that read only the wildtype "
+                   "cell, 256 for the others; cellgi.scoring.default_batch_size)")
     add_stream_options(p, "OUT.tsv")
     p.set_defaults(func=run)
 
@@ -59,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and args.overwrite:
         print("error: --resume and --overwrite exclude each other", file=sys.stderr)
         return 2
-    if args.batch_size < 1:
+    if args.batch_size is not None and args.batch_size < 1:
         print(f"error: --batch-size must be at least 1, got {args.batch_size}", file=sys.stderr)
         return 2
     out = check_writable(args.output, label="-o")  # before any work: one line, exit 2

@@ -3,9 +3,12 @@
 Every array gene (default: every gene the model knows; ``--arrays FILE`` to choose) against each query
 (``--query`` repeated, or ``--queries FILE``, genes of a query separated by ``;``), or every pair of a
 gene list (``--pairs-of FILE``) against each query (or alone, without a query). Rows stream to OUT.tsv or
-OUT.parquet (a folder of parts), the top-K strongest negative and positive predictions per query go to
-OUT.top.tsv, and a progress bar shows predictions/s. An interrupted screen (Ctrl-C: exit 130; SIGTERM:
-exit 143) keeps every finished batch; ``--resume`` continues it without writing a row twice.
+OUT.parquet (a folder of parts, one row group per batch), with the ORFs and their standard names
+(``array``, ``array_names``); the top-K strongest negative and positive predictions per query go to
+OUT.top.tsv, OUT.screen.json records the model's digest, the plan and the options, and a progress bar
+shows predictions/s. An interrupted screen (Ctrl-C: exit 130; SIGTERM:
+exit 143) keeps every finished batch; ``--resume`` continues it without writing a row twice, and refuses
+an output that another model, plan or option set made.
 """
 
 from __future__ import annotations
@@ -38,7 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=int, default=20, help="strongest negative and positive predictions kept per "
                    "query in OUT.top.tsv (default 20; 0: none)")
     p.add_argument("--rank-target", help="target ranked for the top-K (default: the model's first target)")
-    p.add_argument("--batch-size", type=int, default=32, help="gene sets per forward pass and per write (default 32)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="gene sets per forward pass and per write (default: 16384 for models that read only the "
+                   "wildtype cell, 256 for the others; cellgi.scoring.default_batch_size)")
     add_stream_options(p, "OUT")
     p.set_defaults(func=run)
 

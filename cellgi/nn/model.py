@@ -21,6 +21,7 @@ dropout acts in the first layer; otherwise the first layer runs like the others.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ from cellgi.nn.relations import PairRelations
 from cellgi.errors import CellgiError
 from cellgi.registry import get_registry
 
-__all__ = ["LazyDango", "NonFiniteError", "REPRESENTATION_KEYS"]
+__all__ = ["LazyDango", "NonFiniteError", "REPRESENTATION_KEYS", "WildtypeStates"]
 
 #: keys of the representation dict returned by :meth:`LazyDango.forward`
 REPRESENTATION_KEYS = (
@@ -66,6 +67,20 @@ class NonFiniteError(CellgiError, FloatingPointError):
             f"non-finite values (NaN/inf) in the model at stage(s): {', '.join(stages)} "
             f"(the first one listed is where they appeared)"
         )
+
+
+@dataclass(frozen=True)
+class WildtypeStates:
+    """The wildtype cell of a model, computed once (:meth:`LazyDango.wildtype_states`) and read by
+    :meth:`LazyDango.predict_with_wildtype` for any number of gene sets.
+
+    Attributes:
+        x0: ``[N, H]`` initial gene states (embedding + preprocessor).
+        states: ``[N, H]`` final gene states of the wildtype (every gene kept, every layer).
+    """
+
+    x0: Tensor
+    states: Tensor
 
 
 def _build(role: str, spec_obj: Any, **context: Any) -> Any:
@@ -514,6 +529,37 @@ class LazyDango(nn.Module):
         reps.update(local_interaction=local[0], gate_weights=gate, pert_gene_embs=pert_gene_embs,
                     layer_aggregation_weights=law, additive=additive)
         return pred, reps
+
+    def wildtype_states(self) -> WildtypeStates:
+        """The initial and final gene states of the wildtype cell (one message-passing column). Run it under
+        ``torch.inference_mode()`` (and ``eval()``) to reuse the result for many batches, as
+        ``cellgi predict``, ``evaluate`` and ``screen`` do."""
+        x0 = self.initial_states()
+        keep = torch.ones(self.num_genes, 1, dtype=torch.bool, device=x0.device)
+        x, _ = self.gene_states(keep, x0=x0)
+        return WildtypeStates(x0, x[:, 0])
+
+    @property
+    def reads_wildtype_only(self) -> bool:
+        """True when predictions read only the wildtype cell (combiners without a global part, e.g.
+        ``local_only``): a gene set is then a gather of its genes' wildtype rows, their pair relations and
+        the heads, so :meth:`predict_with_wildtype` needs no message passing at all."""
+        return not self.uses_global
+
+    def predict_with_wildtype(
+        self, batch: PerturbationBatch, wildtype: WildtypeStates
+    ) -> tuple[Tensor, dict[str, Tensor | None]]:
+        """``forward(batch)`` with the wildtype cell ``wildtype`` (from :meth:`wildtype_states`) reused:
+        a model without a global part runs its heads on the wildtype states only; one with a global part
+        runs message passing for the batch's perturbed columns only and appends the stored wildtype
+        column. Same predictions as :meth:`forward` up to float rounding (exactly the same operations for
+        wildtype-only models; tests/test_predict_fast.py)."""
+        if not self.uses_global:
+            return self.readout_wildtype(batch, wildtype.x0, wildtype.states)
+        keep = self.keep_mask(batch)  # [N, B+1], last column the wildtype
+        x, _ = self.gene_states(keep[:, :-1], x0=wildtype.x0)
+        x = torch.cat([x, wildtype.states.unsqueeze(1)], dim=1)
+        return self._readout(x, keep, batch, [], None, x0=wildtype.x0)
 
     def forward(self, batch: PerturbationBatch) -> tuple[Tensor, dict[str, Tensor | None]]:
         if not self.uses_global:

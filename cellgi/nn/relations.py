@@ -13,25 +13,34 @@ With ``values [N, V]`` (per-gene feature columns, e.g. single-mutant phenotypes:
 ``gene_values``), ``3 V`` more features follow: ``min``, ``max`` and ``product`` of the two genes' values,
 per column.
 
-The features are symmetric in ``(i, j)``; the diagonal is zero. Each sample's rows of the symmetrised
-adjacency are gathered dense, ``[B, K, N]`` per edge type (about 2.5 MB per type at yeast scale for
-``B = 32, K = 3``), so the cost is linear in ``B * K * N`` and nothing is precomputed per pair.
+The features are symmetric in ``(i, j)``; the diagonal is zero.
 
-Pairs (``K = 2``, a genome-wide grid's samples) take a sparse path instead, with the same values: the edge
-and its weight are a binary search among the sorted edge keys, common neighbours a merge of the two
-genes' sorted neighbour lists (binary searches of one in the other), so the cost is linear in the
-pairs' degrees, not in ``N``.
+How they are computed: ``edge`` and ``weight`` are looked up in each type's sorted edge keys
+(``searchsorted``, no dense rows); ``shared`` reads a per-type table of common-neighbour counts, the sparse
+product ``A A^T`` of the symmetrised adjacency stored dense as ``int16`` (``N^2 * 2`` bytes per edge type:
+87 MB at yeast scale), built on the first call and kept; the degrees come from the adjacency. A pair then
+costs a few gathers, whatever ``N`` is, so millions of arbitrary pairs are scored in big vectorised
+chunks. Where the tables would exceed :data:`SHARED_TABLE_BYTES` (graphs far larger than yeast), the
+common neighbours are counted from each sample's dense adjacency rows ``[B, K, N]`` instead
+(:meth:`PairRelations.forward_dense`, the original way, also the reference the tests compare with). Both
+give the same values bitwise: the counts are exact integers in float32 either way.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["PairRelations", "RELATION_FEATURES"]
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["PairRelations", "RELATION_FEATURES", "SHARED_TABLE_BYTES"]
+
+#: largest total size of the common-neighbour tables (all edge types) kept in memory; above it the
+#: counts are taken from dense adjacency rows per batch (slower, no table)
+SHARED_TABLE_BYTES = 1 << 30
 
 #: per edge type, in this order
 RELATION_FEATURES = ("edge", "weight", "shared", "jaccard")
@@ -77,7 +86,10 @@ class PairRelations(nn.Module):
             self.register_buffer(f"crow_{t}", crow, persistent=False)
             self.register_buffer(f"col_{t}", cols, persistent=False)
             self.register_buffer(f"w_{t}", wmax, persistent=False)
-            self.register_buffer(f"key_{t}", uniq, persistent=False)
+            self.register_buffer(f"key_{t}", uniq, persistent=False)  # sorted row * N + col
+            self.register_buffer(f"deg_{t}", (crow[1:] - crow[:-1]).to(torch.float32), persistent=False)
+        #: per edge type, the ``[N, N]`` int16 common-neighbour counts (built on first use; not saved)
+        self._shared: list[Tensor] | None = None
 
     @property
     def num_features(self) -> int:
@@ -105,53 +117,68 @@ class PairRelations(nn.Module):
         weight[flat] = w[pos]
         return binary.view(m, self.num_genes), weight.view(m, self.num_genes)
 
-    @staticmethod
-    def _search(seq: Tensor, values: Tensor) -> Tensor:
-        if seq.device.type == "cpu":  # torch's CPU kernel is two orders of magnitude slower here (torch 2.13)
-            return torch.from_numpy(np.searchsorted(seq.numpy(), values.numpy()).astype(np.int64))
-        return torch.searchsorted(seq, values)
+    @property
+    def uses_shared_tables(self) -> bool:
+        """Whether :meth:`forward` reads the common-neighbour tables (see the module docs)."""
+        n = self.num_genes
+        return n * n * 2 * len(self.edge_types) <= SHARED_TABLE_BYTES and n < 32768
 
-    def _pair_graph_features(self, i: Tensor, j: Tensor) -> list[Tensor]:
-        """``edge, weight, shared, jaccard`` of the pairs ``(i [B], j [B])`` per edge type, each ``[B]``
-        (the sparse path of the module docstring; equal to the dense one)."""
-        n, b, dev = self.num_genes, i.numel(), i.device
-        out: list[Tensor] = []
+    def shared_tables(self) -> list[Tensor]:
+        """Per edge type, the ``[N, N]`` int16 counts of common neighbours (``A A^T`` of the symmetrised
+        adjacency, diagonal included), built once (scipy sparse product, in row blocks) and kept."""
+        if self._shared is not None and self._shared[0].device == self.values.device:
+            return self._shared
+        tables = []
         for t in range(len(self.edge_types)):
-            crow, col, w, key = (getattr(self, f"{p}_{t}") for p in ("crow", "col", "w", "key"))
-            if key.numel() == 0:
-                out += [torch.zeros(b, device=dev)] * 4
-                continue
-            q = i * n + j
-            pos = self._search(key, q).clamp_max(key.numel() - 1)
-            hit = key[pos] == q
-            edge = hit.to(torch.float32)
-            wgt = torch.where(hit, w[pos], torch.zeros_like(w[pos]))
+            crow, col = getattr(self, f"crow_{t}").cpu().numpy(), getattr(self, f"col_{t}").cpu().numpy()
+            tables.append(_shared_table(self.num_genes, crow, col).to(self.values.device))
+        self._shared = tables
+        return tables
 
-            def neighbour_keys(g: Tensor) -> tuple[Tensor, Tensor]:
-                start, count = crow[g], crow[g + 1] - crow[g]
-                row = torch.repeat_interleave(torch.arange(b, device=dev), count)
-                offs = torch.cumsum(count, 0) - count
-                at = torch.arange(int(count.sum()), device=dev) - offs[row] + start[row]
-                return row * n + col[at], row  # sorted: rows in order, columns sorted within a row
-
-            ki, _ = neighbour_keys(i)
-            kj, rj = neighbour_keys(j)
-            if ki.numel() and kj.numel():
-                p = self._search(ki, kj).clamp_max(ki.numel() - 1)
-                common = rj[ki[p] == kj]
-                shared = torch.bincount(common, minlength=b).to(torch.float32)
-            else:
-                shared = torch.zeros(b, device=dev)
-            deg_i, deg_j = (crow[i + 1] - crow[i]).to(torch.float32), (crow[j + 1] - crow[j]).to(torch.float32)
-            union = (deg_i + deg_j - shared).clamp_min(1.0)
-            out += [edge, wgt, torch.log1p(shared), shared / union]
-        return out
+    def _edge_lookup(self, t: int, gi: Tensor, gj: Tensor) -> tuple[Tensor, Tensor]:
+        """``(edge, weight)`` float32 of the ordered pairs ``(gi, gj)`` in edge type ``t`` (0 where absent)."""
+        key, w = getattr(self, f"key_{t}"), getattr(self, f"w_{t}")
+        q = gi * self.num_genes + gj
+        if key.numel() == 0:
+            z = torch.zeros(q.shape, device=q.device)
+            return z, z
+        pos = torch.searchsorted(key, q).clamp_max(key.numel() - 1)
+        found = key[pos] == q
+        return found.to(torch.float32), torch.where(found, w[pos], torch.zeros((), device=q.device))
 
     def forward(self, padded: Tensor, mask: Tensor) -> Tensor:
         """``padded [B, K]`` gene indices, ``mask [B, K]`` -> relations ``[B, K, K, 4 G]`` (0 off the mask)."""
+        if not self.uses_shared_tables:
+            return self.forward_dense(padded, mask)
         b, k = padded.shape
-        if k == 2:
-            return self._pairs(padded, mask)
+        p = padded.to(torch.long)
+        # each unordered pair once (the features are symmetric), then mirrored into [B, K, K, F]
+        iu, ju = torch.triu_indices(k, k, 1, device=p.device)
+        gi, gj = p[:, iu], p[:, ju]  # [B, P]
+        pm = (mask[:, iu] & mask[:, ju]).to(torch.float32)
+        tables = self.shared_tables()
+        feats = []
+        for t in range(len(self.edge_types)):
+            edge, wgt = self._edge_lookup(t, gi, gj)
+            shared = tables[t][gi, gj].to(torch.float32)
+            deg = getattr(self, f"deg_{t}")
+            union = (deg[gi] + deg[gj] - shared).clamp_min(1.0)
+            feats += [edge, wgt, torch.log1p(shared), shared / union]
+        if self.values.shape[1]:
+            vi, vj = self.values[gi], self.values[gj]  # [B, P, V]
+            for j in range(vi.shape[-1]):
+                a, c = vi[..., j], vj[..., j]
+                feats += [torch.minimum(a, c), torch.maximum(a, c), a * c]
+        f = torch.stack(feats, -1) * pm.unsqueeze(-1)  # [B, P, F]
+        out = f.new_zeros(b, k, k, f.shape[-1])
+        out[:, iu, ju] = f
+        out[:, ju, iu] = f
+        return out
+
+    def forward_dense(self, padded: Tensor, mask: Tensor) -> Tensor:
+        """:meth:`forward` from each sample's dense adjacency rows ``[B, K, N]`` (no table; memory and time
+        linear in ``B * K * N``): the way for graphs too large for the tables, and the tests' reference."""
+        b, k = padded.shape
         genes = padded.reshape(-1).to(torch.long)
         pair_mask = (mask.unsqueeze(2) & mask.unsqueeze(1)).to(torch.float32)
         pair_mask = pair_mask * (1 - torch.eye(k, device=padded.device)).unsqueeze(0)
@@ -174,19 +201,27 @@ class PairRelations(nn.Module):
                 feats += [torch.minimum(a, c), torch.maximum(a, c), a * c]
         return torch.stack(feats, -1) * pair_mask.unsqueeze(-1)
 
-    def _pairs(self, padded: Tensor, mask: Tensor) -> Tensor:
-        """The ``K = 2`` case through :meth:`_pair_graph_features` (no dense adjacency rows)."""
-        b = padded.shape[0]
-        p = padded.to(torch.long)
-        feats = self._pair_graph_features(p[:, 0], p[:, 1])
-        if self.values.shape[1]:
-            vi, vj = self.values[p[:, 0]], self.values[p[:, 1]]
-            for c in range(vi.shape[1]):
-                a, d = vi[:, c], vj[:, c]
-                feats += [torch.minimum(a, d), torch.maximum(a, d), a * d]
-        f = torch.stack(feats, -1) if feats else torch.zeros(b, 0, device=padded.device)
-        valid = (mask[:, 0] & mask[:, 1]).to(f.dtype).unsqueeze(-1)
-        out = torch.zeros(b, 2, 2, f.shape[-1], device=padded.device, dtype=f.dtype)
-        out[:, 0, 1] = f * valid
-        out[:, 1, 0] = f * valid
-        return out
+
+#: tables already built in this process, by graph content (the members of a seed ensemble share a graph)
+_TABLES: dict[tuple[int, str], Tensor] = {}
+
+
+def _shared_table(n: int, crow: "np.ndarray", col: "np.ndarray") -> Tensor:
+    """``[n, n]`` int16 common-neighbour counts of the binary adjacency in CSR form ``(crow, col)``."""
+    import hashlib
+
+    import numpy as np
+    import scipy.sparse as sp
+
+    key = (n, hashlib.sha1(crow.tobytes() + col.tobytes()).hexdigest())
+    if key in _TABLES:
+        return _TABLES[key]
+    a = sp.csr_matrix((np.ones(col.size, dtype=np.float32), col, crow), shape=(n, n))
+    at = a.T.tocsr()
+    out = np.empty((n, n), dtype=np.int16)
+    for lo in range(0, n, 1024):  # counts are exact integers in float32 (< 2^24), then < 2^15 (n < 32768)
+        out[lo : lo + 1024] = (a[lo : lo + 1024] @ at).toarray()
+    if len(_TABLES) >= 16:
+        _TABLES.pop(next(iter(_TABLES)))
+    _TABLES[key] = torch.from_numpy(out)
+    return _TABLES[key]

@@ -244,10 +244,11 @@ class SetFeaturizer:
     @torch.no_grad()
     def __call__(self, padded: Tensor, mask: Tensor, *, batch_size: int = 4096) -> np.ndarray:
         """Features ``[S, D]`` of the sets ``padded [S, K]`` (gene indices; ``mask [S, K]`` marks the real ones)."""
+        from cellgi.scoring import iter_batches
+
         padded, mask = padded.to(torch.long).cpu(), mask.to(torch.bool).cpu()
         out = []
-        for lo in range(0, padded.shape[0], batch_size):
-            p, m = padded[lo : lo + batch_size], mask[lo : lo + batch_size]
+        for p, m in zip(iter_batches(padded, batch_size), iter_batches(mask, batch_size)):
             k = p.shape[1]
             mf = m.unsqueeze(-1).to(torch.float32)
             x = self.per_gene[p]  # [b, k, Fg]
@@ -347,21 +348,53 @@ class TreeArrays:
             nodes[f] = np.concatenate(parts) if parts else np.zeros(0)
         return cls(nodes, roots, float(np.ravel(model._baseline_prediction)[0]))
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
+    def _walk_tables(self) -> tuple[np.ndarray, ...]:
+        """``(left, right, feature, threshold, missing_left, depth per tree)`` with every leaf its own child
+        (a walk that reaches a leaf stays there), built once."""
+        cached = getattr(self, "_tables", None)
+        if cached is not None:
+            return cached
         n = self.nodes
-        node = np.broadcast_to(self.roots, (x.shape[0], self.roots.size)).copy()  # [S, trees]
-        rows = np.arange(x.shape[0])[:, None]
-        while True:
-            inner = n["is_leaf"][node] == 0
-            if not inner.any():
-                break
-            v = x[rows, n["feature_idx"][node]]
-            left = np.where(np.isnan(v), n["missing_go_to_left"][node] == 1, v <= n["num_threshold"][node])
-            node = np.where(inner, np.where(left, n["left"][node], n["right"][node]), node)
-        out = np.full(x.shape[0], self.baseline)
-        for j in range(node.shape[1]):  # tree by tree, as the estimator sums them
-            out += n["value"][node[:, j]]
+        leaf = n["is_leaf"] == 1
+        idx = np.arange(leaf.size)
+        left = np.where(leaf, idx, n["left"]).astype(np.intp)
+        right = np.where(leaf, idx, n["right"]).astype(np.intp)
+        feat = np.where(leaf, 0, n["feature_idx"]).astype(np.intp)
+        thr = np.where(leaf, np.inf, n["num_threshold"]).astype(np.float64)
+        depths = np.zeros(self.roots.size, dtype=np.int64)
+        for t, r in enumerate(self.roots.tolist()):  # depth of each tree: its walks take that many steps
+            frontier = np.array([r], dtype=np.int64)
+            while True:
+                inner = frontier[~leaf[frontier]]
+                if inner.size == 0:
+                    break
+                frontier = np.concatenate([n["left"][inner], n["right"][inner]]).astype(np.int64)
+                depths[t] += 1
+        self._tables = (left, right, feat, thr, n["missing_go_to_left"] == 1, depths)
+        return self._tables
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Sum over the trees of each row's leaf value, plus the start (the estimator's ``predict``,
+        bitwise: the same float64 comparisons and the same summation order). Tree by tree, every row at
+        once, a fixed number of steps per tree (its depth): about 6x faster than walking all trees
+        together on 16,384 rows of the E-MAP stack (docs/performance.md)."""
+        x = np.asarray(x, dtype=np.float64)
+        s = x.shape[0]
+        left, right, feat, thr, missing_left, depths = self._walk_tables()
+        value = self.nodes["value"]
+        xt = np.ascontiguousarray(x.T).ravel()  # feature f of row i at f * s + i
+        cols = np.arange(s, dtype=np.intp)
+        has_nan = bool(np.isnan(x).any())
+        out = np.full(s, self.baseline)
+        for root, depth in zip(self.roots.tolist(), depths.tolist()):
+            node = np.full(s, root, dtype=np.intp)
+            for _ in range(depth):
+                v = xt[feat[node] * s + cols]
+                go_left = v <= thr[node]
+                if has_nan:
+                    go_left |= np.isnan(v) & missing_left[node]
+                node = np.where(go_left, left[node], right[node])
+            out += value[node]
         return out
 
     def state_dict(self) -> dict[str, Any]:

@@ -16,7 +16,9 @@ def test_tsv(run, tmp_path, capsys):
     assert main(["embed", str(run), "-o", str(out)]) == 0
     assert "wrote 200 genes x 16 dims" in capsys.readouterr().out
     rows = out.read_text().splitlines()
-    assert rows[0].split("\t")[:3] == ["gene", "dim_0", "dim_1"] and len(rows) == 201
+    assert rows[0].split("\t")[:4] == ["gene", "name", "dim_0", "dim_1"] and len(rows) == 201
+    # the tiny run's genes have no standard name: the name column repeats the gene
+    assert all(r.split("\t")[0] == r.split("\t")[1] for r in rows[1:])
     assert main(["embed", str(run), "-o", str(out)]) == 2  # no silent overwrite
     assert main(["embed", str(run), "-o", str(out), "--kind", "input", "--force"]) == 0
 
@@ -29,7 +31,8 @@ def test_parquet_matches_api(run, tmp_path):
     out = tmp_path / "genes.parquet"
     assert main(["embed", str(run), "-o", str(out)]) == 0
     df = pd.read_parquet(out)
-    np.testing.assert_allclose(df.values, cellgi.load(run).embeddings().values, rtol=1e-6)
+    assert list(df.columns[:2]) == ["name", "dim_0"]
+    np.testing.assert_allclose(df.drop(columns="name").values, cellgi.load(run).embeddings().values, rtol=1e-6)
 
 
 def test_h5ad_needs_the_extra_or_writes(run, tmp_path, capsys):

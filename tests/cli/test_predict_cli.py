@@ -139,7 +139,8 @@ def test_existing_output_needs_resume_or_overwrite(run, tmp_path, capsys):
     assert main(["predict", str(run), "--genes", str(inp), "-o", str(out)]) == 2
     assert "--overwrite" in capsys.readouterr().err and out.read_text() == "keep me\n"
     assert main(["predict", str(run), "--genes", str(inp), "-o", str(out), "--resume"]) == 2
-    assert "not this model's" in capsys.readouterr().err and out.read_text() == "keep me\n"
+    # no record of what made it (OUT.predict.json): refused, untouched
+    assert "missing or unreadable" in capsys.readouterr().err and out.read_text() == "keep me\n"
     assert main(["predict", str(run), "--genes", str(inp), "-o", str(out), "--overwrite", "--no-progress"]) == 0
     assert len(_rows(out)) == 5
 
@@ -162,3 +163,63 @@ def test_set_sizes_the_model_never_saw_are_counted_and_warned(run, tmp_path, cap
     assert "3 gene set(s) have a size the model was not trained on (trained on sets of 2-3 genes)" in err
     assert "2 with 1 gene, 1 with 10 genes" in err and "line 1" in err
     assert len(_rows(out)) == 5  # predicted all the same, in input order
+
+
+def test_resume_refuses_another_model_or_input_and_names_what_differs(run, tmp_path, capsys):
+    """A partial output resumed with another model, another --genes file, or without its record is
+    refused (exit 2, nothing appended); the record names the model's and the input's digests."""
+    import json
+
+    from cli_helpers import train_tiny_run
+
+    inp = _sets_file(tmp_path, 40)
+    out = tmp_path / "out.tsv"
+    assert main(["predict", str(run), "--genes", str(inp), "-o", str(out), "--no-progress"]) == 0
+    record = json.loads((tmp_path / "out.predict.json").read_text())
+    assert record["model"]["digest"].startswith("sha256:") and record["input"]["digest"].startswith("sha256:")
+    rows = out.read_text().splitlines()
+    out.write_text("\n".join(rows[:20]) + "\n")  # an interrupted output: 19 rows
+    capsys.readouterr()
+
+    (tmp_path / "other").mkdir()
+    other_run = train_tiny_run(tmp_path / "other", "tiny-other")  # another model (other weights)
+    assert main(["predict", str(other_run), "--genes", str(inp), "-o", str(out), "--resume", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot resume" in err and "model: the rows come from" in err and "input" not in err.split("model:")[1]
+    assert len(out.read_text().splitlines()) == 20  # nothing appended
+
+    other_inp = tmp_path / "other_sets.txt"
+    other_inp.write_text("".join(f"SYN{i:04d};SYN{i + 1:04d}\n" for i in range(100, 140)))
+    assert main(["predict", str(run), "--genes", str(other_inp), "-o", str(out), "--resume", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "input: the rows come from" in err and str(inp) in err and "model:" not in err
+    assert len(out.read_text().splitlines()) == 20
+
+    (tmp_path / "out.predict.json").unlink()
+    assert main(["predict", str(run), "--genes", str(inp), "-o", str(out), "--resume", "--no-progress"]) == 2
+    assert "missing or unreadable" in capsys.readouterr().err
+
+    # the same model and input: resumed, every row once
+    (tmp_path / "out.predict.json").write_text(json.dumps(record))
+    assert main(["predict", str(run), "--genes", str(inp), "-o", str(out), "--resume", "--no-progress"]) == 0
+    assert [r["line"] for r in _rows(out)] == [str(i) for i in range(1, 41)]
+
+
+def test_rows_carry_the_standard_names(run, tmp_path):
+    """The `names` column beside the ORFs (RAD52 beside YML032C), from the checkpoint's mapper."""
+    from types import SimpleNamespace
+
+    from cellgi.data.genes import GeneMapper
+    from cellgi.predict import predict_file
+
+    loaded = load_model(run)
+    genes = list(loaded.mapper.genes)
+    mapper = GeneMapper(genes, names={"RAD52": genes[0], "NTG1": genes[1]})
+    fake = SimpleNamespace(**{k: getattr(loaded, k) for k in ("model", "spec", "target_names", "graph", "normalizer",
+                                                                "meta", "path")}, mapper=mapper)
+    inp = tmp_path / "s.txt"
+    inp.write_text(f"rad52;{genes[1]}\n{genes[2]};{genes[3]}\n")
+    predict_file(fake, inp, tmp_path / "o.tsv")
+    rows = _rows(tmp_path / "o.tsv")
+    assert (rows[0]["genes"], rows[0]["names"]) == (f"{genes[0]};{genes[1]}", "RAD52;NTG1")
+    assert rows[1]["names"] == f"{genes[2]};{genes[3]}"  # no standard name: the ORF itself

@@ -53,3 +53,22 @@ def test_pair_path_equals_the_dense_rows():
                 torch.cat([mask, torch.zeros(500, 1, dtype=torch.bool)], 1))[:, :2, :2]
     assert sparse.shape == (500, 2, 2, rel.num_features)
     torch.testing.assert_close(sparse, dense, rtol=0, atol=1e-6)
+
+
+def test_relation_tables_equal_dense_rows():
+    """The common-neighbour tables and sorted edge keys give the dense-row path's values bitwise."""
+    from cellgi.testing import random_graph
+
+    graph = random_graph(60)
+    values = torch.randn(60, 2)
+    rel = PairRelations(graph, graph.edge_type_names, values)
+    assert rel.uses_shared_tables
+    g = torch.Generator().manual_seed(0)
+    padded = torch.randint(0, 60, (500, 3), generator=g)
+    mask = torch.ones(500, 3, dtype=torch.bool)
+    mask[::4, 2] = False
+    assert torch.equal(rel(padded, mask), rel.forward_dense(padded, mask))
+    assert torch.equal(PairRelations(_graph(), ["u", "d"])(torch.tensor([[0, 3], [4, 1]]), torch.ones(2, 2, dtype=torch.bool)),
+                       PairRelations(_graph(), ["u", "d"]).forward_dense(torch.tensor([[0, 3], [4, 1]]),
+                                                                         torch.ones(2, 2, dtype=torch.bool)))
+

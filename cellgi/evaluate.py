@@ -207,8 +207,7 @@ def evaluate_screen(
         rows = _InputGenes(screen, loaded.mapper)
         try:
             with atomic_open(predictions, "w") as fh:
-                fh.write("	".join(rows.header(targets)) + "
-")
+                fh.write("\t".join(rows.header(targets)) + "\n")
                 run(lambda part, y_b, pred: rows.write(fh, ds.line[part].tolist(), y_b, pred))
         except OSError as exc:  # a full disk, a folder removed meanwhile: the partial file is removed
             raise EvaluateError(f"predictions {predictions}: could not be written ({exc.strerror or exc})") from None

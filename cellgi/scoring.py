@@ -43,6 +43,7 @@ __all__ = [
     "WILDTYPE_BATCH_SIZE",
     "EnsembleScorer",
     "ModelScorer",
+    "PredictScorer",
     "ScoringError",
     "StackScorer",
     "dataset_sets",
@@ -254,6 +255,25 @@ class StackScorer(_Scorer):
         return out
 
 
+class PredictScorer(_Scorer):
+    """Scores through ``loaded.predict(batch)`` (``(pred [S, T] original units, representations)``): any
+    trained predictor that is not one of cellgi's own kinds (a plugin's, a test's stand-in) scores the same
+    way, batch by batch, without the wildtype shortcut."""
+
+    def __init__(self, loaded: Any, *, batch_size: int | None = None):
+        self.loaded = loaded
+        self.num_targets = len(loaded.target_names)
+        self.batch_size = int(batch_size or MESSAGE_PASSING_BATCH_SIZE)
+
+    def score_padded(self, padded: Tensor, mask: Tensor) -> dict[str, Any]:
+        with torch.inference_mode():
+            pred, reps = self.loaded.predict(_batch_of(padded, mask, self.num_targets))
+        out: dict[str, Any] = {"pred": pred.float().cpu(), "local": None, "global": None, "gate": None}
+        if reps.get("stack_members"):
+            out["members"] = {k: v.float().cpu() for k, v in reps["stack_members"].items()}
+        return out
+
+
 def scorer_for(loaded: Any, *, batch_size: int | None = None) -> _Scorer:
     """The fastest exact scorer of what ``loaded`` predicts: one model (:class:`ModelScorer`), a seed
     ensemble (:class:`EnsembleScorer`) or a stacked folder (:class:`StackScorer`). Its ``score(sets)``
@@ -265,4 +285,6 @@ def scorer_for(loaded: Any, *, batch_size: int | None = None) -> _Scorer:
         return StackScorer(scorer_for(loaded.network, batch_size=batch_size), loaded)
     if isinstance(loaded, LoadedEnsemble):
         return EnsembleScorer([ModelScorer(m.model, m.normalizer, batch_size=batch_size) for m in loaded.members])
+    if not hasattr(getattr(loaded, "model", None), "predict_with_wildtype"):
+        return PredictScorer(loaded, batch_size=batch_size)
     return ModelScorer(loaded.model, getattr(loaded, "normalizer", None), batch_size=batch_size)

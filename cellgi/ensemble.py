@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -72,6 +72,9 @@ class LoadedEnsemble(LoadedModel):
 
     ``spec``, ``graph``, ``mapper``, ``normalizer`` and ``meta`` are the first member's (all members share
     genes, targets and normalisation; checked by :func:`load_ensemble`)."""
+
+    #: what scorers dispatch on (cellgi.scoring)
+    predictor_kind: ClassVar[str] = "ensemble"
 
     members: list[LoadedModel] = field(default_factory=list, repr=False)
 

@@ -147,15 +147,18 @@ def default_batch_size(loaded: Any) -> int:
     return MESSAGE_PASSING_BATCH_SIZE
 
 
-def _networks(loaded: Any) -> list[Any]:
-    from cellgi.ensemble import LoadedEnsemble
-    from cellgi.stack import LoadedStack
+def _kind(loaded: Any) -> str:
+    """What ``loaded`` declares it is (``predictor_kind``: ``network``, ``ensemble``, ``stack``; anything
+    else is scored through its ``predict``). Declared, so that this module needs no import of the kinds."""
+    return str(getattr(loaded, "predictor_kind", "network"))
 
-    if isinstance(loaded, LoadedStack):
+
+def _networks(loaded: Any) -> list[Any]:
+    if _kind(loaded) == "stack":
         return _networks(loaded.network)
-    if isinstance(loaded, LoadedEnsemble):
+    if _kind(loaded) == "ensemble":
         return [m.model for m in loaded.members]
-    return [loaded.model]
+    return [getattr(loaded, "model", None)]
 
 
 class _Scorer:
@@ -278,12 +281,9 @@ def scorer_for(loaded: Any, *, batch_size: int | None = None) -> _Scorer:
     """The fastest exact scorer of what ``loaded`` predicts: one model (:class:`ModelScorer`), a seed
     ensemble (:class:`EnsembleScorer`) or a stacked folder (:class:`StackScorer`). Its ``score(sets)``
     equals ``loaded.predict`` on the same sets up to float rounding."""
-    from cellgi.ensemble import LoadedEnsemble
-    from cellgi.stack import LoadedStack
-
-    if isinstance(loaded, LoadedStack):
+    if _kind(loaded) == "stack":
         return StackScorer(scorer_for(loaded.network, batch_size=batch_size), loaded)
-    if isinstance(loaded, LoadedEnsemble):
+    if _kind(loaded) == "ensemble":
         return EnsembleScorer([ModelScorer(m.model, m.normalizer, batch_size=batch_size) for m in loaded.members])
     if not hasattr(getattr(loaded, "model", None), "predict_with_wildtype"):
         return PredictScorer(loaded, batch_size=batch_size)

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 import torch
@@ -271,6 +271,9 @@ def stack_folder(folder: str | Path, spec: Any, loaded: Any, bundle: Any = None,
 class LoadedStack(LoadedModel):
     """A loaded run or ensemble (``network``) whose predictions are blended with its fitted baselines
     (:class:`Stack`). ``spec``, ``graph``, ``mapper``, ``normalizer``, ``meta`` are the network's."""
+
+    #: what scorers dispatch on (cellgi.scoring)
+    predictor_kind: ClassVar[str] = "stack"
 
     network: Any = None
     stack: Any = None

@@ -25,7 +25,7 @@ import pickle
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
@@ -284,6 +284,9 @@ def model_state_of(obj: Mapping[str, Any]) -> dict[str, Tensor]:
 @dataclass
 class LoadedModel:
     """A model rebuilt from a checkpoint, with what it needs to map genes and report in original units."""
+
+    #: what scorers dispatch on (cellgi.scoring): one network
+    predictor_kind: ClassVar[str] = "network"
 
     path: Path
     model: Any

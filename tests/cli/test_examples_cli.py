@@ -34,7 +34,7 @@ def test_every_shipped_spec_validates_and_defaults_to_auto(capsys):
 def test_list_and_write(tmp_path, capsys):
     assert main(["spec", "example"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].split()[0] == "dango_lazy_kuzmin" and "quickstart" in out
+    assert out.splitlines()[0].split()[0] == "costanzo_genome" and "quickstart" in out  # sorted by name
     dest = tmp_path / "mine.yaml"
     assert main(["spec", "example", "yeast_real", "-o", str(dest)]) == 0
     assert dest.read_text() == (REPO / "configs" / "yeast_real.yaml").read_text()

@@ -103,11 +103,13 @@ class Model:
                 name to column; default: the spec's targets, found by name). Genes may be ORFs, standard
                 names or aliases, as the spec's gene list maps them.
             overrides: ``KEY.PATH=VALUE`` strings, as on the command line.
-            weight_column, split_column: optional per-row weight and ``train``/``val``/``test`` columns
-                (``split_column`` needs ``data.split.kind=column``, given here as an override).
+            weight_column: an optional column of per-row weights.
+            split_column: an optional column of ``train``/``val``/``test`` (needs ``data.split.kind=column``,
+                given here as an override).
             source: a few words on where ``data`` came from, recorded in the run (default: "a pandas
                 DataFrame").
-            run_dir, runs_root: where the run goes (default ``runs_root/<spec name>/<timestamp>``).
+            run_dir: the run folder to create (default ``runs_root/<spec name>/<timestamp>``).
+            runs_root: the folder under which a new run folder is made when ``run_dir`` is not given.
 
         The DataFrame is written into the run folder as ``inputs/data.tsv`` beside ``inputs/data.json``
         (rows, columns, SHA-256 of the table, ``source``, the base spec and the screen entry made from it),
@@ -378,7 +380,11 @@ class Model:
                 ``.parquet`` path: rows are streamed there (for screens too large to hold in memory),
                 beside ``<stem>.top.tsv`` (the ``top_k`` strongest per query) and ``<stem>.screen.json``,
                 and the :class:`~cellgi.screen.ScreenReport` is returned.
-            top_k, rank_target, batch_size, overwrite, resume: as the command's options.
+            top_k: the strongest pairs kept per query (``cellgi screen --top-k``).
+            rank_target: the target the top list ranks by (``--rank-target``).
+            batch_size: gene sets scored per batch (``--batch-size``).
+            overwrite: replace an existing output (``--overwrite``).
+            resume: continue a partial output made by this model and plan (``--resume``).
 
         Raises:
             cellgi.screen.ScreenError: an unknown or repeated gene, an empty screen, an output in the way.

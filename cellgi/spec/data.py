@@ -169,7 +169,7 @@ class SplitSpec(StrictModel):
 
 class NeutralSamplingSpec(StrictModel):
     """Epochs of a grid screen (format ``sga_grid``): every listed training pair plus a fresh share of the
-    neutral ones, weighted so that the loss stays unbiased (docs/data.md#sga-grids). Other screens ignore it."""
+    neutral ones, weighted so that the loss stays unbiased (docs/data.md#sga-grids-format-sga_grid). Other screens ignore it."""
 
     share: float = Field(0.05, gt=0, le=1, description="share of the neutral training pairs drawn anew each epoch "
                                                       "(each weighted about 1/share); 1 = the whole grid")

@@ -223,7 +223,7 @@ def read_sga_grid(
 
 
 class SgaGridParams(Params):
-    """A genome-wide SGA screen read as the grid of its query x array genes (docs/data.md#sga-grids)."""
+    """A genome-wide SGA screen read as the grid of its query x array genes (docs/data.md#sga-grids-format-sga_grid)."""
 
     neutral: float = Field(0.0, description="score of a grid pair the file does not list (neutral; "
                                             "its true score lies between the listing cutoffs)")

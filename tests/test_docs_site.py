@@ -51,7 +51,9 @@ def _nav_pages() -> set[str]:
 
 def _slug(heading: str) -> str:
     """The anchor Python-Markdown's toc extension gives a heading (its default slugify)."""
-    text = re.sub(r"[`*_\[\]()]", "", heading)
+    # markup goes (emphasis marks, backticks, brackets); underscores inside code spans stay, as in the site
+    text = re.sub(r"`([^`]*)`", lambda m: m.group(1).replace("*", "\0"), heading)
+    text = re.sub(r"(?<![\w\0])_+|_+(?![\w\0])|[*\[\]()]", "", text).replace("\0", "*")
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     text = re.sub(r"[^\w\s-]", "", text).strip().lower()
     return re.sub(r"[-\s]+", "-", text)

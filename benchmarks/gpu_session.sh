@@ -65,4 +65,27 @@ bench screen-sum --screen --screen-arrays 6605 --aggregator sum --batch-size 256
 bench screen-pairwise --screen --screen-arrays 6605 --aggregator pairwise_interaction --batch-size 256
 bench screen-pairwise-bf16 --screen --screen-arrays 6605 --aggregator pairwise_interaction --batch-size 256 \
     --precision bf16-mixed
+# genome scale (issue 24, item 9): one epoch of the Costanzo 2010 grid (every listed training pair and 5 % of the
+# neutral ones, about 80,000 pairs), the shipped local-only model against the same model with the global head
+# (per-sample masked message passing over the whole cell, gated with the local head); validation and test on
+# uniform samples of 20,000 pairs; training pairs/s from each run's log. Needs the yeast data: $CELLGI_YEAST_DATA
+# or ../shared/data/yeast beside the checkout.
+YEAST=${CELLGI_YEAST_DATA:-../shared/data/yeast}
+if [ -f "$YEAST/interactions/costanzo2010_sga_stringent_dev.txt" ]; then
+    for variant in local gate; do
+        extra=()
+        if [ "$variant" = gate ]; then
+            extra=(model.combiner.type=gate "model.global_predictor={type: mlp}" "model.pooling={type: attentional}")
+        fi
+        echo "== costanzo-epoch-$variant"
+        ( time python -m cellgi.cli.main train configs/costanzo_genome.yaml "data.root=$(cd "$YEAST" && pwd)" \
+            name="costanzo-epoch-$variant" training.max_epochs=1 training.early_stopping=null "training.baselines=[]" \
+            training.stack=null training.trainer.accelerator="${DEVICE%%:*}" data.batch_size=256 \
+            data.neutral_sampling.val_pairs=20000 data.neutral_sampling.test_pairs=20000 "${extra[@]}" \
+            --runs-root "$RESULTS/runs" ) > "$RESULTS/costanzo-epoch-$variant.log" 2>&1 || echo "   FAILED"
+        grep -a -E "^epoch|samples/s|^real" "$RESULTS/costanzo-epoch-$variant.log" | tail -n 3 | sed 's/^/   /'
+    done
+else
+    echo "== costanzo-epoch: skipped, no yeast data at $YEAST"
+fi
 echo "results in $RESULTS"

@@ -36,6 +36,8 @@ from typing import Any, Callable
 
 import torch
 
+from cellgi.errors import CellgiError
+
 from cellgi.runtime import host_allocator_state
 
 __all__ = [
@@ -107,6 +109,12 @@ def published_model_section(aggregator: str = "sum") -> dict[str, Any]:
     }
 
 
+class BenchSpecError(CellgiError):
+    """A spec whose model section the benchmark cannot build on its generated graph."""
+
+    exit_code = 2
+
+
 def _model_spec(cfg: BenchConfig):
     from cellgi.spec import validate_spec
 
@@ -117,6 +125,13 @@ def _model_spec(cfg: BenchConfig):
         if cfg.aggregator and section.get("aggregator", {}).get("type") != cfg.aggregator:
             section["aggregator"] = published_model_section(cfg.aggregator)["aggregator"]
     section.update(cfg.model_overrides)
+    emb = section.get("embedding") or {}
+    if emb.get("learnable") is False or emb.get("dim") == 0:
+        # the benchmark's generated graph has no per-gene inputs: such a model would have no gene input at all
+        raise BenchSpecError(
+            "this spec's model reads only per-gene inputs (model.embedding.learnable: false), and the benchmark's "
+            "generated graph has none (it has no data.features); benchmark a copy with "
+            "'embedding: {learnable: true}' and without an additive_term that reads gene_values")
     spec = validate_spec({"name": "bench", "data": {"synthetic": {}}, "model": section})
     return spec.model
 

@@ -47,11 +47,10 @@ from torch import Tensor
 
 from cellgi.registry import Params, register
 from cellgi.train.baselines import (
-    Baseline,
     BaselineContext,
     BaselineData,
     FeatureBaseline,
-    SetFeaturizer,
+    FeatureTreesBaseline,
     fit_feature_baseline,
 )
 
@@ -249,17 +248,19 @@ def _pairs_of(padded: Tensor, mask: Tensor) -> np.ndarray:
 @register("baseline", "propagation", params=PropagationParams,
           summary="feature trees plus the screen propagated over the gene graphs (a pair's interactions with "
                   "its partner's network neighbours), cross-fitted so that unscreened genes are scored as trained")
-class PropagationTreesBaseline(Baseline):
+class PropagationTreesBaseline(FeatureTreesBaseline):
     """Gradient-boosted trees on the feature trees' set features plus :class:`ScreenPropagation` features
     (module docstring). Stores the training pairs and their targets (the propagation is rebuilt from them
-    and the run's graph when a run folder is loaded) and the trees as node arrays."""
+    and the run's graph when a run folder is loaded) and the trees as node arrays. The trees' settings and
+    the set featurizer are :class:`~cellgi.train.baselines.FeatureTreesBaseline`'s."""
 
     kind = "propagation"
 
     def __init__(self, graphs: list[str] | None = None, inner_folds: int = 5, neutral_share: float = 0.05,
                  max_iter: int = 300, learning_rate: float = 0.05, max_leaf_nodes: int = 15,
                  min_samples_leaf: int = 200, l2_regularization: float = 10.0, *, context: BaselineContext):
-        super().__init__(context=context)
+        super().__init__(max_iter=max_iter, learning_rate=learning_rate, max_leaf_nodes=max_leaf_nodes,
+                         min_samples_leaf=min_samples_leaf, l2_regularization=l2_regularization, context=context)
         known = set(context.graph.edge_type_names)
         unknown = [g for g in (graphs or []) if g not in known]
         if unknown:
@@ -267,21 +268,10 @@ class PropagationTreesBaseline(Baseline):
         self.graphs = list(graphs) if graphs else None
         self.inner_folds = int(inner_folds)
         self.neutral_share = float(neutral_share)
-        self.hyper = dict(max_iter=max_iter, learning_rate=learning_rate, max_leaf_nodes=max_leaf_nodes,
-                          min_samples_leaf=min_samples_leaf, l2_regularization=l2_regularization)
-        self.fitted: FeatureBaseline | None = None
         self.known: dict[str, Tensor] | None = None
         self._prop: ScreenPropagation | None = None
-        self._featurizer: SetFeaturizer | None = None
 
     # ------------------------------------------------------------------------------------------ helpers
-    @property
-    def featurizer(self) -> SetFeaturizer:
-        if self._featurizer is None:
-            ctx = self.context
-            self._featurizer = SetFeaturizer(ctx.graph, ctx.gene_features, ctx.feature_names)
-        return self._featurizer
-
     def _propagation(self, pairs: Tensor, values: Tensor, center: Tensor) -> ScreenPropagation:
         return ScreenPropagation(self.context.graph, pairs, values, center, self.graphs)
 
@@ -318,6 +308,7 @@ class PropagationTreesBaseline(Baseline):
         fold_of[rng.permutation(genes)] = np.arange(genes.size) % self.inner_folds
         p_np = padded.numpy()
         m_np = mask.numpy()
+        pk = pairs.numpy()
         in_fold = np.stack([((fold_of[p_np] == i) & m_np).any(1) for i in range(self.inner_folds)], 1)  # [S, F]
         copies = np.maximum(in_fold.sum(1), 1)
         base_all, names = None, None
@@ -333,7 +324,6 @@ class PropagationTreesBaseline(Baseline):
             if rows.size == 0:
                 continue
             # the known pairs of this fold: no gene of fold i
-            pk = pairs.numpy()
             ok = (fold_of[pk[:, 0]] != i) & (fold_of[pk[:, 1]] != i)
             prop = self._propagation(pairs[torch.from_numpy(ok)], pvals[torch.from_numpy(ok)], center)
             rt = torch.from_numpy(rows)
@@ -370,6 +360,9 @@ class PropagationTreesBaseline(Baseline):
             p, m = padded[lo:lo + batch_size], mask[lo:lo + batch_size]
             out.append(fit.predict(self._features(self.featurizer(p, m), p, m, self.propagation)))
         return torch.cat(out, 0) if out else torch.zeros(0, self.context.num_targets, dtype=torch.float64)
+
+    def predict_samples(self, data: BaselineData, idx: Tensor) -> Tensor:
+        return self.predict(*data.sets(idx))
 
     def _fit(self) -> FeatureBaseline:
         if self.fitted is None:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from cellgi.registry import records as _records
 from cellgi.registry.errors import (
+    ComponentBuildError,
     ComponentError,
     DuplicateComponentError,
     PluginLoadError,
@@ -126,7 +127,12 @@ class ComponentEntry:
                 f"{self.role} {self.name!r}: params {sorted(clash)} collide with structural "
                 f"arguments the model passes"
             )
-        return self.factory(**values, **context)
+        try:
+            return self.factory(**values, **context)
+        except ComponentBuildError:
+            raise
+        except ValueError as exc:  # a value the params' types allow but the component cannot use
+            raise ComponentBuildError(f"{self.role} {self.name!r}: {exc}") from exc
 
     def describe(self) -> list[dict[str, Any]]:
         """Parameters as ``[{name, type, default, required, description}]``."""

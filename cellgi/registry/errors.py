@@ -6,13 +6,19 @@ import difflib
 
 from cellgi.errors import CellgiError
 
-__all__ = ["ComponentError", "DuplicateComponentError", "PluginLoadError", "UnknownComponentError"]
+__all__ = ["ComponentBuildError", "ComponentError", "DuplicateComponentError", "PluginLoadError", "UnknownComponentError"]
 
 
 class ComponentError(CellgiError):
     """Base class of registry errors."""
 
     exit_code = 2
+
+
+class ComponentBuildError(ComponentError, ValueError):
+    """A component refused the values it was built with (its constructor raised ``ValueError``): the message
+    names the role and the component, so the command line shows one line instead of a traceback. Still a
+    ``ValueError`` for code that catches those."""
 
 
 class UnknownComponentError(ComponentError, KeyError):

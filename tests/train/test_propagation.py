@@ -100,3 +100,14 @@ def test_state_dict_round_trip_and_unknown_graph():
     torch.testing.assert_close(b.predict_samples(data, te), c.predict_samples(data, te))
     with pytest.raises(ValueError, match="not graphs of this run"):
         PropagationTreesBaseline(graphs=["nope"], context=data.context)
+
+
+def test_a_graph_the_run_lacks_is_a_named_component_error():
+    """Built through the registry (as a run builds its baselines), the refusal names the role and the
+    component and is a CellgiError, so the command line prints one line, not a traceback."""
+    from cellgi.errors import CellgiError
+    from cellgi.registry import get_registry
+
+    data = _modules(2)
+    with pytest.raises(CellgiError, match=r"baseline 'propagation': propagation.graphs names \['nope'\]"):
+        get_registry("baseline").build({"type": "propagation", "graphs": ["nope"]}, context=data.context)

@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from cellgi.bench import BenchConfig, _batch, _build_model, make_workload
+from cellgi.apps.bench import BenchConfig, _batch, _build_model, make_workload
 from cellgi.runtime import host_allocator_state, tune_host_allocator
 
 

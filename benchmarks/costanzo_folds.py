@@ -38,7 +38,7 @@ def _baselines_only(spec_path: str, fold: int, overrides: list[str]) -> dict:
     import cellgi
     from cellgi.data import build_data
     from cellgi.spec import load_spec
-    from cellgi.train.baselines import run_baselines
+    from cellgi.baselines import run_baselines
 
     spec = load_spec(spec_path, overrides=[f"data.split.fold={fold}", *overrides])
     bundle = build_data(spec.data, progress=False)

@@ -5,7 +5,7 @@ query name, array, array name, epsilon, sd, p; allele suffix after the last ``_`
 twice keeps its first row) plus random unmeasured pairs of the same genes at epsilon 0 up to ``--pairs`` rows
 (80% neutral at 150,000), splits it at random 80/10/10 (seed 0), fits the additive baseline on the training
 split and prints, per split, Pearson and Spearman of its predictions computed by
-:class:`cellgi.train.metrics.InteractionMetrics`, by scipy, and by torchmetrics' ``SpearmanCorrCoef`` (what
+:class:`cellgi.metrics.InteractionMetrics`, by scipy, and by torchmetrics' ``SpearmanCorrCoef`` (what
 cellgi used before: its tied-rank sums are int32 and overflow on the training split), with AUPRC of negative
 and positive interactions beside their shares. Every number is printed, none is asserted.
 
@@ -64,8 +64,8 @@ def main() -> None:
 
     from cellgi.data.build import build_data
     from cellgi.spec import validate_spec
-    from cellgi.train.baselines import BaselineData, fit_baselines
-    from cellgi.train.metrics import InteractionMetrics
+    from cellgi.baselines import BaselineData, fit_baselines
+    from cellgi.metrics import InteractionMetrics
 
     warnings.filterwarnings("ignore", message=r".*will save all targets and predictions.*")
     with tempfile.TemporaryDirectory() as tmp:

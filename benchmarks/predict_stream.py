@@ -3,7 +3,7 @@
     python benchmarks/predict_stream.py RUN_DIR_OR_CKPT --sets 1000000 --batch-size 1024
 
 Writes ``--sets`` random pairs and triples of the model's genes to a temporary file, predicts them with
-:func:`cellgi.predict.predict_file` (the ``cellgi predict`` core) and prints sets per second and the
+:func:`cellgi.apps.predict.predict_file` (the ``cellgi predict`` core) and prints sets per second and the
 process's peak resident memory after 1/10 of the sets and at the end: with streaming, the peak does not
 grow with the number of sets.
 """
@@ -42,8 +42,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1024)
     args = parser.parse_args()
 
-    from cellgi.predict import predict_file
-    from cellgi.train.checkpoint import load_model
+    from cellgi.apps.predict import predict_file
+    from cellgi.training.checkpoint import load_model
 
     loaded = load_model(args.checkpoint)
     with tempfile.TemporaryDirectory() as tmp:

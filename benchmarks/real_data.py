@@ -2,7 +2,7 @@
 
 For each spec, fold and seed: the data is built with ``data.split`` overridden to ``gene_folds`` (fold k of
 K, the given seed) or ``random``; the spec's baselines are fitted on the training split
-(:func:`cellgi.train.baselines.run_baselines`); the model (``LazyDango`` from the spec's ``model:``) is
+(:func:`cellgi.baselines.run_baselines`); the model (``LazyDango`` from the spec's ``model:``) is
 trained on the same split with AdamW, the spec's loss, learning rate and weight decay, and early stopping
 on the validation Pearson (gene-disjoint under ``gene_folds``: hyperparameters and the stopping epoch
 never see test genes). Pearson / Spearman on every split (test, test_one_unseen, test_two_unseen) are
@@ -57,7 +57,7 @@ def _predict(model, ds, idx, norm, batch_size):
 
 
 def _metrics(pred, y, names, thr):
-    from cellgi.train.metrics import InteractionMetrics
+    from cellgi.metrics import InteractionMetrics
 
     m = InteractionMetrics(names, thr, sync=False)
     m.update(pred, y)
@@ -74,7 +74,7 @@ def train_model(spec, bundle, *, max_epochs: int, patience: int, log=print):
                                feature_names=bundle.feature_names)
     tr = splits["train"]
     model.set_training_genes(torch.unique(ds.subset(tr).pert_idx.to(torch.long)))
-    from cellgi.train.baselines import additive_alpha, warm_start_model
+    from cellgi.baselines import additive_alpha, warm_start_model
 
     warm_start_model(model, bundle, alpha=additive_alpha(spec))
     t = spec.training
@@ -122,7 +122,7 @@ def train_model(spec, bundle, *, max_epochs: int, patience: int, log=print):
 
 def run_one(spec, *, max_epochs, patience, log=print, model_too=True, predictions: dict | None = None):
     from cellgi.data import build_data
-    from cellgi.train.baselines import BaselineData, fit_baselines, run_baselines
+    from cellgi.baselines import BaselineData, fit_baselines, run_baselines
 
     bundle = build_data(spec.data, progress=False)
     res: dict[str, dict] = {}
@@ -162,7 +162,7 @@ def run_one(spec, *, max_epochs, patience, log=print, model_too=True, prediction
 def stack_fold(members: list[dict], baselines: list[str], targets, threshold) -> dict:
     """The spec's stack on one fold, as ``cellgi train`` fits it: the seed ensemble's and the baselines'
     predictions blended with non-negative weights fitted on the validation split (one target)."""
-    from cellgi.stack import fit_weights
+    from cellgi.experiments.stacking import fit_weights
 
     def cols(split):
         return np.stack([np.mean([m[split]["pred"][:, 0] for m in members], 0),

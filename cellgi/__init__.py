@@ -19,16 +19,12 @@ __version__ = "0.1.0"
 
 __all__ = ["Model", "__version__", "fit", "load", "pretrained", "train"]
 
-_LAZY = {"load": "cellgi.api", "Model": "cellgi.api", "fit": "cellgi.api"}
+_LAZY = {"load": "cellgi.api", "Model": "cellgi.api", "fit": "cellgi.api", "train": "cellgi.api"}
 
 
 def __getattr__(name: str) -> Any:
     import importlib
 
-    if name == "train":
-        # the subpackage cellgi.train, made callable (it forwards to cellgi.api.train): Python binds
-        # ``cellgi.train`` to the subpackage whenever it is imported, so both must be one object
-        return importlib.import_module("cellgi.train")
     if name == "pretrained":
         return importlib.import_module("cellgi.pretrained")
     if name in _LAZY:
@@ -39,4 +35,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY) | {"train", "pretrained"})
+    return sorted(set(globals()) | set(_LAZY) | {"pretrained"})

@@ -242,7 +242,7 @@ class Model:
     @property
     def predictor(self) -> str:
         """What :meth:`predict` uses, in words: one network, a seed ensemble, or a stack with its weights."""
-        from cellgi.evaluate import describe_predictor
+        from cellgi.apps.evaluate import describe_predictor
 
         return describe_predictor(self._loaded)
 
@@ -254,7 +254,7 @@ class Model:
 
     # ----------------------------------------------------------------------------------- predict
     def _map_set(self, item: str | Sequence[str]) -> tuple[str, list[int]]:
-        from cellgi.predict import parse_gene_set_line
+        from cellgi.apps.predict import parse_gene_set_line
 
         names = [x.strip() for x in item.split(";")] if isinstance(item, str) else [str(x).strip() for x in item]
         text = ";".join(names)
@@ -285,7 +285,7 @@ class Model:
             per target (original units), ``local_<target>`` and ``global_<target>`` (the two heads, original
             units) and ``gate_local``/``gate_global`` when the model has those parts.
         """
-        from cellgi.predict import predict_sets
+        from cellgi.apps.predict import predict_sets
 
         pd = _pandas()
         if isinstance(gene_sets, str):
@@ -345,10 +345,10 @@ class Model:
         ``genes_column``/``gene_columns``) and a column per target (``target_columns`` maps target name to
         column). Returns the report: ``n_samples``, ``n_unmapped`` (samples with a gene the model does not
         know, skipped), ``skipped`` reasons and ``metrics`` (``"pearson"``, ``"n"``, ... for a one-target
-        model; ``"<target>.pearson"`` ... with several targets). Raises :class:`cellgi.evaluate.EvaluateError` when no sample is
+        model; ``"<target>.pearson"`` ... with several targets). Raises :class:`cellgi.apps.evaluate.EvaluateError` when no sample is
         left and :class:`cellgi.data.errors.DataError` for an unusable file.
         """
-        from cellgi.evaluate import evaluate_screen, screen_description
+        from cellgi.apps.evaluate import evaluate_screen, screen_description
 
         screen = screen_description(file, format, self.target_names, gene_columns=gene_columns,
                                     genes_column=genes_column, target_columns=target_columns)
@@ -379,7 +379,7 @@ class Model:
                 column per target) with the run's report in ``df.attrs["report"]``. A ``.tsv`` or
                 ``.parquet`` path: rows are streamed there (for screens too large to hold in memory),
                 beside ``<stem>.top.tsv`` (the ``top_k`` strongest per query) and ``<stem>.screen.json``,
-                and the :class:`~cellgi.screen.ScreenReport` is returned.
+                and the :class:`~cellgi.apps.screen.ScreenReport` is returned.
             top_k: the strongest pairs kept per query (``cellgi screen --top-k``).
             rank_target: the target the top list ranks by (``--rank-target``).
             batch_size: gene sets scored per batch (``--batch-size``).
@@ -387,9 +387,9 @@ class Model:
             resume: continue a partial output made by this model and plan (``--resume``).
 
         Raises:
-            cellgi.screen.ScreenError: an unknown or repeated gene, an empty screen, an output in the way.
+            cellgi.apps.screen.ScreenError: an unknown or repeated gene, an empty screen, an output in the way.
         """
-        from cellgi.screen import plan_screen, run_screen
+        from cellgi.apps.screen import plan_screen, run_screen
 
         qtexts = [q if isinstance(q, str) else ";".join(map(str, q)) for q in ([queries] if isinstance(queries, str) else queries)]
         plan = plan_screen(self._loaded.mapper, qtexts, arrays=None if arrays is None else list(arrays),
@@ -427,7 +427,7 @@ def gene_embeddings(loaded: Any, kind: str = "wildtype") -> Any:
     """``[N, H]`` numpy array of per-gene vectors of a loaded model (see :meth:`Model.embeddings`)."""
     import torch
 
-    from cellgi.ensemble import require_single_model
+    from cellgi.predictors.ensemble import require_single_model
 
     require_single_model(loaded, "gene embeddings")
     model = loaded.model
@@ -451,11 +451,11 @@ def load(run_or_checkpoint: str | Path, *, device: str = "cpu", prefer: Literal[
     pretrained name (``"emap_real"``; built once by ``cellgi pretrained build NAME``, see
     :mod:`cellgi.pretrained`) loads its built folder.
 
-    Raises :class:`cellgi.train.checkpoint.CheckpointError` when the file is unusable and
+    Raises :class:`cellgi.training.checkpoint.CheckpointError` when the file is unusable and
     :class:`cellgi.pretrained.PretrainedNotBuiltError` (naming the command to run) for a name not built yet.
     """
     from cellgi.pretrained import resolve_model_path
-    from cellgi.train.checkpoint import load_model
+    from cellgi.training.checkpoint import load_model
 
     path = resolve_model_path(run_or_checkpoint)
     loaded = load_model(path, map_location="cpu", prefer=prefer)
@@ -538,7 +538,7 @@ def _fit_frame(spec_or_path: Any, df: Any, overrides: Sequence[str], *, gene_col
     keep += [c for c in (weight_column, split_column) if c is not None]
     table = df[keep]
 
-    from cellgi.train.runs import INPUTS_DIR, create_run_dir, release_run_dir
+    from cellgi.training.runs import INPUTS_DIR, create_run_dir, release_run_dir
 
     rdir = create_run_dir(base.name, runs_root=runs_root, run_dir=run_dir)
     inputs = rdir / INPUTS_DIR
@@ -568,10 +568,10 @@ def _fit_frame(spec_or_path: Any, df: Any, overrides: Sequence[str], *, gene_col
     }
     (inputs / "data.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     if spec.training.seeds:
-        from cellgi.train.replicates import ReplicatesResult, train_replicates
+        from cellgi.experiments.series import ReplicatesResult, train_replicates
 
         return ReplicatesResult.from_dict(train_replicates(spec, spec.training.seeds, run_dir=rdir, progress=progress))
-    from cellgi.train.runner import train as run_training
+    from cellgi.training.runner import train as run_training
 
     return run_training(spec, run_dir=rdir, progress=progress)
 
@@ -591,21 +591,21 @@ def train(
     runs_root: str | Path = "runs",
     progress: bool = False,
 ) -> Any:
-    """Train one run, as ``cellgi train`` does; returns :class:`~cellgi.train.runner.TrainResult`
+    """Train one run, as ``cellgi train`` does; returns :class:`~cellgi.training.runner.TrainResult`
     (``run_dir``, ``metrics`` such as ``result.metrics["test.gene_interaction.pearson"]``, checkpoints).
     A spec with ``training.seeds`` trains one run per seed, as ``cellgi train --seeds``, and returns a
-    :class:`~cellgi.train.replicates.ReplicatesResult` (``run_dir``: the replicates folder, which
+    :class:`~cellgi.experiments.series.ReplicatesResult` (``run_dir``: the replicates folder, which
     ``cellgi.load`` loads as the seed ensemble; ``metrics``: the ensemble's).
 
     ``spec_or_path``: a spec file, a shipped example name (``"quickstart"``), a dict of spec data, or a
     validated :class:`~cellgi.spec.Spec`; ``overrides``: ``KEY.PATH=VALUE`` strings as on the command line.
     Raises :class:`~cellgi.spec.SpecError` for an invalid spec or override, before any data is read.
     """
-    from cellgi.train.runner import train as run_training
+    from cellgi.training.runner import train as run_training
 
     spec = _resolve_spec(spec_or_path, overrides)
     if spec.training.seeds:
-        from cellgi.train.replicates import ReplicatesResult, train_replicates
+        from cellgi.experiments.series import ReplicatesResult, train_replicates
 
         return ReplicatesResult.from_dict(
             train_replicates(spec, spec.training.seeds, run_dir=run_dir, runs_root=runs_root, progress=progress))

@@ -8,8 +8,8 @@ An error carries the exit status the command line returns for it (``exit_code``)
 | :class:`SpecError`, :class:`SpecSyntaxError` | :mod:`cellgi.spec` | 2 |
 | :class:`ComponentError` and its subclasses | :mod:`cellgi.registry` | 2 |
 | :class:`DataError` | :mod:`cellgi.data.errors` | 2 |
-| :class:`CheckpointError`, :class:`RunDirError`, ``TrainerConfigError``, ``ModelBuildError`` | :mod:`cellgi.train` | 2 |
-| ``PredictError``, ``EvaluateError``, ``ScreenError`` | :mod:`cellgi.predict`, :mod:`cellgi.evaluate`, :mod:`cellgi.screen` | 2 |
+| :class:`CheckpointError`, :class:`RunDirError`, ``TrainerConfigError``, ``ModelBuildError`` | :mod:`cellgi.training` | 2 |
+| ``PredictError``, ``EvaluateError``, ``ScreenError`` | :mod:`cellgi.apps.predict`, :mod:`cellgi.apps.evaluate`, :mod:`cellgi.apps.screen` | 2 |
 | ``EmbedError``, ``DeviceError`` (``--device``) | :mod:`cellgi.cli.embed`, :mod:`cellgi.cli._common` | 2 |
 """
 

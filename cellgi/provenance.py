@@ -56,8 +56,9 @@ def text_digest(text: str) -> str:
 def model_digest(loaded: Any) -> str:
     """The digest of what ``loaded`` predicts with: one model's checkpoint digest, a seed ensemble's
     members' digests, a stacked folder's network digest and ``stack.pt`` (``sha256:<hex>``)."""
-    from cellgi.ensemble import LoadedEnsemble
-    from cellgi.stack import STACK_FILE, LoadedStack
+    from cellgi.predictors.ensemble import LoadedEnsemble
+    from cellgi.predictors.stack import LoadedStack
+    from cellgi.training.runs import STACK_FILE
 
     if isinstance(loaded, LoadedStack):
         stack_file = Path(loaded.path) / STACK_FILE

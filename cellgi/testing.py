@@ -389,11 +389,11 @@ def check_documented(role: str, name: str) -> None:
 
 # ----------------------------------------------------------------------------------------- baselines
 def baseline_data(num_genes: int = 40, num_targets: int = 2, seed: int = 0) -> Any:
-    """A small :class:`~cellgi.train.baselines.BaselineData`: :func:`random_graph`, two per-gene inputs
+    """A small :class:`~cellgi.baselines.BaselineData`: :func:`random_graph`, two per-gene inputs
     (``t.a``, ``t.b``), pairs and triples whose targets depend on the genes' inputs (plus noise; the first
     rows of the last target unmeasured), split into train / val / test with the last 8 genes in test only."""
     from cellgi.data.perturbations import PerturbationDataset
-    from cellgi.train.baselines import BaselineContext, BaselineData
+    from cellgi.baselines import BaselineContext, BaselineData
 
     g = torch.Generator().manual_seed(seed)
     graph = random_graph(num_genes, seed)
@@ -423,7 +423,7 @@ def check_baseline(name: str, params: dict[str, Any] | None = None, *, data: Any
     import yaml
 
     from cellgi.spec import parse_spec
-    from cellgi.train.baselines import build_baseline
+    from cellgi.baselines import build_baseline
 
     entry_yaml = yaml.safe_dump({"type": name, **(params or {})}, default_flow_style=True).strip()
     spec = parse_spec(f"name: t\ndata:\n  synthetic: {{}}\ntraining:\n  baselines: [{entry_yaml}]\nmodel: {{}}\n")

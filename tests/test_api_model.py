@@ -161,7 +161,7 @@ def test_screen_matches_predict(fitted, tmp_path):
     assert len(tri) == 6
     report = model.screen(["GEN0"], arrays=g[1:4], output=tmp_path / "s.tsv", top_k=1)
     assert report.complete and (tmp_path / "s.tsv").is_file() and (tmp_path / "s.top.tsv").is_file()
-    from cellgi.screen import ScreenError
+    from cellgi.apps.screen import ScreenError
 
     with pytest.raises(ScreenError, match="NOPE"):
         model.screen(["NOPE"])

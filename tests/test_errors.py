@@ -14,16 +14,16 @@ def _error_classes():
     from cellgi.cli._common import DeviceError
     from cellgi.cli.embed import EmbedError
     from cellgi.data.errors import DataError
-    from cellgi.evaluate import EvaluateError
+    from cellgi.apps.evaluate import EvaluateError
     from cellgi.nn.model import NonFiniteError
-    from cellgi.predict import PredictError
+    from cellgi.apps.predict import PredictError
     from cellgi.registry import ComponentError, DuplicateComponentError, PluginLoadError, UnknownComponentError
-    from cellgi.screen import ScreenError
+    from cellgi.apps.screen import ScreenError
     from cellgi.spec import SpecError
     from cellgi.spec.yamlio import SpecSyntaxError
-    from cellgi.train.checkpoint import CheckpointError
-    from cellgi.train.runner import ModelBuildError, TrainerConfigError
-    from cellgi.train.runs import RunDirError
+    from cellgi.training.checkpoint import CheckpointError
+    from cellgi.training.runner import ModelBuildError, TrainerConfigError
+    from cellgi.training.runs import RunDirError
 
     return [DataError, NonFiniteError, ComponentError, DuplicateComponentError, PluginLoadError,
             UnknownComponentError, SpecError, SpecSyntaxError, CheckpointError, ModelBuildError,

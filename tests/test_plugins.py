@@ -457,7 +457,7 @@ def test_builtins_are_cellgis_own_entry_points() -> None:
     for path in pathlib.Path(cellgi.registry.__file__).parent.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module:
-                assert not node.module.startswith(("cellgi.nn", "cellgi.train", "cellgi.data", "cellgi.spec")), (
+                assert not node.module.startswith(("cellgi.nn", "cellgi.training", "cellgi.data", "cellgi.spec")), (
                     path.name, node.module)
 
 
@@ -556,7 +556,7 @@ def test_format_plugin_reads_files_and_trains(
     assert rows[("graph_format", "edgelist")]["provider"] == "cellgi"
     from cellgi.data.graphs import graph_input_files
     from cellgi.spec import load_spec
-    from cellgi.train.runner import train
+    from cellgi.training.runner import train
 
     spec = load_spec(tmp_path / "fmt.yaml")
     assert spec.data.graphs[0].format == "pipe_pairs" and spec.data.graphs[0].sep == "|"

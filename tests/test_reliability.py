@@ -268,7 +268,7 @@ def _interrupted_run(tmp_path: Path) -> Path:
     from rich.console import Console
 
     from cellgi.spec import load_spec
-    from cellgi.train.runner import TrainingInterrupted, train
+    from cellgi.training.runner import TrainingInterrupted, train
 
     run = tmp_path / "run"
     with pytest.raises(TrainingInterrupted):
@@ -284,8 +284,8 @@ def _gene_sets(bundle, idx) -> set[frozenset[str]]:
 
 def test_resume_onto_a_screen_with_rows_added_keeps_each_sample_in_its_split(tmp_path, capsys):
     from cellgi.data.splits import load_splits
-    from cellgi.train.runner import apply_saved_splits
-    from cellgi.train.runs import read_json
+    from cellgi.training.runner import apply_saved_splits
+    from cellgi.training.runs import read_json
 
     run = _interrupted_run(tmp_path)
     before = _build(run / "spec.yaml")
@@ -307,7 +307,7 @@ def test_resume_onto_a_screen_with_rows_added_keeps_each_sample_in_its_split(tmp
 
 
 def test_resume_onto_a_screen_with_rows_removed_is_refused_naming_the_file(tmp_path, capsys):
-    from cellgi.train.runs import read_json
+    from cellgi.training.runs import read_json
 
     run = _interrupted_run(tmp_path)
     screen = tmp_path / "screen.tsv"
@@ -332,7 +332,7 @@ def test_a_run_whose_spec_was_in_the_current_folder_resumes(tmp_path, monkeypatc
     run = tmp_path / "elsewhere" / "r"
     from rich.console import Console
 
-    from cellgi.train.runner import TrainingInterrupted, train
+    from cellgi.training.runner import TrainingInterrupted, train
 
     with pytest.raises(TrainingInterrupted):
         train(load_spec("spec.yaml"), run_dir=run, progress=False, console=Console(file=open(tmp_path / "o", "a")),
@@ -395,7 +395,7 @@ def test_spec_integers_beyond_int64_are_refused_with_line(old, new, path):
 
 
 def test_a_run_whose_loss_becomes_non_finite_fails(tmp_path, capsys):
-    from cellgi.train.runs import read_json
+    from cellgi.training.runs import read_json
 
     spec = _run_spec(tmp_path, epochs=2)
     rows = "".join(f"{GENES[i]};{GENES[j]}\t{3e38 if (i + j) % 2 else -3e38:g}\n" for i in range(12) for j in range(i + 1, 12))
@@ -430,7 +430,7 @@ def test_a_misspelt_monitor_is_a_located_spec_error(tmp_path, where, capsys):
 
 def test_a_misspelt_monitor_of_a_library_spec_fails_before_data(tmp_path, monkeypatch):
     from cellgi.spec import validate_spec
-    from cellgi.train.runner import TrainerConfigError, train
+    from cellgi.training.runner import TrainerConfigError, train
 
     spec = parse_spec(tiny_spec("m"), "m.yaml")
     bad = validate_spec({**spec.model_dump(mode="json"), "training": {
@@ -439,7 +439,7 @@ def test_a_misspelt_monitor_of_a_library_spec_fails_before_data(tmp_path, monkey
     def no_data(*a, **k):
         raise AssertionError("data read before the monitor was checked")
 
-    monkeypatch.setattr("cellgi.train.runner.build_data", no_data)
+    monkeypatch.setattr("cellgi.training.runner.build_data", no_data)
     with pytest.raises(TrainerConfigError, match="val/person"):
         train(bad, run_dir=tmp_path / "r", progress=False)
     assert not (tmp_path / "r").exists()
@@ -505,7 +505,7 @@ class _ClosesAfterFirstLine:
 def test_train_piped_into_head_completes_its_run(tmp_path, capsys, monkeypatch):
     import sys
 
-    from cellgi.train.runs import read_json
+    from cellgi.training.runs import read_json
 
     spec = _run_spec(tmp_path, epochs=2)
     run = tmp_path / "run"
@@ -518,7 +518,7 @@ def test_train_piped_into_head_completes_its_run(tmp_path, capsys, monkeypatch):
 
 
 def test_a_relative_run_folder_records_its_best_checkpoint(tmp_path, monkeypatch):
-    from cellgi.train.runs import read_json
+    from cellgi.training.runs import read_json
 
     spec = _run_spec(tmp_path, epochs=1)
     monkeypatch.chdir(tmp_path)
@@ -528,7 +528,7 @@ def test_a_relative_run_folder_records_its_best_checkpoint(tmp_path, monkeypatch
 
 
 def test_a_run_stopped_early_says_so(tmp_path, capsys):
-    from cellgi.train.runs import read_json
+    from cellgi.training.runs import read_json
 
     spec = _run_spec(tmp_path, epochs=30)
     # min_delta beyond any change: the monitor never improves, so patience 1 stops after epoch 2
@@ -547,12 +547,12 @@ def test_replicate_logs_in_a_file_have_no_wide_rules(tmp_path):
     from rich.console import Console
 
     from cellgi.spec import load_spec
-    from cellgi.train.replicates import train_replicates
+    from cellgi.experiments.series import train_replicates
 
     log = tmp_path / "log.txt"
     with open(log, "w") as fh:
         console = Console(file=fh, width=4000, soft_wrap=True)  # what a pipe gets (COLUMNS=4000)
-        import cellgi.train.replicates as rep
+        import cellgi.experiments.series as rep
 
         real = rep.Console
         rep.Console = lambda *a, **k: console  # type: ignore[assignment]
@@ -576,7 +576,7 @@ def test_train_leaves_global_state_as_it_found_it(tmp_path):
     from rich.console import Console
 
     from cellgi.spec import load_spec
-    from cellgi.train.runner import train
+    from cellgi.training.runner import train
 
     spec = _run_spec(tmp_path, epochs=1)
     spec.write_text(spec.read_text().replace("trainer: {accelerator: cpu}", "trainer: {accelerator: cpu, deterministic: true}"))
@@ -596,7 +596,7 @@ def test_train_leaves_global_state_as_it_found_it(tmp_path):
 def test_a_run_interrupted_before_its_first_checkpoint_is_not_offered_a_resume(tmp_path, monkeypatch, capsys):
     import signal
 
-    from cellgi.train.runner import TrainingInterrupted
+    from cellgi.training.runner import TrainingInterrupted
 
     spec = _run_spec(tmp_path)
     run = tmp_path / "run"
@@ -605,7 +605,7 @@ def test_a_run_interrupted_before_its_first_checkpoint_is_not_offered_a_resume(t
         run.mkdir()
         raise TrainingInterrupted(signal.SIGTERM, run)
 
-    monkeypatch.setattr("cellgi.train.runner.train", stopped)
+    monkeypatch.setattr("cellgi.training.runner.train", stopped)
     assert main(["train", str(spec), "--run-dir", str(run)]) == 143
     err = capsys.readouterr().err
     assert "stopped before its first checkpoint: start the run again" in err and "--resume" not in err

@@ -102,7 +102,7 @@ def test_documented_check_catches_a_missing_description():
 
 def _scratch_baselines():
     """Baselines that break the ``baseline`` contract on purpose, each one way, and what the check says."""
-    from cellgi.train.baselines import AdditiveRidgeBaseline
+    from cellgi.baselines import AdditiveRidgeBaseline
 
     class FirstGeneOnly(AdditiveRidgeBaseline):
         """Reads the first gene of each set only: order-dependent."""
@@ -131,7 +131,7 @@ def _scratch_baselines():
 @pytest.mark.parametrize("name", sorted(_scratch_baselines()))
 def test_baseline_check_catches_broken_baselines(name):
     from cellgi.testing import check_baseline
-    from cellgi.train.baselines import AdditiveParams
+    from cellgi.baselines import AdditiveParams
 
     factory, match = _scratch_baselines()[name]
     reg = get_registry("baseline")

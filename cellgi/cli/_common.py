@@ -54,13 +54,13 @@ def sigterm_raises() -> Iterator[None]:
 
 
 def load_on_device(checkpoint: str, device: str) -> Any:
-    """The :class:`~cellgi.train.checkpoint.LoadedModel` of ``checkpoint`` with its model on ``device``.
+    """The :class:`~cellgi.training.checkpoint.LoadedModel` of ``checkpoint`` with its model on ``device``.
 
     Raises:
         CheckpointError: an unusable checkpoint.
         DeviceError: a device that does not exist here (``--device DEVICE: ...``).
     """
-    from cellgi.train.checkpoint import load_model
+    from cellgi.training.checkpoint import load_model
 
     loaded = load_model(checkpoint)
     try:

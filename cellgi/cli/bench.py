@@ -84,7 +84,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cellgi.bench import PATHS, BenchConfig, run_benchmark
+    from cellgi.apps.bench import PATHS, BenchConfig, run_benchmark
 
     if args.device.startswith("cuda"):
         import torch
@@ -154,7 +154,7 @@ def _emit_json(args: argparse.Namespace, report: dict) -> bool:
 
 
 def _run_screen(args: argparse.Namespace, aggs: list[str], scale: float, spec_model, say) -> int:
-    from cellgi.bench import BenchConfig, _device_name, screen_benchmark
+    from cellgi.apps.bench import BenchConfig, _device_name, screen_benchmark
     from cellgi.runtime import host_allocator_state
 
     if args.screen_arrays < 1:
@@ -185,7 +185,7 @@ def _run_predict(args: argparse.Namespace) -> int:
 
     import torch
 
-    from cellgi.bench import _device_name, predict_benchmark
+    from cellgi.apps.bench import _device_name, predict_benchmark
     from cellgi.cli._common import load_on_device
     from cellgi.runtime import host_allocator_state
 

@@ -54,7 +54,7 @@ def write_embeddings(model: object, path: str | Path, *, kind: str = "wildtype")
 
     loaded = model._loaded  # type: ignore[attr-defined]
     emb = gene_embeddings(loaded, kind)
-    from cellgi.scoring import gene_labels
+    from cellgi.predictors.scoring import gene_labels
 
     genes = list(loaded.mapper.genes)
     names = gene_labels(loaded.mapper)

@@ -46,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _screen_desc(args: argparse.Namespace, targets: list[str]) -> dict[str, Any]:
-    from cellgi.evaluate import EvaluateError, screen_description
+    from cellgi.apps.evaluate import EvaluateError, screen_description
 
     cols: dict[str, str] = {}
     for item in args.target_column:
@@ -71,10 +71,10 @@ def evaluate_file(
     device: str = "cpu",
     predictions: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Evaluate a checkpoint (path, run folder or :class:`~cellgi.train.checkpoint.LoadedModel`) on a
-    screen description; see :func:`cellgi.evaluate.evaluate_screen`."""
-    from cellgi.evaluate import evaluate_screen
-    from cellgi.train.checkpoint import LoadedModel, load_model
+    """Evaluate a checkpoint (path, run folder or :class:`~cellgi.training.checkpoint.LoadedModel`) on a
+    screen description; see :func:`cellgi.apps.evaluate.evaluate_screen`."""
+    from cellgi.apps.evaluate import evaluate_screen
+    from cellgi.training.checkpoint import LoadedModel, load_model
 
     loaded = checkpoint if isinstance(checkpoint, LoadedModel) else load_model(checkpoint, map_location="cpu")
     return evaluate_screen(loaded, screen, batch_size=batch_size, device=device, predictions=predictions)
@@ -118,9 +118,9 @@ def _print_report(report: dict[str, Any]) -> None:
 def run(args: argparse.Namespace) -> int:
     """Exit 0 on success, 2 on unusable inputs (checkpoint, data file, no sample or no measured target left:
     cellgi errors that :func:`cellgi.cli.main.main` reports)."""
-    from cellgi.evaluate import check_output_file
-    from cellgi.train.checkpoint import load_model
-    from cellgi.train.runs import write_json
+    from cellgi.apps.evaluate import check_output_file
+    from cellgi.training.checkpoint import load_model
+    from cellgi.training.runs import write_json
 
     if args.batch_size is not None and args.batch_size < 1:
         print(f"error: --batch-size must be at least 1, got {args.batch_size}", file=sys.stderr)

@@ -13,7 +13,7 @@ Rows are written in batches as they are predicted (a progress bar shows the inpu
 interrupted run (Ctrl-C: exit 130; SIGTERM: exit 143) keeps every finished batch and ``--resume``
 continues the file without writing a row twice. ``OUT.predict.json`` records the model's digest, the
 input's digest and the columns; ``--resume`` refuses an output that another model, input or column set
-made, naming what differs. An existing output is refused unless ``--resume`` or ``--overwrite`` is given. The core lives in :mod:`cellgi.predict`.
+made, naming what differs. An existing output is refused unless ``--resume`` or ``--overwrite`` is given. The core lives in :mod:`cellgi.apps.predict`.
 
 Output (TSV, one row per predicted line, in input order): ``line``, ``input``, ``genes`` (the mapped
 ORFs), ``names`` (their standard names, e.g. RAD52 for YML032C; the ORF where a gene has none), one
@@ -28,7 +28,7 @@ import sys
 
 from cellgi.cli._common import Terminated, add_model_command, add_stream_options, load_on_device, sigterm_raises
 from cellgi.fileio import check_writable, replace_when_done
-from cellgi.predict import predict_sets
+from cellgi.apps.predict import predict_sets
 
 __all__ = ["add_parser", "predict_gene_sets", "run"]
 
@@ -49,7 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strict", action="store_true", help="fail (exit 2) if any line cannot be predicted")
     p.add_argument("--batch-size", type=int, default=None,
                    help="gene sets per batch and per write (default: 16384 for models that read only the wildtype "
-                   "cell, 256 for the others; cellgi.scoring.default_batch_size)")
+                   "cell, 256 for the others; cellgi.predictors.scoring.default_batch_size)")
     add_stream_options(p, "OUT.tsv")
     p.set_defaults(func=run)
 
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     """Exit 0 when predictions were written; 2 for unusable inputs (checkpoint, files, strict failures);
     130 when interrupted (Ctrl-C), 143 on SIGTERM (rows written so far are kept; --resume continues).
     Unusable checkpoints, devices and inputs raise cellgi errors that :func:`cellgi.cli.main.main` reports."""
-    from cellgi.predict import PredictInterrupted, predict_file
+    from cellgi.apps.predict import PredictInterrupted, predict_file
 
     if args.resume and args.overwrite:
         print("error: --resume and --overwrite exclude each other", file=sys.stderr)
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         msg += f" after the {report.already_written} already there (resumed after input line {report.resumed_after_line})"
     if report.skipped:
         msg += f"; skipped {report.skipped} line(s) with genes the model cannot use (listed above)"
-    from cellgi.evaluate import describe_predictor
+    from cellgi.apps.evaluate import describe_predictor
 
     print(f"{msg} (predictor: {describe_predictor(loaded)})")
     return 0

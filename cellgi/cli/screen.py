@@ -1,4 +1,4 @@
-"""``cellgi screen RUN_DIR_OR_CKPT --query A;B -o OUT.parquet``: a virtual screen (see :mod:`cellgi.screen`).
+"""``cellgi screen RUN_DIR_OR_CKPT --query A;B -o OUT.parquet``: a virtual screen (see :mod:`cellgi.apps.screen`).
 
 Every array gene (default: every gene the model knows; ``--arrays FILE`` to choose) against each query
 (``--query`` repeated, or ``--queries FILE``, genes of a query separated by ``;``), or every pair of a
@@ -43,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rank-target", help="target ranked for the top-K (default: the model's first target)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="gene sets per forward pass and per write (default: 16384 for models that read only the "
-                   "wildtype cell, 256 for the others; cellgi.scoring.default_batch_size)")
+                   "wildtype cell, 256 for the others; cellgi.predictors.scoring.default_batch_size)")
     add_stream_options(p, "OUT")
     p.set_defaults(func=run)
 
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     """0 when the screen completed; 2 for unusable input; 130 (Ctrl-C) or 143 (SIGTERM) when interrupted,
     with every finished batch kept. Unusable checkpoints, devices and inputs raise cellgi errors that
     :func:`cellgi.cli.main.main` reports (exit 2)."""
-    from cellgi.screen import ScreenInterrupted, plan_screen, run_screen
+    from cellgi.apps.screen import ScreenInterrupted, plan_screen, run_screen
 
     check_writable(args.output, label="-o", folder_ok=True)  # before any work (parquet: a folder of parts)
     loaded = load_on_device(args.checkpoint, args.device)

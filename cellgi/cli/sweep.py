@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from cellgi.examples import resolve_spec_path
     from cellgi.experiments.sweep import SweepConfigError, run_sweep
     from cellgi.spec import SpecError
-    from cellgi.train.runner import TrainingInterrupted
+    from cellgi.training.runner import TrainingInterrupted
 
     con = Console(soft_wrap=True)
     if args.n_trials is not None and args.n_trials < 1:

@@ -110,9 +110,9 @@ def run(args: argparse.Namespace) -> int:
     from cellgi.data.errors import DataError
     from cellgi.fileio import OutputError, check_writable
     from cellgi.nn.model import NonFiniteError
-    from cellgi.train.checkpoint import CheckpointError
-    from cellgi.train.runner import ModelBuildError, TrainerConfigError, TrainingInterrupted, train
-    from cellgi.train.runs import RunDirError, RunWriteError
+    from cellgi.training.checkpoint import CheckpointError
+    from cellgi.training.runner import ModelBuildError, TrainerConfigError, TrainingInterrupted, train
+    from cellgi.training.runs import RunDirError, RunWriteError
 
     if args.resume is None:  # before any work: where the run folder goes must be writable
         try:
@@ -126,15 +126,15 @@ def run(args: argparse.Namespace) -> int:
     # a closed output pipe (`cellgi train ... | head -1`) does not stop the run: its results are files
     with stdout_may_close():
         try:
-            from cellgi.train.replicates import is_replicates_plan
+            from cellgi.experiments.series import is_replicates_plan
 
             spec_seeds = spec.training.seeds if spec is not None and args.resume is None else None
             if args.resume is not None and is_replicates_plan(args.resume) and not getattr(args, "seeds", None):
-                from cellgi.train.replicates import resume_replicates
+                from cellgi.experiments.series import resume_replicates
 
                 resume_replicates(args.resume, progress=not args.no_progress)  # the series, where it stopped
             elif getattr(args, "seeds", None) or spec_seeds:
-                from cellgi.train.replicates import parse_seeds, train_replicates
+                from cellgi.experiments.series import parse_seeds, train_replicates
 
                 try:
                     seeds = parse_seeds(args.seeds) if getattr(args, "seeds", None) else list(spec_seeds)
@@ -183,7 +183,7 @@ def _multirun(args: argparse.Namespace, overrides: list) -> int:
     from cellgi.examples import resolve_spec_path
     from cellgi.experiments.multirun import expand_grid, run_grid
     from cellgi.spec import SpecError
-    from cellgi.train.runs import RunDirError
+    from cellgi.training.runs import RunDirError
 
     clash = [f for f, on in (("--resume", args.resume), ("--seeds", getattr(args, "seeds", None)),
                              ("--print-config", args.print_config)) if on]

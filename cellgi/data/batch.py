@@ -5,13 +5,25 @@ The model makes ``keep[N, B]`` node masks on the device from ``pert_idx``/``pert
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, fields
+from typing import Any, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["PerturbationBatch", "collate_flat", "collate_index_sets", "segment_ids"]
+__all__ = [
+    "PerturbationBatch",
+    "collate_flat",
+    "collate_index_sets",
+    "dataset_sets",
+    "iter_batches",
+    "pad_sets",
+    "segment_ids",
+]
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -125,3 +137,52 @@ def collate_flat(
         weight=torch.ones(b) if weight is None else weight.to(torch.float32),
         sample_idx=torch.arange(b) if sample_idx is None else sample_idx.to(torch.long),
     )
+
+
+def iter_batches(items: Iterable[T] | Tensor, batch_size: int) -> Iterator[Any]:
+    """Consecutive batches of at most ``batch_size`` items, in order (the last may be shorter).
+
+    A tensor or a sequence is sliced (``items[lo:hi]``, no copy for tensors); any other iterable (a file
+    read line by line, a generator of pairs) is consumed lazily, one list per batch.
+
+    Raises:
+        ValueError: ``batch_size < 1``.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch size must be at least 1, got {batch_size}")
+    if isinstance(items, (Tensor, list, tuple, range)):
+        for lo in range(0, len(items), batch_size):
+            yield items[lo : lo + batch_size]
+        return
+    it = iter(items)
+    while True:
+        chunk = list(itertools.islice(it, batch_size))
+        if not chunk:
+            return
+        yield chunk
+
+
+def pad_sets(sets: Sequence[Sequence[int]] | Tensor) -> tuple[Tensor, Tensor]:
+    """Gene index sets as ``padded [S, K]`` (long, 0 where padded) and ``mask [S, K]`` (bool). A tensor
+    ``[S, K]`` is taken as sets of ``K`` genes each."""
+    if isinstance(sets, Tensor):
+        padded = sets.to(torch.long)
+        return padded, torch.ones(padded.shape, dtype=torch.bool)
+    k = max((len(s) for s in sets), default=1)
+    if all(len(s) == k for s in sets):
+        padded = torch.as_tensor([list(s) for s in sets], dtype=torch.long).view(len(sets), k)
+        return padded, torch.ones(padded.shape, dtype=torch.bool)
+    padded = torch.zeros(len(sets), k, dtype=torch.long)
+    mask = torch.zeros(len(sets), k, dtype=torch.bool)
+    for i, s in enumerate(sets):
+        padded[i, : len(s)] = torch.as_tensor(list(s), dtype=torch.long)
+        mask[i, : len(s)] = True
+    return padded, mask
+
+
+def dataset_sets(dataset: Any, indices: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """The gene sets of a :class:`~cellgi.data.perturbations.PerturbationDataset` (or its samples
+    ``indices``) as ``padded [S, K]`` and ``mask [S, K]``."""
+    sub = dataset if indices is None else dataset.subset(indices)
+    padded = sub.padded(fill=0).to(torch.long)
+    return padded, torch.arange(padded.shape[1]).unsqueeze(0) < sub.set_sizes.unsqueeze(1)

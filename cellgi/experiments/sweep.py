@@ -254,7 +254,7 @@ def run_sweep(
     from cellgi.nn.model import NonFiniteError
     from cellgi.spec import load_spec
     from cellgi.spec.overrides import dump_spec_yaml
-    from cellgi.train.runner import TrainingInterrupted, train
+    from cellgi.training.runner import TrainingInterrupted, train
 
     base = load_spec(spec_path, list(overrides))
     sweep = load_space(space) if space is not None else base.sweep

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, field_validator, model_validator
 
+from cellgi.metrics import DEFAULT_THRESHOLDS
 from cellgi.spec.base import StrictModel, component
 
 __all__ = [
@@ -113,18 +114,18 @@ class MetricsSpec(StrictModel):
     pair (epsilon 0) is a non-example of both classes.
     """
 
-    strong_threshold: float = Field(0.08, ge=0, description="|score| above which an interaction is strong")
+    strong_threshold: float = Field(DEFAULT_THRESHOLDS["strong_threshold"], ge=0, description="|score| above which an interaction is strong")
     negative_threshold: float = Field(
-        -0.08, le=0, description="measured score below which an interaction is negative (auprc_neg, auroc_neg)"
+        DEFAULT_THRESHOLDS["negative_threshold"], le=0, description="measured score below which an interaction is negative (auprc_neg, auroc_neg)"
     )
     negative_stringent_threshold: float = Field(
-        -0.12, le=0, description="stringent negative cutoff (auprc_neg_stringent, auroc_neg_stringent)"
+        DEFAULT_THRESHOLDS["negative_stringent_threshold"], le=0, description="stringent negative cutoff (auprc_neg_stringent, auroc_neg_stringent)"
     )
     positive_threshold: float = Field(
-        0.08, ge=0, description="measured score above which an interaction is positive (auprc_pos, auroc_pos)"
+        DEFAULT_THRESHOLDS["positive_threshold"], ge=0, description="measured score above which an interaction is positive (auprc_pos, auroc_pos)"
     )
     positive_stringent_threshold: float = Field(
-        0.16, ge=0, description="stringent positive cutoff (auprc_pos_stringent, auroc_pos_stringent)"
+        DEFAULT_THRESHOLDS["positive_stringent_threshold"], ge=0, description="stringent positive cutoff (auprc_pos_stringent, auroc_pos_stringent)"
     )
     weighted: bool = Field(
         True,
@@ -274,7 +275,7 @@ def logged_metric_keys(spec: Any) -> list[str]:
     ``val/`` of every metric (per-target keys ``val/<target>/<metric>`` too when there are several targets)."""
     import warnings
 
-    from cellgi.train.metrics import InteractionMetrics
+    from cellgi.metrics import InteractionMetrics
 
     with warnings.catch_warnings():  # torchmetrics' notes on building its metrics
         warnings.simplefilter("ignore")

@@ -57,7 +57,7 @@ def test_train_runs_root_that_cannot_be_written_fails_before_data(tmp_path, caps
     def no_data(*a, **k):
         raise AssertionError("data read before the runs root was checked")
 
-    monkeypatch.setattr("cellgi.train.runner.build_data", no_data)
+    monkeypatch.setattr("cellgi.training.runner.build_data", no_data)
     for root, why in _bad_outputs(tmp_path):
         if why == "does not exist":  # a missing folder is created: only the other cases fail
             continue
@@ -80,7 +80,7 @@ def test_a_write_error_nobody_foresaw_is_one_line(tmp_path, capsys, monkeypatch)
 
 
 def test_predict_overwrite_keeps_the_old_file_until_the_new_one_is_complete(run, tmp_path, capsys, monkeypatch):
-    import cellgi.predict as cli_predict
+    import cellgi.apps.predict as cli_predict
     from cellgi.cli._common import Terminated
 
     sets = tmp_path / "sets.txt"

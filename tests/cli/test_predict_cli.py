@@ -11,7 +11,7 @@ import torch
 from cellgi.cli.main import main
 
 from tiny_specs import tiny_spec
-from cellgi.train.checkpoint import load_model
+from cellgi.training.checkpoint import load_model
 
 TINY = tiny_spec("tiny-predict")
 
@@ -81,7 +81,7 @@ def _rows(path):
 
 
 def test_interrupted_predict_keeps_batches_and_resume_completes(run, tmp_path, monkeypatch, capsys):
-    import cellgi.predict as lib
+    import cellgi.apps.predict as lib
 
     inp = _sets_file(tmp_path)
     ref = tmp_path / "ref.tsv"
@@ -114,7 +114,7 @@ def test_sigterm_exits_143_and_keeps_rows(run, tmp_path, monkeypatch, capsys):
     import os
     import signal
 
-    import cellgi.predict as lib
+    import cellgi.apps.predict as lib
 
     inp = _sets_file(tmp_path, 30)
     out = tmp_path / "out.tsv"
@@ -210,7 +210,7 @@ def test_rows_carry_the_standard_names(run, tmp_path):
     from types import SimpleNamespace
 
     from cellgi.data.genes import GeneMapper
-    from cellgi.predict import predict_file
+    from cellgi.apps.predict import predict_file
 
     loaded = load_model(run)
     genes = list(loaded.mapper.genes)

@@ -325,7 +325,7 @@ def test_grid_screen_must_be_alone(tmp_path):
 
 
 def test_baselines_fit_on_a_grid(tmp_path):
-    from cellgi.train.baselines import BaselineData, run_baselines
+    from cellgi.baselines import BaselineData, run_baselines
 
     spec = load_spec(_grid_spec(tmp_path))
     b = build_data(spec.data, progress=False, cache=False)

@@ -73,7 +73,7 @@ def test_sweep_resumes_to_the_total_and_writes_outputs(tmp_path):
 def test_sweep_continues_after_an_interrupted_process(tmp_path, monkeypatch, capsys, stop):
     import signal
 
-    import cellgi.train.runner as runner
+    import cellgi.training.runner as runner
 
     spec = _spec(tmp_path)
     space = tmp_path / "space.yaml"

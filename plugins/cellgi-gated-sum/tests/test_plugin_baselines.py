@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from cellgi.testing import baseline_data, check_baseline
-from cellgi.train.baselines import build_baseline
+from cellgi.baselines import build_baseline
 from cellgi_gated_sum.baselines import GeneMeanBaseline
 
 

@@ -17,7 +17,7 @@ from pydantic import Field
 from torch import Tensor
 
 from cellgi.registry import Params, register
-from cellgi.train.baselines import Baseline, BaselineContext, BaselineData
+from cellgi.baselines import Baseline, BaselineContext, BaselineData
 
 __all__ = ["GeneMeanBaseline", "GeneMeanParams"]
 
@@ -44,7 +44,7 @@ class GeneMeanBaseline(Baseline):
 
     Args:
         shrinkage: ``k`` above (default 5).
-        context: the run's :class:`~cellgi.train.baselines.BaselineContext` (keyword, from cellgi).
+        context: the run's :class:`~cellgi.baselines.BaselineContext` (keyword, from cellgi).
     """
 
     kind = "gene_mean"

@@ -12,7 +12,7 @@ from pydantic import Field
 from torch import Tensor
 
 from cellgi.registry import Params, register
-from cellgi.train.losses import WeightedLoss
+from cellgi.training.losses import WeightedLoss
 
 __all__ = ["QuantileLoss", "QuantileParams"]
 
@@ -42,7 +42,7 @@ class QuantileLoss(WeightedLoss):
         \rho_\tau(r) = \max(\tau r, (\tau - 1) r), \qquad r = y - \hat y
 
     NaN targets are left out and per-sample weights give a weighted mean, as for every cellgi loss
-    (:class:`cellgi.train.losses.WeightedLoss`).
+    (:class:`cellgi.training.losses.WeightedLoss`).
 
     Args:
         quantile: ``tau`` in (0, 1), default 0.5.

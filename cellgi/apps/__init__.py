@@ -1,0 +1,1 @@
+"""The jobs run on a trained predictor: predict, evaluate, screen and benchmark."""

@@ -1,0 +1,388 @@
+"""The ``propagation`` baseline: what a screen says about a gene's network neighbours, carried to genes it never
+screened.
+
+Guilt by association, measured: for a pair ``(a, b)`` and a gene graph ``k`` with row-normalised adjacency
+``P_k``, the screen's training pairs give
+
+.. math::
+
+    v_k(a, b) = \\frac{\\sum_d P_k[b, d] \\, E[d, a]}{\\sum_d P_k[b, d] \\, O[d, a]}
+
+the mean interaction of ``a`` with the graph neighbours of ``b`` that were screened against ``a`` (``E``: the
+training targets, centred on the screen's neutral value and split into a negative and a positive part, and
+a 0/1 mark of a negative value;
+``O``: 1 where a training pair was measured). ``v_k(b, a)`` is the same from ``a``'s side. For a pair with
+one gene never screened (``b``), ``v_k(a, b)`` still exists whenever ``b`` has screened neighbours: this is
+the signal a lab needs when it asks which unscreened genes will interact with its query. Per gene, the
+mean negative and positive part over its training pairs (its "hubness") is a feature too (missing for
+unscreened genes).
+
+These features, per graph and per part (min, mean and max of the two directions), are added to the feature
+trees' own set features (:class:`~cellgi.baselines.SetFeaturizer`) and scikit-learn's
+``HistGradientBoostingRegressor`` is fitted on them, one model per target.
+
+**Cross-fitting.** Computed on the training pairs themselves, the features would describe genes whose
+every pair is known, while the test genes have none: trees fitted on that would learn the wrong regime. So
+the training genes are split into ``inner_folds`` folds; the rows of the genes of fold ``i`` get features
+computed from the training pairs *without* any gene of fold ``i`` (a pair whose genes lie in two folds
+appears once per fold, each copy with half its weight). Every training row then looks like a row of an
+unseen gene, as the validation and test rows do. The validation split (gene-disjoint under gene-held-out
+splits) gets features from all training pairs, as a test file does, and drives early stopping.
+
+**Sparse screens.** When most training rows sit at the neutral value (a listing-only screen: ~99 % of its
+grid), each inner fold keeps every non-neutral row and a share ``neutral_share`` of the neutral ones, the
+kept neutral rows weighted ``1 / neutral_share`` so that the fit stays unbiased.
+
+Sets of three or more genes get the mean and minimum of their pairs' features; a gene alone has none.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import Tensor
+
+from cellgi.registry import Params, register
+from cellgi.baselines import (
+    BaselineContext,
+    BaselineData,
+    FeatureBaseline,
+    FeatureTreesBaseline,
+    fit_feature_baseline,
+)
+
+__all__ = ["PropagationParams", "PropagationTreesBaseline", "ScreenPropagation"]
+
+#: what is propagated of a centred target: its negative part, its positive part, and whether it is negative (a
+#: 0/1 "hit": on a listing-only screen, a listed negative interaction)
+_PARTS = ("neg", "pos", "hit")
+
+
+class ScreenPropagation:
+    """The propagation features of the module docstring, for one set of known (training) pairs.
+
+    Args:
+        graph: the run's :class:`~cellgi.data.cellgraph.CellGraph`.
+        pairs: ``[P, 2]`` gene indices of the known pairs (unordered; each once).
+        values: ``[P, T]`` their targets (NaN = not measured for that target).
+        center: ``[T]`` the neutral value of each target (subtracted before splitting into parts).
+        graphs: the edge types to propagate over (default: all of the graph's).
+    """
+
+    def __init__(self, graph: Any, pairs: Tensor, values: Tensor, center: Tensor,
+                 graphs: Sequence[str] | None = None) -> None:
+        import scipy.sparse as sp
+
+        self.n = int(graph.num_nodes)
+        self.graphs = list(graphs) if graphs else list(graph.edge_type_names)
+        pairs = torch.as_tensor(pairs, dtype=torch.long).reshape(-1, 2).numpy()
+        values = torch.as_tensor(values, dtype=torch.float64).reshape(pairs.shape[0], -1).numpy()
+        center = torch.as_tensor(center, dtype=torch.float64).reshape(-1).numpy()
+        self.num_targets = values.shape[1]
+        # the screened genes: columns of the propagated matrices
+        self.screened = np.unique(pairs) if pairs.size else np.zeros(0, dtype=np.int64)
+        col = np.full(self.n, -1, dtype=np.int64)
+        col[self.screened] = np.arange(self.screened.size)
+        self.col = col
+        g = self.screened.size
+        a, b = pairs[:, 0], pairs[:, 1]
+        adj = {}
+        for name in self.graphs:
+            ei = graph.edge_index(name).to(torch.long).numpy()
+            w = graph.edge_weight(name)
+            w = np.ones(ei.shape[1]) if w is None else w.double().numpy()
+            m = sp.coo_matrix((np.abs(w), (ei[0], ei[1])), shape=(self.n, self.n)).tocsr()
+            m = m.maximum(m.T).tocsr()  # propagation runs both ways along an edge
+            m.setdiag(0)
+            m.eliminate_zeros()
+            deg = np.asarray(m.sum(1)).ravel()
+            deg[deg == 0] = 1.0
+            adj[name] = (sp.diags(1.0 / deg) @ m).tocsr()[:, self.screened].tocsr().astype(np.float32) if g else None
+        # per target: gene "hubness" [N] and per graph the propagated parts [N, G] (float32, NaN where no
+        # screened neighbour of the row gene was measured with the column gene)
+        self.hub: list[dict[str, np.ndarray]] = []
+        self.prop: list[dict[tuple[str, str], np.ndarray]] = []
+        for t in range(self.num_targets):
+            y = values[:, t]
+            ok = np.isfinite(y)
+            at, bt, yt = col[a[ok]], col[b[ok]], y[ok] - center[t]
+            hub, prop = {}, {}
+            obs = np.zeros((g, g), dtype=np.float32)
+            obs[at, bt] = 1.0
+            obs[bt, at] = 1.0
+            cnt = np.zeros(self.n)
+            np.add.at(cnt, a[ok], 1.0)
+            np.add.at(cnt, b[ok], 1.0)
+            for part in _PARTS:
+                v = {"neg": np.minimum(yt, 0.0), "pos": np.maximum(yt, 0.0), "hit": (yt < 0).astype(np.float64)}[part]
+                e = np.zeros((g, g), dtype=np.float32)
+                e[at, bt] = v
+                e[bt, at] = v
+                s = np.zeros(self.n)
+                np.add.at(s, a[ok], v)
+                np.add.at(s, b[ok], v)
+                hub[part] = np.where(cnt > 0, s / np.maximum(cnt, 1.0), np.nan).astype(np.float32)
+                for name in self.graphs:
+                    if adj[name] is None:
+                        continue
+                    num = np.asarray(adj[name] @ e, dtype=np.float32)
+                    den = np.asarray(adj[name] @ obs, dtype=np.float32) if part == "neg" else prop[(name, "_den")]
+                    if part == "neg":
+                        prop[(name, "_den")] = den
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        prop[(name, part)] = np.where(den > 0, num / den, np.nan).astype(np.float16)  # half: N x G per graph
+            for name in self.graphs:
+                prop.pop((name, "_den"), None)
+            self.hub.append(hub)
+            self.prop.append(prop)
+
+    @property
+    def names(self) -> list[str]:
+        """Feature names (per target block: hubness min/max per part, then per graph and part min/mean/max)."""
+        out = ["screened_genes"]
+        for t in range(self.num_targets):
+            pre = f"t{t}." if self.num_targets > 1 else ""
+            for part in _PARTS:
+                out += [f"{pre}hub_{part}.min", f"{pre}hub_{part}.max"]
+            for name in self.graphs:
+                for part in _PARTS:
+                    out += [f"{pre}prop_{part}.{name}.min", f"{pre}prop_{part}.{name}.mean",
+                            f"{pre}prop_{part}.{name}.max"]
+        return out
+
+    def _pair(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Features ``[M, D]`` of the pairs ``(a[i], b[i])`` (symmetric in a and b)."""
+        ca, cb = self.col[a], self.col[b]
+        cols = [((ca >= 0).astype(np.float32) + (cb >= 0))]
+        with np.errstate(invalid="ignore"), _quiet():
+            for t in range(self.num_targets):
+                for part in _PARTS:
+                    h = self.hub[t][part]
+                    cols += [np.fmin(h[a], h[b]), np.fmax(h[a], h[b])]
+                for name in self.graphs:
+                    for part in _PARTS:
+                        m = self.prop[t].get((name, part))
+                        if m is None:
+                            cols += [np.full(a.size, np.nan, np.float32)] * 3
+                            continue
+                        v1 = np.where(ca >= 0, m[b, np.maximum(ca, 0)].astype(np.float32), np.nan)  # a against b's neighbours
+                        v2 = np.where(cb >= 0, m[a, np.maximum(cb, 0)].astype(np.float32), np.nan)  # b against a's neighbours
+                        cols += [np.fmin(v1, v2), np.nanmean(np.stack([v1, v2]), 0), np.fmax(v1, v2)]
+        return np.stack(cols, 1).astype(np.float32) if cols else np.zeros((a.size, 0), np.float32)
+
+    def __call__(self, padded: Tensor, mask: Tensor) -> np.ndarray:
+        """Features ``[S, 2 D]`` of gene sets (mean and min over each set's pairs; NaN for a single gene)."""
+        p = torch.as_tensor(padded, dtype=torch.long).cpu().numpy()
+        m = torch.as_tensor(mask, dtype=torch.bool).cpu().numpy()
+        # genes sorted within each set (padding last): the sums below then run in one order whatever order
+        # the set came in, so that the same set always gives the same bits
+        key = np.where(m, p, np.iinfo(np.int64).max)
+        order = np.argsort(key, axis=1, kind="stable")
+        p = np.take_along_axis(p, order, 1)
+        m = np.take_along_axis(m, order, 1)
+        s, k = p.shape
+        d = len(self.names)
+        if k < 2:
+            return np.full((s, 2 * d), np.nan, np.float32)
+        iu, ju = np.triu_indices(k, 1)
+        ok = m[:, iu] & m[:, ju]  # [S, Q]
+        rows, q = np.nonzero(ok)
+        feats = self._pair(p[rows, iu[q]], p[rows, ju[q]])
+        out = np.full((s, 2 * d), np.nan, np.float32)
+        if rows.size == 0:
+            return out
+        if (ok.sum(1) <= 1).all():  # pairs only: one row each
+            out[rows, :d] = feats
+            out[rows, d:] = feats
+            return out
+        # several pairs per set: nan-aware mean and min per set
+        vals = np.nan_to_num(feats, nan=0.0)
+        present = (~np.isnan(feats)).astype(np.float32)
+        tot = np.zeros((s, d), np.float32)
+        num = np.zeros((s, d), np.float32)
+        np.add.at(tot, rows, vals)
+        np.add.at(num, rows, present)
+        mn = np.full((s, d), np.inf, np.float32)
+        np.minimum.at(mn, rows, np.where(np.isnan(feats), np.inf, feats))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[:, :d] = np.where(num > 0, tot / num, np.nan)
+            out[:, d:] = np.where(np.isfinite(mn), mn, np.nan)
+        return out
+
+
+class _quiet:
+    """Silence numpy's "mean of empty slice" warning of :func:`numpy.nanmean` (an all-NaN pair is expected)."""
+
+    def __enter__(self) -> None:
+        import warnings
+
+        self._w = warnings.catch_warnings()
+        self._w.__enter__()
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._w.__exit__(*exc)
+
+
+class PropagationParams(Params):
+    graphs: list[str] | None = Field(None, description="edge types to propagate the screen over (null: every graph "
+                                     "of data.graphs)")
+    inner_folds: int = Field(5, ge=2, le=20, description="folds of the training genes for cross-fitting (module docs)")
+    neutral_share: float = Field(0.05, gt=0, le=1, description="share of the neutral training rows kept per inner "
+                                 "fold when most rows are neutral (weighted 1 / share)")
+    max_iter: int = Field(300, ge=1, description="boosting rounds at most (early stopping on validation ends sooner)")
+    learning_rate: float = Field(0.05, gt=0, description="shrinkage of each tree")
+    max_leaf_nodes: int = Field(15, ge=2, description="leaves per tree")
+    min_samples_leaf: int = Field(200, ge=1, description="training rows per leaf at least")
+    l2_regularization: float = Field(10.0, ge=0, description="L2 penalty on the leaf values")
+
+
+def _pairs_of(padded: Tensor, mask: Tensor) -> np.ndarray:
+    """Rows that are pairs (exactly two genes): ``[S]`` bool."""
+    return (torch.as_tensor(mask).sum(1) == 2).cpu().numpy()
+
+
+@register("baseline", "propagation", params=PropagationParams,
+          summary="feature trees plus the screen propagated over the gene graphs (a pair's interactions with "
+                  "its partner's network neighbours), cross-fitted so that unscreened genes are scored as trained")
+class PropagationTreesBaseline(FeatureTreesBaseline):
+    """Gradient-boosted trees on the feature trees' set features plus :class:`ScreenPropagation` features
+    (module docstring). Stores the training pairs and their targets (the propagation is rebuilt from them
+    and the run's graph when a run folder is loaded) and the trees as node arrays. The trees' settings and
+    the set featurizer are :class:`~cellgi.baselines.FeatureTreesBaseline`'s."""
+
+    kind = "propagation"
+
+    def __init__(self, graphs: list[str] | None = None, inner_folds: int = 5, neutral_share: float = 0.05,
+                 max_iter: int = 300, learning_rate: float = 0.05, max_leaf_nodes: int = 15,
+                 min_samples_leaf: int = 200, l2_regularization: float = 10.0, *, context: BaselineContext):
+        super().__init__(max_iter=max_iter, learning_rate=learning_rate, max_leaf_nodes=max_leaf_nodes,
+                         min_samples_leaf=min_samples_leaf, l2_regularization=l2_regularization, context=context)
+        known = set(context.graph.edge_type_names)
+        unknown = [g for g in (graphs or []) if g not in known]
+        if unknown:
+            raise ValueError(f"propagation.graphs names {unknown}, not graphs of this run ({sorted(known)})")
+        self.graphs = list(graphs) if graphs else None
+        self.inner_folds = int(inner_folds)
+        self.neutral_share = float(neutral_share)
+        self.known: dict[str, Tensor] | None = None
+        self._prop: ScreenPropagation | None = None
+
+    # ------------------------------------------------------------------------------------------ helpers
+    def _propagation(self, pairs: Tensor, values: Tensor, center: Tensor) -> ScreenPropagation:
+        return ScreenPropagation(self.context.graph, pairs, values, center, self.graphs)
+
+    @property
+    def propagation(self) -> ScreenPropagation:
+        if self._prop is None:
+            if self.known is None:
+                raise RuntimeError("the propagation baseline is not fitted")
+            k = self.known
+            self._prop = self._propagation(k["pairs"], k["values"], k["center"])
+        return self._prop
+
+    def _features(self, base: np.ndarray, padded: Tensor, mask: Tensor, prop: ScreenPropagation) -> np.ndarray:
+        return np.concatenate([base.astype(np.float32), prop(padded, mask)], 1)
+
+    # ------------------------------------------------------------------------------------------ the role
+    def fit(self, data: BaselineData) -> dict[str, Any]:
+        tr = torch.as_tensor(data.splits["train"], dtype=torch.long)
+        padded, mask = data.sets(tr)
+        y = data.y[tr].to(torch.float64).reshape(tr.numel(), -1)
+        w_all = data.dataset.weight
+        w = (w_all[tr].double() if w_all is not None else torch.ones(tr.numel(), dtype=torch.float64)).numpy()
+        is_pair = _pairs_of(padded, mask)
+        if not is_pair.any():
+            raise ValueError("the propagation baseline needs pairs (two-gene samples) in the training split")
+        pairs = torch.sort(padded[torch.from_numpy(is_pair), :2], dim=1).values
+        pvals = y[torch.from_numpy(is_pair)]
+        center = torch.nanmedian(pvals, dim=0).values  # the neutral value of a sparse screen; the median otherwise
+        neutral = (y == center).all(1).numpy()
+        sparse_screen = neutral.mean() > 0.5
+        rng = np.random.default_rng(int(data.seed))
+        genes = np.unique(pairs.numpy())
+        fold_of = np.full(self.context.graph.num_nodes, -1, dtype=np.int64)
+        fold_of[rng.permutation(genes)] = np.arange(genes.size) % self.inner_folds
+        p_np = padded.numpy()
+        m_np = mask.numpy()
+        pk = pairs.numpy()
+        in_fold = np.stack([((fold_of[p_np] == i) & m_np).any(1) for i in range(self.inner_folds)], 1)  # [S, F]
+        copies = np.maximum(in_fold.sum(1), 1)
+        base_all, names = None, None
+        xs, ys, ws = [], [], []
+        for i in range(self.inner_folds):
+            rows = np.flatnonzero(in_fold[:, i])
+            if sparse_screen:
+                keep = ~neutral[rows] | (rng.random(rows.size) < self.neutral_share)
+                rows = rows[keep]
+                scale = np.where(neutral[rows], 1.0 / self.neutral_share, 1.0)
+            else:
+                scale = np.ones(rows.size)
+            if rows.size == 0:
+                continue
+            # the known pairs of this fold: no gene of fold i
+            ok = (fold_of[pk[:, 0]] != i) & (fold_of[pk[:, 1]] != i)
+            prop = self._propagation(pairs[torch.from_numpy(ok)], pvals[torch.from_numpy(ok)], center)
+            rt = torch.from_numpy(rows)
+            base = self.featurizer(padded[rt], mask[rt])
+            xs.append(self._features(base, padded[rt], mask[rt], prop))
+            ys.append(y[rt])
+            ws.append(w[rows] * scale / copies[rows])
+            names = list(self.featurizer.names) + [f"{s}.{n}" for s in ("mean", "min") for n in prop.names]
+            del prop
+        self.known = {"pairs": pairs.to(torch.int32), "values": pvals.to(torch.float32), "center": center}
+        self._prop = None
+        prop = self.propagation
+        va = data.splits.get("val")
+        x_val = y_val = None
+        if va is not None and va.numel() >= 20:
+            va = torch.as_tensor(va, dtype=torch.long)
+            if sparse_screen and va.numel() > 200_000:  # a uniform sample of a large validation grid
+                va = va[torch.from_numpy(np.sort(rng.choice(va.numel(), 200_000, replace=False)))]
+            vp, vm = data.sets(va)
+            x_val = self._features(self.featurizer(vp, vm), vp, vm, prop)
+            y_val = data.y[va]
+        self.fitted = fit_feature_baseline(
+            np.concatenate(xs, 0), torch.cat(ys, 0), torch.from_numpy(np.concatenate(ws)), x_val, y_val,
+            feature_names=names or [], seed=data.seed, **self.hyper)
+        info = dict(self.fitted.info)
+        info.update(known_pairs=int(pairs.shape[0]), training_rows=int(sum(x.shape[0] for x in xs)),
+                    sparse_screen=bool(sparse_screen))
+        return info
+
+    def predict(self, padded: Tensor, mask: Tensor, *, batch_size: int = 65536) -> Tensor:
+        fit = self._fit()
+        out = []
+        for lo in range(0, padded.shape[0], batch_size):
+            p, m = padded[lo:lo + batch_size], mask[lo:lo + batch_size]
+            out.append(fit.predict(self._features(self.featurizer(p, m), p, m, self.propagation)))
+        return torch.cat(out, 0) if out else torch.zeros(0, self.context.num_targets, dtype=torch.float64)
+
+    def predict_samples(self, data: BaselineData, idx: Tensor) -> Tensor:
+        return self.predict(*data.sets(idx))
+
+    def _fit(self) -> FeatureBaseline:
+        if self.fitted is None:
+            raise RuntimeError("the propagation baseline is not fitted")
+        return self.fitted
+
+    def state_dict(self) -> dict[str, Any]:
+        if self.known is None:
+            raise RuntimeError("the propagation baseline is not fitted")
+        return {"trees": self._fit().state_dict(), "known": dict(self.known)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        known = {k: torch.as_tensor(v) for k, v in state["known"].items()}
+        n = self.context.graph.num_nodes
+        if known["pairs"].numel() and int(known["pairs"].max()) >= n:
+            raise ValueError(f"the propagation baseline knows genes beyond this run's {n}")
+        self.known = known
+        self._prop = None
+        self.fitted = FeatureBaseline.from_state_dict(state["trees"])
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v}" for k, v in self.hyper.items())
+        return f"PropagationTreesBaseline(graphs={self.graphs}, inner_folds={self.inner_folds}, {args})"

@@ -1,0 +1,113 @@
+"""The ``propagation`` baseline (cellgi/baselines/propagation.py): the propagated screen by hand, symmetry, and
+that it scores unscreened genes from their screened neighbours where the feature trees cannot."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cellgi.data.cellgraph import CellGraph
+from cellgi.data.perturbations import PerturbationDataset
+from cellgi.baselines import BaselineContext, BaselineData, FeatureTreesBaseline
+from cellgi.baselines.propagation import PropagationTreesBaseline, ScreenPropagation
+
+
+def _graph(n: int, edges: list[tuple[int, int]], name: str = "g") -> CellGraph:
+    ei = torch.tensor(edges, dtype=torch.long).t()
+    return CellGraph.from_edges([f"G{i}" for i in range(n)], [(name, ei, False)])
+
+
+def test_propagated_value_by_hand():
+    # genes 0..4; graph edges 1-2 and 1-3 (2 and 3 are neighbours of 1); screened pairs (0,2)=-1, (0,3)=+2
+    graph = _graph(5, [(1, 2), (1, 3)])
+    pairs = torch.tensor([[0, 2], [0, 3]])
+    vals = torch.tensor([[-1.0], [2.0]])
+    prop = ScreenPropagation(graph, pairs, vals, torch.tensor([0.0]))
+    names = prop.names
+    f = prop(torch.tensor([[0, 1]]), torch.tensor([[True, True]]))[0, : len(names)]
+    got = dict(zip(names, f.tolist()))
+    # 1's neighbours {2, 3}, each half the weight: negative part (-1 + 0) / 2, positive part (0 + 2) / 2
+    assert got["prop_neg.g.min"] == pytest.approx(-0.5)
+    assert got["prop_pos.g.max"] == pytest.approx(1.0)
+    # gene 0's hubness: mean negative part over its two pairs; gene 1 was never screened
+    assert got["hub_neg.min"] == got["hub_neg.max"] == pytest.approx(-0.5)
+    assert got["screened_genes"] == 1
+    # (1, 0) is the same pair
+    g = prop(torch.tensor([[1, 0]]), torch.tensor([[True, True]]))[0, : len(names)]
+    np.testing.assert_array_equal(np.nan_to_num(f, nan=9.0), np.nan_to_num(g, nan=9.0))
+
+
+def test_a_pair_of_genes_nobody_screened_has_no_propagated_value():
+    graph = _graph(6, [(1, 2), (4, 5)])
+    prop = ScreenPropagation(graph, torch.tensor([[0, 2]]), torch.tensor([[-1.0]]), torch.tensor([0.0]))
+    f = prop(torch.tensor([[4, 5]]), torch.tensor([[True, True]]))
+    d = len(prop.names)
+    assert f[0, 0] == 0 and np.isnan(f[0, 1:d]).all()
+
+
+def _modules(seed: int = 0):
+    """60 genes in 6 modules (dense inside, nothing between); genes of modules 0 and 1 interact negatively
+    with each other, the rest are neutral. Per-gene inputs are noise: only the graph says who is in which
+    module, and only the screen says which modules interact."""
+    rng = np.random.default_rng(seed)
+    n, k = 60, 6
+    module = np.arange(n) % k
+    edges = [(i, j) for i in range(n) for j in range(i + 1, n) if module[i] == module[j] and rng.random() < 0.5]
+    graph = _graph(n, edges)
+    sets, y = [], []
+    for i in range(n):
+        for j in range(i + 1, n):
+            sets.append([i, j])
+            hit = {module[i], module[j]} == {0, 1}
+            y.append([(-1.0 if hit else 0.0) + 0.05 * rng.standard_normal()])
+    y = torch.tensor(y, dtype=torch.float32)
+    ds = PerturbationDataset.from_sets(sets, y, ["gene_interaction"], n)
+    test_genes = torch.tensor(rng.choice(n, 12, replace=False))
+    val_genes = torch.tensor([g for g in rng.permutation(n) if g not in set(test_genes.tolist())][:6])
+    s = torch.tensor(sets)
+    in_test = torch.isin(s, test_genes).any(1)
+    in_val = torch.isin(s, val_genes).any(1) & ~in_test
+    splits = {"train": (~in_test & ~in_val).nonzero().flatten(), "val": in_val.nonzero().flatten(),
+              "test": in_test.nonzero().flatten()}
+    feats = torch.from_numpy(rng.standard_normal((n, 2)).astype(np.float32))
+    ctx = BaselineContext(graph, feats, ["noise.a", "noise.b"], 1)
+    return BaselineData(ds, splits, y, ctx, seed)
+
+
+def test_scores_unscreened_genes_from_their_screened_neighbours():
+    data = _modules()
+    te = data.splits["test"]
+    truth = data.y[te, 0].numpy()
+    prop = PropagationTreesBaseline(min_samples_leaf=5, context=data.context)
+    info = prop.fit(data)
+    assert info["known_pairs"] == data.splits["train"].numel()
+    trees = FeatureTreesBaseline(context=data.context)
+    trees.fit(data)
+    r_prop = np.corrcoef(prop.predict_samples(data, te)[:, 0].numpy(), truth)[0, 1]
+    r_trees = np.corrcoef(trees.predict_samples(data, te)[:, 0].numpy(), truth)[0, 1]
+    assert r_prop > 0.8, r_prop
+    assert r_prop > r_trees + 0.2, (r_prop, r_trees)
+
+
+def test_state_dict_round_trip_and_unknown_graph():
+    data = _modules(1)
+    b = PropagationTreesBaseline(min_samples_leaf=5, max_iter=20, context=data.context)
+    b.fit(data)
+    c = PropagationTreesBaseline(min_samples_leaf=5, max_iter=20, context=data.context)
+    c.load_state_dict(b.state_dict())
+    te = data.splits["test"]
+    torch.testing.assert_close(b.predict_samples(data, te), c.predict_samples(data, te))
+    with pytest.raises(ValueError, match="not graphs of this run"):
+        PropagationTreesBaseline(graphs=["nope"], context=data.context)
+
+
+def test_a_graph_the_run_lacks_is_a_named_component_error():
+    """Built through the registry (as a run builds its baselines), the refusal names the role and the
+    component and is a CellgiError, so the command line prints one line, not a traceback."""
+    from cellgi.errors import CellgiError
+    from cellgi.registry import get_registry
+
+    data = _modules(2)
+    with pytest.raises(CellgiError, match=r"baseline 'propagation': propagation.graphs names \['nope'\]"):
+        get_registry("baseline").build({"type": "propagation", "graphs": ["nope"]}, context=data.context)

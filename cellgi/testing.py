@@ -292,7 +292,7 @@ def _model_yaml(role: str, name: str, hidden: int = 16) -> str:
     from cellgi.registry import get_registry
 
     lines = [f"hidden_dim: {hidden}", "num_layers: 2", f"{role}: {{type: {name}}}"]
-    if role == "combiner" and not getattr(get_registry("combiner").get(name).factory, "uses_local", True):
+    if role == "combiner" and not get_registry("combiner").get(name).declares("uses_local"):
         lines.append("local_predictor: null")
     return "\n".join(lines)
 
@@ -333,6 +333,7 @@ def check_first_layer_delta(conv: str = "masked_gin", aggregator: str = "sum", *
     """The model's first-layer delta (wildtype once + affected (gene, column) pairs) gives the gene
     states, aggregation weights and parameter gradients of the full first layer."""
     from cellgi.nn.model import LazyDango
+    from cellgi.registry import get_registry
 
     n = 40
     spec = model_spec_from_yaml(
@@ -348,9 +349,8 @@ def check_first_layer_delta(conv: str = "masked_gin", aggregator: str = "sum", *
     tricky = [torch.tensor([a, b]), torch.tensor([n - 1, 5]), torch.tensor([6, 7, 8])] + random_sets(n, [3, 2], seed=4)
     keep = torch.cat([keep_from_sets(n, tricky[:num_sets]), torch.ones(n, 1, dtype=torch.bool)], 1)
     model.first_layer_delta = True
-    declared = all(w.supports_shared for w in model.layers[0]) and getattr(
-        model.aggregators[0], "row_independent", False
-    )
+    declared = all(w.supports_shared for w in model.layers[0]) and get_registry("aggregator").get(
+        aggregator).declares("row_independent")
     assert model.uses_first_layer_delta == declared, (
         f"first-layer delta used: {model.uses_first_layer_delta}, declared capabilities say {declared}"
     )

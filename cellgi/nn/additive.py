@@ -10,23 +10,34 @@ where ``additive = sum_{g deleted} f(x_g)`` is a per-gene function of each delet
 model (which, unlike the ridge baseline, exists for unseen genes because it reads their features) and
 the interaction part grows only as far as it helps.
 
-A term with ``uses_gene_values = True`` (``pair_values``) also gets ``values [B, K, V]``: the raw values
-of the feature columns its ``gene_values`` parameter names (resolved by the model against
-``data.features``' column names; the term is built with ``num_values = V``).
+Call: ``forward(x: HeadInput) -> additive [B, T]`` (``x.inputs [B, K, dim]``, ``x.states [B, K, dim]``,
+``x.mask [B, K]``; :class:`~cellgi.nn.heads.base.HeadInput`) and ``combine(additive [B, T], interaction
+[B, T], x) -> prediction [B, T]``.
 
-Call: ``forward(inputs [B, K, dim], states [B, K, dim], mask [B, K]) -> additive [B, T]``;
-``combine(additive [B, T], interaction [B, T]) -> prediction [B, T]``.
+Capabilities a member declares (the ``additive_term`` role's contract, checked at registration; the base
+class :class:`AdditiveTerm` declares the defaults, all False):
+
+- ``uses_gene_values`` (class): the term reads ``x.values [B, K, V]``, the raw values of the feature
+  columns its ``gene_values`` parameter names (resolved by the model against ``data.features``' column
+  names), and ``x.genes [B, K]``; it is built with ``num_values = V``, ``num_genes`` and ``value_names``.
+- ``uses_seen`` (per instance): :meth:`~AdditiveTerm.combine` reads ``x.seen [B]``.
+- ``wants_memory`` (per instance, with ``set_memory``) and ``wants_ridge_init`` (per instance, with
+  ``warm_start``): what the training code prepares from the training split before the first step.
+
+A per-instance capability is declared True on the class when some configuration uses it; the instance
+sets it from its params (``pair_values`` wants a memory only with ``partner_memory`` set).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from pydantic import Field
 from torch import Tensor, nn
 
 from cellgi.nn.columns import match_columns
+from cellgi.nn.heads.base import HeadInput
 from cellgi.nn.mlp import MLP
 from cellgi.registry import Params, register
 
@@ -34,20 +45,28 @@ __all__ = ["AdditiveTerm", "GeneMLPAdditive", "GeneMLPAdditiveParams", "PairValu
 
 
 class AdditiveTerm(nn.Module):
-    """Base of the ``additive_term`` role; owns the ReZero ``scale`` of the interaction part."""
+    """Base of the ``additive_term`` role; owns the ReZero ``scale`` of the interaction part and declares
+    the role's capabilities (see the module docstring)."""
+
+    #: reads ``HeadInput.values`` and ``HeadInput.genes`` (built with ``num_values``, ``num_genes``, ``value_names``)
+    uses_gene_values: ClassVar[bool] = False
+    #: per instance: :meth:`combine` reads ``HeadInput.seen [B]`` (the set deletes a gene with training samples)
+    uses_seen: bool = False
+    #: per instance: the training code calls ``set_memory`` with the training split
+    wants_memory: bool = False
+    #: per instance: the training code calls ``warm_start`` with the ridge fit on the training split
+    wants_ridge_init: bool = False
 
     def __init__(self, *, dim: int, num_targets: int):
         super().__init__()
         self.dim, self.num_targets = dim, num_targets
         self.scale = nn.Parameter(torch.zeros(num_targets))
 
-    #: whether :meth:`combine` wants ``seen [B]`` (the sample deletes at least one gene with training samples)
-    uses_seen = False
-
-    def combine(self, additive: Tensor, interaction: Tensor, seen: Tensor | None = None) -> Tensor:
+    def combine(self, additive: Tensor, interaction: Tensor, x: HeadInput) -> Tensor:
+        """The prediction from the additive part and the interaction part (``[B, T]`` each)."""
         return additive + self.scale * interaction
 
-    def forward(self, inputs: Tensor, states: Tensor, mask: Tensor) -> Tensor:  # pragma: no cover
+    def forward(self, x: HeadInput) -> Tensor:  # pragma: no cover
         raise NotImplementedError
 
     def reset_parameters(self) -> None:
@@ -82,11 +101,12 @@ class GeneMLPAdditive(AdditiveTerm):
         super().reset_parameters()
         self.mlp.reset_parameters()
 
-    def forward(self, inputs: Tensor, states: Tensor, mask: Tensor) -> Tensor:
-        x = {"inputs": inputs, "states": states}.get(self.input)
-        if x is None:
-            x = torch.cat([inputs, states], -1)
-        per_gene = self.mlp(x)  # [B, K, T]
+    def forward(self, x: HeadInput) -> Tensor:
+        inputs, states, mask = x.need("inputs", "gene_mlp"), x.states, x.mask
+        h = {"inputs": inputs, "states": states}.get(self.input)
+        if h is None:
+            h = torch.cat([inputs, states], -1)
+        per_gene = self.mlp(h)  # [B, K, T]
         return (per_gene * mask.unsqueeze(-1).to(per_gene.dtype)).sum(1)
 
 
@@ -180,7 +200,11 @@ class PairValuesAdditive(AdditiveTerm):
     ``interaction_on_unseen: false`` (samples of unseen genes only get this term; :meth:`combine`).
     """
 
-    uses_gene_values = True
+    uses_gene_values: ClassVar[bool] = True
+    # per instance (set from the params in __init__); True here: some configuration uses each
+    uses_seen: bool = True
+    wants_memory: bool = True
+    wants_ridge_init: bool = True
 
     def __init__(self, gene_values: list[str], num_layers: int = 3, hidden_dim: int = 64, activation: str = "gelu",
                  dropout: float = 0.1, gene_bias: bool = False, gene_bias_init: str = "ridge",
@@ -214,6 +238,8 @@ class PairValuesAdditive(AdditiveTerm):
         if gene_profiles and num_genes < 1:
             raise ValueError("pair_values with gene_profiles needs num_genes (the model passes it)")
         self.uses_seen = not interaction_on_unseen
+        #: the training code calls set_memory with the training split when this is True
+        self.wants_memory = self.memory_bandwidth is not None
         self.profile_dim = int(gene_profiles)
         #: per-gene profiles [N, d] (start 0: a gene without training samples never leaves it) and the map of
         #: a partner's values to d x T coefficients
@@ -236,11 +262,6 @@ class PairValuesAdditive(AdditiveTerm):
         last = [m for m in self.mlp.modules() if isinstance(m, nn.Linear)][-1]
         if last.bias is not None:
             last.bias.add_(torch.nan_to_num(intercept.to(last.bias.dtype)))
-
-    @property
-    def wants_memory(self) -> bool:
-        """Whether the training code should call :meth:`set_memory` with the training split."""
-        return self.memory_bandwidth is not None
 
     @torch.no_grad()
     def set_memory(self, genes: Tensor, mask: Tensor, y: Tensor, values: Tensor) -> None:
@@ -310,11 +331,10 @@ class PairValuesAdditive(AdditiveTerm):
         out[:, t] = torch.log1p(den.sum(1) / max(t, 1))
         return out.view(b, k, t + 1)
 
-    def combine(self, additive: Tensor, interaction: Tensor, seen: Tensor | None = None) -> Tensor:
+    def combine(self, additive: Tensor, interaction: Tensor, x: HeadInput) -> Tensor:
         if not self.uses_seen:
-            return super().combine(additive, interaction)
-        if seen is None:
-            raise ValueError("pair_values with interaction_on_unseen: false needs seen [B] (the model passes it)")
+            return super().combine(additive, interaction, x)
+        seen = x.need("seen", "pair_values with interaction_on_unseen: false")
         return additive + self.scale * interaction * seen.to(interaction.dtype).unsqueeze(-1)
 
     def reset_parameters(self) -> None:
@@ -326,21 +346,21 @@ class PairValuesAdditive(AdditiveTerm):
             nn.init.zeros_(self.profiles)
             self.partner.reset_parameters()
 
-    def forward(self, inputs: Tensor, states: Tensor, mask: Tensor, values: Tensor | None = None,
-                genes: Tensor | None = None) -> Tensor:
+    def forward(self, x: HeadInput) -> Tensor:
+        inputs, mask, values, genes = x.need("inputs", "pair_values"), x.mask, x.values, x.genes
         if values is None or values.shape[-1] != self.num_values:
             raise ValueError(f"pair_values needs values [B, K, {self.num_values}] (the model passes them)")
         k = values.shape[1]
         iu, ju = torch.triu_indices(k, k, 1, device=values.device)
         vi, vj = values[:, iu].to(inputs.dtype), values[:, ju].to(inputs.dtype)  # [B, P, V]
-        x = [torch.minimum(vi, vj), torch.maximum(vi, vj), vi * vj]
+        parts = [torch.minimum(vi, vj), torch.maximum(vi, vj), vi * vj]
         if self.memory_bandwidth is not None:
             if genes is None:
                 raise ValueError("pair_values with partner_memory needs the deleted genes' indices (the model passes them)")
             recall = self._recall(genes, mask.to(torch.bool), values).to(inputs.dtype)  # [B, K, T + 1]
             ri, rj = recall[:, iu], recall[:, ju]
-            x += [torch.minimum(ri, rj), torch.maximum(ri, rj)]
-        out = self.mlp(torch.cat(x, -1))  # [B, P, T]
+            parts += [torch.minimum(ri, rj), torch.maximum(ri, rj)]
+        out = self.mlp(torch.cat(parts, -1))  # [B, P, T]
         if self.profiles is not None:
             if genes is None:
                 raise ValueError("pair_values with gene_profiles needs the deleted genes' indices (the model passes them)")

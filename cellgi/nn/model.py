@@ -35,12 +35,13 @@ from cellgi.nn.convs import ConvWrapper, fused
 from cellgi.nn.columns import match_columns
 from cellgi.nn.convs.base import masked_input
 from cellgi.nn.embedding import GeneEmbedding, Preprocessor
-from cellgi.nn.heads import Combiner, GlobalPredictor, LocalPredictor
+from cellgi.nn.additive import AdditiveTerm
+from cellgi.nn.heads import Combiner, GlobalPredictor, HeadInput, LocalPredictor
 from cellgi.nn.operator import GraphOperator, RemovedEdges
 from cellgi.nn.pooling import Pooling
 from cellgi.nn.relations import PairRelations
 from cellgi.errors import CellgiError
-from cellgi.registry import get_registry
+from cellgi.registry import ComponentEntry, get_registry
 
 __all__ = ["LazyDango", "NonFiniteError", "REPRESENTATION_KEYS", "WildtypeStates"]
 
@@ -87,15 +88,9 @@ def _build(role: str, spec_obj: Any, **context: Any) -> Any:
     return get_registry(role).build(spec_obj, **context)
 
 
-def _accepts(factory: Any, name: str) -> bool:
-    """Whether ``factory`` takes the keyword ``name`` (context added later than a plugin may know of)."""
-    import inspect
-
-    try:
-        params = inspect.signature(factory).parameters
-    except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
-        return False
-    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+def _entry(role: str, spec_obj: Any) -> ComponentEntry:
+    """The registry entry a spec block names (its declared capabilities are what the model reads)."""
+    return get_registry(role).get(_type_name(spec_obj))
 
 
 class LazyDango(nn.Module):
@@ -182,8 +177,7 @@ class LazyDango(nn.Module):
         self.relations: PairRelations | None = None
         if spec.local_predictor is None:
             self.local_predictor: LocalPredictor | None = None
-        elif getattr(get_registry("local_predictor").get(_type_name(spec.local_predictor)).factory,
-                     "uses_relations", False):
+        elif _entry("local_predictor", spec.local_predictor).declares("uses_relations"):
             values, value_names = _gene_value_columns(
                 list(getattr(spec.local_predictor, "gene_values", None) or []), raw_features, feature_names)
             self.relations = PairRelations(graph, self.edge_type_names, values, value_names)
@@ -191,26 +185,34 @@ class LazyDango(nn.Module):
                                           num_targets=self.num_targets, num_relations=self.relations.num_features)
         else:
             self.local_predictor = _build("local_predictor", spec.local_predictor, dim=h, num_targets=self.num_targets)
-        add_spec = getattr(spec, "additive_term", None)
+        add_spec = spec.additive_term
         add_values = None
-        add_factory = None if add_spec is None else get_registry("additive_term").get(_type_name(add_spec)).factory
+        #: the additive term declares ``uses_gene_values``: the heads' input carries its value columns
+        self.additive_uses_values = add_spec is not None and _entry("additive_term", add_spec).declares(
+            "uses_gene_values")
+        self.additive_term: AdditiveTerm | None
         if add_spec is None:
             self.additive_term = None
-        elif getattr(add_factory, "uses_gene_values", False):
+        elif self.additive_uses_values:
             add_values, add_names = _gene_value_columns(list(add_spec.gene_values), raw_features, feature_names,
                                                         where="additive_term.gene_values")
-            extra = {"value_names": add_names} if _accepts(add_factory, "value_names") else {}
+            if add_values is None:
+                raise ValueError(f"additive_term {_type_name(add_spec)!r} declares uses_gene_values but its "
+                                 f"gene_values names no feature column")
             self.additive_term = _build("additive_term", add_spec, dim=h, num_targets=self.num_targets,
-                                        num_values=add_values.shape[1], num_genes=graph.num_nodes, **extra)
+                                        num_values=add_values.shape[1], num_genes=graph.num_nodes,
+                                        value_names=add_names)
         else:
             self.additive_term = _build("additive_term", add_spec, dim=h, num_targets=self.num_targets)
         #: ``[N, V]`` raw values of the additive term's ``gene_values`` columns ([N, 0] when it reads none)
         self.register_buffer("additive_values", (add_values if add_values is not None else
                                                  torch.zeros(graph.num_nodes, 0)).detach().to(torch.float32).clone(),
                              persistent=False)
+        combiner = _entry("combiner", spec.combiner)
         self.combiner: Combiner = _build("combiner", spec.combiner, dim=h, num_targets=self.num_targets)
-        uses_local = getattr(self.combiner, "uses_local", True)
-        self.uses_global = bool(getattr(self.combiner, "uses_global", True))
+        uses_local = combiner.declares("uses_local")
+        #: the combiner's declared ``uses_global``: False runs message passing on the wildtype only
+        self.uses_global = combiner.declares("uses_global")
         if not self.uses_global:  # local_only: wildtype states only; no pooling or global head is run
             self.pooling = None  # type: ignore[assignment]
             self.global_predictor = None  # type: ignore[assignment]
@@ -233,9 +235,8 @@ class LazyDango(nn.Module):
         self._fusable = [fused.can_fuse(list(layer)) for layer in self.layers]
         self._stacked_cache = fused.StackedOperatorCache()
         # declared capabilities (checked when the members registered), not guessed from attributes
-        self._layer0_supports_shared = all(conv.supports_shared for conv in self.layers[0]) and bool(
-            getattr(self.aggregators[0], "row_independent", False)  # a flag the aggregator declares
-        )
+        self._layer0_supports_shared = all(conv.supports_shared for conv in self.layers[0]) and _entry(
+            "aggregator", spec.aggregator).declares("row_independent")
         self._layer0_dropout = any(w.uses_dropout() for w in self.layers[0]) or self.aggregators[0].uses_dropout()
         labels = self.aggregators[0].weight_labels(self.edge_type_names) if isinstance(
             self.aggregators[0], GraphAggregator) else None
@@ -416,33 +417,50 @@ class LazyDango(nn.Module):
                 weights.append(w.view(c, n, -1).transpose(0, 1))
         return x.view(c, n, h).transpose(0, 1), weights
 
+    def head_input(
+        self, batch: PerturbationBatch, x0: Tensor, wt: Tensor, z: Tensor | None = None
+    ) -> HeadInput:
+        """What the heads read about ``batch``'s gene sets (:class:`~cellgi.nn.heads.HeadInput`), given the
+        initial states ``x0 [N, H]``, the wildtype states ``wt [N, H]`` and the pooled cells ``z [B+1, H]``
+        (wildtype last; None for a model without a global part). The fields the declared capabilities ask
+        for are filled: relations for a local head with ``uses_relations``, values for an additive term
+        with ``uses_gene_values``, seen for one whose instance has ``uses_seen``."""
+        padded = batch.pert_padded.to(wt.device)
+        flat = padded.reshape(-1)
+        mask = batch.pert_mask.to(device=wt.device, dtype=torch.bool)
+        z_w = z_i = z_p = None
+        if z is not None:
+            b = z.shape[0] - 1
+            z_w, z_i = z[b:], z[:b]
+            z_p = z_w - z_i
+        return HeadInput(
+            states=wt.index_select(0, flat).view(*padded.shape, -1),
+            mask=mask,
+            genes=padded,
+            inputs=x0.index_select(0, flat).view(*padded.shape, -1),
+            relations=None if self.relations is None else self.relations(padded, mask),
+            values=self.additive_values.index_select(0, flat).view(*padded.shape, -1)
+            if self.additive_uses_values else None,
+            seen=self._any_seen(padded, mask),
+            z_w=z_w,
+            z_i=z_i,
+            z_p=z_p,
+        )
+
     def _readout(
         self, x: Tensor, keep: Tensor, batch: PerturbationBatch, layer_w: list[Tensor], stages: list | None,
-        x0: Tensor | None = None,
+        x0: Tensor,
     ) -> tuple[Tensor, dict[str, Tensor | None]]:
         b = keep.shape[1] - 1
         z = self.pooling(x, keep)  # [B+1, H]
-        z_w, z_i = z[b:], z[:b]
-        z_p = z_w - z_i
-        glob = self.global_predictor(z_w, z_i, z_p)
-        pert_gene_embs = x[:, b].index_select(0, batch.pert_padded.reshape(-1)).view(*batch.pert_padded.shape, -1)
-        local = None
-        pmask = batch.pert_mask.to(torch.bool)
-        if self.local_predictor is not None:
-            if self.relations is not None:
-                rel = self.relations(batch.pert_padded.to(x.device), pmask.to(x.device))
-                inputs = None if x0 is None else x0.index_select(0, batch.pert_padded.reshape(-1)).view(
-                    *batch.pert_padded.shape, -1)
-                local = self.local_predictor(pert_gene_embs, pmask, relations=rel, inputs=inputs)
-            else:
-                local = self.local_predictor(pert_gene_embs, pmask)
-        pred, gate = self.combiner(local, glob)
+        hin = self.head_input(batch, x0, x[:, b], z)
+        glob = self.global_predictor(hin)
+        local = None if self.local_predictor is None else self.local_predictor(hin)
+        pred, gate = self.combiner(local, glob, hin)
         additive = None
         if self.additive_term is not None:
-            if x0 is None:
-                raise ValueError("the additive term needs the initial gene states x0")
-            additive = self._additive(x0, pert_gene_embs, batch.pert_padded, pmask)
-            pred = self.additive_term.combine(additive, pred, seen=self._any_seen(batch.pert_padded, pmask))
+            additive = self.additive_term(hin)
+            pred = self.additive_term.combine(additive, pred, hin)
         if stages is not None:
             stages += [("pooling", z), ("global_predictor", glob[0])]
             if local is not None:
@@ -453,13 +471,13 @@ class LazyDango(nn.Module):
         if layer_w:
             law = torch.stack([w.detach()[:, :b].mean(dim=(0, 1)) for w in layer_w])
         reps: dict[str, Tensor | None] = {
-            "z_w": z_w,
-            "z_i": z_i,
-            "z_p": z_p,
+            "z_w": hin.z_w,
+            "z_i": hin.z_i,
+            "z_p": hin.z_p,
             "local_interaction": None if local is None else local[0],
             "global_interaction": glob[0],
             "gate_weights": gate,
-            "pert_gene_embs": pert_gene_embs,
+            "pert_gene_embs": hin.states,
             "layer_aggregation_weights": law,
             "additive": additive,
         }
@@ -467,21 +485,12 @@ class LazyDango(nn.Module):
 
     def _any_seen(self, padded: Tensor, pmask: Tensor) -> Tensor | None:
         """``[B]`` bool: the sample deletes at least one gene with training samples (``embedding.seen``, set
-        by :meth:`set_training_genes`); None where the additive term does not ask for it."""
-        if not getattr(self.additive_term, "uses_seen", False):
+        by :meth:`set_training_genes`); None where the additive term does not ask for it (its instance's
+        ``uses_seen``)."""
+        if self.additive_term is None or not self.additive_term.uses_seen:
             return None
         seen = self.embedding.seen
         return (seen[padded.to(seen.device)] & pmask.to(seen.device)).any(1)
-
-    def _additive(self, x0: Tensor, pert_gene_embs: Tensor, padded: Tensor, pmask: Tensor) -> Tensor:
-        """The additive term of the deleted genes ``padded [B, K]`` (``[B, T]``)."""
-        flat = padded.reshape(-1).to(x0.device)
-        inputs = x0.index_select(0, flat).view(*padded.shape, -1)
-        if getattr(self.additive_term, "uses_gene_values", False):
-            values = self.additive_values.index_select(0, flat).view(*padded.shape, -1)
-            return self.additive_term(inputs, pert_gene_embs, pmask, values=values,  # type: ignore[misc]
-                                      genes=padded.to(x0.device))
-        return self.additive_term(inputs, pert_gene_embs, pmask)  # type: ignore[misc]
 
     @staticmethod
     def _raise_if_not_finite(stages: list[tuple[str, Tensor]]) -> None:
@@ -508,25 +517,20 @@ class LazyDango(nn.Module):
         """The heads of a model without a global part, given the initial states ``x0 [N, H]`` and the
         wildtype states ``wt [N, H]`` (computed once for many batches by ``cellgi screen``)."""
         layer_w = layer_w or []
-        pmask = batch.pert_mask.to(torch.bool)
-        pert_gene_embs = wt.index_select(0, batch.pert_padded.reshape(-1)).view(*batch.pert_padded.shape, -1)
-        if self.relations is not None:
-            rel = self.relations(batch.pert_padded.to(wt.device), pmask.to(wt.device))
-            inputs = x0.index_select(0, batch.pert_padded.reshape(-1)).view(*batch.pert_padded.shape, -1)
-            local = self.local_predictor(pert_gene_embs, pmask, relations=rel, inputs=inputs)  # type: ignore[misc]
-        else:
-            local = self.local_predictor(pert_gene_embs, pmask)  # type: ignore[misc]
-        pred, gate = self.combiner(local, None)
+        hin = self.head_input(batch, x0, wt)
+        assert self.local_predictor is not None  # a combiner without a global part uses the local head
+        local = self.local_predictor(hin)
+        pred, gate = self.combiner(local, None, hin)
         additive = None
         if self.additive_term is not None:
-            additive = self._additive(x0, pert_gene_embs, batch.pert_padded, pmask)
-            pred = self.additive_term.combine(additive, pred, seen=self._any_seen(batch.pert_padded, pmask))
+            additive = self.additive_term(hin)
+            pred = self.additive_term.combine(additive, pred, hin)
         if stages is not None:
             stages += [("local_predictor", local[0]), ("combiner", pred)]
             self._raise_if_not_finite(stages)
         law = torch.stack([w.detach().mean(dim=(0, 1)) for w in layer_w]) if layer_w else None
         reps: dict[str, Tensor | None] = dict.fromkeys(REPRESENTATION_KEYS)
-        reps.update(local_interaction=local[0], gate_weights=gate, pert_gene_embs=pert_gene_embs,
+        reps.update(local_interaction=local[0], gate_weights=gate, pert_gene_embs=hin.states,
                     layer_aggregation_weights=law, additive=additive)
         return pred, reps
 

@@ -105,12 +105,21 @@ class ComponentEntry:
     status: str = "ok"
     #: params model with ``type: Literal[name]`` added, used in the spec's tagged unions
     tagged: type[BaseModel] | None = field(default=None, repr=False)
-    #: declared capability flags of the role's contract, ``{flag: bool}``
+    #: the capabilities of the role's contract as this member declares them (the role's default where it
+    #: declares nothing), ``{flag: value}``; checked at registration
     capabilities: dict[str, bool] = field(default_factory=dict)
 
     @property
     def builtin(self) -> bool:
         return self.provider == BUILTIN_DIST
+
+    def declares(self, flag: str) -> bool:
+        """The member's declared value of the role's capability ``flag`` (what the model reads instead of
+        guessing from attributes); a ``ComponentError`` when the role has no such capability."""
+        if flag not in self.capabilities:
+            known = ", ".join(c.flag for c in ROLES[self.role].contract.capabilities) or "none"
+            raise ComponentError(f"the {self.role} role has no capability {flag!r} (its capabilities: {known})")
+        return self.capabilities[flag]
 
     def build(self, params: Params | dict[str, Any] | None = None, /, **context: Any) -> Any:
         """Instantiate with validated params (a ``Params``, a dict, or ``None`` for defaults)."""
@@ -128,11 +137,18 @@ class ComponentEntry:
                 f"arguments the model passes"
             )
         try:
-            return self.factory(**values, **context)
+            obj = self.factory(**values, **context)
         except ComponentBuildError:
             raise
         except ValueError as exc:  # a value the params' types allow but the component cannot use
             raise ComponentBuildError(f"{self.role} {self.name!r}: {exc}") from exc
+        problems = ROLES[self.role].contract.check_instance(self.capabilities, obj)
+        if problems:
+            raise ComponentError(
+                f"{self.role} {self.name!r} from {self.provider} {self.version} (module {self.module}) breaks "
+                f"the {self.role} contract: " + "; ".join(problems)
+            )
+        return obj
 
     def describe(self) -> list[dict[str, Any]]:
         """Parameters as ``[{name, type, default, required, description}]``."""
@@ -223,14 +239,14 @@ class Registry:
         if "type" in params.model_fields:
             raise ComponentError(f"{self.role} {name!r}: params may not define a 'type' field")
         _check_signature(self.role, name, factory, params)
+        module = getattr(factory, "__module__", "?")
+        provider, version = _provider_of(module)
         problems = self.contract.check(self.role, name, factory)
         if problems:
             raise ComponentError(
-                f"{self.role} {name!r} ({getattr(factory, '__module__', '?')}) breaks the {self.role} "
+                f"{self.role} {name!r} from {provider} {version} (module {module}) breaks the {self.role} "
                 f"contract: " + "; ".join(problems)
             )
-        module = getattr(factory, "__module__", "?")
-        provider, version = _provider_of(module)
         if provider != BUILTIN_DIST:
             _ensure_builtins()  # a plugin name is checked against every built-in, loaded or not yet
         existing = self._entries.get(name)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from cellgi.nn.additive import AdditiveTerm
+from cellgi.nn.heads import HeadInput
 from cellgi.nn.model import LazyDango
 from cellgi.registry import get_registry
 from nn_helpers import make_batch, model_spec_from_yaml, random_graph, random_sets
@@ -17,6 +18,11 @@ MEMBERS = {
     "pair_values": ("{type: pair_values, gene_values: ['pheno.*'], hidden_dim: 8}", "pair"),
 }
 FEATURE_NAMES = ["pheno.single", "pheno.missing", "other.x"]
+
+
+def call(term, inputs, states, mask, values=None, genes=None):
+    """``term`` on the heads' input the model would give it."""
+    return term(HeadInput(states=states, mask=mask, inputs=inputs, values=values, genes=genes))
 
 
 def test_every_registered_member_is_covered():
@@ -38,20 +44,21 @@ def test_member_builds_from_yaml_and_sums_over_genes_or_pairs(name):
     term = model.additive_term.eval()
     x = torch.randn(3, 3, 8)
     v = torch.randn(3, 3, model.additive_values.shape[1])
-    kw = (lambda sl: {"values": v[:, sl]}) if getattr(term, "uses_gene_values", False) else (lambda sl: {})
+    kw = ((lambda sl: {"values": v[:, sl]}) if get_registry("additive_term").get(name).declares("uses_gene_values")
+          else (lambda sl: {}))
     mask = torch.tensor([[True, True, False], [True, True, True], [True, False, False]])
-    out = term(x, x, mask, **kw(slice(None)))
+    out = call(term, x, x, mask, **kw(slice(None)))
     if MEMBERS[name][1] == "gene":
-        single = torch.stack([term(x[:, i : i + 1], x[:, i : i + 1], mask[:, i : i + 1], **kw(slice(i, i + 1)))
+        single = torch.stack([call(term, x[:, i : i + 1], x[:, i : i + 1], mask[:, i : i + 1], **kw(slice(i, i + 1)))
                               for i in range(3)]).sum(0)
         torch.testing.assert_close(out, single)  # a sum of per-gene terms, padding ignored
     else:  # the mean over the sample's pairs; padding ignored; symmetric; no pair -> 0
         pairs = [(0, 1), (0, 2), (1, 2)]
-        per = {p: term(x[:, list(p)], x[:, list(p)], mask[:, list(p)], **kw(list(p))) for p in pairs}
+        per = {p: call(term, x[:, list(p)], x[:, list(p)], mask[:, list(p)], **kw(list(p))) for p in pairs}
         torch.testing.assert_close(out[0], per[(0, 1)][0])
         torch.testing.assert_close(out[1], sum(per[p][1] for p in pairs) / 3)
         torch.testing.assert_close(out[2], torch.zeros(2))
-        flipped = term(x.flip(1), x.flip(1), mask.flip(1), **({"values": v.flip(1)} if kw(0) else {}))
+        flipped = call(term, x.flip(1), x.flip(1), mask.flip(1), **({"values": v.flip(1)} if kw(0) else {}))
         torch.testing.assert_close(out, flipped)
     pred, reps = model.eval()(make_batch(random_sets(12, [2, 3]), num_targets=2))
     torch.testing.assert_close(pred, reps["additive"])
@@ -118,10 +125,10 @@ def test_pair_values_gene_bias_moves_only_genes_seen_in_training():
     term = model.additive_term.eval()
     x = torch.zeros(1, 2, 8)
     v = model.additive_values[torch.tensor([[6, 7]])]
-    no_bias = term(x, x, torch.ones(1, 2, dtype=torch.bool), values=v, genes=torch.tensor([[6, 7]]))
+    no_bias = call(term, x, x, torch.ones(1, 2, dtype=torch.bool), values=v, genes=torch.tensor([[6, 7]]))
     with torch.no_grad():
         model.additive_term.bias[6] = 0.5
-    torch.testing.assert_close(term(x, x, torch.ones(1, 2, dtype=torch.bool), values=v, genes=torch.tensor([[6, 7]])),
+    torch.testing.assert_close(call(term, x, x, torch.ones(1, 2, dtype=torch.bool), values=v, genes=torch.tensor([[6, 7]])),
                                no_bias + 0.5)
 
 
@@ -160,7 +167,7 @@ def test_pair_values_gene_profiles_stay_zero_for_unseen_genes_and_vanish_on_unse
     for genes in ([6, 7], [0, 7]):
         g = torch.tensor([genes])
         v = model.additive_values[g]
-        full = term(x, x, mask, values=v, genes=g)
+        full = call(term, x, x, mask, values=v, genes=g)
         mlp_only = term.mlp(torch.cat([v.min(1).values, v.max(1).values, v.prod(1)], -1))
         if genes == [6, 7]:
             torch.testing.assert_close(full, mlp_only)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from cellgi.data.batch import PerturbationBatch, collate_index_sets
+from cellgi.nn.heads import HeadInput
 from cellgi.nn.model import REPRESENTATION_KEYS, LazyDango, NonFiniteError
 from nn_helpers import make_batch, model_spec_from_yaml, random_graph, random_sets
 
@@ -353,12 +354,13 @@ def test_pair_head_reads_only_what_it_is_told(reads):
     sets = random_sets(20, [2, 3])
     emb, mask = torch.randn(2, 3, 16), torch.tensor([[True, True, False], [True, True, True]])
     rel, inputs = torch.randn(2, 3, 3, r), torch.randn(2, 3, 16)
-    base, _ = head(emb, mask, relations=rel, inputs=inputs)
+    base, _ = head(HeadInput(states=emb, mask=mask, relations=rel, inputs=inputs))
     # what the head does not read does not change its prediction; what it reads does
     for name, kw in (("states", {"emb": emb + 1}), ("inputs", {"inputs": inputs + 1}),
                      ("relations", {"relations": rel + 1})):
         args = {"emb": emb, "mask": mask, "relations": rel, "inputs": inputs} | kw
-        out, _ = head(**args)
+        out, _ = head(HeadInput(states=args["emb"], mask=args["mask"], relations=args["relations"],
+                                inputs=args["inputs"]))
         assert torch.equal(out, base) is (name not in reads), name
     pred, _ = model(make_batch(sets))
     ref, _ = model.reference_forward(make_batch(sets))

@@ -34,7 +34,7 @@ def _component_yaml(role: str, name: str) -> str:
     lines = [f"hidden_dim: {H}", "num_layers: 2", f"{role}: {{type: {name}}}"]
     if role == "combiner":
         entry = get_registry("combiner").get(name)
-        if not getattr(entry.factory, "uses_local", True):
+        if not entry.declares("uses_local"):
             lines.append("local_predictor: null")
     return "\n".join(lines)
 
@@ -124,7 +124,7 @@ COMBOS = list(itertools.product(_names("conv"), _names("aggregator"), _names("co
 @pytest.mark.realdata
 @pytest.mark.parametrize("conv,aggregator,combiner", COMBOS, ids=["-".join(c) for c in COMBOS])
 def test_every_combination_trains_on_real_subgraph(yeast_subset, conv, aggregator, combiner):
-    uses_local = getattr(get_registry("combiner").get(combiner).factory, "uses_local", True)
+    uses_local = get_registry("combiner").get(combiner).declares("uses_local")
     spec = model_spec_from_yaml(
         f"""
 hidden_dim: {H}

@@ -568,3 +568,36 @@ def test_format_plugin_reads_files_and_trains(
     (tmp_path / "bad.yaml").write_text(FORMAT_SPEC.replace("path: g.pipe}", "path: g.pipe, sepp: ','}"))
     with pytest.raises(SpecError, match=r"bad.yaml:4: data.graphs.0.sepp"):
         load_spec(tmp_path / "bad.yaml")
+
+
+# -- a plugin declaring a capability wrongly ---------------------------------------------------------
+
+BAD_CAPABILITY = """\
+from cellgi.nn.heads import HypergraphAttention
+from cellgi.registry import NoParams, register
+
+
+@register("local_predictor", "{name}", summary="claims relations but takes no num_relations", params=NoParams)
+class Head(HypergraphAttention):
+    uses_relations = True
+"""
+
+
+def test_plugin_with_a_wrong_capability_is_broken_and_names_itself(
+    site: FakeSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site.add("cellgi-fake-badcap", "0.2.0", BAD_CAPABILITY.format(name="bad_rel"),
+             {"cellgi.local_predictors": {"bad_rel": "{module}:Head"}})
+    site.add("cellgi-fake-good", "1.0.0", GOOD_AGG.format(name="good_sum"),
+             {"cellgi.aggregators": {"good_sum": "{module}:Agg"}})
+    entries = {e.name: e for e in get_registry("local_predictor").load_all()}
+    status = entries["bad_rel"].status
+    assert status.startswith("broken: ") and "breaks the local_predictor contract" in status
+    assert "declares uses_relations = True" in status and "does not accept num_relations" in status
+    assert entries["hypergraph_attention"].status == "ok"
+    assert get_registry("aggregator").get("good_sum").status == "ok"  # another plugin is untouched
+    with pytest.raises(PluginLoadError) as err:
+        get_registry("local_predictor").get("bad_rel")
+    assert err.value.dist == "cellgi-fake-badcap" and "num_relations" in err.value.cause
+    row = next(r for r in _rows(capsys) if r["name"] == "bad_rel")
+    assert (row["provider"], row["version"]) == ("cellgi-fake-badcap", "0.2.0")

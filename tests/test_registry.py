@@ -11,6 +11,7 @@ from cellgi.registry import (
     ROLES,
     ComponentError,
     DuplicateComponentError,
+    NoParams,
     Params,
     UnknownComponentError,
     get_registry,
@@ -224,3 +225,99 @@ def test_listing_prints_summaries_as_text_not_markup(capsys):
     assert "'ORF ORF [weight]'" in capsys.readouterr().out
     assert main(["registry", "show", "edgelist"]) == 0
     assert "'ORF ORF [weight]'" in capsys.readouterr().out
+
+
+# -- declared capabilities of the head roles ---------------------------------------------------------
+
+
+def test_head_capabilities_are_declared_with_their_defaults():
+    local = get_registry("local_predictor")
+    assert local.get("pair_relations").capabilities == {"uses_relations": True}
+    assert local.get("hypergraph_attention").capabilities == {"uses_relations": False}
+    combiners = get_registry("combiner")
+    assert combiners.get("gate").capabilities == {"uses_local": True, "uses_global": True}
+    assert combiners.get("global_only").capabilities == {"uses_local": False, "uses_global": True}
+    assert combiners.get("local_only").capabilities == {"uses_local": True, "uses_global": False}
+    terms = get_registry("additive_term")
+    assert terms.get("gene_mlp").capabilities == dict.fromkeys(
+        ("uses_gene_values", "uses_seen", "wants_memory", "wants_ridge_init"), False)
+    assert all(terms.get("pair_values").capabilities.values())
+    assert get_registry("aggregator").get("sum").declares("row_independent") is True
+    with pytest.raises(ComponentError, match=r"the combiner role has no capability 'uses_relations' "
+                                             r"\(its capabilities: uses_local, uses_global\)"):
+        combiners.get("gate").declares("uses_relations")
+
+
+def test_a_capability_of_the_wrong_type_is_refused_naming_component_and_provider():
+    from cellgi.nn.heads import HypergraphAttention
+
+    class Wrong(HypergraphAttention):
+        uses_relations = "yes"  # type: ignore[assignment]
+
+    with pytest.raises(ComponentError, match=r"local_predictor 'scratch_wrong' from <test_registry> local \(module "
+                                             r"test_registry\) breaks the local_predictor contract: "
+                                             r"uses_relations must be a bool .*'yes'"):
+        register("local_predictor", "scratch_wrong", summary="s", params=NoParams)(Wrong)
+    assert "scratch_wrong" not in get_registry("local_predictor").names()
+
+
+def test_a_capability_needs_the_constructor_to_take_its_context():
+    from torch import nn
+
+    from cellgi.nn.additive import AdditiveTerm
+
+    class NoNames(AdditiveTerm):  # declares uses_gene_values but predates value_names
+        uses_gene_values = True
+
+        def __init__(self, *, dim, num_targets, num_values=0, num_genes=0):
+            super().__init__(dim=dim, num_targets=num_targets)
+            self.lin = nn.Linear(num_values, num_targets)
+
+    with pytest.raises(ComponentError, match=r"declares uses_gene_values = True, so the model passes num_values, "
+                                             r"num_genes, value_names, but its constructor does not accept "
+                                             r"value_names"):
+        register("additive_term", "scratch_nonames", summary="s", params=NoParams)(NoNames)
+
+    class NoRelations(get_registry("local_predictor").get("hypergraph_attention").factory):
+        uses_relations = True
+
+    with pytest.raises(ComponentError, match=r"constructor does not accept num_relations"):
+        register("local_predictor", "scratch_norel", summary="s", params=NoParams)(NoRelations)
+
+
+def test_per_instance_capabilities_are_class_attributes_and_never_widened_by_an_instance():
+    from cellgi.nn.additive import AdditiveTerm
+
+    class Bare:  # an additive term that does not subclass the base: lacks the per-instance attributes
+        def forward(self): ...
+        def combine(self): ...
+        def reset_parameters(self): ...
+
+    with pytest.raises(ComponentError, match=r"lacks class attribute uses_seen .*subclass the role's base class"):
+        register("additive_term", "scratch_bare", summary="s", params=NoParams)(Bare)
+
+    class Widens(AdditiveTerm):  # the class says it never reads seen, an instance turns it on
+        def __init__(self, *, dim, num_targets):
+            super().__init__(dim=dim, num_targets=num_targets)
+            self.uses_seen = True
+
+    register("additive_term", "scratch_widens", summary="s", params=NoParams)(Widens)
+    try:
+        with pytest.raises(ComponentError, match=r"additive_term 'scratch_widens' from <test_registry> local "
+                                                 r"\(module test_registry\) breaks the "
+                                                 r"additive_term contract: its instance sets uses_seen = True, but "
+                                                 r"the class declares uses_seen = False"):
+            get_registry("additive_term").build({"type": "scratch_widens"}, dim=4, num_targets=1)
+    finally:
+        get_registry("additive_term").remove("scratch_widens")
+
+
+def test_pair_values_instance_narrows_its_capabilities_from_its_params():
+    terms = get_registry("additive_term")
+    plain = terms.build({"type": "pair_values", "gene_values": ["a"]}, dim=4, num_targets=1, num_values=1,
+                        num_genes=5, value_names=["a"])
+    assert (plain.uses_seen, plain.wants_memory, plain.wants_ridge_init) == (False, False, False)
+    full = terms.build({"type": "pair_values", "gene_values": ["a"], "gene_bias": True, "partner_memory": 1.0,
+                        "interaction_on_unseen": False}, dim=4, num_targets=1, num_values=1, num_genes=5,
+                       value_names=["a"])
+    assert (full.uses_seen, full.wants_memory, full.wants_ridge_init) == (True, True, True)

@@ -83,9 +83,11 @@ def show_blocks(e: ComponentEntry) -> list[Any]:
         out.append(escape(f"  spec: a {section} entry {{format: {e.name}, ...params}} besides the shared keys: {ctx}"))
     else:
         out.append(escape(f"  spec: {{type: {e.name}, ...params}}; cellgi passes: {ctx}"))
-    declared = [flag for flag, on in e.capabilities.items() if on]
     if e.capabilities:
-        out.append(f"  capabilities: {', '.join(declared) or 'none declared'}")
+        out.append("  capabilities (as declared; the role's default where the component declares none):")
+        for cap in ROLES[e.role].contract.capabilities:
+            scope = "may, each instance decides from its params; " if cap.per_instance else ""
+            out.append(escape(f"    {cap.flag} = {e.capabilities[cap.flag]}  ({scope}{cap.description})"))
     rows = e.describe()
     if not rows:
         out.append("  no parameters")

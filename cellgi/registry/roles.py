@@ -74,7 +74,8 @@ class Contract:
         for cap in self.capabilities:
             if cap.flag == flag:
                 return cap
-        raise KeyError(f"no capability {flag!r} (declared ones: {', '.join(c.flag for c in self.capabilities) or 'none'})")
+        known = ", ".join(c.flag for c in self.capabilities) or "none"
+        raise KeyError(f"no capability {flag!r} (the role's capabilities: {known})")
 
     def check(self, role: str, name: str, factory: object) -> list[str]:
         """Problems of ``factory`` against this contract (an empty list when it conforms)."""

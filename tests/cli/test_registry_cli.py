@@ -74,3 +74,15 @@ def test_kind_choices_in_help(capsys):
     assert main(["registry", "list", "--help"]) == 0
     out = capsys.readouterr().out
     assert "aggregator" in out and "local_predictor" in out
+
+
+def test_show_lists_the_declared_capabilities(capsys):
+    assert main(["registry", "show", "pair_values"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # rich may wrap long lines
+    assert "uses_gene_values = True" in out and "wants_memory = True (may, each instance decides" in out
+    assert main(["registry", "show", "local_only", "--json"]) == 0
+    (entry,) = json.loads(capsys.readouterr().out)
+    assert entry["capabilities"] == {"uses_local": True, "uses_global": False}
+    assert main(["registry", "list", "--kind", "local_predictor", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["pair_relations"]["capabilities"] == {"uses_relations": True}

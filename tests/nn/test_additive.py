@@ -128,7 +128,8 @@ def test_pair_values_gene_bias_moves_only_genes_seen_in_training():
     no_bias = call(term, x, x, torch.ones(1, 2, dtype=torch.bool), values=v, genes=torch.tensor([[6, 7]]))
     with torch.no_grad():
         model.additive_term.bias[6] = 0.5
-    torch.testing.assert_close(call(term, x, x, torch.ones(1, 2, dtype=torch.bool), values=v, genes=torch.tensor([[6, 7]])),
+    torch.testing.assert_close(call(term, x, x, torch.ones(1, 2, dtype=torch.bool), values=v,
+                                    genes=torch.tensor([[6, 7]])),
                                no_bias + 0.5)
 
 

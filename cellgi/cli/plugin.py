@@ -23,7 +23,7 @@ from cellgi.registry import ROLES, get_registry
 __all__ = ["KINDS", "PluginNames", "add_parser", "plugin_names", "render", "run", "write_skeleton"]
 
 #: kinds a skeleton can be made for (a subset of the registry roles)
-KINDS = ("aggregator", "loss", "pooling", "conv", "graph_format", "gene_features", "baseline")
+KINDS = ("aggregator", "loss", "pooling", "conv", "graph_format", "gene_features", "baseline", "local_predictor")
 
 _DIST_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
 _COMPONENT_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -47,11 +47,14 @@ _SUMMARIES = {
     "graph_format": "gene pairs as GENE<sep>GENE[<sep>weight] lines with a chosen separator",
     "gene_features": "1 for the genes a list file names, 0 for the others (e.g. a lab's hit list)",
     "baseline": "ridge regression on the set's summed per-gene inputs and its size (scores unseen genes)",
+    "local_predictor": "MLP on the deleted genes' mean state and their pairs' mean relations",
 }
 #: where a component of each kind goes in a spec
-_SPEC_SECTION = {"aggregator": "model", "loss": "training", "pooling": "model", "conv": "model"}
+_SPEC_SECTION = {"aggregator": "model", "loss": "training", "pooling": "model", "conv": "model",
+                 "local_predictor": "model"}
 _CLASS_SUFFIX = {"aggregator": "Aggregator", "loss": "Loss", "pooling": "Pooling", "conv": "Conv",
-                 "graph_format": "Format", "gene_features": "Features", "baseline": "Baseline"}
+                 "graph_format": "Format", "gene_features": "Features", "baseline": "Baseline",
+                 "local_predictor": "Head"}
 
 
 def _spec_snippet(kind: str, component: str) -> str:

@@ -31,6 +31,7 @@ SECTION = {
     "conv": "model:\n  conv: {type: demo_conv}",
     "gene_features": "  features:\n    - {type: demo_gene_features, path: hits.txt}",
     "baseline": "training:\n  baselines: [{type: additive}, {type: demo_baseline}]\n  stack: {baselines: [demo_baseline]}",
+    "local_predictor": "model:\n  local_predictor: {type: demo_local_predictor}",
 }
 #: a format names its component in a data.graphs entry (validated only: no file is read)
 FORMAT_SPEC = """\

@@ -200,6 +200,12 @@ class PairValuesAdditive(AdditiveTerm):
     ``interaction_on_unseen: false`` (samples of unseen genes only get this term; :meth:`combine`).
     """
 
+    #: the memory's buffers (registered only with partner_memory; see __init__)
+    mem_ptr: Tensor
+    mem_values: Tensor
+    mem_y: Tensor
+    mem_key: Tensor
+
     uses_gene_values: ClassVar[bool] = True
     # per instance (set from the params in __init__); True here: some configuration uses each
     uses_seen: bool = True
@@ -320,7 +326,9 @@ class PairValuesAdditive(AdditiveTerm):
         offs = torch.cumsum(flat, 0) - flat
         entry = start.reshape(-1)[slot] + (torch.arange(total, device=flat.device) - offs[slot])
         d2 = (self.mem_values[entry] - q.reshape(b * k, -1)[slot]).square().mean(-1)
-        w = torch.exp(-0.5 * d2 / self.memory_bandwidth ** 2)
+        bandwidth = self.memory_bandwidth
+        assert bandwidth is not None  # a memory exists only with partner_memory
+        w = torch.exp(-0.5 * d2 / bandwidth ** 2)
         w = w * (self.mem_key[entry] != key[slot // k]).to(w.dtype)  # never a sample's own score
         y = self.mem_y[entry]
         wy = w.unsqueeze(1) * (~torch.isnan(y)).to(w.dtype)
@@ -342,7 +350,7 @@ class PairValuesAdditive(AdditiveTerm):
         self.mlp.reset_parameters()
         if self.bias is not None:
             nn.init.zeros_(self.bias)
-        if self.profiles is not None:
+        if self.profiles is not None and self.partner is not None:
             nn.init.zeros_(self.profiles)
             self.partner.reset_parameters()
 

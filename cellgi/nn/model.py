@@ -23,9 +23,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 import torch
+from pydantic import BaseModel
 from torch import Tensor, nn
 
 from cellgi.data.batch import PerturbationBatch
@@ -42,6 +43,7 @@ from cellgi.nn.pooling import Pooling
 from cellgi.nn.relations import PairRelations
 from cellgi.errors import CellgiError
 from cellgi.registry import ComponentEntry, get_registry
+from cellgi.spec.model import ModelSpec
 
 __all__ = ["LazyDango", "NonFiniteError", "REPRESENTATION_KEYS", "WildtypeStates"]
 
@@ -84,11 +86,17 @@ class WildtypeStates:
     states: Tensor
 
 
-def _build(role: str, spec_obj: Any, **context: Any) -> Any:
+#: a component's spec block: the validated (tagged) params model, or a plain mapping with ``type``
+ComponentSpec = Union[BaseModel, dict[str, object]]
+
+
+def _build(role: str, spec_obj: ComponentSpec, **context: int | list[str]) -> Any:
+    """The component a spec block names, built with the model's structural ``context`` (the result is the
+    role's type, which the registry cannot name: the caller's annotation states it)."""
     return get_registry(role).build(spec_obj, **context)
 
 
-def _entry(role: str, spec_obj: Any) -> ComponentEntry:
+def _entry(role: str, spec_obj: ComponentSpec) -> ComponentEntry:
     """The registry entry a spec block names (its declared capabilities are what the model reads)."""
     return get_registry(role).get(_type_name(spec_obj))
 
@@ -118,7 +126,7 @@ class LazyDango(nn.Module):
 
     def __init__(
         self,
-        spec: Any,
+        spec: ModelSpec,
         graph: CellGraph,
         num_targets: int,
         *,
@@ -246,7 +254,7 @@ class LazyDango(nn.Module):
     @classmethod
     def from_spec(
         cls,
-        spec: Any,
+        spec: ModelSpec,
         graph: CellGraph,
         num_targets: int,
         *,
@@ -614,7 +622,8 @@ def _gene_value_columns(
     return features[:, cols], [names[i] for i in cols]
 
 
-def _type_name(spec_obj: Any) -> str:
+def _type_name(spec_obj: ComponentSpec | None) -> str:
     if spec_obj is None:
         return "none"
-    return spec_obj.get("type") if isinstance(spec_obj, dict) else getattr(spec_obj, "type", "?")
+    name = spec_obj.get("type") if isinstance(spec_obj, dict) else getattr(spec_obj, "type", None)
+    return name if isinstance(name, str) else "?"

@@ -16,7 +16,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, TypedDict, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
@@ -37,6 +37,7 @@ __all__ = [
     "AUTOLOAD_ENV",
     "ComponentEntry",
     "NoParams",
+    "ParamRow",
     "Params",
     "Registry",
     "build",
@@ -49,13 +50,16 @@ __all__ = [
 
 AUTOLOAD_ENV = "CELLGI_DISABLE_PLUGIN_AUTOLOAD"
 
+_V = TypeVar("_V")
+_F = TypeVar("_F", bound=Callable[..., object])
+
 
 #: the largest magnitude of a float32: spec numbers end up in float32 tensors (weights, targets, the
 #: optimiser's updates), so a larger one would become inf there
 FLOAT32_MAX = 3.4028234663852886e38
 
 
-def check_float32_range(value: Any) -> Any:
+def check_float32_range(value: _V) -> _V:
     """``value`` unchanged when every float in it (lists, tuples and mappings searched) has a magnitude
     of at most :data:`FLOAT32_MAX` and every integer fits an int64; else a ``ValueError`` (pydantic
     reports it at the field's key)."""
@@ -82,12 +86,22 @@ class Params(BaseModel):
 
     @field_validator("*", mode="after")
     @classmethod
-    def _float32_range(cls, value: Any) -> Any:
+    def _float32_range(cls, value: object) -> object:
         return check_float32_range(value)
 
 
 class NoParams(Params):
     """Params of a component without parameters."""
+
+
+class ParamRow(TypedDict):
+    """One parameter of a component, as ``cellgi registry show`` lists it."""
+
+    name: str
+    type: str
+    required: bool
+    default: object
+    description: str
 
 
 @dataclass
@@ -98,7 +112,7 @@ class ComponentEntry:
     name: str
     summary: str
     params: type[Params]
-    factory: Callable[..., Any] | None
+    factory: Callable[..., object] | None
     provider: str
     version: str
     module: str
@@ -121,8 +135,9 @@ class ComponentEntry:
             raise ComponentError(f"the {self.role} role has no capability {flag!r} (its capabilities: {known})")
         return self.capabilities[flag]
 
-    def build(self, params: Params | dict[str, Any] | None = None, /, **context: Any) -> Any:
-        """Instantiate with validated params (a ``Params``, a dict, or ``None`` for defaults)."""
+    def build(self, params: Params | dict[str, object] | None = None, /, **context: object) -> Any:
+        """Instantiate with validated params (a ``Params``, a dict, or ``None`` for defaults). The result
+        is whatever the role's members are (typed ``Any``: this bottom layer knows no role's class)."""
         if self.factory is None:
             raise ComponentError(f"{self.role} {self.name!r} is {self.status}")
         if params is None:
@@ -150,9 +165,9 @@ class ComponentEntry:
             )
         return obj
 
-    def describe(self) -> list[dict[str, Any]]:
+    def describe(self) -> list[ParamRow]:
         """Parameters as ``[{name, type, default, required, description}]``."""
-        rows = []
+        rows: list[ParamRow] = []
         for pname, finfo in self.params.model_fields.items():
             ann = finfo.annotation
             tname = ann.__name__ if isinstance(ann, type) else repr(ann).replace("typing.", "")
@@ -221,7 +236,7 @@ class Registry:
     def add(
         self,
         name: str,
-        factory: Callable[..., Any],
+        factory: Callable[..., object],
         *,
         summary: str,
         params: type[Params],
@@ -276,7 +291,7 @@ class Registry:
             f"{_camel(self.role)}{_camel(name)}Spec",
             __base__=params,
             __module__=params.__module__,
-            type=(Literal[name], Field(description=f"{self.role}: {summary}")),  # type: ignore[valid-type]
+            type=(Literal[name], Field(description=f"{self.role}: {summary}")),  # type: ignore[valid-type, arg-type]
         )
         entry = ComponentEntry(
             role=self.role,
@@ -390,7 +405,7 @@ class Registry:
                 pass
         return list(self._entries.values()) + list(self._broken.values())
 
-    def build(self, spec: BaseModel | dict[str, Any], /, **context: Any) -> Any:
+    def build(self, spec: BaseModel | dict[str, object], /, **context: object) -> Any:
         """Build a member from a spec object or dict carrying ``type``."""
         if isinstance(spec, BaseModel):
             name = getattr(spec, "type", None)
@@ -411,7 +426,7 @@ def _camel(s: str) -> str:
     return "".join(part.capitalize() for part in s.replace("-", "_").split("_"))
 
 
-def _check_signature(role: str, name: str, factory: Callable[..., Any], params: type[BaseModel]) -> None:
+def _check_signature(role: str, name: str, factory: Callable[..., object], params: type[BaseModel]) -> None:
     """Every params field must be accepted by the factory: nothing dropped silently."""
     try:
         sig = inspect.signature(factory)
@@ -427,10 +442,10 @@ def _check_signature(role: str, name: str, factory: Callable[..., Any], params: 
         )
 
 
-def _register_loaded_object(reg: Registry, name: str, obj: Any) -> None:
+def _register_loaded_object(reg: Registry, name: str, obj: object) -> None:
     """An entry point may point at a module (registering on import) or at a decorated class."""
     meta = getattr(obj, "__cellgi_component__", None)
-    if meta is not None and meta["role"] == reg.role and meta["name"] == name:
+    if meta is not None and meta["role"] == reg.role and meta["name"] == name and callable(obj):
         if name not in reg._entries:
             reg.add(name, obj, summary=meta["summary"], params=meta["params"])
         return
@@ -492,18 +507,18 @@ def register(
     summary: str,
     params: type[Params] = NoParams,
     override: bool = False,
-) -> Callable[[Any], Any]:
+) -> Callable[[_F], _F]:
     """Class/function decorator registering a component under ``name`` in ``role``."""
 
-    def deco(obj: Any) -> Any:
-        obj.__cellgi_component__ = {"role": role, "name": name, "summary": summary, "params": params}
+    def deco(obj: _F) -> _F:
+        setattr(obj, "__cellgi_component__", {"role": role, "name": name, "summary": summary, "params": params})
         get_registry(role).add(name, obj, summary=summary, params=params, override=override)
         return obj
 
     return deco
 
 
-def build(role: str, spec: BaseModel | dict[str, Any], /, **context: Any) -> Any:
+def build(role: str, spec: BaseModel | dict[str, object], /, **context: object) -> Any:
     """Shorthand for ``get_registry(role).build(spec, **context)``."""
     return get_registry(role).build(spec, **context)
 

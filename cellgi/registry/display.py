@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import fnmatch
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cellgi.registry.core import ComponentEntry, get_registry
 from cellgi.registry.errors import UnknownComponentError
 from cellgi.registry.roles import ROLES
+
+if TYPE_CHECKING:  # rich is imported where a table is drawn (startup time of the other commands)
+    from rich.console import RenderableType
+    from rich.table import Table
 
 __all__ = ["as_dict", "collect", "find", "list_table", "show_blocks"]
 
@@ -24,8 +28,9 @@ def collect(pattern: str = "*", kind: str | None = None) -> list[ComponentEntry]
     return sorted(out, key=lambda e: (e.role, e.name, e.provider))
 
 
-def as_dict(e: ComponentEntry, *, params: bool = False) -> dict[str, Any]:
-    row: dict[str, Any] = {
+def as_dict(e: ComponentEntry, *, params: bool = False) -> dict[str, object]:
+    """One component as a JSON object (``cellgi registry list|show --json``)."""
+    row: dict[str, object] = {
         "name": e.name,
         "kind": e.role,
         "provider": e.provider,
@@ -54,7 +59,7 @@ def find(name: str, kind: str | None) -> list[ComponentEntry]:
     return found
 
 
-def list_table(entries: list[ComponentEntry]) -> Any:
+def list_table(entries: list[ComponentEntry]) -> Table:
     """A rich table of components (kind, name, provider, version, summary or status)."""
     from rich.markup import escape
     from rich.table import Table
@@ -69,13 +74,13 @@ def list_table(entries: list[ComponentEntry]) -> Any:
     return table
 
 
-def show_blocks(e: ComponentEntry) -> list[Any]:
+def show_blocks(e: ComponentEntry) -> list[RenderableType]:
     """Renderables describing one component: header, how a spec names it, its parameter table."""
     from rich.markup import escape
     from rich.table import Table
 
     ctx = ROLES[e.role].context
-    out: list[Any] = [
+    out: list[RenderableType] = [
         f"[bold]{e.name}[/bold] ({e.role}) from {escape(e.provider)} {escape(e.version)}: {escape(e.summary)}",
     ]
     if e.role in ("graph_format", "screen_format"):

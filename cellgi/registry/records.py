@@ -22,7 +22,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Iterable, Iterator
+from types import FrameType
+from typing import Callable, Iterable, Iterator, Union
 
 __all__ = [
     "BUILTIN_DIST",
@@ -38,6 +39,8 @@ __all__ = [
 #: the distribution whose records are the built-ins
 BUILTIN_DIST = "cellgi"
 SLOW_ENV = "CELLGI_PLUGIN_SLOW_SECONDS"
+#: what ``signal.signal`` returns: a handler, SIG_DFL/SIG_IGN, or None (not installed from Python)
+_Handler = Union[Callable[[int, Union[FrameType, None]], object], int, signal.Handlers, None]
 TIMEOUT_ENV = "CELLGI_PLUGIN_TIMEOUT"
 
 
@@ -108,10 +111,10 @@ def _watch(record: PluginRecord) -> Iterator[None]:
 
     watcher = threading.Thread(target=notice, name="cellgi-plugin-watch", daemon=True) if slow else None
     armed = False
-    old_handler: Any = None
+    old_handler: _Handler = None
     if limit and threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
 
-        def on_alarm(signum: int, frame: Any) -> None:
+        def on_alarm(signum: int, frame: FrameType | None) -> None:
             raise PluginTimeout(f"import did not finish within {TIMEOUT_ENV}={limit:g} s")
 
         old_handler = signal.signal(signal.SIGALRM, on_alarm)
@@ -128,7 +131,7 @@ def _watch(record: PluginRecord) -> Iterator[None]:
             signal.signal(signal.SIGALRM, signal.SIG_DFL if old_handler is None else old_handler)
 
 
-def load(record: PluginRecord) -> Any:
+def load(record: PluginRecord) -> object:
     """Import the object an entry point names, stdout sent to stderr, slow imports named."""
     with _watch(record), contextlib.redirect_stdout(sys.stderr):
         return record.entry_point.load()

@@ -19,11 +19,19 @@ from cellgi.registry import Params, register
 __all__ = ["MLPGlobalParams", "MLPGlobalPredictor"]
 
 
+#: the pooled vectors the MLP can read
+PooledName = Literal["z_p", "z_w", "z_i"]
+
+
+def _default_inputs() -> list[PooledName]:
+    return ["z_p"]
+
+
 class MLPGlobalParams(Params):
     num_layers: int = Field(2, ge=1, description="linear layers (the last maps to the targets)")
     hidden_dim: int | None = Field(None, ge=1, description="hidden width (default: dim)")
-    inputs: list[Literal["z_p", "z_w", "z_i"]] = Field(
-        default_factory=lambda: ["z_p"], min_length=1, description="pooled vectors fed to the MLP, concatenated"
+    inputs: list[PooledName] = Field(
+        default_factory=_default_inputs, min_length=1, description="pooled vectors fed to the MLP, concatenated"
     )
     norm: NormName = Field("layer", description="per-sample norm after hidden layers (layer, rms, none)")
     activation: str = Field("gelu", description="activation")

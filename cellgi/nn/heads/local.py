@@ -171,7 +171,8 @@ class HypergraphAttention(LocalPredictor):
 
 
 #: what the pair MLP of ``pair_relations`` can read, in the order its input is concatenated
-PAIR_READS = ("states", "inputs", "relations")
+PairRead = Literal["states", "inputs", "relations"]
+PAIR_READS: tuple[PairRead, ...] = ("states", "inputs", "relations")
 
 
 class PairRelationParams(Params):
@@ -189,7 +190,7 @@ class PairRelationParams(Params):
         "product over each pair of deleted genes: a direct path for per-gene phenotypes that would otherwise "
         "be mixed with every other input by the preprocessor",
     )
-    reads: list[Literal["states", "inputs", "relations"]] = Field(
+    reads: list[PairRead] = Field(
         default_factory=lambda: list(PAIR_READS),
         min_length=1,
         description="what the pair MLP reads of each pair: 'states' (the genes' message-passing states), "

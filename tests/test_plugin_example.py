@@ -26,6 +26,7 @@ COMPONENTS = {
     ("loss", "quantile"),
     ("pooling", "masked_max"),
     ("baseline", "gene_mean"),
+    ("additive_term", "value_linear"),
 }
 
 

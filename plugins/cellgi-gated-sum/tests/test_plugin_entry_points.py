@@ -18,6 +18,7 @@ COMPONENTS = [
     ("loss", "quantile"),
     ("pooling", "masked_max"),
     ("baseline", "gene_mean"),
+    ("additive_term", "value_linear"),
 ]
 
 

@@ -7,7 +7,9 @@ Components (each registered by its module, found by cellgi through entry points)
 - loss ``quantile`` (:mod:`cellgi_gated_sum.losses`): pinball loss for the tau-quantile;
 - pooling ``masked_max`` (:mod:`cellgi_gated_sum.pooling`): max (or smooth max) over the kept genes;
 - baseline ``gene_mean`` (:mod:`cellgi_gated_sum.baselines`): each deleted gene's shrunk mean training
-  score, averaged over the set (a reference beside the network, and a stack member).
+  score, averaged over the set (a reference beside the network, and a stack member);
+- additive term ``value_linear`` (:mod:`cellgi_gated_sum.additive`): a linear map of each deleted gene's
+  measured per-gene values, summed over the set (declares the capability ``uses_gene_values``).
 
 Importing this package imports none of them: cellgi imports a module only when a spec names one of
 its components, so an installed plugin costs nothing at start-up.

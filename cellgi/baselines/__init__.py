@@ -841,12 +841,12 @@ def warm_start_model(model: Any, bundle: Any, *, alpha: float = 1.0) -> list[str
     if term is None:
         return done
     yn = bundle.normalizer.transform(bundle.dataset.y)
-    if getattr(term, "wants_memory", False):  # pair_values' partner_memory: the training samples
+    if term.wants_memory:  # a declared per-instance capability (pair_values with partner_memory)
         train = bundle.dataset.subset(bundle.splits["train"])
         padded = train.padded(fill=-1)
         term.set_memory(padded.clamp_min(0), padded >= 0, yn[bundle.splits["train"]], model.additive_values)
         done.append(f"a memory of the {len(train):,} training samples")
-    if getattr(term, "wants_ridge_init", False):
+    if term.wants_ridge_init:  # a declared per-instance capability (pair_values with ridge gene_bias_init)
         fit = fit_additive_baseline(bundle.dataset, bundle.splits["train"], alpha=alpha, y=yn)
         term.warm_start(fit.coef.to(torch.float32), fit.intercept.to(torch.float32))
         done.append("per-gene effects started from the ridge fit")

@@ -219,8 +219,8 @@ ROLES: dict[str, Role] = {
         Contract(methods=("forward",), capabilities=(
             Capability(
                 "uses_relations", None,
-                "reads the pair relations of the deleted genes (HeadInput.relations [B, K, K, R]; built with "
-                "num_relations = R)",
+                "reads the pair relations of the deleted genes (HeadInput.relations [B, K, K, R], with the "
+                "columns its gene_values parameter names, if it has one; built with num_relations = R)",
                 context=("num_relations",),
             ),
         )),

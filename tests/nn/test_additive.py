@@ -16,6 +16,8 @@ from nn_helpers import make_batch, model_spec_from_yaml, random_graph, random_se
 MEMBERS = {
     "gene_mlp": ("{type: gene_mlp}", "gene"),
     "pair_values": ("{type: pair_values, gene_values: ['pheno.*'], hidden_dim: 8}", "pair"),
+    # the example plugin's member (plugins/cellgi-gated-sum), registered where that plugin is installed
+    "value_linear": ("{type: value_linear, gene_values: ['pheno.*']}", "gene"),
 }
 FEATURE_NAMES = ["pheno.single", "pheno.missing", "other.x"]
 

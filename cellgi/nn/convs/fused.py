@@ -33,7 +33,7 @@ def can_fuse(wrappers: Sequence[ConvWrapper]) -> bool:
     return (
         len(convs) > 0
         and all(type(c) is kind for c in convs)
-        and bool(getattr(kind, "supports_fused", False))
+        and kind.supports_fused  # declared (MaskedConv declares False), checked when the conv registered
         and kind.can_fuse(convs)
         and ConvWrapper.can_fuse_post(list(wrappers))
     )

@@ -1,9 +1,9 @@
-"""The lazy Dango model and its registered components (convs, aggregators, poolings, heads)."""
+"""The lazy Dango model and its registered components (convs, aggregators, poolings, heads, additive terms)."""
 
 from cellgi.nn.aggregators import GraphAggregator
 from cellgi.nn.convs import ConvWrapper, MaskedConv, MaskedGATv2, MaskedGIN
 from cellgi.nn.embedding import GeneEmbedding, Preprocessor
-from cellgi.nn.heads import Combiner, GlobalPredictor, LocalPredictor
+from cellgi.nn.heads import Combiner, GlobalPredictor, HeadInput, LocalPredictor
 from cellgi.nn.operator import GraphOperator, spmm
 from cellgi.nn.pooling import Pooling
 
@@ -14,6 +14,7 @@ __all__ = [
     "GlobalPredictor",
     "GraphAggregator",
     "GraphOperator",
+    "HeadInput",
     "LazyDango",
     "LocalPredictor",
     "MaskedConv",

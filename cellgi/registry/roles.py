@@ -69,14 +69,6 @@ class Contract:
     capabilities: tuple[Capability, ...] = ()
     attributes: tuple[tuple[str, str], ...] = ()
 
-    def capability(self, flag: str) -> Capability:
-        """The capability called ``flag`` (a ``KeyError`` naming the role's capabilities otherwise)."""
-        for cap in self.capabilities:
-            if cap.flag == flag:
-                return cap
-        known = ", ".join(c.flag for c in self.capabilities) or "none"
-        raise KeyError(f"no capability {flag!r} (the role's capabilities: {known})")
-
     def check(self, role: str, name: str, factory: object) -> list[str]:
         """Problems of ``factory`` against this contract (an empty list when it conforms)."""
         if not inspect.isclass(factory):

@@ -4,7 +4,7 @@ see :class:`~cellgi.baselines.role.Baseline`). One module per job:
 
 - :mod:`~cellgi.baselines.role`: the base class :class:`Baseline`, what a member may read
   (:class:`BaselineContext`) and the run's data it is fitted on (:class:`BaselineData`);
-- :mod:`~cellgi.baselines.additive`: ``additive``, a per-gene additive model (ridge regression on one-hot
+- :mod:`~cellgi.baselines.ridge`: ``additive``, a per-gene additive model (ridge regression on one-hot
   gene indicators, solved in closed form). A model that cannot beat it has learnt nothing beyond per-gene
   effects;
 - :mod:`~cellgi.baselines.features`: hand-made, order-invariant features of gene sets (:class:`SetFeaturizer`);
@@ -18,7 +18,7 @@ see :class:`~cellgi.baselines.role.Baseline`). One module per job:
 The public names of these modules are importable from ``cellgi.baselines``.
 """
 
-from cellgi.baselines.additive import AdditiveBaseline, AdditiveParams, AdditiveRidgeBaseline, fit_additive_baseline
+from cellgi.baselines.ridge import AdditiveBaseline, AdditiveParams, AdditiveRidgeBaseline, fit_additive_baseline
 from cellgi.baselines.features import SetFeaturizer, set_features
 from cellgi.baselines.fitting import (
     additive_alpha,

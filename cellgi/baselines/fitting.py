@@ -12,7 +12,7 @@ import torch
 from pydantic import BaseModel
 from torch import Tensor
 
-from cellgi.baselines.additive import fit_additive_baseline
+from cellgi.baselines.ridge import fit_additive_baseline
 from cellgi.baselines.role import Baseline, BaselineContext, BaselineData
 from cellgi.metrics.interaction import InteractionMetrics
 from cellgi.registry import get_registry

@@ -72,15 +72,18 @@ def trainer_flags(args: argparse.Namespace) -> list[Any]:
 
 
 def load_spec_arg(arg: str | Path, overrides: Sequence[Any] = ()) -> Any:
-    """Load a SPEC argument (a file, else a shipped example name) with ``overrides`` applied.
+    """Load a SPEC argument (a file, else a shipped example name) with ``overrides`` applied, its sizes
+    checked against memory (:func:`cellgi.nn.memory.check_memory`) before any data is read.
 
-    Raises SpecError (invalid spec or override), LookupError (no such file or example), OSError.
+    Raises SpecError (invalid spec or override, too large for memory), LookupError (no such file or
+    example), OSError.
     """
     from cellgi.examples import resolve_spec_path
+    from cellgi.nn.memory import check_memory
     from cellgi.spec import load_spec
 
     notes: list[str] = []
-    spec = load_spec(resolve_spec_path(arg), overrides, notes=notes)
+    spec = load_spec(resolve_spec_path(arg), overrides, notes=notes, checks=[check_memory])
     for line in notes:  # e.g. the parameters a type override dropped
         print(f"note: {line}", file=sys.stderr)
     return spec

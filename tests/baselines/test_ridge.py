@@ -1,4 +1,4 @@
-"""The per-gene additive ridge (cellgi/baselines/additive.py) against a dense closed-form solution."""
+"""The per-gene additive ridge (cellgi/baselines/ridge.py) against a dense closed-form solution."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from torch import Tensor
 from cellgi.data.cache import cache_dir, cache_key, read_cache, write_cache
 from cellgi.data.cellgraph import CellGraph, EdgeType
 from cellgi.data.errors import DataError
+from cellgi.data.features import compute_gene_features, feature_input_files, feature_report_lines
 from cellgi.data.genes import GeneMapper
 from cellgi.data.grid import GridDataset, dataset_from_state, is_grid, map_grid, uniform_sample
 from cellgi.data.graphs import graph_input_files, load_graph, read_raw_edges
@@ -24,6 +25,7 @@ from cellgi.data.readers import read_gene_list, read_sgd_features
 from cellgi.data.readers.sga_grid import RawGrid
 from cellgi.data.screens import map_screen, read_raw_screen, screen_input_files
 from cellgi.data.splits import make_splits
+from cellgi.data.synthetic import generate_dataset
 from cellgi.errors import resolve_path
 
 if TYPE_CHECKING:
@@ -197,8 +199,6 @@ def _input_files(spec: Any) -> list[Path]:
     for ss in spec.screens:
         files += screen_input_files(ss, root)
     if getattr(spec, "features", None):
-        from cellgi.data.features import feature_input_files
-
         files += feature_input_files(spec.features, root)
     for f in files:
         if not f.is_file():
@@ -262,8 +262,6 @@ def build_data(spec: DataSpec, *, progress: bool = True, cache: bool | None = No
 
 
 def _build_synthetic(spec: Any, say: _Progress) -> tuple[CellGraph, PerturbationDataset, DataReport, GeneMapper]:
-    from cellgi.data.synthetic import generate_dataset
-
     say(f"generating synthetic data ({spec.synthetic.num_genes} genes, {spec.synthetic.num_samples} samples)")
     try:
         graph, ds, info = generate_dataset(spec.synthetic, target_names=spec.targets)
@@ -450,8 +448,6 @@ def _build(spec: Any, say: _Progress) -> DataBundle:
     }
     bundle = DataBundle(graph, ds, result.splits, norm, list(spec.targets), report, mapper)
     if getattr(spec, "features", None):
-        from cellgi.data.features import compute_gene_features, feature_report_lines
-
         say(f"computing {len(spec.features)} per-gene feature source(s)")
         root = spec.root if spec.synthetic is None else "."
         bundle.gene_features, bundle.feature_names, bundle.feature_report = compute_gene_features(

@@ -287,7 +287,7 @@ class CellGraph:
 
         Each edge store carries ``edge_index``, ``edge_weight`` (when weighted) and ``directed``.
         """
-        from torch_geometric.data import HeteroData
+        from torch_geometric.data import HeteroData  # imported here for startup time: PyG takes seconds
 
         data = HeteroData()
         data["gene"].num_nodes = self.num_nodes

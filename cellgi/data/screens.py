@@ -15,6 +15,7 @@ from cellgi.data.genes import GeneMapper, UnmappedLog
 from cellgi.data.perturbations import DuplicateStats, PerturbationDataset, merge_duplicates
 from cellgi.data.readers import RawScreen
 from cellgi.data.readers.base import format_input_files, read_entry
+from cellgi.spec.data import screen_entry
 
 __all__ = ["ScreenLoad", "load_screen", "map_screen", "read_raw_screen", "screen_input_files"]
 
@@ -159,8 +160,6 @@ def load_screen(
         load.dataset, load.n_unmapped, load.reasons
     """
     if isinstance(spec, dict):
-        from cellgi.spec.data import screen_entry
-
         try:
             spec = screen_entry(spec)
         except Exception as exc:  # noqa: BLE001 - pydantic ValidationError, shown in words

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, TypeAdapter, model_validator
 
-from cellgi.spec.base import StrictModel, component, data_format
+from cellgi.spec.base import StrictModel, component, data_format, resolve_type
 
 __all__ = [
     "DataSpec",
@@ -83,10 +83,6 @@ ScreenSpec = data_format("screen_format", _ScreenBase)
 
 
 def _entry(tp: Any, fields: dict[str, Any]) -> Any:
-    from pydantic import TypeAdapter
-
-    from cellgi.spec.base import resolve_type
-
     fmt = fields.get("format")
     return TypeAdapter(resolve_type(tp, {fmt} if isinstance(fmt, str) else None)).validate_python(fields)
 

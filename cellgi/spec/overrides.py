@@ -269,7 +269,7 @@ def _pick(tp: Any, node: Any) -> Any:
     return members[0] if len(members) == 1 else (models[0] if models else None)
 
 
-def valid_keys(spec_cls: Any, data: Any, loc: Sequence[str | int]) -> list[str] | None:
+def valid_keys(spec_cls: type[BaseModel], data: Any, loc: Sequence[str | int]) -> list[str] | None:
     """Field names allowed in the mapping at ``loc`` of ``data`` under ``spec_cls`` (None: unknown)."""
     tp: Any = spec_cls
     node: Any = data
@@ -300,7 +300,7 @@ def valid_keys(spec_cls: Any, data: Any, loc: Sequence[str | int]) -> list[str] 
     return None
 
 
-def _did_you_mean(spec_cls: Any, data: Any, path: str) -> str:
+def _did_you_mean(spec_cls: type[BaseModel], data: Any, path: str) -> str:
     segs: list[str | int] = [int(s) if s.isdigit() else s for s in path.split(".")]
     keys = valid_keys(spec_cls, data, segs[:-1])
     if not keys:

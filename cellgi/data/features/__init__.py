@@ -25,6 +25,7 @@ from cellgi.data.features.base import (
 from cellgi.data.features.go_slim import GoSlimFeatures
 from cellgi.data.features.graph_structure import GraphStructureFeatures
 from cellgi.data.features.table import TableFeatures
+from cellgi.registry import get_registry
 
 __all__ = [
     "feature_report_lines",
@@ -43,8 +44,6 @@ __all__ = [
 
 def build_feature_sources(specs: Sequence[Any]) -> list[GeneFeatureSource]:
     """Instantiate the sources of ``data.features`` through the ``gene_features`` registry."""
-    from cellgi.registry import get_registry
-
     reg = get_registry("gene_features")
     out = []
     for i, s in enumerate(specs):

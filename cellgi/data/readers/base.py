@@ -27,6 +27,7 @@ from cellgi.data.errors import DataError
 from cellgi.data.readers._edges import RawEdges
 from cellgi.data.readers._screen import RawScreen
 from cellgi.errors import resolve_path
+from cellgi.registry import get_registry
 
 __all__ = ["DataFormat", "GraphFormat", "ScreenFormat", "format_input_files", "format_reader", "read_entry"]
 
@@ -79,8 +80,6 @@ class ScreenFormat(DataFormat):
 
 def format_reader(role: str, spec: Any) -> DataFormat:
     """The reader registered in ``role`` (``graph_format``/``screen_format``) under ``spec.format``."""
-    from cellgi.registry import get_registry
-
     return get_registry(role).get(spec.format).factory()  # type: ignore[misc]
 
 

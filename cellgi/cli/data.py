@@ -6,12 +6,17 @@
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from cellgi.cli import command_group
+from cellgi.registry import UnknownComponentError
+
+# The work of a command is imported inside its functions, for startup time: building the parser imports
+# every command module, so a module-level import of torch or a layer below would slow every command.
 
 __all__ = ["add_parser", "run_get", "run_list", "run_summary"]
 
@@ -188,8 +193,6 @@ def _size(n: int | None) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    import fnmatch
-
     from rich.console import Console
 
     from cellgi.data.sources import list_sources
@@ -227,7 +230,6 @@ def run_list(args: argparse.Namespace) -> int:
 def run_get(args: argparse.Namespace) -> int:
     from cellgi.data.fetch import DataSourceError, data_dir, fetch
     from cellgi.data.sources import get_source
-    from cellgi.registry import UnknownComponentError
 
     try:
         wanted = []

@@ -13,7 +13,13 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from cellgi import __version__
 from cellgi.cli import command_group
+from cellgi.examples import example_path, list_examples, resolve_spec_path
+from cellgi.fileio import check_writable, write_text_atomic
+
+# The work of a command is imported inside its functions, for startup time: building the parser imports
+# every command module, so a module-level import of torch or a layer below would slow every command.
 
 __all__ = [
     "add_parser",
@@ -78,7 +84,6 @@ def load_spec_arg(arg: str | Path, overrides: Sequence[Any] = ()) -> Any:
     Raises SpecError (invalid spec or override, too large for memory), LookupError (no such file or
     example), OSError.
     """
-    from cellgi.examples import resolve_spec_path
     from cellgi.nn.memory import check_memory
     from cellgi.spec import load_spec
 
@@ -106,7 +111,6 @@ def missing_data_root(arg: str | Path, spec: Any) -> str | None:
 
 def print_resolved(spec: Any, source: str | Path, overrides: Sequence[Any] = ()) -> None:
     """``--print-config``: the resolved spec as YAML (loads back to the same spec)."""
-    from cellgi import __version__
     from cellgi.spec.overrides import dump_spec_yaml
 
     given = " ".join(o if isinstance(o, str) else o.label for o in overrides)
@@ -147,8 +151,6 @@ def run_schema(args: argparse.Namespace) -> int:
     from cellgi.spec import spec_json_schema
 
     if args.output:
-        from cellgi.fileio import check_writable
-
         check_writable(args.output, label="-o")
     text = json.dumps(spec_json_schema(), indent=2)
     if args.output:
@@ -161,8 +163,6 @@ def run_schema(args: argparse.Namespace) -> int:
 
 
 def run_example(args: argparse.Namespace) -> int:
-    from cellgi.examples import example_path, list_examples
-
     if args.name is None:
         examples = list_examples()
         if not examples:
@@ -182,8 +182,6 @@ def run_example(args: argparse.Namespace) -> int:
     if not args.output:
         sys.stdout.write(text)
         return 0
-    from cellgi.fileio import check_writable, write_text_atomic
-
     out = check_writable(args.output, label="-o")
     if out.exists() and not args.force:
         print(f"error: {out} exists; not overwritten (use --force)", file=sys.stderr)

@@ -9,6 +9,9 @@ from cellgi.registry.core import ComponentEntry, get_registry
 from cellgi.registry.errors import UnknownComponentError
 from cellgi.registry.roles import ROLES
 
+# rich.table is imported inside the functions for startup time (~0.2 s): the CLI imports this module to build
+# its parser, and only `cellgi registry list|show` draws a table.
+
 __all__ = ["as_dict", "collect", "find", "list_table", "show_blocks"]
 
 

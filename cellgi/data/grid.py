@@ -35,7 +35,7 @@ from torch import Tensor
 from cellgi.data.batch import PerturbationBatch, collate_flat
 from cellgi.data.errors import DataError
 from cellgi.data.genes import GeneMapper, UnmappedLog
-from cellgi.data.perturbations import PerturbationDataset
+from cellgi.data.perturbations import PerturbationDataset, SampleCounts
 from cellgi.data.readers.sga_grid import GRID_TARGET, RawGrid
 
 __all__ = ["GridDataset", "GridLoad", "deleted_genes", "grid_fit_rows", "is_grid", "map_grid", "uniform_sample"]
@@ -56,7 +56,7 @@ def is_grid(ds: Any) -> bool:
 
 
 @dataclass(eq=False)
-class GridDataset(torch.utils.data.Dataset):
+class GridDataset(SampleCounts, torch.utils.data.Dataset):
     """Unordered gene pairs of a query x array grid with sparse listed targets (see the module doc).
 
     Indexing with an int gives ``(genes [2] long, y [T], weight)``; with a list/tensor of indices a
@@ -103,14 +103,6 @@ class GridDataset(torch.utils.data.Dataset):
     # -- sizes --------------------------------------------------------------------------------
     def __len__(self) -> int:
         return int(self.row_ptr[-1])
-
-    @property
-    def num_samples(self) -> int:
-        return len(self)
-
-    @property
-    def num_targets(self) -> int:
-        return len(self.target_names)
 
     @property
     def num_listed(self) -> int:

@@ -29,6 +29,7 @@ __all__ = [
     "SPLIT_NAMES",
     "DuplicateStats",
     "PerturbationDataset",
+    "SampleCounts",
     "concat_datasets",
     "merge_duplicates",
 ]
@@ -45,8 +46,25 @@ def _kind_of_sizes(sizes: np.ndarray) -> np.ndarray:
     return kind
 
 
+class SampleCounts:
+    """Sizes that a data set of samples answers from its length and its target columns (the base of
+    :class:`PerturbationDataset` and :class:`~cellgi.data.grid.GridDataset`)."""
+
+    target_names: list[str]
+
+    @property
+    def num_samples(self) -> int:
+        """Number of samples (``len``)."""
+        return len(self)  # type: ignore[arg-type]
+
+    @property
+    def num_targets(self) -> int:
+        """Number of target columns."""
+        return len(self.target_names)
+
+
 @dataclass(eq=False)
-class PerturbationDataset(torch.utils.data.Dataset):
+class PerturbationDataset(SampleCounts, torch.utils.data.Dataset):
     """Index sets of deleted genes (1..k per sample) with targets, stored flat (see module doc).
 
     Indexing with an int gives ``(genes [k] long, y [T], weight)``; with a list/tensor of indices it
@@ -95,14 +113,6 @@ class PerturbationDataset(torch.utils.data.Dataset):
     # -- sizes --------------------------------------------------------------------------------
     def __len__(self) -> int:
         return int(self.ptr.numel() - 1)
-
-    @property
-    def num_samples(self) -> int:
-        return len(self)
-
-    @property
-    def num_targets(self) -> int:
-        return len(self.target_names)
 
     @property
     def set_sizes(self) -> Tensor:

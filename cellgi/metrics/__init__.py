@@ -27,10 +27,9 @@ CLASSES: dict[str, tuple[str, str]] = {
 }
 
 
-__all__ = [
+#: the names :mod:`cellgi.metrics.interaction` defines (its ``__all__``), importable from here on first use
+INTERACTION_NAMES = (
     "BASE_METRICS",
-    "CLASSES",
-    "DEFAULT_THRESHOLDS",
     "METRICS",
     "STRONG_METRICS",
     "Fed",
@@ -43,12 +42,14 @@ __all__ = [
     "weighted_average_precision",
     "weighted_pearson",
     "weighted_spearman",
-]
+)
+
+__all__ = ["CLASSES", "DEFAULT_THRESHOLDS", "INTERACTION_NAMES", *INTERACTION_NAMES]
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from cellgi.metrics import interaction
+    if name in INTERACTION_NAMES:
+        from cellgi.metrics import interaction  # on first use, for startup time: it imports torch
 
         return getattr(interaction, name)
     raise AttributeError(f"module 'cellgi.metrics' has no attribute {name!r}")

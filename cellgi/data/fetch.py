@@ -26,7 +26,7 @@ import platformdirs
 import pooch
 from tqdm.auto import tqdm
 
-from cellgi.data.sources import get_source
+from cellgi.data.sources import DataSource, get_source
 from cellgi.errors import CellgiError
 
 __all__ = ["DATA_DIR_ENV", "DataSourceError", "FetchResult", "ResumableDownloader", "data_dir", "fetch", "sha256_of"]
@@ -145,13 +145,13 @@ class ResumableDownloader:
                 bar.close()
 
 
-def _download_name(source: Any) -> str:
+def _download_name(source: DataSource) -> str:
     """The name of the downloaded file (the URL's last segment, or the path's name)."""
     tail = unquote(urlparse(source.url).path.rsplit("/", 1)[-1])
     return tail.replace(":", "_").replace(" ", "_") or Path(source.path).name
 
 
-def _unpack(source: Any, downloaded: Path, target: Path) -> None:
+def _unpack(source: DataSource, downloaded: Path, target: Path) -> None:
     """Keep what ``source.archive`` says of ``downloaded`` at ``target`` (written atomically)."""
     tmp = target.with_name(target.name + ".tmp")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -181,7 +181,7 @@ def _unpack(source: Any, downloaded: Path, target: Path) -> None:
 
 
 def fetch(
-    name_or_source: Any,
+    name_or_source: str | DataSource,
     *,
     folder: str | Path | None = None,
     progressbar: bool = True,

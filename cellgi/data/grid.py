@@ -26,7 +26,7 @@ alleles merged, reciprocal measurements merged, self pairs dropped, every count 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Sequence, TypeGuard
 
 import numpy as np
 import torch
@@ -50,7 +50,7 @@ def _searchsorted(sorted_seq: Tensor, values: Tensor, right: bool = False) -> Te
     return torch.searchsorted(sorted_seq, values, right=right)
 
 
-def is_grid(ds: Any) -> bool:
+def is_grid(ds: object) -> TypeGuard[GridDataset]:
     """Whether ``ds`` is a :class:`GridDataset`."""
     return isinstance(ds, GridDataset)
 
@@ -267,7 +267,7 @@ def dataset_from_state(state: dict[str, Any]) -> Any:
     return PerturbationDataset.from_state_dict(state)
 
 
-def deleted_genes(ds: Any, indices: Tensor) -> Tensor:
+def deleted_genes(ds: GridDataset | PerturbationDataset, indices: Tensor) -> Tensor:
     """Sorted distinct genes deleted by the samples ``indices`` of a grid or a perturbation data set."""
     if is_grid(ds):
         return ds.genes_in(indices)

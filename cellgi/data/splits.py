@@ -47,6 +47,7 @@ from torch import Tensor
 
 from cellgi.data.errors import DataError
 from cellgi.fileio import atomic_open
+from cellgi.data.grid import GridDataset
 from cellgi.data.perturbations import SPLIT_NAMES, PerturbationDataset
 
 __all__ = [
@@ -315,7 +316,7 @@ def make_splits(
     return SplitResult(splits, dropped, test_genes, val_genes)
 
 
-def sample_keys(ds: Any, gene_names: Sequence[str]) -> np.ndarray:
+def sample_keys(ds: PerturbationDataset | GridDataset, gene_names: Sequence[str]) -> np.ndarray:
     """One ``uint64`` per sample: a hash of the sample's sorted gene names (case-insensitive), the
     identity a saved split is kept by. ``ds`` provides ``sample_keys(gene_names)`` itself, or ``ptr`` and
     ``pert_idx`` (each sample's gene indices into ``gene_names``)."""
@@ -353,7 +354,7 @@ def _mix64(x: np.ndarray) -> np.ndarray:
         return x ^ (x >> np.uint64(31))
 
 
-def _identity(ds: Any, gene_names: Sequence[str]) -> dict[str, np.ndarray]:
+def _identity(ds: PerturbationDataset | GridDataset, gene_names: Sequence[str]) -> dict[str, np.ndarray]:
     """What :func:`save_splits` stores per sample so that a split survives an edited data file."""
     n = len(ds)
     source = getattr(ds, "source", None)
@@ -367,7 +368,7 @@ def _identity(ds: Any, gene_names: Sequence[str]) -> dict[str, np.ndarray]:
     }
 
 
-def save_splits(splits: dict[str, Tensor], path: str | Path, dataset: Any = None,
+def save_splits(splits: dict[str, Tensor], path: str | Path, dataset: PerturbationDataset | GridDataset | None = None,
                 gene_names: Sequence[str] | None = None) -> Path:
     """Write splits atomically: ``.npz`` (arrays) or ``.json`` (lists), chosen by the suffix.
 
@@ -436,7 +437,7 @@ def _where(sources: np.ndarray, source: np.ndarray, line: np.ndarray, i: int) ->
     return f"{name}:{int(line[i])}" if int(line[i]) > 0 else name
 
 
-def map_saved_splits(path: str | Path, dataset: Any, gene_names: Sequence[str]) -> SplitMapping:
+def map_saved_splits(path: str | Path, dataset: PerturbationDataset | GridDataset, gene_names: Sequence[str]) -> SplitMapping:
     """The splits saved in ``path`` expressed as indices into ``dataset`` (the data as it is now).
 
     Samples are matched by identity (:func:`sample_keys`; the k-th sample with a gene set then is the

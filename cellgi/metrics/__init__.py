@@ -7,7 +7,7 @@ them); everything else lives in :mod:`cellgi.metrics.interaction` and is importa
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 #: The default thresholds (Costanzo et al. 2016 epsilon cutoffs), by the field name that
 #: :class:`~cellgi.spec.training.MetricsSpec` gives each; the spec takes its defaults from here.
@@ -27,6 +27,24 @@ CLASSES: dict[str, tuple[str, str]] = {
 }
 
 
+class MetricSettings(Protocol):
+    """What the metrics read of a run's ``training.metrics`` (:class:`~cellgi.spec.training.MetricsSpec`,
+    which the spec layer above builds from these defaults): the class thresholds and whether weights count."""
+
+    @property
+    def strong_threshold(self) -> float: ...
+    @property
+    def negative_threshold(self) -> float: ...
+    @property
+    def negative_stringent_threshold(self) -> float: ...
+    @property
+    def positive_threshold(self) -> float: ...
+    @property
+    def positive_stringent_threshold(self) -> float: ...
+    @property
+    def weighted(self) -> bool: ...
+
+
 #: the names :mod:`cellgi.metrics.interaction` defines (its ``__all__``), importable from here on first use
 INTERACTION_NAMES = (
     "BASE_METRICS",
@@ -44,7 +62,7 @@ INTERACTION_NAMES = (
     "weighted_spearman",
 )
 
-__all__ = ["CLASSES", "DEFAULT_THRESHOLDS", "INTERACTION_NAMES", *INTERACTION_NAMES]
+__all__ = ["CLASSES", "DEFAULT_THRESHOLDS", "INTERACTION_NAMES", "MetricSettings", *INTERACTION_NAMES]
 
 
 def __getattr__(name: str) -> Any:

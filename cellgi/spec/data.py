@@ -5,7 +5,7 @@ Relative paths are resolved against ``data.root``, which itself is relative to t
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, TypeAdapter, model_validator
 
@@ -14,8 +14,10 @@ from cellgi.spec.base import StrictModel, component, data_format, resolve_type
 __all__ = [
     "DataSpec",
     "GeneListSpec",
+    "GraphEntryBase",
     "GraphSpec",
     "NeutralSamplingSpec",
+    "ScreenEntryBase",
     "ScreenSpec",
     "SplitSpec",
     "SyntheticSpec",
@@ -50,7 +52,7 @@ class GeneListSpec(StrictModel):
         return self
 
 
-class _GraphBase(StrictModel):
+class GraphEntryBase(StrictModel):
     """Fields every ``data.graphs`` entry has, whatever its format."""
 
     name: str = Field(description="edge type name, e.g. physical, regulatory, string_coexpression")
@@ -61,25 +63,29 @@ class _GraphBase(StrictModel):
     duplicates: Literal["merge_max", "merge_mean", "error"] = Field(
         "merge_max", description="policy for repeated edges (counted and reported)"
     )
+    if TYPE_CHECKING:  # the model built for each format adds it (``Literal[<format name>]``), with its params
+        format: str
 
 
 #: a ``data.graphs`` entry: the shared fields above plus those of its ``format`` (a ``graph_format``
 #: component: built-in readers in cellgi/data/readers/, or a plugin); the union is assembled after
 #: plugin discovery like the model's component slots
-GraphSpec = data_format("graph_format", _GraphBase)
+GraphSpec = data_format("graph_format", GraphEntryBase)
 
 
-class _ScreenBase(StrictModel):
+class ScreenEntryBase(StrictModel):
     """Fields every ``data.screens`` entry has, whatever its format."""
 
     path: str
     duplicates: Literal["keep_all", "mean", "first", "error"] = Field(
         "mean", description="policy for repeated measurements of the same gene set"
     )
+    if TYPE_CHECKING:  # the model built for each format adds it (``Literal[<format name>]``), with its params
+        format: str
 
 
 #: a ``data.screens`` entry: the shared fields above plus those of its ``format`` (``screen_format``)
-ScreenSpec = data_format("screen_format", _ScreenBase)
+ScreenSpec = data_format("screen_format", ScreenEntryBase)
 
 
 def _entry(tp: Any, fields: dict[str, Any]) -> Any:

@@ -31,18 +31,12 @@ class MetricSettings(Protocol):
     """What the metrics read of a run's ``training.metrics`` (:class:`~cellgi.spec.training.MetricsSpec`,
     which the spec layer above builds from these defaults): the class thresholds and whether weights count."""
 
-    @property
-    def strong_threshold(self) -> float: ...
-    @property
-    def negative_threshold(self) -> float: ...
-    @property
-    def negative_stringent_threshold(self) -> float: ...
-    @property
-    def positive_threshold(self) -> float: ...
-    @property
-    def positive_stringent_threshold(self) -> float: ...
-    @property
-    def weighted(self) -> bool: ...
+    strong_threshold: float
+    negative_threshold: float
+    negative_stringent_threshold: float
+    positive_threshold: float
+    positive_stringent_threshold: float
+    weighted: bool
 
 
 #: the names :mod:`cellgi.metrics.interaction` defines (its ``__all__``), importable from here on first use

@@ -62,16 +62,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run_summary(args: argparse.Namespace) -> int:
     from cellgi.data.build import build_data
     from cellgi.data.errors import DataError
-    from cellgi.cli.spec import load_spec_arg, missing_data_root
-    from cellgi.spec import SpecError
+    from cellgi.cli.spec import load_spec_or_report, missing_data_root
 
-    try:
-        spec = load_spec_arg(args.spec, args.overrides)
-    except SpecError as exc:
-        print(exc.render(), file=sys.stderr)
-        return 2
-    except (OSError, LookupError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    spec = load_spec_or_report(args.spec, args.overrides)
+    if spec is None:
         return 2
     hint = missing_data_root(args.spec, spec)
     if hint:

@@ -16,7 +16,7 @@ Nothing per sample is a Python object, so 100,000 samples take a few MB. Batches
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 import torch
@@ -157,7 +157,7 @@ class PerturbationDataset(SampleCounts, torch.utils.data.Dataset):
         self,
         indices: Sequence[int] | Tensor,
         *,
-        y_transform: Any | None = None,
+        y_transform: Callable[[Tensor], Tensor] | None = None,
     ) -> PerturbationBatch:
         """A :class:`PerturbationBatch` of the given samples, built without per-sample Python work.
 

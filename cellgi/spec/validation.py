@@ -46,7 +46,7 @@ class Spec(StrictModel):
 #: :func:`validate_spec`; the checks that need more than the spec layer (building a model) live above it
 SpecCheck = Callable[[Spec, Located], object]
 
-_MODEL_CACHE: dict[Any, type[Spec]] = {}
+_MODEL_CACHE: dict[tuple[int, ...], type[Spec]] = {}
 
 
 def mentioned_types(data: Any) -> set[str]:

@@ -470,9 +470,10 @@ def _resolve_spec(spec_or_path: Any, overrides: Sequence[str]) -> Any:
 
     if isinstance(spec_or_path, (str, Path)):
         from cellgi.examples import resolve_spec_path
+        from cellgi.nn.memory import check_memory
         from cellgi.spec import load_spec
 
-        return load_spec(resolve_spec_path(spec_or_path), list(overrides))
+        return load_spec(resolve_spec_path(spec_or_path), list(overrides), checks=[check_memory])
     if isinstance(spec_or_path, Spec):
         return validate_with_overrides(spec_or_path.model_dump(mode="json"), list(overrides)) if overrides else spec_or_path
     if isinstance(spec_or_path, Mapping):

@@ -6,8 +6,13 @@ import argparse
 import json
 import os
 import sys
+import time
 
 from cellgi.registry import get_registry
+from cellgi.runtime import host_allocator_state
+
+# The work of a command is imported inside its functions, for startup time: building the parser imports
+# every command module, so a module-level import of torch or a layer below would slow every command.
 
 #: the bench's --precision choices (same names as ``training.trainer.precision``)
 PRECISIONS = ("32-true", "bf16-mixed")
@@ -155,7 +160,6 @@ def _emit_json(args: argparse.Namespace, report: dict) -> bool:
 
 def _run_screen(args: argparse.Namespace, aggs: list[str], scale: float, spec_model, say) -> int:
     from cellgi.apps.bench import BenchConfig, _device_name, screen_benchmark
-    from cellgi.runtime import host_allocator_state
 
     if args.screen_arrays < 1:
         print("error: --screen-arrays must be at least 1", file=sys.stderr)
@@ -166,8 +170,6 @@ def _run_screen(args: argparse.Namespace, aggs: list[str], scale: float, spec_mo
                           spec_model=spec_model, precision=args.precision)
         say(f"== aggregator {agg}")
         rows.append(screen_benchmark(cfg, args.screen_arrays, progress=say))
-    import time
-
     import torch
 
     report = {"device": _device_name(args.device), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
@@ -181,13 +183,10 @@ def _run_screen(args: argparse.Namespace, aggs: list[str], scale: float, spec_mo
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    import time
-
     import torch
 
     from cellgi.apps.bench import _device_name, predict_benchmark
     from cellgi.cli._common import load_on_device
-    from cellgi.runtime import host_allocator_state
 
     if args.pairs < 1 or args.plain_pairs < 1:
         print("error: --pairs and --plain-pairs must be at least 1", file=sys.stderr)

@@ -12,22 +12,25 @@ shipped example names (``spec example``). Nothing here imports torch.
 from __future__ import annotations
 
 import argparse
+import glob
+import os
 from typing import Any, Callable, Iterable
+
+from cellgi.examples import list_examples
+from cellgi.registry import ROLES, get_registry
+
+# The work of a command is imported inside its functions, for startup time: building the parser imports
+# every command module, so a module-level import of torch or a layer below would slow every command.
 
 __all__ = ["attach_completers", "component_names", "example_names", "override_keys", "spec_files"]
 
 
 def example_names(prefix: str = "", **_: Any) -> list[str]:
-    from cellgi.examples import list_examples
-
     return [e.name for e in list_examples() if e.name.startswith(prefix)]
 
 
 def spec_files(prefix: str = "", **kw: Any) -> list[str]:
     """``*.yaml``/``*.yml`` files and folders under the typed prefix, plus shipped example names."""
-    import glob
-    import os
-
     out = example_names(prefix)
     for p in glob.glob(os.path.expanduser(prefix) + "*"):
         if os.path.isdir(p):
@@ -38,15 +41,11 @@ def spec_files(prefix: str = "", **kw: Any) -> list[str]:
 
 
 def component_names(prefix: str = "", **_: Any) -> list[str]:
-    from cellgi.registry import ROLES, get_registry
-
     names = sorted({n for role in ROLES for n in get_registry(role).names()})
     return [n for n in names if n.startswith(prefix)]
 
 
 def _aggregators(prefix: str = "", **_: Any) -> list[str]:
-    from cellgi.registry import get_registry
-
     return [n for n in get_registry("aggregator").names() if n.startswith(prefix)]
 
 

@@ -6,12 +6,17 @@
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from cellgi.cli import command_group
+from cellgi.registry import UnknownComponentError
+
+# The work of a command is imported inside its functions, for startup time: building the parser imports
+# every command module, so a module-level import of torch or a layer below would slow every command.
 
 __all__ = ["add_parser", "run_get", "run_list", "run_summary"]
 
@@ -57,16 +62,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run_summary(args: argparse.Namespace) -> int:
     from cellgi.data.build import build_data
     from cellgi.data.errors import DataError
-    from cellgi.cli.spec import load_spec_arg, missing_data_root
-    from cellgi.spec import SpecError
+    from cellgi.cli.spec import load_spec_or_report, missing_data_root
 
-    try:
-        spec = load_spec_arg(args.spec, args.overrides)
-    except SpecError as exc:
-        print(exc.render(), file=sys.stderr)
-        return 2
-    except (OSError, LookupError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    spec = load_spec_or_report(args.spec, args.overrides)
+    if spec is None:
         return 2
     hint = missing_data_root(args.spec, spec)
     if hint:
@@ -188,8 +187,6 @@ def _size(n: int | None) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    import fnmatch
-
     from rich.console import Console
 
     from cellgi.data.sources import list_sources
@@ -227,7 +224,6 @@ def run_list(args: argparse.Namespace) -> int:
 def run_get(args: argparse.Namespace) -> int:
     from cellgi.data.fetch import DataSourceError, data_dir, fetch
     from cellgi.data.sources import get_source
-    from cellgi.registry import UnknownComponentError
 
     try:
         wanted = []

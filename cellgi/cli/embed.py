@@ -15,6 +15,9 @@ from pathlib import Path
 from cellgi.cli._common import add_model_command
 from cellgi.errors import CellgiError
 
+# The work of a command is imported inside its functions, for startup time: building the parser imports
+# every command module, so a module-level import of torch or a layer below would slow every command.
+
 __all__ = ["FORMATS", "add_parser", "run", "write_embeddings"]
 
 FORMATS = (".tsv", ".parquet", ".h5ad")

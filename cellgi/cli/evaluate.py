@@ -14,6 +14,9 @@ from typing import Any
 
 from cellgi.cli._common import add_model_command
 
+# The work of a command is imported inside its functions, for startup time: building the parser imports
+# every command module, so a module-level import of torch or a layer below would slow every command.
+
 __all__ = ["add_parser", "evaluate_file", "run"]
 
 

@@ -15,6 +15,12 @@ import sys
 from typing import Iterator, Sequence
 
 from cellgi import __version__
+from cellgi.errors import CellgiError
+from cellgi.fileio import describe_os_error
+from cellgi.runtime import passive_omp_wait_for, tune_host_allocator
+
+# The work of a command is imported inside its functions, for startup time: building the parser imports
+# every command module, so a module-level import of torch or a layer below would slow every command.
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -99,8 +105,6 @@ def _autocomplete(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 1 failure, 2 bad input)."""
-    from cellgi.errors import CellgiError
-
     parser = build_parser()
     _autocomplete(parser)
     try:
@@ -122,8 +126,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # a write (or read) the command did not foresee: one line, never a traceback
         if isinstance(exc, BrokenPipeError):
             raise  # the reader went away: entrypoint() ends quietly
-        from cellgi.fileio import describe_os_error
-
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"error: {where}{describe_os_error(exc)}", file=sys.stderr)
         return 1
@@ -131,8 +133,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def entrypoint() -> None:  # pragma: no cover - console script shim
     """The ``cellgi`` command: process-wide settings (:mod:`cellgi.runtime`), then :func:`main`."""
-    from cellgi.runtime import passive_omp_wait_for, tune_host_allocator
-
     passive_omp_wait_for(sys.argv[1:2])
     try:
         tune_host_allocator()

@@ -30,6 +30,9 @@ from cellgi.cli._common import Terminated, add_model_command, add_stream_options
 from cellgi.fileio import check_writable, replace_when_done
 from cellgi.apps.predict import predict_sets
 
+# The work of a command is imported inside its functions, for startup time: building the parser imports
+# every command module, so a module-level import of torch or a layer below would slow every command.
+
 __all__ = ["add_parser", "predict_gene_sets", "run"]
 
 #: kept for callers of the former name

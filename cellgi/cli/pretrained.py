@@ -12,6 +12,9 @@ import json
 
 from cellgi.cli import command_group
 
+# The work of a command is imported inside its functions, for startup time: building the parser imports
+# every command module, so a module-level import of torch or a layer below would slow every command.
+
 __all__ = ["add_parser", "run_build", "run_list", "run_path"]
 
 

@@ -19,6 +19,9 @@ import sys
 from cellgi.cli._common import Terminated, add_model_command, add_stream_options, load_on_device, sigterm_raises
 from cellgi.fileio import check_writable
 
+# The work of a command is imported inside its functions, for startup time: building the parser imports
+# every command module, so a module-level import of torch or a layer below would slow every command.
+
 __all__ = ["add_parser", "run"]
 
 

@@ -11,13 +11,23 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
+from cellgi import __version__
 from cellgi.cli import command_group
+from cellgi.examples import example_path, list_examples, resolve_spec_path
+from cellgi.fileio import check_writable, write_text_atomic
+
+if TYPE_CHECKING:
+    from cellgi.spec import Spec
+
+# The work of a command is imported inside its functions, for startup time: building the parser imports
+# every command module, so a module-level import of torch or a layer below would slow every command.
 
 __all__ = [
     "add_parser",
     "load_spec_arg",
+    "load_spec_or_report",
     "missing_data_root",
     "print_resolved",
     "run_example",
@@ -71,22 +81,39 @@ def trainer_flags(args: argparse.Namespace) -> list[Any]:
     return out
 
 
-def load_spec_arg(arg: str | Path, overrides: Sequence[Any] = ()) -> Any:
-    """Load a SPEC argument (a file, else a shipped example name) with ``overrides`` applied.
+def load_spec_arg(arg: str | Path, overrides: Sequence[Any] = ()) -> Spec:
+    """Load a SPEC argument (a file, else a shipped example name) with ``overrides`` applied, its sizes
+    checked against memory (:func:`cellgi.nn.memory.check_memory`) before any data is read.
 
-    Raises SpecError (invalid spec or override), LookupError (no such file or example), OSError.
+    Raises SpecError (invalid spec or override, too large for memory), LookupError (no such file or
+    example), OSError.
     """
-    from cellgi.examples import resolve_spec_path
+    from cellgi.nn.memory import check_memory
     from cellgi.spec import load_spec
 
     notes: list[str] = []
-    spec = load_spec(resolve_spec_path(arg), overrides, notes=notes)
+    spec = load_spec(resolve_spec_path(arg), overrides, notes=notes, checks=[check_memory])
     for line in notes:  # e.g. the parameters a type override dropped
         print(f"note: {line}", file=sys.stderr)
     return spec
 
 
-def missing_data_root(arg: str | Path, spec: Any) -> str | None:
+def load_spec_or_report(arg: str | Path, overrides: Sequence[Any] = (), *, snippet: bool = True) -> Spec | None:
+    """:func:`load_spec_arg` for a command: the spec, or None (exit status 2) after printing why to stderr
+    (the ``FILE:LINE`` issues, with the offending lines unless ``snippet=False``; a missing file or example
+    in one line)."""
+    from cellgi.spec import SpecError
+
+    try:
+        return load_spec_arg(arg, overrides)
+    except SpecError as exc:
+        print(exc.render(snippet=snippet), file=sys.stderr)
+    except (OSError, LookupError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    return None
+
+
+def missing_data_root(arg: str | Path, spec: Spec) -> str | None:
     """For a shipped example named by NAME whose ``data.root`` does not exist (a pip install has no
     data next to it): what to do, else None."""
     if Path(arg).is_file() or getattr(spec.data, "synthetic", None) is not None:
@@ -101,9 +128,8 @@ def missing_data_root(arg: str | Path, spec: Any) -> str | None:
     )
 
 
-def print_resolved(spec: Any, source: str | Path, overrides: Sequence[Any] = ()) -> None:
+def print_resolved(spec: Spec, source: str | Path, overrides: Sequence[Any] = ()) -> None:
     """``--print-config``: the resolved spec as YAML (loads back to the same spec)."""
-    from cellgi import __version__
     from cellgi.spec.overrides import dump_spec_yaml
 
     given = " ".join(o if isinstance(o, str) else o.label for o in overrides)
@@ -113,15 +139,8 @@ def print_resolved(spec: Any, source: str | Path, overrides: Sequence[Any] = ())
 
 # ------------------------------------------------------------------------------------------ commands
 def run_validate(args: argparse.Namespace) -> int:
-    from cellgi.spec import SpecError
-
-    try:
-        spec = load_spec_arg(args.file, args.overrides)
-    except SpecError as exc:
-        print(exc.render(snippet=not args.quiet), file=sys.stderr)
-        return 2
-    except (OSError, LookupError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    spec = load_spec_or_report(args.file, args.overrides, snippet=not args.quiet)
+    if spec is None:
         return 2
     if args.print_config:
         print_resolved(spec, args.file, args.overrides)
@@ -144,8 +163,6 @@ def run_schema(args: argparse.Namespace) -> int:
     from cellgi.spec import spec_json_schema
 
     if args.output:
-        from cellgi.fileio import check_writable
-
         check_writable(args.output, label="-o")
     text = json.dumps(spec_json_schema(), indent=2)
     if args.output:
@@ -158,8 +175,6 @@ def run_schema(args: argparse.Namespace) -> int:
 
 
 def run_example(args: argparse.Namespace) -> int:
-    from cellgi.examples import example_path, list_examples
-
     if args.name is None:
         examples = list_examples()
         if not examples:
@@ -179,8 +194,6 @@ def run_example(args: argparse.Namespace) -> int:
     if not args.output:
         sys.stdout.write(text)
         return 0
-    from cellgi.fileio import check_writable, write_text_atomic
-
     out = check_writable(args.output, label="-o")
     if out.exists() and not args.force:
         print(f"error: {out} exists; not overwritten (use --force)", file=sys.stderr)

@@ -7,6 +7,11 @@ import math
 import sys
 from typing import Any
 
+from cellgi.examples import resolve_spec_path
+
+# The work of a command is imported inside its functions, for startup time: building the parser imports
+# every command module, so a module-level import of torch or a layer below would slow every command.
+
 __all__ = ["add_parser", "run"]
 
 _EPILOG = """\
@@ -57,7 +62,6 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from cellgi.examples import resolve_spec_path
     from cellgi.experiments.sweep import SweepConfigError, run_sweep
     from cellgi.spec import SpecError
     from cellgi.training.runner import TrainingInterrupted

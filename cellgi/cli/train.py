@@ -9,6 +9,9 @@ import argparse
 import sys
 from pathlib import Path
 
+# The work of a command is imported inside its functions, for startup time: building the parser imports
+# every command module, so a module-level import of torch or a layer below would slow every command.
+
 __all__ = ["add_parser", "run"]
 
 _EPILOG = """\

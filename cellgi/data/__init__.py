@@ -1,6 +1,11 @@
 """The lazy data layer: a shared cell graph, perturbation samples as index sets, splits, batches.
 
-Entry point: :func:`build_data` (spec -> :class:`DataBundle`), cached on disk. See docs/data.md.
+Entry point: :func:`build_data` (spec -> :class:`DataBundle`, ``build.py``), cached on disk (``cache.py``).
+Below the model layer and above the spec (docs/architecture.md): the file-format readers (``readers/``),
+gene mapping (``genes.py``), the cell graph (``cellgraph.py``, ``graphs.py``), screens and genome-wide grids
+(``screens.py``, ``grid.py``), per-gene features (``features/``), splits and target normalisers, the batch
+iterator over gene sets (``batch.py``), the Lightning DataModule (``datamodule.py``, imported on first use
+here), the public data sources and their download (``sources.py``, ``fetch.py``). See docs/data.md.
 """
 
 from cellgi.data.batch import PerturbationBatch, collate_flat, collate_index_sets

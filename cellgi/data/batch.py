@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, fields
-from typing import Any, Iterable, Iterator, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:  # perturbations builds its batches with this module
+    from cellgi.data.perturbations import PerturbationDataset
 
 __all__ = [
     "PerturbationBatch",
@@ -180,7 +183,7 @@ def pad_sets(sets: Sequence[Sequence[int]] | Tensor) -> tuple[Tensor, Tensor]:
     return padded, mask
 
 
-def dataset_sets(dataset: Any, indices: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def dataset_sets(dataset: PerturbationDataset, indices: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """The gene sets of a :class:`~cellgi.data.perturbations.PerturbationDataset` (or its samples
     ``indices``) as ``padded [S, K]`` and ``mask [S, K]``."""
     sub = dataset if indices is None else dataset.subset(indices)

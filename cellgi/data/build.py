@@ -6,7 +6,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -15,6 +15,7 @@ from torch import Tensor
 from cellgi.data.cache import cache_dir, cache_key, read_cache, write_cache
 from cellgi.data.cellgraph import CellGraph, EdgeType
 from cellgi.data.errors import DataError
+from cellgi.data.features import compute_gene_features, feature_input_files, feature_report_lines
 from cellgi.data.genes import GeneMapper
 from cellgi.data.grid import GridDataset, dataset_from_state, is_grid, map_grid, uniform_sample
 from cellgi.data.graphs import graph_input_files, load_graph, read_raw_edges
@@ -24,10 +25,9 @@ from cellgi.data.readers import read_gene_list, read_sgd_features
 from cellgi.data.readers.sga_grid import RawGrid
 from cellgi.data.screens import map_screen, read_raw_screen, screen_input_files
 from cellgi.data.splits import make_splits
+from cellgi.data.synthetic import generate_dataset
 from cellgi.errors import resolve_path
-
-if TYPE_CHECKING:
-    from cellgi.spec.data import DataSpec
+from cellgi.spec.data import DataSpec, NeutralSamplingSpec
 
 __all__ = ["DataBundle", "DataReport", "build_data"]
 
@@ -120,7 +120,7 @@ class DataBundle:
     feature_report: list[dict[str, Any]] = field(default_factory=list)
     #: ``data.neutral_sampling`` of the spec (how a grid's epochs and baseline fits sample neutral pairs);
     #: not part of the processed data, set by :func:`build_data`
-    sampling: Any = None
+    sampling: NeutralSamplingSpec | None = None
 
     def state_dict(self) -> dict[str, Any]:
         """Tensors/strings/numbers only (``torch.load(weights_only=True)``-safe)."""
@@ -181,7 +181,7 @@ class _Progress:
             print(f"[data {time.perf_counter() - self.t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
 
-def _input_files(spec: Any) -> list[Path]:
+def _input_files(spec: DataSpec) -> list[Path]:
     if spec.synthetic is not None:
         return []
     root = spec.root
@@ -197,8 +197,6 @@ def _input_files(spec: Any) -> list[Path]:
     for ss in spec.screens:
         files += screen_input_files(ss, root)
     if getattr(spec, "features", None):
-        from cellgi.data.features import feature_input_files
-
         files += feature_input_files(spec.features, root)
     for f in files:
         if not f.is_file():
@@ -206,7 +204,7 @@ def _input_files(spec: Any) -> list[Path]:
     return files
 
 
-def _options(spec: Any) -> dict[str, Any]:
+def _options(spec: DataSpec) -> dict[str, Any]:
     d = spec.model_dump(mode="json")
     return {k: v for k, v in d.items() if k not in _LOADER_FIELDS}
 
@@ -261,9 +259,7 @@ def build_data(spec: DataSpec, *, progress: bool = True, cache: bool | None = No
     return bundle
 
 
-def _build_synthetic(spec: Any, say: _Progress) -> tuple[CellGraph, PerturbationDataset, DataReport, GeneMapper]:
-    from cellgi.data.synthetic import generate_dataset
-
+def _build_synthetic(spec: DataSpec, say: _Progress) -> tuple[CellGraph, PerturbationDataset, DataReport, GeneMapper]:
     say(f"generating synthetic data ({spec.synthetic.num_genes} genes, {spec.synthetic.num_samples} samples)")
     try:
         graph, ds, info = generate_dataset(spec.synthetic, target_names=spec.targets)
@@ -276,7 +272,7 @@ def _build_synthetic(spec: Any, say: _Progress) -> tuple[CellGraph, Perturbation
     return graph, ds, report, GeneMapper(graph.genes)
 
 
-def _make_mapper(spec: Any, raw_graphs: list, raw_screens: list, say: _Progress) -> GeneMapper:
+def _make_mapper(spec: DataSpec, raw_graphs: list, raw_screens: list, say: _Progress) -> GeneMapper:
     g = spec.genes
     root = spec.root
     if g is not None and g.source == "sgd_features":
@@ -312,7 +308,7 @@ def _make_mapper(spec: Any, raw_graphs: list, raw_screens: list, say: _Progress)
     return base.with_genes(genes) if base is not None else GeneMapper(genes)
 
 
-def _build_files(spec: Any, say: _Progress) -> tuple[CellGraph, PerturbationDataset, DataReport, GeneMapper]:
+def _build_files(spec: DataSpec, say: _Progress) -> tuple[CellGraph, PerturbationDataset, DataReport, GeneMapper]:
     root = spec.root
     report = DataReport(source="files")
     raw_graphs = []
@@ -376,7 +372,7 @@ def _build_files(spec: Any, say: _Progress) -> tuple[CellGraph, PerturbationData
     return graph, ds, report, mapper
 
 
-def _grid_screen(spec: Any, raw_screens: list, mapper: GeneMapper, report: DataReport) -> GridDataset:
+def _grid_screen(spec: DataSpec, raw_screens: list, mapper: GeneMapper, report: DataReport) -> GridDataset:
     """The one grid screen of a spec mapped to the gene list (counts into ``report.grid``)."""
     if len(raw_screens) != 1:
         raise DataError(f"a grid screen (format sga_grid) must be the only entry of data.screens; "
@@ -398,7 +394,7 @@ def _grid_screen(spec: Any, raw_screens: list, mapper: GeneMapper, report: DataR
     return load.dataset
 
 
-def _sample_eval(spec: Any, ds: Any, splits: dict[str, Tensor], report: DataReport, seed: int) -> None:
+def _sample_eval(spec: DataSpec, ds: PerturbationDataset | GridDataset, splits: dict[str, Tensor], report: DataReport, seed: int) -> None:
     """A grid's validation/test splits cut to fixed uniform samples when ``data.neutral_sampling`` asks."""
     ns = getattr(spec, "neutral_sampling", None)
     if ns is not None and not is_grid(ds) and "neutral_sampling" in getattr(spec, "model_fields_set", ()):
@@ -425,7 +421,7 @@ def _sample_eval(spec: Any, ds: Any, splits: dict[str, Tensor], report: DataRepo
             f"{k} {v['pairs']:,} of {v['of']:,} pairs" for k, v in evaluated.items()))
 
 
-def _build(spec: Any, say: _Progress) -> DataBundle:
+def _build(spec: DataSpec, say: _Progress) -> DataBundle:
     if spec.synthetic is not None:
         graph, ds, report, mapper = _build_synthetic(spec, say)
     else:
@@ -450,8 +446,6 @@ def _build(spec: Any, say: _Progress) -> DataBundle:
     }
     bundle = DataBundle(graph, ds, result.splits, norm, list(spec.targets), report, mapper)
     if getattr(spec, "features", None):
-        from cellgi.data.features import compute_gene_features, feature_report_lines
-
         say(f"computing {len(spec.features)} per-gene feature source(s)")
         root = spec.root if spec.synthetic is None else "."
         bundle.gene_features, bundle.feature_names, bundle.feature_report = compute_gene_features(

@@ -14,11 +14,14 @@ Conventions:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal
+from typing import TYPE_CHECKING, Any, Iterable, Literal
 
 import numpy as np
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:  # imported by to_hetero_data when used: PyG takes seconds to import
+    from torch_geometric.data import HeteroData
 
 __all__ = ["CellGraph", "DuplicateEdgeError", "EdgeStats", "EdgeType", "normalize_edges"]
 
@@ -282,12 +285,12 @@ class CellGraph:
             types[name] = EdgeType(name, bool(directed), out_ei, out_w)
         return cls(list(genes), types)
 
-    def to_hetero_data(self):  # -> torch_geometric.data.HeteroData
+    def to_hetero_data(self) -> HeteroData:
         """The graph as PyG ``HeteroData`` with node type ``gene`` and one edge type per graph.
 
         Each edge store carries ``edge_index``, ``edge_weight`` (when weighted) and ``directed``.
         """
-        from torch_geometric.data import HeteroData
+        from torch_geometric.data import HeteroData  # imported here for startup time: PyG takes seconds
 
         data = HeteroData()
         data["gene"].num_nodes = self.num_nodes
@@ -301,7 +304,7 @@ class CellGraph:
         return data
 
     @classmethod
-    def from_hetero_data(cls, data: Any, genes: list[str] | None = None) -> "CellGraph":
+    def from_hetero_data(cls, data: HeteroData, genes: list[str] | None = None) -> "CellGraph":
         """Inverse of :meth:`to_hetero_data`. ``genes`` defaults to the stored ``node_names``.
 
         Edge stores without a ``directed`` attribute are taken as directed (stored as they are).

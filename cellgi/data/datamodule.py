@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from cellgi.data.batch import PerturbationBatch
 from cellgi.data.build import DataBundle, build_data
 from cellgi.data.cellgraph import CellGraph
+from cellgi.data.grid import is_grid
 from cellgi.data.normalize import TargetNormalizer
 from cellgi.data.perturbations import PerturbationDataset
 
@@ -280,9 +281,8 @@ class CellDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         rank, world = self._rank()
         b = self._need()
-        from cellgi.data.grid import is_grid
-
         if is_grid(b.dataset):  # every listed pair plus a weighted share of the neutral ones, per epoch
+            # imported here to break a cycle: grid_sampler builds on this module's IndexBatch
             from cellgi.data.grid_sampler import GridEpochSampler
 
             ns = b.sampling

@@ -13,6 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from cellgi.data.errors import DataError
+
 __all__ = ["GeneMapper", "UnmappedLog", "REASON_AMBIGUOUS", "REASON_NOT_IN_GENES", "REASON_UNKNOWN"]
 
 REASON_UNKNOWN = "unknown identifier"
@@ -58,8 +60,6 @@ class GeneMapper:
             first = self._upper.get(g.upper())
             self._upper[g.upper()] = g
             if first is not None:  # 'YAL001C' and 'yal001c' (or a repeat) would become two nodes of one gene
-                from cellgi.data.errors import DataError
-
                 what = "twice" if first == g else f"twice, as {first!r} and {g!r} (names are compared ignoring case)"
                 raise DataError(f"the gene list names gene {g!r} {what}")
         self.names: dict[str, str] = {k.upper(): v for k, v in (names or {}).items()}

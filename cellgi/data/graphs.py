@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -12,18 +12,19 @@ from cellgi.data.errors import DataError
 from cellgi.data.genes import GeneMapper, UnmappedLog
 from cellgi.data.readers import RawEdges
 from cellgi.data.readers.base import format_input_files, read_entry
+from cellgi.spec.data import GraphEntryBase
 
 __all__ = ["graph_input_files", "load_graph", "map_edges", "read_raw_edges"]
 
 
-def graph_input_files(spec: Any, root: str | Path) -> list[Path]:
+def graph_input_files(spec: GraphEntryBase, root: str | Path) -> list[Path]:
     """Every file a ``data.graphs`` entry reads (for cache keys): what its format declares."""
     return format_input_files("graph_format", spec, root)
 
 
-def read_raw_edges(spec: Any, root: str | Path) -> RawEdges:
+def read_raw_edges(spec: GraphEntryBase, root: str | Path) -> RawEdges:
     """Read a ``data.graphs`` entry with the reader of its format (built-in or plugin)."""
-    return read_entry("graph_format", spec, root)
+    return cast(RawEdges, read_entry("graph_format", spec, root))  # checked against GraphFormat.yields
 
 
 def map_edges(raw: RawEdges, mapper: GeneMapper, log: UnmappedLog) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -51,7 +52,7 @@ def map_edges(raw: RawEdges, mapper: GeneMapper, log: UnmappedLog) -> tuple[np.n
 
 
 def load_graph(
-    spec: Any, root: str | Path, mapper: GeneMapper, raw: RawEdges | None = None
+    spec: GraphEntryBase, root: str | Path, mapper: GeneMapper, raw: RawEdges | None = None
 ) -> tuple[EdgeType, UnmappedLog, dict[str, Any]]:
     """Read one ``data.graphs`` entry into an :class:`EdgeType` over ``mapper.genes``.
 

@@ -26,7 +26,7 @@ alleles merged, reciprocal measurements merged, self pairs dropped, every count 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, TypeGuard
 
 import numpy as np
 import torch
@@ -35,8 +35,11 @@ from torch import Tensor
 from cellgi.data.batch import PerturbationBatch, collate_flat
 from cellgi.data.errors import DataError
 from cellgi.data.genes import GeneMapper, UnmappedLog
-from cellgi.data.perturbations import PerturbationDataset
+from cellgi.data.perturbations import PerturbationDataset, SampleCounts
 from cellgi.data.readers.sga_grid import GRID_TARGET, RawGrid
+
+#: sample indices: a tensor, a list or another sequence of ints
+Indices = Tensor | Sequence[int]
 
 __all__ = ["GridDataset", "GridLoad", "deleted_genes", "grid_fit_rows", "is_grid", "map_grid", "uniform_sample"]
 
@@ -50,13 +53,13 @@ def _searchsorted(sorted_seq: Tensor, values: Tensor, right: bool = False) -> Te
     return torch.searchsorted(sorted_seq, values, right=right)
 
 
-def is_grid(ds: Any) -> bool:
+def is_grid(ds: object) -> TypeGuard[GridDataset]:
     """Whether ``ds`` is a :class:`GridDataset`."""
     return isinstance(ds, GridDataset)
 
 
 @dataclass(eq=False)
-class GridDataset(torch.utils.data.Dataset):
+class GridDataset(SampleCounts, torch.utils.data.Dataset):
     """Unordered gene pairs of a query x array grid with sparse listed targets (see the module doc).
 
     Indexing with an int gives ``(genes [2] long, y [T], weight)``; with a list/tensor of indices a
@@ -105,14 +108,6 @@ class GridDataset(torch.utils.data.Dataset):
         return int(self.row_ptr[-1])
 
     @property
-    def num_samples(self) -> int:
-        return len(self)
-
-    @property
-    def num_targets(self) -> int:
-        return len(self.target_names)
-
-    @property
     def num_listed(self) -> int:
         return int(self.keys.numel())
 
@@ -127,7 +122,7 @@ class GridDataset(torch.utils.data.Dataset):
         return int(sum(t.numel() * t.element_size() for t in ts))
 
     # -- index arithmetic ---------------------------------------------------------------------
-    def cells(self, indices: Any) -> tuple[Tensor, Tensor]:
+    def cells(self, indices: Indices) -> tuple[Tensor, Tensor]:
         """Grid cell ``(q [n], a [n])`` of each pair index (row and column in ``query_genes``/``array_genes``)."""
         idx = torch.as_tensor(indices, dtype=torch.int64).reshape(-1)
         q = _searchsorted(self.row_ptr[1:], idx, right=True)
@@ -137,7 +132,7 @@ class GridDataset(torch.utils.data.Dataset):
         """Pair index of cells ``(q, a)`` (each must hold a pair: ``a >= col_start[q]``)."""
         return self.row_ptr[q] + a - self.col_start[q]
 
-    def pairs(self, indices: Any) -> Tensor:
+    def pairs(self, indices: Indices) -> Tensor:
         """``[n, 2]`` gene indices (query gene, array gene) of the pairs."""
         q, a = self.cells(indices)
         return torch.stack([self.query_genes[q], self.array_genes[a]], 1)
@@ -148,11 +143,11 @@ class GridDataset(torch.utils.data.Dataset):
         pos = _searchsorted(self.keys, idx).clamp_max(self.keys.numel() - 1)
         return self.keys[pos] == idx, pos
 
-    def listed(self, indices: Any) -> Tensor:
+    def listed(self, indices: Indices) -> Tensor:
         """``[n]`` bool: whether each pair is listed (measured) rather than neutral."""
         return self._lookup(torch.as_tensor(indices, dtype=torch.int64).reshape(-1))[0]
 
-    def targets(self, indices: Any) -> Tensor:
+    def targets(self, indices: Indices) -> Tensor:
         """``[n, T]`` targets of the pairs: the listed value, else the neutral value."""
         idx = torch.as_tensor(indices, dtype=torch.int64).reshape(-1)
         hit, pos = self._lookup(idx)
@@ -219,7 +214,7 @@ class GridDataset(torch.utils.data.Dataset):
         """``[P, 2]`` gene pairs of the whole grid (materialised: 16 bytes per pair)."""
         return self.pairs(torch.arange(len(self)))
 
-    def genes_in(self, indices: Any) -> Tensor:
+    def genes_in(self, indices: Indices) -> Tensor:
         """Sorted distinct genes of the given pairs (computed from the cells, not per pair)."""
         q, a = self.cells(indices)
         return torch.unique(torch.cat([self.query_genes[torch.unique(q)], self.array_genes[torch.unique(a)]]))
@@ -230,7 +225,7 @@ class GridDataset(torch.utils.data.Dataset):
             return self.genes_of(i), self.targets(torch.tensor([i]))[0], torch.tensor(1.0)
         return self.batch(index)
 
-    def batch(self, indices: Any, *, y_transform: Any | None = None) -> PerturbationBatch:
+    def batch(self, indices: Indices, *, y_transform: Callable[[Tensor], Tensor] | None = None) -> PerturbationBatch:
         """A batch of the given pairs: genes by arithmetic, targets by lookup."""
         idx = torch.as_tensor(indices, dtype=torch.int64).reshape(-1)
         if idx.numel() == 0:
@@ -241,7 +236,7 @@ class GridDataset(torch.utils.data.Dataset):
         ptr = torch.arange(0, 2 * idx.numel() + 1, 2, dtype=torch.int64)
         return collate_flat(self.pairs(idx).reshape(-1), ptr, y, None, idx)
 
-    def subset(self, indices: Any) -> PerturbationDataset:
+    def subset(self, indices: Indices) -> PerturbationDataset:
         """The given pairs as a (materialised) :class:`PerturbationDataset`: for a sample of the grid."""
         idx = torch.as_tensor(indices, dtype=torch.int64).reshape(-1)
         return PerturbationDataset(
@@ -275,7 +270,7 @@ def dataset_from_state(state: dict[str, Any]) -> Any:
     return PerturbationDataset.from_state_dict(state)
 
 
-def deleted_genes(ds: Any, indices: Tensor) -> Tensor:
+def deleted_genes(ds: GridDataset | PerturbationDataset, indices: Tensor) -> Tensor:
     """Sorted distinct genes deleted by the samples ``indices`` of a grid or a perturbation data set."""
     if is_grid(ds):
         return ds.genes_in(indices)

@@ -26,6 +26,7 @@ from torch import Tensor
 from torch.utils.data import Sampler
 
 from cellgi.data.datamodule import IndexBatch, _check
+from cellgi.data.grid import GridDataset
 
 __all__ = ["GridEpochSampler"]
 
@@ -41,7 +42,7 @@ class GridEpochSampler(Sampler[IndexBatch]):
         seed, rank, world_size: as :class:`~cellgi.data.datamodule.TrainShardSampler`.
     """
 
-    def __init__(self, dataset: Any, train_idx: Tensor, batch_size: int, *, share: float = 1.0, seed: int = 0,
+    def __init__(self, dataset: GridDataset, train_idx: Tensor, batch_size: int, *, share: float = 1.0, seed: int = 0,
                  rank: int = 0, world_size: int = 1):
         _check(batch_size, rank, world_size)
         if not 0 < share <= 1:

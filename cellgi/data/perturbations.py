@@ -16,7 +16,7 @@ Nothing per sample is a Python object, so 100,000 samples take a few MB. Batches
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 import torch
@@ -29,6 +29,7 @@ __all__ = [
     "SPLIT_NAMES",
     "DuplicateStats",
     "PerturbationDataset",
+    "SampleCounts",
     "concat_datasets",
     "merge_duplicates",
 ]
@@ -45,8 +46,25 @@ def _kind_of_sizes(sizes: np.ndarray) -> np.ndarray:
     return kind
 
 
+class SampleCounts:
+    """Sizes that a data set of samples answers from its length and its target columns (the base of
+    :class:`PerturbationDataset` and :class:`~cellgi.data.grid.GridDataset`)."""
+
+    target_names: list[str]
+
+    @property
+    def num_samples(self) -> int:
+        """Number of samples (``len``)."""
+        return len(self)  # type: ignore[arg-type]
+
+    @property
+    def num_targets(self) -> int:
+        """Number of target columns."""
+        return len(self.target_names)
+
+
 @dataclass(eq=False)
-class PerturbationDataset(torch.utils.data.Dataset):
+class PerturbationDataset(SampleCounts, torch.utils.data.Dataset):
     """Index sets of deleted genes (1..k per sample) with targets, stored flat (see module doc).
 
     Indexing with an int gives ``(genes [k] long, y [T], weight)``; with a list/tensor of indices it
@@ -97,14 +115,6 @@ class PerturbationDataset(torch.utils.data.Dataset):
         return int(self.ptr.numel() - 1)
 
     @property
-    def num_samples(self) -> int:
-        return len(self)
-
-    @property
-    def num_targets(self) -> int:
-        return len(self.target_names)
-
-    @property
     def set_sizes(self) -> Tensor:
         """``[S]`` number of deleted genes per sample."""
         return self.ptr[1:] - self.ptr[:-1]
@@ -147,7 +157,7 @@ class PerturbationDataset(torch.utils.data.Dataset):
         self,
         indices: Sequence[int] | Tensor,
         *,
-        y_transform: Any | None = None,
+        y_transform: Callable[[Tensor], Tensor] | None = None,
     ) -> PerturbationBatch:
         """A :class:`PerturbationBatch` of the given samples, built without per-sample Python work.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import numpy as np
 import torch
@@ -15,18 +15,21 @@ from cellgi.data.genes import GeneMapper, UnmappedLog
 from cellgi.data.perturbations import DuplicateStats, PerturbationDataset, merge_duplicates
 from cellgi.data.readers import RawScreen
 from cellgi.data.readers.base import format_input_files, read_entry
+from cellgi.data.readers.sga_grid import RawGrid
+from cellgi.spec.data import ScreenEntryBase, screen_entry
 
 __all__ = ["ScreenLoad", "load_screen", "map_screen", "read_raw_screen", "screen_input_files"]
 
 
-def screen_input_files(spec: Any, root: str | Path) -> list[Path]:
+def screen_input_files(spec: ScreenEntryBase, root: str | Path) -> list[Path]:
     """Every file a ``data.screens`` entry reads (for cache keys): what its format declares."""
     return format_input_files("screen_format", spec, root)
 
 
-def read_raw_screen(spec: Any, root: str | Path) -> RawScreen:
-    """Read a ``data.screens`` entry with the reader of its format (built-in or plugin)."""
-    return read_entry("screen_format", spec, root)
+def read_raw_screen(spec: ScreenEntryBase, root: str | Path) -> RawScreen | RawGrid:
+    """Read a ``data.screens`` entry with the reader of its format (built-in or plugin): rows, or a grid
+    (``sga_grid``)."""
+    return cast("RawScreen | RawGrid", read_entry("screen_format", spec, root))  # checked against its yields
 
 
 @dataclass
@@ -145,7 +148,7 @@ def map_screen(
 
 
 def load_screen(
-    spec: Any,
+    spec: ScreenEntryBase | dict[str, Any],
     mapper: GeneMapper,
     target_names: Sequence[str],
     root: str | Path = ".",
@@ -159,8 +162,6 @@ def load_screen(
         load.dataset, load.n_unmapped, load.reasons
     """
     if isinstance(spec, dict):
-        from cellgi.spec.data import screen_entry
-
         try:
             spec = screen_entry(spec)
         except Exception as exc:  # noqa: BLE001 - pydantic ValidationError, shown in words

@@ -47,6 +47,7 @@ from torch import Tensor
 
 from cellgi.data.errors import DataError
 from cellgi.fileio import atomic_open
+from cellgi.data.grid import GridDataset
 from cellgi.data.perturbations import SPLIT_NAMES, PerturbationDataset
 
 __all__ = [
@@ -199,24 +200,38 @@ def _gene_folds(ds: PerturbationDataset, rng: np.random.Generator, num_folds: in
     n = len(ds)
     samples_of, gptr, genes = _incidence(ds)
     test_g, val_g = _fold_genes(np.diff(gptr), n, rng, num_folds, fold, val_fraction, shared_gene_fraction)
-    label = np.zeros(ds.num_genes, dtype=np.int64)
-    label[val_g] = 1
-    label[test_g] = 2
+    label = _gene_labels(ds.num_genes, test_g, val_g)
     sample = np.repeat(np.arange(n), ds.set_sizes.numpy())
     n_test = np.bincount(sample, weights=(label[genes] == 2), minlength=n).astype(np.int64)
     n_val_s = np.bincount(sample, weights=(label[genes] == 1), minlength=n).astype(np.int64)
-    mixed = (n_test > 0) & (n_val_s > 0)
+    split, mixed = _split_by_held_out(n_test, n_val_s)
+    return split, mixed, test_g.tolist(), val_g.tolist()
+
+
+def _gene_labels(num_genes: int, test_g: np.ndarray, val_g: np.ndarray) -> np.ndarray:
+    """``[N]`` label of each gene: 0 training, 1 validation, 2 test."""
+    label = np.zeros(num_genes, dtype=np.int8)
+    label[val_g] = 1
+    label[test_g] = 2
+    return label
+
+
+def _split_by_held_out(n_test: np.ndarray, n_val: np.ndarray) -> tuple[dict[str, np.ndarray], int]:
+    """Samples by their count of test and validation genes: ``train`` (neither), ``val`` (validation genes
+    only), ``test`` (test genes only) and its parts with one and with two or more test genes; a sample with
+    both kinds is in no split (returned: how many)."""
+    mixed = (n_test > 0) & (n_val > 0)
     split = {
-        "train": np.flatnonzero((n_test == 0) & (n_val_s == 0)),
-        "val": np.flatnonzero((n_val_s > 0) & (n_test == 0)),
+        "train": np.flatnonzero((n_test == 0) & (n_val == 0)),
+        "val": np.flatnonzero((n_val > 0) & (n_test == 0)),
         "test": np.flatnonzero((n_test > 0) & ~mixed),
         "test_one_unseen": np.flatnonzero((n_test == 1) & ~mixed),
         "test_two_unseen": np.flatnonzero((n_test >= 2) & ~mixed),
     }
-    return split, int(mixed.sum()), test_g.tolist(), val_g.tolist()
+    return split, int(mixed.sum())
 
 
-def _grid_split(ds, kind: str, fractions: Sequence[float], rng: np.random.Generator, num_folds: int, fold: int,
+def _grid_split(ds: GridDataset, kind: str, fractions: Sequence[float], rng: np.random.Generator, num_folds: int, fold: int,
                 val_fraction: float, shared_gene_fraction: float):
     """Splits of a :class:`~cellgi.data.grid.GridDataset` from gene labels over its ``[Q, A]`` cells: the same
     rules as for a flat data set, without materialising the pairs."""
@@ -231,25 +246,16 @@ def _grid_split(ds, kind: str, fractions: Sequence[float], rng: np.random.Genera
     np.add.at(touched, ds.query_genes.numpy(), row_len)
     np.add.at(touched, ds.array_genes.numpy(), col_len)
     test_g, val_g = _fold_genes(touched, n, rng, num_folds, fold, val_fraction, shared_gene_fraction)
-    label = np.zeros(ds.num_genes, dtype=np.int8)
-    label[val_g] = 1
-    label[test_g] = 2
+    label = _gene_labels(ds.num_genes, test_g, val_g)
     lq, la = torch.from_numpy(label)[ds.query_genes], torch.from_numpy(label)[ds.array_genes]
     n_test = ds.cell_select((lq == 2).to(torch.int8).unsqueeze(1) + (la == 2).to(torch.int8).unsqueeze(0)).numpy()
     n_val = ds.cell_select((lq == 1).to(torch.int8).unsqueeze(1) + (la == 1).to(torch.int8).unsqueeze(0)).numpy()
-    mixed = (n_test > 0) & (n_val > 0)
-    split = {
-        "train": np.flatnonzero((n_test == 0) & (n_val == 0)),
-        "val": np.flatnonzero((n_val > 0) & (n_test == 0)),
-        "test": np.flatnonzero((n_test > 0) & ~mixed),
-        "test_one_unseen": np.flatnonzero((n_test == 1) & ~mixed),
-        "test_two_unseen": np.flatnonzero((n_test >= 2) & ~mixed),
-    }
-    return split, int(mixed.sum()), test_g.tolist(), val_g.tolist()
+    split, mixed = _split_by_held_out(n_test, n_val)
+    return split, mixed, test_g.tolist(), val_g.tolist()
 
 
 def make_splits(
-    ds: PerturbationDataset,
+    ds: PerturbationDataset | GridDataset,
     kind: Literal["random", "gene_holdout", "strict_gene_holdout", "column", "gene_folds"] = "random",
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
     seed: int = 0,
@@ -270,7 +276,7 @@ def make_splits(
     dropped = 0
     test_genes: list[int] = []
     val_genes: list[int] = []
-    if getattr(ds, "keys", None) is not None and hasattr(ds, "cell_select"):  # a GridDataset: gene masks
+    if isinstance(ds, GridDataset):  # gene masks over the grid's cells
         if kind not in ("random", "gene_folds"):
             raise DataError(f"split kind {kind!r} is not available for a grid screen (sga_grid); "
                             "use gene_folds (genes held out) or random")
@@ -315,7 +321,7 @@ def make_splits(
     return SplitResult(splits, dropped, test_genes, val_genes)
 
 
-def sample_keys(ds: Any, gene_names: Sequence[str]) -> np.ndarray:
+def sample_keys(ds: PerturbationDataset | GridDataset, gene_names: Sequence[str]) -> np.ndarray:
     """One ``uint64`` per sample: a hash of the sample's sorted gene names (case-insensitive), the
     identity a saved split is kept by. ``ds`` provides ``sample_keys(gene_names)`` itself, or ``ptr`` and
     ``pert_idx`` (each sample's gene indices into ``gene_names``)."""
@@ -353,7 +359,7 @@ def _mix64(x: np.ndarray) -> np.ndarray:
         return x ^ (x >> np.uint64(31))
 
 
-def _identity(ds: Any, gene_names: Sequence[str]) -> dict[str, np.ndarray]:
+def _identity(ds: PerturbationDataset | GridDataset, gene_names: Sequence[str]) -> dict[str, np.ndarray]:
     """What :func:`save_splits` stores per sample so that a split survives an edited data file."""
     n = len(ds)
     source = getattr(ds, "source", None)
@@ -367,7 +373,7 @@ def _identity(ds: Any, gene_names: Sequence[str]) -> dict[str, np.ndarray]:
     }
 
 
-def save_splits(splits: dict[str, Tensor], path: str | Path, dataset: Any = None,
+def save_splits(splits: dict[str, Tensor], path: str | Path, dataset: PerturbationDataset | GridDataset | None = None,
                 gene_names: Sequence[str] | None = None) -> Path:
     """Write splits atomically: ``.npz`` (arrays) or ``.json`` (lists), chosen by the suffix.
 
@@ -436,7 +442,7 @@ def _where(sources: np.ndarray, source: np.ndarray, line: np.ndarray, i: int) ->
     return f"{name}:{int(line[i])}" if int(line[i]) > 0 else name
 
 
-def map_saved_splits(path: str | Path, dataset: Any, gene_names: Sequence[str]) -> SplitMapping:
+def map_saved_splits(path: str | Path, dataset: PerturbationDataset | GridDataset, gene_names: Sequence[str]) -> SplitMapping:
     """The splits saved in ``path`` expressed as indices into ``dataset`` (the data as it is now).
 
     Samples are matched by identity (:func:`sample_keys`; the k-th sample with a gene set then is the
@@ -467,7 +473,7 @@ def map_saved_splits(path: str | Path, dataset: Any, gene_names: Sequence[str]) 
     if keys_old.size == n_now and np.array_equal(keys_old, keys_now):
         return SplitMapping({k: torch.from_numpy(raw[k].astype(np.int64)) for k in names}, unchanged=True)
 
-    import pandas as pd
+    import pandas as pd  # imported here for startup time (~0.8 s): only remapping saved splits needs it
 
     code = np.full(keys_old.size, -1, dtype=np.int64)  # split of each old sample (-1: in none)
     for c, name in enumerate(SPLIT_NAMES):

@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import math
 import zlib
-from typing import TYPE_CHECKING, Iterable, Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 import torch
 
 from cellgi.data.cellgraph import CellGraph, EdgeType, normalize_edges
 from cellgi.data.perturbations import PerturbationDataset
-
-if TYPE_CHECKING:
-    from cellgi.spec.data import SyntheticSpec
+from cellgi.spec.data import SyntheticSpec
 
 __all__ = [
     "FIELD_HOPS",
@@ -396,9 +394,7 @@ def generate_dataset(
         graph part, the additive part and the noise (``graph_var_fraction``, ``additive_var_fraction``,
         ``noise_var_fraction``).
     """
-    from cellgi.spec.data import SyntheticSpec as _Spec
-
-    cfg = spec if spec is not None else _Spec()
+    cfg = spec if spec is not None else SyntheticSpec()
     names = list(target_names)
     unknown = [t for t in names if t not in SYNTHETIC_TARGETS]
     if unknown:

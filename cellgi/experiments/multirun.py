@@ -177,13 +177,14 @@ def run_grid(
     """
     from rich.console import Console
 
+    from cellgi.nn.memory import check_memory
     from cellgi.nn.model import NonFiniteError
     from cellgi.spec import load_spec
     from cellgi.training.runner import train
     from cellgi.training.runs import RunDirError, timestamp
 
     notes: list[str] = []
-    load = load or (lambda p, ovs: load_spec(p, list(ovs), notes=notes))
+    load = load or (lambda p, ovs: load_spec(p, list(ovs), notes=notes, checks=[check_memory]))
     specs = [load(spec_path, combo) for combo in grid]  # all validated before anything runs
     name = specs[0].name if specs else "multirun"
     out = Path(folder) if folder is not None else Path(runs_root) / name / f"multirun-{timestamp()}"

@@ -251,12 +251,13 @@ def run_sweep(
         ) from None
     from rich.console import Console
 
+    from cellgi.nn.memory import check_memory
     from cellgi.nn.model import NonFiniteError
     from cellgi.spec import load_spec
     from cellgi.spec.overrides import dump_spec_yaml
     from cellgi.training.runner import TrainingInterrupted, train
 
-    base = load_spec(spec_path, list(overrides))
+    base = load_spec(spec_path, list(overrides), checks=[check_memory])
     sweep = load_space(space) if space is not None else base.sweep
     if sweep is None:
         raise SweepConfigError(
@@ -291,7 +292,7 @@ def run_sweep(
     def objective(trial: Any) -> float:
         values = {k: _suggest(trial, k, p) for k, p in sweep.params.items()}
         # a sampled component type drops the old type's parameters by design: no note per trial
-        spec = load_spec(spec_path, [*overrides, *trial_overrides(values)], notes=[])
+        spec = load_spec(spec_path, [*overrides, *trial_overrides(values)], notes=[], checks=[check_memory])
         spec = spec.model_copy(update={"sweep": None})
         run_dir = folder / f"trial_{trial.number:04d}"
         trial.set_user_attr("run_dir", str(run_dir))
@@ -354,7 +355,7 @@ def run_sweep(
     if complete:
         bt = max(complete, key=lambda t: t.value) if direction == "maximize" else min(complete, key=lambda t: t.value)
         best_row = _row(bt, metric_key)
-        spec = load_spec(spec_path, [*overrides, *trial_overrides(dict(bt.params))], notes=[])
+        spec = load_spec(spec_path, [*overrides, *trial_overrides(dict(bt.params))], notes=[], checks=[check_memory])
         best_spec = folder / "best.yaml"
         head = (f"# best trial {bt.number} of study {name!r} ({metric} = {bt.value:.6g}); "
                 f"overrides: {' '.join(trial_overrides(dict(bt.params)))}\n")
@@ -367,12 +368,13 @@ def run_sweep(
 
 def _check_space(spec_path: str | Path, overrides: Sequence[str], sweep: Any) -> None:
     """Every range end and choice must make a valid spec (one key at a time), before any trial runs."""
+    from cellgi.nn.memory import check_memory
     from cellgi.spec import load_spec
 
     for key, p in sweep.params.items():
         candidates = p.choices if p.type == "categorical" else [p.low, p.high]
         for v in candidates:
-            load_spec(spec_path, [*overrides, *trial_overrides({key: v})], notes=[])
+            load_spec(spec_path, [*overrides, *trial_overrides({key: v})], notes=[], checks=[check_memory])
 
 
 def _write_table(path: Path, trials: list[TrialRow], keys: list[str], metric: str) -> None:

@@ -7,7 +7,7 @@ them); everything else lives in :mod:`cellgi.metrics.interaction` and is importa
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 #: The default thresholds (Costanzo et al. 2016 epsilon cutoffs), by the field name that
 #: :class:`~cellgi.spec.training.MetricsSpec` gives each; the spec takes its defaults from here.
@@ -27,10 +27,21 @@ CLASSES: dict[str, tuple[str, str]] = {
 }
 
 
-__all__ = [
+class MetricSettings(Protocol):
+    """What the metrics read of a run's ``training.metrics`` (:class:`~cellgi.spec.training.MetricsSpec`,
+    which the spec layer above builds from these defaults): the class thresholds and whether weights count."""
+
+    strong_threshold: float
+    negative_threshold: float
+    negative_stringent_threshold: float
+    positive_threshold: float
+    positive_stringent_threshold: float
+    weighted: bool
+
+
+#: the names :mod:`cellgi.metrics.interaction` defines (its ``__all__``), importable from here on first use
+INTERACTION_NAMES = (
     "BASE_METRICS",
-    "CLASSES",
-    "DEFAULT_THRESHOLDS",
     "METRICS",
     "STRONG_METRICS",
     "Fed",
@@ -43,12 +54,14 @@ __all__ = [
     "weighted_average_precision",
     "weighted_pearson",
     "weighted_spearman",
-]
+)
+
+__all__ = ["CLASSES", "DEFAULT_THRESHOLDS", "INTERACTION_NAMES", "MetricSettings", *INTERACTION_NAMES]
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from cellgi.metrics import interaction
+    if name in INTERACTION_NAMES:
+        from cellgi.metrics import interaction  # on first use, for startup time: it imports torch
 
         return getattr(interaction, name)
     raise AttributeError(f"module 'cellgi.metrics' has no attribute {name!r}")

@@ -40,25 +40,9 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import Metric
 
-from cellgi.metrics import CLASSES, DEFAULT_THRESHOLDS
+from cellgi.metrics import CLASSES, DEFAULT_THRESHOLDS, INTERACTION_NAMES, MetricSettings
 
-__all__ = [
-    "BASE_METRICS",
-    "CLASSES",
-    "DEFAULT_THRESHOLDS",
-    "METRICS",
-    "STRONG_METRICS",
-    "InteractionMetrics",
-    "Fed",
-    "MetricEntry",
-    "average_ranks",
-    "is_interaction_target",
-    "metric_key",
-    "weighted_auroc",
-    "weighted_average_precision",
-    "weighted_pearson",
-    "weighted_spearman",
-]
+__all__ = list(INTERACTION_NAMES)  # listed once, in the package (which loads this module on first use)
 
 _INTERACTION = re.compile(r"interaction|epsilon|tau", re.IGNORECASE)
 
@@ -415,7 +399,7 @@ class _TargetMetrics(nn.Module):
         return {k: out[k] for k in first + [k for k in out if k not in first]}
 
 
-def _thresholds(spec: Any | None, strong_threshold: float | None) -> dict[str, float]:
+def _thresholds(spec: MetricSettings | None, strong_threshold: float | None) -> dict[str, float]:
     def value(field: str) -> float:
         return float(DEFAULT_THRESHOLDS[field] if spec is None else getattr(spec, field))
 
@@ -444,7 +428,7 @@ class InteractionMetrics(nn.Module):
         target_names: Sequence[str],
         strong_threshold: float | None = None,
         *,
-        spec: Any | None = None,
+        spec: MetricSettings | None = None,
         sync: bool = True,
     ):
         super().__init__()
@@ -461,7 +445,7 @@ class InteractionMetrics(nn.Module):
         )
 
     @classmethod
-    def from_spec(cls, target_names: Sequence[str], spec: Any, *, sync: bool = True) -> "InteractionMetrics":
+    def from_spec(cls, target_names: Sequence[str], spec: MetricSettings, *, sync: bool = True) -> "InteractionMetrics":
         """Metrics with a run's ``training.metrics`` spec (thresholds, ``weighted``)."""
         return cls(target_names, spec=spec, sync=sync)
 

@@ -20,6 +20,7 @@ from typing import Any, Callable, Literal, TypedDict, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
+from cellgi import __version__
 from cellgi.registry import records as _records
 from cellgi.registry.errors import (
     ComponentBuildError,
@@ -189,8 +190,6 @@ _loading_provider: contextvars.ContextVar[tuple[str, str] | None] = contextvars.
 
 
 def _cellgi_version() -> str:
-    from cellgi import __version__
-
     return __version__
 
 

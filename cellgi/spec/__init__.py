@@ -1,5 +1,13 @@
 """Validated run specs: YAML in, a frozen pydantic :class:`Spec` out, errors as ``FILE:LINE: path: message``.
 
+Above the metrics and the registry, below the data (docs/architecture.md): YAML with each key's line
+(:mod:`~cellgi.spec.yamlio`), ``extends``/``include`` (:mod:`~cellgi.spec.compose`), ``key=value`` overrides
+(:mod:`~cellgi.spec.overrides`), the sections' models (:mod:`~cellgi.spec.data`, :mod:`~cellgi.spec.model`,
+:mod:`~cellgi.spec.training`, :mod:`~cellgi.spec.sweep`), the root :class:`Spec` and its validation
+(:mod:`~cellgi.spec.validation`), reading a file or text (:mod:`~cellgi.spec.loading`). A spec module builds
+nothing: a check that needs more (the memory estimate builds small models: :mod:`cellgi.nn.memory`) is
+passed in by the caller, ``load_spec(path, checks=[check_memory])``.
+
 Example::
 
     from cellgi.spec import load_spec
@@ -7,27 +15,13 @@ Example::
     spec.model.aggregator.type   # 'sum'
 """
 
-from __future__ import annotations
-
-import re
-from pathlib import Path
-from typing import Any, Sequence
-
-from pydantic import Field, ValidationError, field_validator
-
-from cellgi.errors import resolve_path
-from cellgi.registry import ROLES, PluginLoadError, get_registry
-from cellgi.spec.base import StrictModel, resolve_model
-from cellgi.spec.data import DataSpec
-from cellgi.spec.errors import SpecError, SpecIssue, issues_from_validation
-from cellgi.spec.model import ModelSpec
-from cellgi.spec.sweep import SweepSpec
-from cellgi.spec.training import TrainingSpec
-from cellgi.spec.compose import compose, load_composed
-from cellgi.spec.yamlio import Located, SpecSyntaxError, parse_yaml
+from cellgi.spec.errors import SpecError, SpecIssue
+from cellgi.spec.loading import load_spec, parse_spec
+from cellgi.spec.validation import Spec, SpecCheck, spec_json_schema, spec_model, validate_spec
 
 __all__ = [
     "Spec",
+    "SpecCheck",
     "SpecError",
     "SpecIssue",
     "load_spec",
@@ -36,154 +30,3 @@ __all__ = [
     "spec_model",
     "validate_spec",
 ]
-
-
-class Spec(StrictModel):
-    """A whole run: name, seed, data, model, training."""
-
-    name: str = Field(description="run name; runs go to runs/<name>/<timestamp>/")
-    seed: int = Field(0, ge=0, le=2**32 - 1, description="global seed (model init, data order)")
-    data: DataSpec
-    model: ModelSpec = Field(default_factory=ModelSpec)
-    training: TrainingSpec = Field(default_factory=TrainingSpec)
-    sweep: SweepSpec | None = Field(None, description="search space of `cellgi sweep` (training ignores it)")
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", v):
-            raise ValueError("use letters, digits, '_', '-' or '.' (it names a folder)")
-        return v
-
-
-_MODEL_CACHE: dict[Any, type[Spec]] = {}
-
-
-def _mentioned_types(data: Any) -> set[str]:
-    """Every string value of a ``type`` (component) or ``format`` (data format) key in the document."""
-    found: set[str] = set()
-    stack = [data]
-    while stack:
-        cur = stack.pop()
-        if isinstance(cur, dict):
-            for key in ("type", "format"):
-                t = cur.get(key)
-                if isinstance(t, str):
-                    found.add(t)
-            stack.extend(cur.values())
-        elif isinstance(cur, list):
-            stack.extend(cur)
-    return found
-
-
-def spec_model(names: set[str] | None = None, *, all_plugins: bool = False) -> type[Spec]:
-    """The :class:`Spec` class with component slots resolved against the registries.
-
-    ``names``: component names mentioned by a spec (their plugins are imported); ``all_plugins``
-    imports every installed plugin (for the JSON schema).
-    """
-    if all_plugins:
-        for role in ROLES:
-            get_registry(role).load_all()
-    regs = [get_registry(r) for r in ROLES]
-    mentioned = frozenset(n for n in (names or ()) if any(n in r.names() for r in regs))
-    for r in regs:  # load mentioned plugins before computing the cache key
-        for n in mentioned:
-            if n in r.names():
-                r.get(n)
-    key = tuple(r.generation for r in regs)
-    if key not in _MODEL_CACHE:
-        _MODEL_CACHE[key] = resolve_model(Spec, set(mentioned))  # type: ignore[assignment]
-    return _MODEL_CACHE[key]
-
-
-def validate_spec(data: Any, located: Located | None = None, *, base_dir: str | Path | None = None) -> Spec:
-    """Validate parsed spec data; raise :class:`SpecError` with positions when ``located`` is given."""
-    file = located.file if located else "<spec>"
-    if not isinstance(data, dict):
-        raise SpecError([SpecIssue(file, 1, "", "a spec must be a mapping with data/model/training sections")])
-    try:
-        cls = spec_model(_mentioned_types(data))
-    except PluginLoadError as exc:
-        loc = _find_type_loc(data, exc.name)
-        line = located.line_of(loc) if located and loc is not None else 1
-        if located is not None and loc is not None:
-            file = located.file_of(loc)
-        raise SpecError([SpecIssue(file, line, ".".join(map(str, loc or ())), str(exc))]) from None
-    try:
-        spec = cls.model_validate(data)
-    except ValidationError as exc:
-        raise SpecError(issues_from_validation(exc, data, located)) from None
-    if located is not None:  # a spec read from a file: sizes that cannot fit in memory fail here
-        from cellgi.spec.resources import check_memory
-
-        check_memory(spec, located)
-        from cellgi.spec.training import monitor_problems
-
-        problems = monitor_problems(spec)
-        if problems:
-            raise SpecError([SpecIssue(located.file, located.line_of(loc), ".".join(loc), msg,
-                                       located.snippet(located.line_of(loc))) for loc, msg in problems])
-    if base_dir is not None:
-        root = resolve_path(base_dir, spec.data.root)
-        if not Path(spec.data.root).is_absolute():  # relative (or ~), also from a spec in the current
-            root = root.resolve()  # folder ('spec.yaml', whose parent is '.'): made absolute once, here
-        spec = spec.model_copy(update={"data": spec.data.model_copy(update={"root": str(root)})})
-    return spec
-
-
-def _find_type_loc(data: Any, name: str, loc: tuple = ()) -> tuple | None:
-    if isinstance(data, dict):
-        for key in ("type", "format"):
-            if data.get(key) == name:
-                return loc + (key,)
-        items = data.items()
-    elif isinstance(data, list):
-        items = enumerate(data)
-    else:
-        return None
-    for k, v in items:
-        found = _find_type_loc(v, name, loc + (k,))
-        if found is not None:
-            return found
-    return None
-
-
-def parse_spec(
-    text: str, file: str = "<string>", *, base_dir: str | Path | None = None, overrides: Sequence[str] = ()
-) -> Spec:
-    """Validate a spec given as YAML text (``overrides``: see :mod:`cellgi.spec.overrides`)."""
-    try:
-        located = parse_yaml(text, file)
-        located = compose(located, Path(base_dir) if base_dir is not None else Path.cwd())
-    except SpecSyntaxError as exc:
-        raise SpecError([SpecIssue(exc.file, exc.line, "", exc.message)]) from None
-    if overrides:
-        from cellgi.spec.overrides import validate_with_overrides
-
-        return validate_with_overrides(located, overrides, base_dir=base_dir)
-    return validate_spec(located.data, located, base_dir=base_dir)
-
-
-def load_spec(path: str | Path, overrides: Sequence[str] = (), *, notes: list[str] | None = None) -> Spec:
-    """Read and validate a spec file. Relative ``data.root`` is taken from the file's folder.
-
-    ``overrides``: ``key.path=value`` strings applied before validation (:mod:`cellgi.spec.overrides`).
-    ``extends``/``include`` keys are resolved first (:mod:`cellgi.spec.compose`). ``notes``: receives
-    what overrides changed beyond their own key (see :func:`~cellgi.spec.overrides.validate_with_overrides`).
-    """
-    path = Path(path)
-    try:
-        located = load_composed(path)
-    except SpecSyntaxError as exc:
-        raise SpecError([SpecIssue(exc.file, exc.line, "", exc.message)]) from None
-    if overrides:
-        from cellgi.spec.overrides import validate_with_overrides
-
-        return validate_with_overrides(located, overrides, base_dir=path.parent, notes=notes)
-    return validate_spec(located.data, located, base_dir=path.parent)
-
-
-def spec_json_schema() -> dict[str, Any]:
-    """JSON Schema of the spec with every installed component (imports all plugins)."""
-    return spec_model(all_plugins=True).model_json_schema()

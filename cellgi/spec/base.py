@@ -63,7 +63,7 @@ def _format_model(entry: ComponentEntry, base: type[BaseModel]) -> type[BaseMode
     if key not in _FORMAT_MODELS:
         camel = "".join(p.capitalize() for p in entry.name.replace("-", "_").split("_"))
         _FORMAT_MODELS[key] = create_model(
-            f"{camel}{base.__name__.strip('_').removesuffix('Base')}Spec",
+            f"{camel}{base.__name__.strip('_').removesuffix('Base').removesuffix('Entry')}Spec",
             __base__=(entry.params, base),
             __module__=base.__module__,
             format=(Literal[entry.name], Field(description=f"{entry.role}: {entry.summary}")),  # type: ignore[valid-type]

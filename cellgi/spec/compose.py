@@ -33,7 +33,7 @@ __all__ = ["EXTENDS_KEY", "INCLUDE_KEY", "compose", "load_composed"]
 EXTENDS_KEY = "extends"
 INCLUDE_KEY = "include"
 
-Loc = tuple[Any, ...]
+Loc = tuple[str | int, ...]
 
 
 def _positions(loc: Located, prefix: Loc = ()) -> dict[Loc, tuple[str, int]]:

@@ -5,17 +5,19 @@ Relative paths are resolved against ``data.root``, which itself is relative to t
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, TypeAdapter, model_validator
 
-from cellgi.spec.base import StrictModel, component, data_format
+from cellgi.spec.base import StrictModel, component, data_format, resolve_type
 
 __all__ = [
     "DataSpec",
     "GeneListSpec",
+    "GraphEntryBase",
     "GraphSpec",
     "NeutralSamplingSpec",
+    "ScreenEntryBase",
     "ScreenSpec",
     "SplitSpec",
     "SyntheticSpec",
@@ -50,7 +52,7 @@ class GeneListSpec(StrictModel):
         return self
 
 
-class _GraphBase(StrictModel):
+class GraphEntryBase(StrictModel):
     """Fields every ``data.graphs`` entry has, whatever its format."""
 
     name: str = Field(description="edge type name, e.g. physical, regulatory, string_coexpression")
@@ -61,32 +63,32 @@ class _GraphBase(StrictModel):
     duplicates: Literal["merge_max", "merge_mean", "error"] = Field(
         "merge_max", description="policy for repeated edges (counted and reported)"
     )
+    if TYPE_CHECKING:  # the model built for each format adds it (``Literal[<format name>]``), with its params
+        format: str
 
 
 #: a ``data.graphs`` entry: the shared fields above plus those of its ``format`` (a ``graph_format``
 #: component: built-in readers in cellgi/data/readers/, or a plugin); the union is assembled after
 #: plugin discovery like the model's component slots
-GraphSpec = data_format("graph_format", _GraphBase)
+GraphSpec = data_format("graph_format", GraphEntryBase)
 
 
-class _ScreenBase(StrictModel):
+class ScreenEntryBase(StrictModel):
     """Fields every ``data.screens`` entry has, whatever its format."""
 
     path: str
     duplicates: Literal["keep_all", "mean", "first", "error"] = Field(
         "mean", description="policy for repeated measurements of the same gene set"
     )
+    if TYPE_CHECKING:  # the model built for each format adds it (``Literal[<format name>]``), with its params
+        format: str
 
 
 #: a ``data.screens`` entry: the shared fields above plus those of its ``format`` (``screen_format``)
-ScreenSpec = data_format("screen_format", _ScreenBase)
+ScreenSpec = data_format("screen_format", ScreenEntryBase)
 
 
 def _entry(tp: Any, fields: dict[str, Any]) -> Any:
-    from pydantic import TypeAdapter
-
-    from cellgi.spec.base import resolve_type
-
     fmt = fields.get("format")
     return TypeAdapter(resolve_type(tp, {fmt} if isinstance(fmt, str) else None)).validate_python(fields)
 

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from cellgi.errors import CellgiError
 from cellgi.registry import ROLES, get_registry
+from cellgi.spec.yamlio import Located
 
 __all__ = ["SpecError", "SpecIssue", "issues_from_validation"]
 
@@ -115,7 +116,7 @@ def _at(data: Any, loc: tuple) -> Any:
     return data
 
 
-def issues_from_validation(exc: ValidationError, data: Any, located: Any | None) -> list[SpecIssue]:
+def issues_from_validation(exc: ValidationError, data: Any, located: Located | None) -> list[SpecIssue]:
     """One :class:`SpecIssue` per distinct error, sorted by line."""
     file = located.file if located else "<spec>"
     seen: set[tuple[str, str]] = set()

@@ -23,13 +23,18 @@ from __future__ import annotations
 import copy
 import difflib
 import types
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Sequence, Union, get_args, get_origin
 
 import yaml
+from pydantic import BaseModel
 
+from cellgi.spec.base import ComponentSlot
 from cellgi.spec.errors import SpecError, SpecIssue
+from cellgi.spec.validation import Spec, SpecCheck, mentioned_types, spec_model, validate_spec
+from cellgi.spec.yamlio import Located, SpecSyntaxError, parse_yaml
 
 __all__ = [
     "SpecNote",
@@ -84,8 +89,6 @@ def _issue(label: str, path: str, message: str, number: int = 0) -> OverrideIssu
 
 def parse_override(text: str, number: int | None = None, *, label: str | None = None) -> Override:
     """Parse ``key.path=value``; raises :class:`SpecError` naming the argument."""
-    from cellgi.spec.yamlio import SpecSyntaxError, parse_yaml
-
     label = label or (f"override {number} ({text})" if number is not None else f"override ({text})")
     if text.startswith("~") and "=" not in text:
         key = text[1:].strip()
@@ -243,8 +246,6 @@ def _members(tp: Any) -> list[Any]:
 
 
 def _is_model(tp: Any) -> bool:
-    from pydantic import BaseModel
-
     return isinstance(tp, type) and issubclass(tp, BaseModel)
 
 
@@ -268,7 +269,7 @@ def _pick(tp: Any, node: Any) -> Any:
     return members[0] if len(members) == 1 else (models[0] if models else None)
 
 
-def valid_keys(spec_cls: Any, data: Any, loc: Sequence[str | int]) -> list[str] | None:
+def valid_keys(spec_cls: type[BaseModel], data: Any, loc: Sequence[str | int]) -> list[str] | None:
     """Field names allowed in the mapping at ``loc`` of ``data`` under ``spec_cls`` (None: unknown)."""
     tp: Any = spec_cls
     node: Any = data
@@ -299,7 +300,7 @@ def valid_keys(spec_cls: Any, data: Any, loc: Sequence[str | int]) -> list[str] 
     return None
 
 
-def _did_you_mean(spec_cls: Any, data: Any, path: str) -> str:
+def _did_you_mean(spec_cls: type[BaseModel], data: Any, path: str) -> str:
     segs: list[str | int] = [int(s) if s.isdigit() else s for s in path.split(".")]
     keys = valid_keys(spec_cls, data, segs[:-1])
     if not keys:
@@ -310,24 +311,22 @@ def _did_you_mean(spec_cls: Any, data: Any, path: str) -> str:
 
 
 def validate_with_overrides(
-    located: Any,
+    located: Located | dict[str, Any],
     overrides: Sequence[str | Override],
     *,
     base_dir: str | Path | None = None,
     cwd: str | Path | None = None,
     notes: list[str] | None = None,
-) -> Any:
+    checks: Sequence[SpecCheck] = (),
+) -> Spec:
     """Apply ``overrides`` to a parsed spec (:class:`~cellgi.spec.yamlio.Located` or plain data) and
     validate it; issues caused by an override are reported at that override.
 
     ``notes``: receives what the overrides changed beyond their own key (the parameters a ``type``
-    change dropped); without a list, each note is issued as a :class:`SpecNote` warning.
+    change dropped); without a list, each note is issued as a :class:`SpecNote` warning. ``checks``: run
+    on the validated spec (see :func:`~cellgi.spec.validate_spec`); their issues are placed as any other.
     """
-    import warnings
-
-    from cellgi.spec import _mentioned_types, spec_model, validate_spec
-
-    raw = located.data if hasattr(located, "lines") else located
+    raw = located.data if isinstance(located, Located) else located
     bad: list[SpecIssue] = []
     said: list[str] = []
     data, parsed = apply_overrides(raw, overrides, cwd=cwd, collect=bad, notes=said)
@@ -337,7 +336,7 @@ def validate_with_overrides(
         for line in said:
             warnings.warn(line, SpecNote, stacklevel=3)
     try:
-        spec = validate_spec(data, located if hasattr(located, "lines") else None, base_dir=base_dir)
+        spec = validate_spec(data, located if isinstance(located, Located) else None, base_dir=base_dir, checks=checks)
     except SpecError as exc:
         issues: list[SpecIssue] = list(bad)
         from_file: set[tuple[str, str]] | None = None  # the issues of the spec without the overrides
@@ -347,7 +346,7 @@ def validate_with_overrides(
                 # an issue at a section (a check of several keys, the memory estimate...) that the file
                 # alone does not have: the overrides caused it, the one inside that section (or the last)
                 if from_file is None:
-                    from_file = _issues_without_overrides(raw, located, base_dir)
+                    from_file = _issues_without_overrides(raw, located, base_dir, checks)
                 if (issue.path, issue.message) not in from_file:
                     inside = [o for o in parsed if o.covers(issue.path) or
                               ".".join(map(str, o.loc)).startswith(issue.path + "." if issue.path else "")]
@@ -358,7 +357,7 @@ def validate_with_overrides(
             msg = issue.message
             if msg.startswith("unknown key"):
                 try:
-                    msg += _did_you_mean(spec_model(_mentioned_types(data)), data, issue.path)
+                    msg += _did_you_mean(spec_model(mentioned_types(data)), data, issue.path)
                 except Exception:  # noqa: BLE001 - a hint must never hide the error itself
                     pass
             issues.append(OverrideIssue(owner.label, owner.number, issue.path, msg))
@@ -370,12 +369,11 @@ def validate_with_overrides(
     return spec
 
 
-def _issues_without_overrides(raw: Any, located: Any, base_dir: Any) -> set[tuple[str, str]]:
+def _issues_without_overrides(raw: Any, located: Located | dict[str, Any], base_dir: str | Path | None,
+                              checks: Sequence[SpecCheck] = ()) -> set[tuple[str, str]]:
     """``(path, message)`` of every issue of the spec as the file has it (empty when it validates)."""
-    from cellgi.spec import validate_spec
-
     try:
-        validate_spec(raw, located if hasattr(located, "lines") else None, base_dir=base_dir)
+        validate_spec(raw, located if isinstance(located, Located) else None, base_dir=base_dir, checks=checks)
     except SpecError as exc:
         return {(i.path, i.message) for i in exc.issues}
     except Exception:  # noqa: BLE001 - only a comparison: nothing of the file's is known then
@@ -383,7 +381,7 @@ def _issues_without_overrides(raw: Any, located: Any, base_dir: Any) -> set[tupl
     return set()
 
 
-def dump_spec_yaml(spec: Any) -> str:
+def dump_spec_yaml(spec: Spec) -> str:
     """The fully resolved spec (defaults included) as YAML that validates back to the same spec."""
     return yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False, default_flow_style=False, width=100)
 
@@ -394,9 +392,6 @@ def spec_key_paths(*, components: bool = True) -> list[str]:
     ``components``: include the params of every registered member of a component slot (this imports
     the built-ins, hence torch); without, a slot contributes its ``type`` key only (no torch import).
     """
-    from cellgi.spec import Spec, spec_model
-    from cellgi.spec.base import ComponentSlot
-
     out: list[str] = []
 
     def walk(tp: Any, prefix: str, depth: int) -> None:

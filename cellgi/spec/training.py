@@ -3,12 +3,17 @@ metrics, baseline and experiment loggers."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+import difflib
+import warnings
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import Field, field_validator, model_validator
 
 from cellgi.metrics import DEFAULT_THRESHOLDS
 from cellgi.spec.base import StrictModel, component
+
+if TYPE_CHECKING:  # the root spec is built from this module's sections: its module imports this one
+    from cellgi.spec.validation import Spec
 
 __all__ = [
     "logged_metric_keys",
@@ -269,13 +274,13 @@ class TrainingSpec(StrictModel):
         return v
 
 
-def logged_metric_keys(spec: Any) -> list[str]:
+def logged_metric_keys(spec: Spec) -> list[str]:
     """Every per-epoch key a run of ``spec`` logs, which ``training.checkpoint.monitor`` and
     ``training.early_stopping.monitor`` can name: ``train/loss_epoch``, ``val/loss`` and ``train/`` and
     ``val/`` of every metric (per-target keys ``val/<target>/<metric>`` too when there are several targets)."""
-    import warnings
-
-    from cellgi.metrics import InteractionMetrics
+    # imported here for startup time: the metrics import torch, and only a spec read from a file (whose
+    # monitors are checked) needs their names
+    from cellgi.metrics.interaction import InteractionMetrics
 
     with warnings.catch_warnings():  # torchmetrics' notes on building its metrics
         warnings.simplefilter("ignore")
@@ -287,10 +292,8 @@ def logged_metric_keys(spec: Any) -> list[str]:
     return keys
 
 
-def monitor_problems(spec: Any) -> list[tuple[tuple[str, ...], str]]:
+def monitor_problems(spec: Spec) -> list[tuple[tuple[str, ...], str]]:
     """``(key path, message)`` for each monitor (checkpoint, early stopping) naming no logged key."""
-    import difflib
-
     t = spec.training
     given = [(("training", "checkpoint", "monitor"), t.checkpoint.monitor)]
     if t.early_stopping is not None:

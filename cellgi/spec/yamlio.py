@@ -27,7 +27,7 @@ MAX_DEPTH = 64
 #: most nodes the document may have once aliases are expanded
 MAX_NODES = 100_000
 
-Loc = tuple[Any, ...]
+Loc = tuple[str | int, ...]
 
 
 class SpecSyntaxError(CellgiError):

@@ -13,8 +13,10 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+from pydantic import BaseModel
 from torch import Tensor
 
+from cellgi.data.cellgraph import CellGraph
 from cellgi.data.errors import DataError
 from cellgi.data.features.base import (
     FeatureContext,
@@ -25,6 +27,8 @@ from cellgi.data.features.base import (
 from cellgi.data.features.go_slim import GoSlimFeatures
 from cellgi.data.features.graph_structure import GraphStructureFeatures
 from cellgi.data.features.table import TableFeatures
+from cellgi.data.genes import GeneMapper
+from cellgi.registry import get_registry
 
 __all__ = [
     "feature_report_lines",
@@ -41,10 +45,8 @@ __all__ = [
 ]
 
 
-def build_feature_sources(specs: Sequence[Any]) -> list[GeneFeatureSource]:
+def build_feature_sources(specs: Sequence[BaseModel]) -> list[GeneFeatureSource]:
     """Instantiate the sources of ``data.features`` through the ``gene_features`` registry."""
-    from cellgi.registry import get_registry
-
     reg = get_registry("gene_features")
     out = []
     for i, s in enumerate(specs):
@@ -58,13 +60,13 @@ def build_feature_sources(specs: Sequence[Any]) -> list[GeneFeatureSource]:
     return out
 
 
-def feature_input_files(specs: Sequence[Any], root: str | Path) -> list[Path]:
+def feature_input_files(specs: Sequence[BaseModel], root: str | Path) -> list[Path]:
     """Files the sources read (for the cache key)."""
     return [f for src in build_feature_sources(specs) for f in src.input_files(Path(root))]
 
 
 def compute_gene_features(
-    specs: Sequence[Any], *, genes: Sequence[str], mapper: Any, graph: Any, root: str | Path
+    specs: Sequence[BaseModel], *, genes: Sequence[str], mapper: GeneMapper, graph: CellGraph, root: str | Path
 ) -> tuple[Tensor, list[str], list[dict[str, Any]]]:
     """Run every source of ``data.features``: ``(values [N, F] float32, column names, per-source info)``.
 

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from cellgi.data.cellgraph import CellGraph
 from cellgi.data.genes import GeneMapper
 from cellgi.errors import resolve_path  # noqa: F401 - the one path resolver; sources import it from here
 
@@ -26,7 +27,7 @@ class FeatureContext:
 
     genes: Sequence[str]
     mapper: GeneMapper
-    graph: Any  # cellgi.data.cellgraph.CellGraph
+    graph: CellGraph
     root: Path
 
 

@@ -95,7 +95,7 @@ def read_table(path: str | Path, sep: str | None = None, what: str = "table") ->
 
 
 def _read_parquet(p: Path, what: str) -> Table:
-    try:
+    try:  # imported here: pandas is optional for cellgi[parquet] and takes ~0.8 s to import
         import pandas as pd
     except ImportError:
         raise DataError(

@@ -27,8 +27,13 @@ from cellgi.data.errors import DataError
 from cellgi.data.readers._edges import RawEdges
 from cellgi.data.readers._screen import RawScreen
 from cellgi.errors import resolve_path
+from cellgi.registry import get_registry
+from cellgi.spec.data import GraphEntryBase, ScreenEntryBase
 
-__all__ = ["DataFormat", "GraphFormat", "ScreenFormat", "format_input_files", "format_reader", "read_entry"]
+#: a validated ``data.graphs`` or ``data.screens`` entry (the model built for its format: base fields + params)
+FormatEntry = GraphEntryBase | ScreenEntryBase
+
+__all__ = ["DataFormat", "FormatEntry", "GraphFormat", "ScreenFormat", "format_input_files", "format_reader", "read_entry"]
 
 
 class DataFormat:
@@ -42,7 +47,7 @@ class DataFormat:
     def __init__(self, **options: Any):
         self.options = options
 
-    def files(self, spec: Any, root: str | Path) -> dict[str, Path]:
+    def files(self, spec: FormatEntry, root: str | Path) -> dict[str, Path]:
         """The declared input files of one entry, ``{field: path}`` resolved against ``root``."""
         out = {}
         for f in self.path_fields:
@@ -51,11 +56,11 @@ class DataFormat:
                 out[f] = resolve_path(root, value)
         return out
 
-    def input_files(self, spec: Any, root: str | Path) -> list[Path]:
+    def input_files(self, spec: FormatEntry, root: str | Path) -> list[Path]:
         """Every file the entry reads (the cache key watches these)."""
         return list(self.files(spec, root).values())
 
-    def read(self, spec: Any, files: dict[str, Path]) -> Any:  # pragma: no cover - abstract
+    def read(self, spec: FormatEntry, files: dict[str, Path]) -> object:  # pragma: no cover - abstract
         raise NotImplementedError
 
 
@@ -64,7 +69,7 @@ class GraphFormat(DataFormat):
 
     yields = RawEdges
 
-    def read(self, spec: Any, files: dict[str, Path]) -> RawEdges:  # pragma: no cover - abstract
+    def read(self, spec: GraphEntryBase, files: dict[str, Path]) -> RawEdges:  # pragma: no cover - abstract
         raise NotImplementedError
 
 
@@ -73,23 +78,21 @@ class ScreenFormat(DataFormat):
 
     yields = RawScreen
 
-    def read(self, spec: Any, files: dict[str, Path]) -> RawScreen:  # pragma: no cover - abstract
+    def read(self, spec: ScreenEntryBase, files: dict[str, Path]) -> RawScreen:  # pragma: no cover - abstract
         raise NotImplementedError
 
 
-def format_reader(role: str, spec: Any) -> DataFormat:
+def format_reader(role: str, spec: FormatEntry) -> DataFormat:
     """The reader registered in ``role`` (``graph_format``/``screen_format``) under ``spec.format``."""
-    from cellgi.registry import get_registry
-
     return get_registry(role).get(spec.format).factory()  # type: ignore[misc]
 
 
-def format_input_files(role: str, spec: Any, root: str | Path) -> list[Path]:
+def format_input_files(role: str, spec: FormatEntry, root: str | Path) -> list[Path]:
     """Every file a ``data.graphs``/``data.screens`` entry reads, as its format declares (cache keys)."""
     return format_reader(role, spec).input_files(spec, root)
 
 
-def read_entry(role: str, spec: Any, root: str | Path) -> Any:
+def read_entry(role: str, spec: FormatEntry, root: str | Path) -> object:
     """Read one entry with the reader of its format (built-in or plugin); check what it yields."""
     reader = format_reader(role, spec)
     files = reader.files(spec, root)

@@ -1,4 +1,6 @@
-"""Memory a spec will need, checked against the memory there is, before any data is read.
+"""Memory a spec will need, checked against the memory there is, before any data is read (a check that
+:func:`~cellgi.spec.load_spec` runs when given ``checks=[check_memory]``, as ``cellgi train`` and
+``cellgi spec validate`` do: it builds small copies of the model, which the spec layer cannot).
 
 Sizes in a spec drive allocation: ``model.hidden_dim: 100000`` asks for tens of GB of weights,
 ``data.batch_size`` multiplies the activations. :func:`check_memory` estimates a *lower bound* of the
@@ -12,9 +14,18 @@ Set ``CELLGI_SKIP_MEMORY_CHECK=1`` to turn the check off (for example on a machi
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
-from typing import Any
+from fractions import Fraction
+
+import torch
+
+from cellgi.data.cellgraph import CellGraph, EdgeType
+from cellgi.nn.model import LazyDango
+from cellgi.spec import Spec
+from cellgi.spec.errors import SpecError, SpecIssue
+from cellgi.spec.yamlio import Located
 
 __all__ = ["MemoryEstimate", "available_memory", "check_memory", "estimate_memory"]
 
@@ -45,6 +56,7 @@ class MemoryEstimate:
 
     @property
     def weight_bytes(self) -> int:
+        """The fp32 weights alone."""
         return self.parameters * 4
 
     @property
@@ -53,7 +65,7 @@ class MemoryEstimate:
         return self.weight_bytes + self.data_bytes
 
 
-def _edge_type_names(spec: Any) -> list[str]:
+def _edge_type_names(spec: Spec) -> list[str]:
     if spec.model.edge_types:
         return list(spec.model.edge_types)
     if spec.data.synthetic is not None:
@@ -61,18 +73,13 @@ def _edge_type_names(spec: Any) -> list[str]:
     return [g.name for g in spec.data.graphs] or ["graph"]
 
 
-def _num_edge_types(spec: Any) -> int:
+def _num_edge_types(spec: Spec) -> int:
     return len(_edge_type_names(spec))
 
 
-def _build_count(spec: Any, hidden_dim: int, num_genes: int) -> int:
+def _build_count(spec: Spec, hidden_dim: int, num_genes: int) -> int:
     """Parameters of the model of ``spec`` at ``hidden_dim``, really built (small widths only) over a
     stand-in graph of ``num_genes`` genes and the spec's edge types."""
-    import torch
-
-    from cellgi.data.cellgraph import CellGraph, EdgeType
-    from cellgi.nn.model import LazyDango
-
     pair = torch.tensor([[0, 1], [1, 0]])
     graph = CellGraph(
         [f"g{i}" for i in range(max(num_genes, 2))],
@@ -82,7 +89,7 @@ def _build_count(spec: Any, hidden_dim: int, num_genes: int) -> int:
     return int(sum(p.numel() for p in model.parameters()))
 
 
-def _count_parameters(spec: Any, num_genes: int) -> int:
+def _count_parameters(spec: Spec, num_genes: int) -> int:
     """Parameters of the model ``spec`` describes, without allocating it.
 
     Every weight is a product of at most two widths that grow with ``hidden_dim`` (``H x H`` matrices,
@@ -96,10 +103,9 @@ def _count_parameters(spec: Any, num_genes: int) -> int:
     return at2 + (max(num_genes, 2) - 2) * (at3 - at2)
 
 
-def _count_in_h(spec: Any, num_genes: int) -> int:
-    import math
-    from fractions import Fraction
-
+def _count_in_h(spec: Spec, num_genes: int) -> int:
+    """Parameters at the spec's ``hidden_dim`` over ``num_genes`` genes (built, or the exact quadratic
+    through three small widths)."""
     h = spec.model.hidden_dim
     if h <= 512:  # small enough to build as it is
         return _build_count(spec, h, num_genes)
@@ -119,7 +125,7 @@ def _count_in_h(spec: Any, num_genes: int) -> int:
     return int(total)
 
 
-def estimate_memory(spec: Any) -> MemoryEstimate:
+def estimate_memory(spec: Spec) -> MemoryEstimate:
     """Lower bound of the memory one training step of ``spec`` needs (see the module docs)."""
     syn = spec.data.synthetic
     n = syn.num_genes if syn is not None else None
@@ -152,20 +158,16 @@ def available_memory() -> int | None:
 
 
 def _cuda_available() -> bool:
-    import torch
-
     return bool(torch.cuda.is_available())
 
 
-def _gpu_memory(spec: Any) -> int | None:
+def _gpu_memory(spec: Spec) -> int | None:
     """Total memory of the smallest visible GPU when training runs on GPUs with full model replicas."""
     t = spec.training.trainer
     if t.accelerator not in ("gpu", "cuda", "auto") or any(k in t.strategy for k in ("fsdp", "deepspeed")):
         return None
     if not _cuda_available():
         return None
-    import torch
-
     return min(torch.cuda.get_device_properties(i).total_memory for i in range(torch.cuda.device_count()))
 
 
@@ -173,7 +175,7 @@ def _gb(n: int) -> str:
     return f"{n / 1e9:.1f} GB"
 
 
-def check_memory(spec: Any, located: Any | None = None, *, available: int | None = None) -> MemoryEstimate:
+def check_memory(spec: Spec, located: Located | None = None, *, available: int | None = None) -> MemoryEstimate:
     """Raise :class:`~cellgi.spec.errors.SpecError` at ``model.hidden_dim`` (or ``data.batch_size``, or
     ``data.synthetic.*``: whichever dominates) when the lower bound of :func:`estimate_memory` cannot fit.
 
@@ -181,10 +183,9 @@ def check_memory(spec: Any, located: Any | None = None, *, available: int | None
     state, activations and data in host memory; on other accelerators the model is still built in host
     memory first, so its weights and the data must fit there, and with full replicas per GPU (single
     device, DDP) weights, gradients, optimizer state and activations must fit in one GPU's memory.
-    ``available`` overrides the measured host memory (tests).
+    ``available`` overrides the measured host memory (tests). ``located``: the spec's YAML, for the file
+    and line of the error (without it, ``<spec>``).
     """
-    from cellgi.spec.errors import SpecError, SpecIssue
-
     est = estimate_memory(spec)
     if os.environ.get("CELLGI_SKIP_MEMORY_CHECK", "") not in ("", "0"):
         return est
@@ -211,7 +212,7 @@ def check_memory(spec: Any, located: Any | None = None, *, available: int | None
         return est
     worst = max(parts, key=parts.get)  # type: ignore[arg-type]
     if worst == "params":
-        loc: tuple = ("model", "hidden_dim")
+        loc: tuple[str, ...] = ("model", "hidden_dim")
         what = (
             f"{spec.model.hidden_dim} gives a model of {est.parameters:,} parameters; training needs at least "
             f"{_gb(need)} ({'weights, gradients and optimizer state' if cpu else 'its weights, built in host memory'})"

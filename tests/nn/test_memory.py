@@ -1,4 +1,4 @@
-"""Sizes that drive allocation are checked against memory before any data is read."""
+"""Sizes that drive allocation are checked against memory before any data is read (cellgi/nn/memory.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from tiny_specs import tiny_spec
 
 from cellgi.spec import SpecError, parse_spec, validate_spec
-from cellgi.spec.resources import check_memory, estimate_memory
+from cellgi.nn.memory import check_memory, estimate_memory
 from cellgi.spec.yamlio import parse_yaml
 
 
@@ -37,7 +37,7 @@ def test_parameter_count_is_exact(aggregator, hidden_dim):
 def test_hidden_dim_too_large_is_a_located_error():
     text = tiny_spec("big").replace("hidden_dim: 16", "hidden_dim: 100000")
     with pytest.raises(SpecError) as exc:
-        parse_spec(text, "big.yaml")
+        parse_spec(text, "big.yaml", checks=[check_memory])
     issue = exc.value.issues[0]
     assert issue.path == "model.hidden_dim" and issue.file == "big.yaml"
     assert issue.line == text.splitlines().index("  hidden_dim: 100000") + 1
@@ -55,7 +55,7 @@ def test_batch_size_too_large_names_batch_size():
 
 def test_a_tiny_spec_fits_and_the_check_can_be_skipped(monkeypatch):
     text = tiny_spec("t")
-    assert parse_spec(text).model.hidden_dim == 16
+    assert parse_spec(text, checks=[check_memory]).model.hidden_dim == 16
     located = parse_yaml(text.replace("hidden_dim: 16", "hidden_dim: 100000"))
     spec = validate_spec(located.data)
     monkeypatch.setenv("CELLGI_SKIP_MEMORY_CHECK", "1")
@@ -73,7 +73,7 @@ def test_generated_data_too_large_names_the_synthetic_key():
 
 
 def test_gpu_runs_compare_training_memory_with_one_gpu(monkeypatch):
-    import cellgi.spec.resources as res
+    import cellgi.nn.memory as res
 
     text = tiny_spec("g").replace("accelerator: cpu", "accelerator: gpu").replace("hidden_dim: 16", "hidden_dim: 4000")
     located = parse_yaml(text, "g.yaml")

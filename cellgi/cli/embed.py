@@ -11,9 +11,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cellgi.cli._common import add_model_command
 from cellgi.errors import CellgiError
+
+if TYPE_CHECKING:  # pragma: no cover - types only: cellgi.api is imported when the command runs
+    from cellgi.api import Model
 
 __all__ = ["FORMATS", "add_parser", "run", "write_embeddings"]
 
@@ -43,7 +47,7 @@ class EmbedError(CellgiError):
     exit_code = 2
 
 
-def write_embeddings(model: object, path: str | Path, *, kind: str = "wildtype") -> tuple[int, int]:
+def write_embeddings(model: Model, path: str | Path, *, kind: str = "wildtype") -> tuple[int, int]:
     """Write ``model`` (a :class:`cellgi.api.Model`)'s per-gene vectors to ``path`` by suffix; returns
     ``(genes, dims)``."""
     path = Path(path)
@@ -52,7 +56,7 @@ def write_embeddings(model: object, path: str | Path, *, kind: str = "wildtype")
         raise EmbedError(f"{path}: unknown output format {suffix or '(no suffix)'!r}; use one of {', '.join(FORMATS)}")
     from cellgi.api import gene_embeddings
 
-    loaded = model._loaded  # type: ignore[attr-defined]
+    loaded = model.trained_predictor
     emb = gene_embeddings(loaded, kind)
     from cellgi.predictors.scoring import gene_labels
 

@@ -28,7 +28,7 @@ from torchmetrics.aggregation import CatMetric, MeanMetric
 
 from cellgi.data.batch import PerturbationBatch
 from cellgi.registry import build
-from cellgi.training.checkpoint import CHECKPOINT_KEY, compute_digest
+from cellgi.runfolder.checkpoint import CHECKPOINT_KEY, compute_digest
 from cellgi.metrics import InteractionMetrics
 
 __all__ = ["RNG_KEY", "InteractionTask", "LayerWeightMean", "lr_lambda"]

@@ -42,10 +42,10 @@ def test_predict_skips_and_reports_unknown_lines(run, tmp_path, capsys):
     assert rows[1]["genes"] == "SYN0003;SYN0004;SYN0005"
     assert {"gene_interaction", "local_gene_interaction", "global_gene_interaction", "gate_local", "gate_global"} <= set(rows[0])
     # the numbers are the model's predictions for those sets
-    from cellgi.cli.predict import predict_gene_sets
+    from cellgi.apps.predict import predict_sets
 
     loaded = load_predictor(run)
-    ref = predict_gene_sets(loaded, [[0, 1], [2, 3, 4], [9, 10]])
+    ref = predict_sets(loaded, [[0, 1], [2, 3, 4], [9, 10]])
     got = torch.tensor([float(r["gene_interaction"]) for r in rows])
     assert torch.allclose(got, ref["pred"][:, 0], rtol=1e-5, atol=1e-7)
 

@@ -183,7 +183,7 @@ def build_metadata(
 
 
 # ------------------------------------------------------------------------------------------ reading
-def load_weights_only(path: str | Path, *, map_location: Any = "cpu") -> Any:
+def load_weights_only(path: str | Path, *, map_location: str | torch.device = "cpu") -> Any:
     """``torch.load(path, weights_only=True)``: tensors and plain containers only, never code.
 
     Raises:
@@ -214,7 +214,7 @@ def load_weights_only(path: str | Path, *, map_location: Any = "cpu") -> Any:
     return obj
 
 
-def read_checkpoint(path: str | Path, *, map_location: Any = "cpu", verify: bool = True) -> dict[str, Any]:
+def read_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu", verify: bool = True) -> dict[str, Any]:
     """Open a checkpoint safely (``weights_only=True``); check it is a cellgi checkpoint and, with
     ``verify``, that its weights and metadata match the stored digest.
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cellgi.registry import get_registry
-from cellgi.runfolder.checkpoint import CheckpointError
 from cellgi.runfolder.pretrained import resolve_model_path
 
 if TYPE_CHECKING:  # pragma: no cover - types only
@@ -59,4 +58,8 @@ def load_predictor(
     for _name, kind in predictor_kinds(exclude=frozenset() if stack else frozenset({"stack"})):
         if kind.recognises(p):
             return kind.load(p, map_location=map_location, prefer=prefer)
+    # imported here: the registry imports this package (through cellgi.predictors.kinds) on its first use,
+    # spec validation included, and the checkpoint module imports torch and Lightning (startup time)
+    from cellgi.runfolder.checkpoint import CheckpointError
+
     raise CheckpointError(p, "no such file or run folder")

@@ -86,18 +86,7 @@ def _close(got: list[float], want: torch.Tensor) -> None:
     torch.testing.assert_close(torch.tensor(got, dtype=torch.float32), want.float(), atol=1e-6, rtol=1e-6)
 
 
-# -------------------------------------------------------------------------------------------- layout
-def test_kind_of_names_each_folder(folders, tmp_path):
-    assert kind_of(folders["network"]) == PathKind.RUN
-    assert kind_of(folders["network"] / "model.pt") == PathKind.CHECKPOINT
-    assert kind_of(folders["ensemble"]) == PathKind.SERIES
-    assert kind_of(folders["ensemble"] / "seed_0") == PathKind.RUN
-    assert kind_of(folders["stack"]) == PathKind.STACKED
-    assert kind_of(tmp_path) == PathKind.OTHER_FOLDER
-    assert kind_of(tmp_path / "nothing") == PathKind.MISSING
-    assert kind_of("quickstart") == PathKind.PRETRAINED  # a shipped spec name, built or not
-
-
+# -------------------------------------------------------------------------------------------- kinds
 def test_the_kinds_are_asked_by_precedence_and_each_folder_loads_as_its_kind(folders):
     assert [name for name, _ in predictor_kinds()][:3] == ["stack", "ensemble", "network"]
     classes = {"network": LoadedModel, "ensemble": LoadedEnsemble, "stack": LoadedStack}
@@ -105,6 +94,7 @@ def test_the_kinds_are_asked_by_precedence_and_each_folder_loads_as_its_kind(fol
         loaded = load_predictor(folder)
         assert isinstance(loaded, classes[kind]) and loaded.kind == kind
         assert isinstance(loaded, TrainedPredictor)
+    assert [kind_of(f) for f in folders.values()] == [PathKind.RUN, PathKind.SERIES, PathKind.STACKED]
     stacked = load_predictor(folders["stack"])
     assert isinstance(stacked.network, LoadedModel)  # composition: the stack has the network it blends
     assert load_predictor(folders["stack"], stack=False).kind == "network"

@@ -54,12 +54,24 @@ def load_predictor(
         cellgi.runfolder.pretrained.PretrainedNotBuiltError: a pretrained name not built yet (naming the
             command that builds it).
     """
-    p = resolve_model_path(path)
-    for _name, kind in predictor_kinds(exclude=frozenset() if stack else frozenset({"stack"})):
-        if kind.recognises(p):
-            return kind.load(p, map_location=map_location, prefer=prefer)
     # imported here: the registry imports this package (through cellgi.predictors.kinds) on its first use,
     # spec validation included, and the checkpoint module imports torch and Lightning (startup time)
     from cellgi.runfolder.checkpoint import CheckpointError
 
+    p = resolve_model_path(path)
+    for _name, kind in predictor_kinds(exclude=frozenset() if stack else frozenset({"stack"})):
+        if kind.recognises(p):
+            try:
+                return kind.load(p, map_location=map_location, prefer=prefer)
+            except CheckpointError as exc:
+                broken = _broken_kinds()
+                if not broken:
+                    raise
+                raise CheckpointError(exc.path, f"{exc.message} (installed predictor kinds that could not be "
+                                      f"loaded, one of which may own this folder: {broken})") from None
     raise CheckpointError(p, "no such file or run folder")
+
+
+def _broken_kinds() -> str:
+    """``name (status)`` of every registered kind that could not be loaded (a broken plugin), joined."""
+    return "; ".join(f"{e.name} ({e.status})" for e in get_registry("predictor_kind").load_all() if e.factory is None)

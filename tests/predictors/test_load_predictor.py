@@ -108,6 +108,15 @@ def test_a_folder_without_a_checkpoint_names_what_it_looked_for(tmp_path):
         load_predictor(tmp_path / "gone")
 
 
+def test_an_unloadable_folder_names_the_plugin_kinds_that_failed_to_load(tmp_path, monkeypatch):
+    """A plugin kind that could not be imported may own the folder: the error says so."""
+    import cellgi.predictors.loader as loader
+
+    monkeypatch.setattr(loader, "_broken_kinds", lambda: "my_kind (broken: ImportError: no module my_plugin)")
+    with pytest.raises(CheckpointError, match=r"has no checkpoint .*could not be loaded.*my_kind \(broken"):
+        load_predictor(tmp_path)
+
+
 # ------------------------------------------------------------------------------------- same numbers
 @pytest.mark.parametrize("kind", ["network", "ensemble", "stack"])
 def test_predict_evaluate_and_screen_give_the_forward_numbers(folders, kind, tmp_path):

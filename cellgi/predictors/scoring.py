@@ -39,11 +39,11 @@ import torch
 from torch import Tensor, nn
 
 from cellgi.data.batch import PerturbationBatch, iter_batches, pad_sets
+from cellgi.data.genes import GeneMapper
+from cellgi.data.normalize import TargetNormalizer
 from cellgi.errors import CellgiError
 
-if TYPE_CHECKING:  # pragma: no cover - types only (stack.py and base.py import this module)
-    from cellgi.data.genes import GeneMapper
-    from cellgi.data.normalize import TargetNormalizer
+if TYPE_CHECKING:  # pragma: no cover - types only: stack.py imports this module (a cycle otherwise)
     from cellgi.predictors.base import TrainedPredictor
     from cellgi.predictors.stack import Stack
 

@@ -43,9 +43,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from cellgi.apps.predict import predict_file
-    from cellgi.training.checkpoint import load_model
+    from cellgi.predictors import load_predictor
 
-    loaded = load_model(args.checkpoint)
+    loaded = load_predictor(args.checkpoint)
     with tempfile.TemporaryDirectory() as tmp:
         inp, out = Path(tmp) / "sets.txt", Path(tmp) / "out.tsv"
         _write_sets(inp, loaded.mapper.genes, args.sets)

@@ -26,7 +26,12 @@ from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping, Sequence
 from cellgi.errors import CellgiError
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
     import pandas as pd
+    from torch import nn
+
+    from cellgi.predictors.base import TrainedPredictor
+    from cellgi.spec import Spec
 
 __all__ = ["FitDataError", "GeneSetError", "Model", "fit", "load", "train"]
 
@@ -60,7 +65,7 @@ class Model:
     same two constructors.
     """
 
-    def __init__(self, loaded: Any, source: str | Path | None = None):
+    def __init__(self, loaded: TrainedPredictor, source: str | Path | None = None):
         self._loaded = loaded
         self._source = Path(source) if source is not None else None
         self.train_result: Any = None  #: what training returned, for a model made by :meth:`fit`
@@ -171,7 +176,13 @@ class Model:
         return self._loaded.path
 
     @property
-    def spec(self) -> Any:
+    def trained_predictor(self) -> TrainedPredictor:
+        """What predicts (:class:`~cellgi.predictors.base.TrainedPredictor`: one network, a seed ensemble, a
+        stack, a plugin's kind), for code that works with the predictors layer directly."""
+        return self._loaded
+
+    @property
+    def spec(self) -> Spec:
         """The validated spec the model was trained with."""
         return self._loaded.spec
 
@@ -234,7 +245,7 @@ class Model:
         return cached
 
     @property
-    def torch_model(self) -> Any:
+    def torch_model(self) -> nn.Module:
         """The underlying :class:`~cellgi.nn.model.LazyDango` module (a seed ensemble's module averages its
         members; for a stacked folder it is the network alone: :meth:`predict` adds the baselines)."""
         return self._loaded.model
@@ -242,9 +253,7 @@ class Model:
     @property
     def predictor(self) -> str:
         """What :meth:`predict` uses, in words: one network, a seed ensemble, or a stack with its weights."""
-        from cellgi.apps.evaluate import describe_predictor
-
-        return describe_predictor(self._loaded)
+        return self._loaded.describe()
 
     def __repr__(self) -> str:
         return (
@@ -267,7 +276,7 @@ class Model:
         self,
         gene_sets: Iterable[str | Sequence[str]],
         *,
-        batch_size: int = 256,
+        batch_size: int | None = None,
         errors: Literal["raise", "skip"] = "raise",
     ) -> pd.DataFrame:
         """Predictions for gene sets, one row per set, in input order.
@@ -276,6 +285,7 @@ class Model:
             gene_sets: each a list of genes (``["YAL015C", "YBL007C"]``) or a ``;``-joined string
                 (``"abf1;rad51;sir2"``); ORFs, common names, aliases and STRING ids the training data's
                 mapper knows. Digenic and trigenic sets may be mixed.
+            batch_size: gene sets per batch (default: the predictor's ``default_batch_size``).
             errors: ``"raise"`` (default): a set that cannot be predicted raises :class:`GeneSetError`
                 naming it and the reason; ``"skip"``: such sets are left out and listed in
                 ``df.attrs["skipped"]`` as ``(position, input, reason)``.
@@ -311,7 +321,7 @@ class Model:
             "kind": [_kind(len(s)) for s in sets],
         }
         if sets:
-            out = predict_sets(self._loaded, sets, batch_size=max(1, int(batch_size)))
+            out = predict_sets(self._loaded, sets, batch_size=None if batch_size is None else max(1, int(batch_size)))
             parts = [("", out["pred"], names), ("local_", out["local"], names), ("global_", out["global"], names),
                      ("gate_", out["gate"], ["local", "global"])]
             for prefix, values, labels in parts:
@@ -364,7 +374,7 @@ class Model:
         output: str | Path | None = None,
         top_k: int = 20,
         rank_target: str | None = None,
-        batch_size: int = 256,
+        batch_size: int | None = None,
         overwrite: bool = False,
         resume: bool = False,
         progress: bool = False,
@@ -382,7 +392,8 @@ class Model:
                 and the :class:`~cellgi.apps.screen.ScreenReport` is returned.
             top_k: the strongest pairs kept per query (``cellgi screen --top-k``).
             rank_target: the target the top list ranks by (``--rank-target``).
-            batch_size: gene sets scored per batch (``--batch-size``).
+            batch_size: gene sets scored per batch (``--batch-size``; default: the predictor's
+                ``default_batch_size``).
             overwrite: replace an existing output (``--overwrite``).
             resume: continue a partial output made by this model and plan (``--resume``).
 
@@ -423,14 +434,13 @@ class Model:
                             columns=[f"dim_{i}" for i in range(emb.shape[1])])
 
 
-def gene_embeddings(loaded: Any, kind: str = "wildtype") -> Any:
-    """``[N, H]`` numpy array of per-gene vectors of a loaded model (see :meth:`Model.embeddings`)."""
+def gene_embeddings(loaded: TrainedPredictor, kind: str = "wildtype") -> np.ndarray:
+    """``[N, H]`` numpy array of per-gene vectors of a loaded model (see :meth:`Model.embeddings`); a
+    seed ensemble or a stack is refused, naming a network to use (:meth:`TrainedPredictor.one_network
+    <cellgi.predictors.base.TrainedPredictor.one_network>`)."""
     import torch
 
-    from cellgi.predictors.ensemble import require_single_model
-
-    require_single_model(loaded, "gene embeddings")
-    model = loaded.model
+    model = loaded.one_network("gene embeddings").model
     model.eval()
     with torch.no_grad():
         if kind == "input":
@@ -451,15 +461,16 @@ def load(run_or_checkpoint: str | Path, *, device: str = "cpu", prefer: Literal[
     pretrained name (``"emap_real"``; built once by ``cellgi pretrained build NAME``, see
     :mod:`cellgi.pretrained`) loads its built folder.
 
-    Raises :class:`cellgi.training.checkpoint.CheckpointError` when the file is unusable and
-    :class:`cellgi.pretrained.PretrainedNotBuiltError` (naming the command to run) for a name not built yet.
+    Raises :class:`cellgi.runfolder.checkpoint.CheckpointError` when the file is unusable and
+    :class:`cellgi.runfolder.pretrained.PretrainedNotBuiltError` (naming the command to run) for a name not
+    built yet.
     """
-    from cellgi.pretrained import resolve_model_path
-    from cellgi.training.checkpoint import load_model
+    from cellgi.predictors import load_predictor
+    from cellgi.runfolder.pretrained import resolve_model_path
 
     path = resolve_model_path(run_or_checkpoint)
-    loaded = load_model(path, map_location="cpu", prefer=prefer)
-    loaded.model.to(device)
+    loaded = load_predictor(path, map_location="cpu", prefer=prefer)
+    loaded.to(device)
     return Model(loaded, source=path)
 
 
@@ -539,7 +550,7 @@ def _fit_frame(spec_or_path: Any, df: Any, overrides: Sequence[str], *, gene_col
     keep += [c for c in (weight_column, split_column) if c is not None]
     table = df[keep]
 
-    from cellgi.training.runs import INPUTS_DIR, create_run_dir, release_run_dir
+    from cellgi.runfolder.runs import INPUTS_DIR, create_run_dir, release_run_dir
 
     rdir = create_run_dir(base.name, runs_root=runs_root, run_dir=run_dir)
     inputs = rdir / INPUTS_DIR

@@ -8,14 +8,12 @@ into a per-user folder, and every command that takes a run folder then accepts t
     cellgi predict emap_real pairs.txt         # the name resolves to that folder
     model = cellgi.load("emap_real")           # the same from Python
 
-The folder is ``$CELLGI_PRETRAINED_DIR/<name>`` when that variable is set, else
-``platformdirs.user_cache_dir("cellgi")/pretrained/<name>`` (``~/.cache/cellgi/pretrained/<name>`` on
-Linux). A build trains into a temporary sibling folder and renames it into place when training finished,
-so a name never resolves to half a model; ``pretrained.json`` in the folder records what was built, from
-which spec (its SHA-256), with which cellgi and overrides, and the test metrics.
-
-A name that is not built yet is an error naming the one command that builds it
-(:class:`PretrainedNotBuiltError`); an existing path always wins over a name.
+This module builds (it trains, so it sits at the top, beside :mod:`cellgi.api`); which folder a name
+resolves to, what is built and the errors of a name not built yet are the catalogue's,
+:mod:`cellgi.runfolder.pretrained`, which every loader reads. A build trains into a temporary sibling
+folder and renames it into place when training finished, so a name never resolves to half a model;
+``pretrained.json`` in the folder records what was built, from which spec (its SHA-256), with which
+cellgi and overrides, and the test metrics.
 """
 
 from __future__ import annotations
@@ -24,119 +22,13 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
-from cellgi.errors import CellgiError
+from cellgi.runfolder.pretrained import MANIFEST, PretrainedError, pretrained_dir, pretrained_name
 
-__all__ = [
-    "MANIFEST",
-    "PretrainedError",
-    "PretrainedNotBuiltError",
-    "PretrainedModel",
-    "build",
-    "list_pretrained",
-    "pretrained_dir",
-    "pretrained_path",
-    "resolve_model_path",
-]
-
-#: the record a built folder carries (what, from which spec, when, with which metrics)
-MANIFEST = "pretrained.json"
-
-
-class PretrainedError(CellgiError):
-    """A pretrained name that cannot be built or used (unknown name, folder in the way)."""
-
-    exit_code = 2
-
-
-class PretrainedNotBuiltError(PretrainedError):
-    """A shipped name whose model has not been built on this machine yet."""
-
-
-def pretrained_dir() -> Path:
-    """Where built models live: ``$CELLGI_PRETRAINED_DIR``, else ``<user cache dir>/pretrained``."""
-    env = os.environ.get("CELLGI_PRETRAINED_DIR")
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("cellgi")) / "pretrained"
-
-
-def _check_name(name: str) -> str:
-    """``name`` when it is a shipped example spec; else :class:`PretrainedError` with the choices."""
-    from cellgi.examples import UnknownExampleError, example_path
-
-    stem = name[:-5] if name.endswith(".yaml") else name
-    try:
-        example_path(stem)
-    except UnknownExampleError as exc:
-        raise PretrainedError(f"no pretrained model {name!r}: {exc}") from None
-    return stem
-
-
-def pretrained_path(name: str) -> Path:
-    """The built folder of ``name``.
-
-    Raises:
-        PretrainedError: ``name`` is no shipped spec.
-        PretrainedNotBuiltError: not built yet; the message names the command that builds it.
-    """
-    stem = _check_name(name)
-    folder = pretrained_dir() / stem
-    if not (folder / MANIFEST).is_file():
-        raise PretrainedNotBuiltError(
-            f"pretrained model {stem!r} is not built on this machine (looked in {folder}); build it once with: "
-            f"cellgi pretrained build {stem}   (or cellgi.pretrained.build({stem!r}) in Python)")
-    return folder
-
-
-def resolve_model_path(path: str | Path) -> Path:
-    """``path`` itself when it exists (or names a folder, e.g. ``runs/x``), else the built folder of the
-    pretrained name it is (:func:`pretrained_path`). What every loader calls first."""
-    p = Path(path).expanduser()
-    text = str(path)
-    if p.exists() or "/" in text or os.sep in text or text.endswith((".ckpt", ".pt")):
-        return p
-    from cellgi.examples import UnknownExampleError, example_path
-
-    try:
-        example_path(text)
-    except UnknownExampleError:
-        return p  # neither a file nor a shipped name: the loader reports the missing path
-    return pretrained_path(text)
-
-
-@dataclass(frozen=True)
-class PretrainedModel:
-    """One shipped name and whether it is built here (what ``cellgi pretrained list`` shows)."""
-
-    name: str
-    path: Path
-    built: bool
-    summary: str
-    manifest: dict[str, Any] | None
-
-
-def list_pretrained() -> list[PretrainedModel]:
-    """Every shipped spec name with the folder it builds into and its record when built."""
-    from cellgi.examples import list_examples
-
-    out = []
-    for ex in list_examples():
-        folder = pretrained_dir() / ex.name
-        manifest = None
-        if (folder / MANIFEST).is_file():
-            try:
-                manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                manifest = None
-        out.append(PretrainedModel(ex.name, folder, manifest is not None, ex.summary, manifest))
-    return out
+__all__ = ["build"]
 
 
 def build(
@@ -158,7 +50,7 @@ def build(
         progress: show training progress.
 
     Raises:
-        PretrainedError: unknown name, or already built and ``force`` is False.
+        cellgi.runfolder.pretrained.PretrainedError: unknown name, or already built and ``force`` is False.
         cellgi.spec.SpecError / cellgi.data.errors.DataError: the spec or its data files (before training).
     """
     from cellgi import __version__
@@ -166,7 +58,7 @@ def build(
     from cellgi.examples import example_path
     from cellgi.spec import load_spec
 
-    stem = _check_name(name)
+    stem = pretrained_name(name)
     spec_file = example_path(stem)
     ovr = list(overrides)
     if data_root is not None:

@@ -14,8 +14,9 @@ A resume compares the record with what the new call would write and refuses any 
 
 Example::
 
+    from cellgi.predictors import load_predictor
     from cellgi.provenance import model_digest
-    model_digest(load_model("runs/my-run/2026-01-01T00-00-00"))  # 'sha256:...'
+    model_digest(load_predictor("runs/my-run/2026-01-01T00-00-00"))  # 'sha256:...'
 """
 
 from __future__ import annotations
@@ -23,9 +24,12 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from cellgi.errors import CellgiError
+
+if TYPE_CHECKING:  # pragma: no cover - types only: this bottom utility imports no layer above it
+    from cellgi.predictors.base import TrainedPredictor
 
 __all__ = ["ProvenanceError", "check_resume", "file_digest", "model_digest", "read_record", "record", "text_digest"]
 
@@ -53,32 +57,14 @@ def text_digest(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def model_digest(loaded: Any) -> str:
-    """The digest of what ``loaded`` predicts with: one model's checkpoint digest, a seed ensemble's
-    members' digests, a stacked folder's network digest and ``stack.pt`` (``sha256:<hex>``)."""
-    from cellgi.predictors.ensemble import LoadedEnsemble
-    from cellgi.predictors.stack import LoadedStack
-    from cellgi.training.runs import STACK_FILE
-
-    if isinstance(loaded, LoadedStack):
-        stack_file = Path(loaded.path) / STACK_FILE
-        extra = file_digest(stack_file) if stack_file.is_file() else json.dumps(loaded.stack.info, sort_keys=True)
-        return text_digest(f"stack|{model_digest(loaded.network)}|{extra}")
-    if isinstance(loaded, LoadedEnsemble):
-        return text_digest("ensemble|" + "|".join(model_digest(m) for m in loaded.members))
-    digest = (getattr(loaded, "meta", None) or {}).get("digest")
-    if digest:
-        return f"sha256:{digest}"
-    import torch
-
-    h = hashlib.sha256()
-    for k, v in sorted(loaded.model.state_dict().items()):
-        h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return "sha256:" + h.hexdigest()
+def model_digest(loaded: TrainedPredictor) -> str:
+    """The digest of what ``loaded`` predicts with (its :meth:`~cellgi.predictors.base.TrainedPredictor.digest`:
+    one model's checkpoint digest, a seed ensemble's members' digests, a stacked folder's network digest and
+    ``stack.pt``), ``sha256:<hex>``."""
+    return loaded.digest()
 
 
-def record(command: str, loaded: Any, input_digest: str, options: Mapping[str, Any],
+def record(command: str, loaded: TrainedPredictor, input_digest: str, options: Mapping[str, Any],
            input_path: str | None = None) -> dict[str, Any]:
     """The record of an output (see the module docs)."""
     from cellgi import __version__

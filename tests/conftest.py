@@ -1,4 +1,4 @@
-"""Shared test fixtures: where the real yeast data lives, temp caches, seeded torch."""
+"""Shared test fixtures: where the real yeast data lives, temp caches, seeded torch, one tiny trained run."""
 
 from __future__ import annotations
 
@@ -34,3 +34,20 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 def _seed():
     torch.manual_seed(0)
     torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A finished 2-epoch run of the tiny spec (cross-attention aggregator: it has weights to plot); shared
+    by the training and run-folder tests."""
+    from rich.console import Console
+    from tiny_specs import write_tiny_spec
+
+    from cellgi.spec import load_spec
+    from cellgi.training.runner import train
+
+    base = tmp_path_factory.mktemp("tiny_run")
+    spec = load_spec(write_tiny_spec(base, aggregator="cross_attention"))
+    result = train(spec, run_dir=base / "run", progress=False, console=Console(file=open(base / "out.txt", "w")))
+    assert result.metrics
+    return result.run_dir

@@ -15,7 +15,7 @@ import cellgi
 from cellgi.api import FitDataError, GeneSetError, Model
 from cellgi.cli.main import main
 from cellgi.data.synthetic import generate_graph
-from cellgi.pretrained import PretrainedNotBuiltError
+from cellgi.runfolder.pretrained import PretrainedNotBuiltError
 from tiny_specs import tiny_spec
 
 N = 60
@@ -199,7 +199,7 @@ def test_pretrained_name_missing_then_built(tmp_path, monkeypatch, capsys):
     listing = capsys.readouterr().out
     assert "quickstart" in listing and "built" in listing and "not built (cellgi pretrained build emap_real)" in listing
     (tmp_path / "quickstart").mkdir()  # an existing path wins over a name
-    from cellgi.pretrained import resolve_model_path
+    from cellgi.runfolder.pretrained import resolve_model_path
 
     assert resolve_model_path("quickstart") == Path("quickstart")
 

@@ -21,9 +21,9 @@ def _error_classes():
     from cellgi.apps.screen import ScreenError
     from cellgi.spec import SpecError
     from cellgi.spec.yamlio import SpecSyntaxError
-    from cellgi.training.checkpoint import CheckpointError
+    from cellgi.runfolder.checkpoint import CheckpointError
     from cellgi.training.runner import ModelBuildError, TrainerConfigError
-    from cellgi.training.runs import RunDirError
+    from cellgi.runfolder.runs import RunDirError
 
     return [DataError, NonFiniteError, ComponentError, DuplicateComponentError, PluginLoadError,
             UnknownComponentError, SpecError, SpecSyntaxError, CheckpointError, ModelBuildError,

@@ -134,7 +134,7 @@ def test_a_plugin_baseline_is_reported_stacked_and_reloaded(
     import torch
 
     from cellgi.api import load
-    from cellgi.training.runs import STACK_SUMMARY_FILE
+    from cellgi.runfolder.runs import STACK_SUMMARY_FILE
 
     monkeypatch.chdir(tmp_path)
     text = _spec_text("gene-mean").replace(

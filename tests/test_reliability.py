@@ -285,7 +285,7 @@ def _gene_sets(bundle, idx) -> set[frozenset[str]]:
 def test_resume_onto_a_screen_with_rows_added_keeps_each_sample_in_its_split(tmp_path, capsys):
     from cellgi.data.splits import load_splits
     from cellgi.training.runner import apply_saved_splits
-    from cellgi.training.runs import read_json
+    from cellgi.runfolder.runs import read_json
 
     run = _interrupted_run(tmp_path)
     before = _build(run / "spec.yaml")
@@ -307,7 +307,7 @@ def test_resume_onto_a_screen_with_rows_added_keeps_each_sample_in_its_split(tmp
 
 
 def test_resume_onto_a_screen_with_rows_removed_is_refused_naming_the_file(tmp_path, capsys):
-    from cellgi.training.runs import read_json
+    from cellgi.runfolder.runs import read_json
 
     run = _interrupted_run(tmp_path)
     screen = tmp_path / "screen.tsv"
@@ -395,7 +395,7 @@ def test_spec_integers_beyond_int64_are_refused_with_line(old, new, path):
 
 
 def test_a_run_whose_loss_becomes_non_finite_fails(tmp_path, capsys):
-    from cellgi.training.runs import read_json
+    from cellgi.runfolder.runs import read_json
 
     spec = _run_spec(tmp_path, epochs=2)
     rows = "".join(f"{GENES[i]};{GENES[j]}\t{3e38 if (i + j) % 2 else -3e38:g}\n" for i in range(12) for j in range(i + 1, 12))
@@ -505,7 +505,7 @@ class _ClosesAfterFirstLine:
 def test_train_piped_into_head_completes_its_run(tmp_path, capsys, monkeypatch):
     import sys
 
-    from cellgi.training.runs import read_json
+    from cellgi.runfolder.runs import read_json
 
     spec = _run_spec(tmp_path, epochs=2)
     run = tmp_path / "run"
@@ -518,7 +518,7 @@ def test_train_piped_into_head_completes_its_run(tmp_path, capsys, monkeypatch):
 
 
 def test_a_relative_run_folder_records_its_best_checkpoint(tmp_path, monkeypatch):
-    from cellgi.training.runs import read_json
+    from cellgi.runfolder.runs import read_json
 
     spec = _run_spec(tmp_path, epochs=1)
     monkeypatch.chdir(tmp_path)
@@ -528,7 +528,7 @@ def test_a_relative_run_folder_records_its_best_checkpoint(tmp_path, monkeypatch
 
 
 def test_a_run_stopped_early_says_so(tmp_path, capsys):
-    from cellgi.training.runs import read_json
+    from cellgi.runfolder.runs import read_json
 
     spec = _run_spec(tmp_path, epochs=30)
     # min_delta beyond any change: the monitor never improves, so patience 1 stops after epoch 2

@@ -32,13 +32,16 @@ import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
 from cellgi.errors import CellgiError
 
 from cellgi.runtime import host_allocator_state
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from cellgi.predictors.base import TrainedPredictor
 
 __all__ = [
     "PATHS",
@@ -452,20 +455,19 @@ def screen_benchmark(cfg: BenchConfig, num_arrays: int = 256, progress: Callable
     }
 
 
-def predict_benchmark(loaded: Any, num_pairs: int = 262_144, plain_pairs: int = 4096, *, batch_size: int | None = None,
+def predict_benchmark(loaded: TrainedPredictor, num_pairs: int = 262_144, plain_pairs: int = 4096, *, batch_size: int | None = None,
                       genome_genes: int | None = None, seed: int = 0,
                       progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Throughput of scoring gene pairs with a trained run (one model, a seed ensemble or a stacked
-    folder), as ``cellgi predict``, ``evaluate`` and ``screen`` score them (:func:`cellgi.predictors.scoring.scorer_for`:
-    the wildtype cell once, big batches), against the former per-batch path (``loaded.predict`` on
+    folder, a plugin's kind), as ``cellgi predict``, ``evaluate`` and ``screen`` score them (its
+    :meth:`~cellgi.predictors.base.TrainedPredictor.scorer`: the wildtype cell once, big batches), against the former per-batch path (``loaded.predict`` on
     batches of 256, the model's forward recomputing the wildtype each batch) on the first ``plain_pairs``
     of the same random pairs. Reports pairs/s of both, their ratio, the largest difference of their
     predictions, the setup time (wildtype pass and relation tables), and the projected wall time of a
     whole-genome pairs screen of ``genome_genes`` genes (default: every gene of the model) at the
     measured rate (scoring only; ``cellgi screen`` also writes the rows)."""
-    from cellgi.data.batch import collate_index_sets
-    from cellgi.data.batch import iter_batches
-    from cellgi.predictors.scoring import scorer_for
+    from cellgi.data.batch import collate_index_sets, iter_batches
+    from cellgi.predictors.scoring import MESSAGE_PASSING_BATCH_SIZE
 
     say = progress or (lambda _msg: None)
     n = len(loaded.mapper.genes)
@@ -475,7 +477,7 @@ def predict_benchmark(loaded: Any, num_pairs: int = 262_144, plain_pairs: int = 
     pairs = torch.stack([a, b], 1)
     mask = torch.ones(pairs.shape, dtype=torch.bool)
     t0 = time.perf_counter()
-    scorer = scorer_for(loaded, batch_size=batch_size)
+    scorer = loaded.scorer(batch_size)
     setup_s = time.perf_counter() - t0
     bs = scorer.batch_size
     scorer.score_padded(pairs[:bs], mask[:bs])  # warm-up (allocator)
@@ -487,7 +489,7 @@ def predict_benchmark(loaded: Any, num_pairs: int = 262_144, plain_pairs: int = 
     k = min(plain_pairs, num_pairs)
     t0 = time.perf_counter()
     plain = []
-    for chunk in iter_batches(pairs[:k], 256):
+    for chunk in iter_batches(pairs[:k], MESSAGE_PASSING_BATCH_SIZE):
         batch = collate_index_sets(list(chunk), torch.full((chunk.shape[0], len(loaded.target_names)), float("nan")))
         plain.append(loaded.predict(batch)[0].float().cpu())
     plain_s = time.perf_counter() - t0
@@ -496,7 +498,7 @@ def predict_benchmark(loaded: Any, num_pairs: int = 262_144, plain_pairs: int = 
     genome_pairs = m * (m - 1) // 2
     rate = num_pairs / fast_s
     return {
-        "predictor": _describe(loaded),
+        "predictor": loaded.describe(),
         "num_genes": n,
         "batch_size": bs,
         "num_pairs": num_pairs,
@@ -511,8 +513,3 @@ def predict_benchmark(loaded: Any, num_pairs: int = 262_144, plain_pairs: int = 
         "projected_genome_scoring_s": round(setup_s + genome_pairs / rate, 1),
     }
 
-
-def _describe(loaded: Any) -> str:
-    from cellgi.apps.evaluate import describe_predictor
-
-    return describe_predictor(loaded)

@@ -9,9 +9,9 @@ always counts samples that enter the metrics; when none is left, :class:`Evaluat
 Example::
 
     from cellgi.apps.evaluate import evaluate_screen, screen_description
-    from cellgi.training.checkpoint import load_model
+    from cellgi.predictors import load_predictor
 
-    loaded = load_model("runs/my-run/2026-01-01T00-00-00")
+    loaded = load_predictor("runs/my-run/2026-01-01T00-00-00")
     desc = screen_description("emap.tsv", "table", loaded.target_names,
                               gene_columns=["gene_a", "gene_b"], target_columns={"gene_interaction": "epsilon"})
     report = evaluate_screen(loaded, desc)
@@ -27,9 +27,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence, TextIO
 
 from cellgi.errors import CellgiError
+
+if TYPE_CHECKING:  # pragma: no cover - types only: torch is imported when evaluating, not on import
+    from torch import Tensor
+
+    from cellgi.data.genes import GeneMapper
+    from cellgi.predictors.base import TrainedPredictor
 
 __all__ = ["EvaluateError", "check_output_file", "evaluate_screen", "prediction_columns", "screen_description"]
 
@@ -113,14 +119,15 @@ def screen_description(
 
 
 def evaluate_screen(
-    loaded: Any,
+    loaded: TrainedPredictor,
     screen: dict[str, Any],
     *,
     batch_size: int | None = None,
     device: str | None = None,
     predictions: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Evaluate a :class:`~cellgi.training.checkpoint.LoadedModel` on a screen description; the JSON report.
+    """Evaluate a trained predictor (:func:`cellgi.predictors.load_predictor`) on a screen description; the
+    JSON report.
 
     Keys: ``checkpoint, predictor, data, format, targets, missing_targets, unmeasured_targets, n_rows``
     (every data row of the file), ``n_samples`` (rows evaluated; ``n_samples + sum(skipped) == n_rows``),
@@ -130,9 +137,10 @@ def evaluate_screen(
     the file written.
 
     Args:
-        loaded: the model.
+        loaded: the predictor.
         screen: a :func:`screen_description`.
-        batch_size: samples per batch (default: the run's).
+        batch_size: samples per batch (default: the predictor's
+            :meth:`~cellgi.predictors.base.TrainedPredictor.default_batch_size`).
         device: torch device.
         predictions: write every evaluated row to this TSV (see the module docstring), atomically.
 
@@ -152,7 +160,7 @@ def evaluate_screen(
 
     if device is not None:
         try:
-            loaded.model.to(device)
+            loaded.to(device)
         except (RuntimeError, AssertionError, ValueError) as exc:  # torch says "not compiled with CUDA" etc.
             raise EvaluateError(f"device {device!r} is not usable here: {exc}") from None
     targets = list(loaded.target_names)
@@ -178,17 +186,16 @@ def evaluate_screen(
         )
         raise EvaluateError(f"{screen['path']}: no sample can be evaluated ({why}; skipped: {skipped})")
     from cellgi.data.batch import dataset_sets, iter_batches
-    from cellgi.predictors.scoring import scorer_for
 
-    scorer = scorer_for(loaded, batch_size=batch_size)  # the wildtype once; big batches for local-only models
+    scorer = loaded.scorer(batch_size)  # the wildtype once; big batches for local-only models
     bs = scorer.batch_size
     padded, pmask = dataset_sets(ds, keep)
     mspec = loaded.spec.training.metrics
     metrics = InteractionMetrics.from_spec(targets, mspec, sync=False)
     counts = torch.zeros(len(targets), dtype=torch.long)
-    members: dict[str, Any] = {}  # a stacked run: each member alone too
+    members: dict[str, InteractionMetrics] = {}  # a stacked run: each member alone too
 
-    def run(write: Callable[[Any, Any, Any], None] | None) -> None:
+    def run(write: Callable[[Tensor, Tensor, Tensor], None] | None) -> None:
         for part, p_b, m_b in zip(iter_batches(keep, bs), iter_batches(padded, bs), iter_batches(pmask, bs)):
             out = scorer.score_padded(p_b, m_b)
             pred = out["pred"].float().cpu()
@@ -218,7 +225,7 @@ def evaluate_screen(
     kinds = ds.kind_counts() if n_no_target == 0 else ds.subset(keep).kind_counts()
     return {
         "checkpoint": str(loaded.path),
-        "predictor": describe_predictor(loaded),
+        "predictor": loaded.describe(),
         "data": screen["path"],
         "format": screen["format"],
         "targets": targets,
@@ -252,7 +259,7 @@ class _InputGenes:
     """The gene columns of the evaluated rows, read again from the input file line by line as the batches
     are written, with the standard names of their genes (the ORF where the gene list has no name)."""
 
-    def __init__(self, screen: dict[str, Any], mapper: Any):
+    def __init__(self, screen: dict[str, Any], mapper: GeneMapper):
         from cellgi.data.readers._table import read_table
 
         path = screen["path"]
@@ -300,7 +307,7 @@ class _InputGenes:
         raise EvaluateError(f"{self._path}: line {line} was not found again while writing the predictions "
                             "(did the file change during the evaluation?)")
 
-    def write(self, fh: TextIO, lines: Sequence[int], y: Any, pred: Any) -> None:
+    def write(self, fh: TextIO, lines: Sequence[int], y: Tensor, pred: Tensor) -> None:
         """Append one batch: its input lines (increasing), measured ``y [B, T]`` and ``pred [B, T]``."""
         out = []
         for line, yr, pr in zip(lines, y.tolist(), pred.tolist()):
@@ -311,19 +318,4 @@ class _InputGenes:
             row += [_number(v) for v in yr] + [_number(v) for v in pr]
             out.append("\t".join(row) + "\n")
         fh.write("".join(out))
-
-
-def describe_predictor(loaded: Any) -> str:
-    """What a loaded run predicts with, in words: one model, a seed ensemble, or a stack with its weights."""
-    from cellgi.predictors.ensemble import LoadedEnsemble
-    from cellgi.predictors.stack import LoadedStack
-
-    if isinstance(loaded, LoadedStack):
-        inner = describe_predictor(loaded.network)
-        w = loaded.stack.weights[0].tolist()
-        parts = [f"{wk:.2f} x {inner if name == 'network' else name}" for name, wk in zip(loaded.stack.members, w)]
-        return "stack (weights fitted on validation): " + " + ".join(parts)
-    if isinstance(loaded, LoadedEnsemble):
-        return f"seed ensemble of {len(loaded.members)} runs"
-    return "one network model"
 

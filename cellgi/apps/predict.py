@@ -12,8 +12,9 @@ continues such a file: it refuses an output another model, another input or othe
 what differs), checks the header, drops a partly written last row and skips input lines up to the last
 line already written, so no row is written twice.
 
-Speed: the gene sets are scored by :func:`cellgi.predictors.scoring.scorer_for` (the wildtype cell computed once;
-for models that read only the wildtype, batches of 16,384 sets are gathers and small MLPs). A line that cannot be predicted (unknown gene, a gene named twice, an empty name) is
+Speed: the gene sets are scored by the predictor's scorer
+(:meth:`~cellgi.predictors.base.TrainedPredictor.scorer`: the wildtype cell computed once; for models
+that read only the wildtype, batches of 16,384 sets are gathers and small MLPs). A line that cannot be predicted (unknown gene, a gene named twice, an empty name) is
 skipped, counted by reason and reported with its line number. Sets whose size the model never saw in
 training (1 gene, or 10, for a model trained on pairs and triples) are predicted but counted and
 warned about: such predictions are extrapolations.
@@ -21,9 +22,9 @@ warned about: such predictions are extrapolations.
 Example::
 
     from cellgi.apps.predict import predict_file
-    from cellgi.training.checkpoint import load_model
+    from cellgi.predictors import load_predictor
 
-    loaded = load_model("runs/my-run/2026-01-01T00-00-00")
+    loaded = load_predictor("runs/my-run/2026-01-01T00-00-00")
     report = predict_file(loaded, "sets.txt", "predictions.tsv", batch_size=512)
     report.written, report.skipped, report.unusual_sizes
 """
@@ -34,9 +35,16 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from cellgi.errors import CellgiError
+
+if TYPE_CHECKING:  # pragma: no cover - types only: torch is imported when predicting, not on import
+    from torch import Tensor
+
+    from cellgi.data.genes import GeneMapper
+    from cellgi.predictors.base import TrainedPredictor
+    from cellgi.predictors.scoring import Scorer
 
 __all__ = [
     "PredictError",
@@ -76,7 +84,7 @@ def _category(reason: str) -> str:
     return reason.split("; ")[0].split(": ", 1)[-1]
 
 
-def parse_gene_set_line(text: str, mapper: Any) -> tuple[list[int] | None, str]:
+def parse_gene_set_line(text: str, mapper: GeneMapper) -> tuple[list[int] | None, str]:
     """Map one ``;``-separated gene set to gene indices: ``(indices, "")`` or ``(None, reason)``."""
     idents = [x.strip() for x in text.strip().split(";")]
     if any(not x for x in idents):
@@ -97,7 +105,7 @@ def parse_gene_set_line(text: str, mapper: Any) -> tuple[list[int] | None, str]:
 
 
 def iter_gene_sets(
-    path: str | Path, mapper: Any, *, on_bytes: Callable[[int], None] | None = None
+    path: str | Path, mapper: GeneMapper, *, on_bytes: Callable[[int], None] | None = None
 ) -> Iterator[tuple[int, str, list[int] | None, str]]:
     """``(line_number, text, indices or None, reason)`` for every non-blank, non-comment line of ``path``.
 
@@ -125,25 +133,25 @@ def iter_gene_sets(
             yield no, line, idx, reason
 
 
-def predict_sets(loaded: Any, sets: Sequence[Sequence[int]], *, batch_size: int | None = None,
-                 scorer: Any = None) -> dict[str, Any]:
+def predict_sets(loaded: TrainedPredictor, sets: Sequence[Sequence[int]], *, batch_size: int | None = None,
+                 scorer: Scorer | None = None) -> dict[str, Tensor | None]:
     """Predictions for index sets: ``{"pred": [S, T], "local": [S, T] | None, "global": [S, T] | None,
     "gate": [S, 2] | None}`` (float tensors on the CPU, original units for the first three).
 
-    Scored by :func:`cellgi.predictors.scoring.scorer_for` (the wildtype cell once; ``scorer``: one already made for
-    ``loaded``), in batches of ``batch_size`` (default :func:`cellgi.predictors.scoring.default_batch_size`)."""
+    Scored by the predictor's scorer (:meth:`~cellgi.predictors.base.TrainedPredictor.scorer`: the wildtype
+    cell once; ``scorer``: one already made for ``loaded``), in batches of ``batch_size`` (default the
+    predictor's :meth:`~cellgi.predictors.base.TrainedPredictor.default_batch_size`)."""
     import torch
 
     from cellgi.data.batch import iter_batches, pad_sets
-    from cellgi.predictors.scoring import scorer_for
 
-    scorer = scorer if scorer is not None else scorer_for(loaded, batch_size=batch_size)
+    scorer = scorer if scorer is not None else loaded.scorer(batch_size)
     bs = batch_size or scorer.batch_size
     t = len(loaded.target_names)
     padded, mask = pad_sets(sets) if len(sets) else (torch.zeros(0, 1, dtype=torch.long), torch.zeros(0, 1, dtype=torch.bool))
     parts = [scorer.score_padded(p, m) for p, m in zip(iter_batches(padded, bs), iter_batches(mask, bs))]
 
-    def cat(key: str) -> Any:
+    def cat(key: str) -> Tensor | None:
         xs = [o[key] for o in parts if o.get(key) is not None]
         return torch.cat(xs) if xs and len(xs) == len(parts) else None
 
@@ -152,9 +160,9 @@ def predict_sets(loaded: Any, sets: Sequence[Sequence[int]], *, batch_size: int 
             "gate": cat("gate")}
 
 
-def trained_set_sizes(loaded: Any) -> set[int] | None:
+def trained_set_sizes(loaded: TrainedPredictor) -> set[int] | None:
     """Gene-set sizes the model was trained on (from the checkpoint), or None when not recorded."""
-    extra = (getattr(loaded, "meta", None) or {}).get("extra") or {}
+    extra = (loaded.meta or {}).get("extra") or {}
     sizes = extra.get("train_set_sizes")
     if sizes:
         return {int(k) for k in sizes}
@@ -289,7 +297,7 @@ def _existing_output(path: Path) -> tuple[list[str] | None, int, int, bool]:
 
 
 def predict_file(
-    loaded: Any,
+    loaded: TrainedPredictor,
     genes_path: str | Path,
     out_path: str | Path,
     *,
@@ -303,13 +311,14 @@ def predict_file(
     """Predict every gene set of ``genes_path`` and stream the rows to ``out_path`` (see the module docs).
 
     Args:
-        loaded: a :class:`~cellgi.training.checkpoint.LoadedModel`.
+        loaded: a trained predictor (:func:`cellgi.predictors.load_predictor`).
         genes_path: one ``;``-separated gene set per line.
         out_path: output TSV; columns ``line, input, genes, names, <targets>, local_*, global_*, gate_*``;
             beside it ``<out>.predict.json`` records the model's digest, the input's digest and the columns
             (:mod:`cellgi.provenance`).
-        batch_size: gene sets per forward pass (and per write); default
-            :func:`cellgi.predictors.scoring.default_batch_size` (16,384 for models that read only the wildtype).
+        batch_size: gene sets per forward pass (and per write); default the predictor's
+            :meth:`~cellgi.predictors.base.TrainedPredictor.default_batch_size` (16,384 for models that read
+            only the wildtype).
         resume: continue an output left by an interrupted call of the same model on the same input (no
             row written twice; another model, input or column set is refused, naming what differs).
         overwrite: replace an existing output (default: an existing output is an error unless resuming).
@@ -324,7 +333,7 @@ def predict_file(
     """
     from cellgi.provenance import check_resume, file_digest, read_record, record
     from cellgi.data.batch import iter_batches, pad_sets
-    from cellgi.predictors.scoring import gene_labels, scorer_for
+    from cellgi.predictors.scoring import gene_labels
 
     gp, op = Path(genes_path), Path(out_path)
     if op.is_dir():
@@ -338,7 +347,7 @@ def predict_file(
     except OSError as exc:
         raise PredictError(f"{gp}: cannot read: {exc.strerror or exc}") from None
     report = PredictReport(output=op, trained_sizes=trained_set_sizes(loaded))
-    scorer = scorer_for(loaded, batch_size=batch_size)
+    scorer = loaded.scorer(batch_size)
     batch_size = batch_size or scorer.batch_size
     names = list(loaded.target_names)
     probe = [[0, 1]] if len(loaded.mapper.genes) > 1 else [[0]]

@@ -9,8 +9,8 @@ query gene, or a query pair for trigenic screens); for each query the screen pre
 
 Array genes that belong to the query are left out (a set never names a gene twice).
 
-Speed, exactly: the screen scores with :func:`cellgi.predictors.scoring.scorer_for` (as ``cellgi predict`` and
-``evaluate`` do), which computes the model's initial gene states and the wildtype cell once per screen
+Speed, exactly: the screen scores with the predictor's scorer
+(:meth:`~cellgi.predictors.base.TrainedPredictor.scorer`, as ``cellgi predict`` and ``evaluate`` do), which computes the model's initial gene states and the wildtype cell once per screen
 instead of once per batch (:meth:`~cellgi.nn.model.LazyDango.wildtype_states`) and runs each batch's
 perturbed columns only; a model without a global part (``local_only``) runs no message passing per
 batch at all, only gathers, table look-ups and its heads, on 16,384 sets at a time. Predictions equal
@@ -45,9 +45,9 @@ a query that was cut is rebuilt from its rows in the output.
 Example::
 
     from cellgi.apps.screen import plan_screen, run_screen
-    from cellgi.training.checkpoint import load_model
+    from cellgi.predictors import load_predictor
 
-    loaded = load_model("runs/my-run/2026-01-01T00-00-00")
+    loaded = load_predictor("runs/my-run/2026-01-01T00-00-00")
     plan = plan_screen(loaded.mapper, queries=["YAL015C;YBL007C"])  # one query pair x every gene
     report = run_screen(loaded, plan, "screen.parquet", top_k=50)
     report.written, report.predictions_per_s
@@ -61,22 +61,24 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from cellgi.errors import CellgiError
+
+if TYPE_CHECKING:  # pragma: no cover - types only: torch is imported when screening, not on import
+    from cellgi.data.genes import GeneMapper
+    from cellgi.predictors.base import TrainedPredictor
 
 __all__ = [
     "ScreenError",
     "ScreenInterrupted",
     "ScreenPlan",
     "ScreenReport",
-    "ScreenScorer",
     "plan_screen",
     "read_gene_list",
     "run_screen",
-    "scorer_for",
 ]
 
 MODES = ("arrays", "pairs")
@@ -184,7 +186,7 @@ def read_gene_list(path: str | Path) -> list[tuple[int, str]]:
     return out
 
 
-def _resolve(mapper: Any, ident: str, where: str) -> int:
+def _resolve(mapper: GeneMapper, ident: str, where: str) -> int:
     gene, reason = mapper.resolve(ident)
     if gene is None:
         raise ScreenError(f"{where}: gene {ident!r}: {reason}")
@@ -192,7 +194,7 @@ def _resolve(mapper: Any, ident: str, where: str) -> int:
 
 
 def plan_screen(
-    mapper: Any,
+    mapper: GeneMapper,
     queries: Sequence[str] | None = None,
     *,
     queries_file: str | Path | None = None,
@@ -250,22 +252,6 @@ def plan_screen(
     if plan.total == 0:
         raise ScreenError("the screen has no gene set to predict (every listed gene is a query gene)")
     return plan
-
-
-# ---------------------------------------------------------------------------------------------- scorer
-def ScreenScorer(model: Any, normalizer: Any = None, *, batch_size: int | None = None) -> Any:  # noqa: N802
-    """One model's scorer (:class:`cellgi.predictors.scoring.ModelScorer`: the wildtype cell once); kept under this
-    name for callers of the screen's former class."""
-    from cellgi.predictors.scoring import ModelScorer
-
-    return ModelScorer(model, normalizer, batch_size=batch_size)
-
-
-def scorer_for(loaded: Any, *, batch_size: int | None = None) -> Any:
-    """:func:`cellgi.predictors.scoring.scorer_for` (kept here for callers of the former location)."""
-    from cellgi.predictors.scoring import scorer_for as _scorer_for
-
-    return _scorer_for(loaded, batch_size=batch_size)
 
 
 # --------------------------------------------------------------------------------------------- writers
@@ -547,7 +533,7 @@ def _paths(output: str | Path) -> tuple[Path, Path, Path]:
 
 
 def run_screen(
-    loaded: Any,
+    loaded: TrainedPredictor,
     plan: ScreenPlan,
     output: str | Path,
     *,
@@ -559,13 +545,14 @@ def run_screen(
     progress: bool = True,
     on_batch: Callable[[int, int], None] | None = None,
 ) -> ScreenReport:
-    """Run ``plan`` with a loaded model (``cellgi.training.checkpoint.LoadedModel``, a seed ensemble or a
-    stacked folder), streaming rows to ``output`` (see the module docs).
+    """Run ``plan`` with a trained predictor (:func:`cellgi.predictors.load_predictor`: one network, a seed
+    ensemble, a stacked folder, a plugin's kind), streaming rows to ``output`` (see the module docs).
 
     Args:
         top_k: strongest negative and positive predictions kept per query (0: no top file).
-        batch_size: gene sets per forward pass and per write (default
-            :func:`cellgi.predictors.scoring.default_batch_size`: 16,384 for models that read only the wildtype).
+        batch_size: gene sets per forward pass and per write (default the predictor's
+            :meth:`~cellgi.predictors.base.TrainedPredictor.default_batch_size`: 16,384 for models that read
+            only the wildtype).
         rank_target: target ranked for the top-K (default the first).
         resume: continue an interrupted screen of the same plan, model and options in ``output``.
         overwrite: replace an existing ``output``.
@@ -578,6 +565,7 @@ def run_screen(
         ScreenInterrupted: Ctrl-C; every finished batch is kept.
     """
     from cellgi.provenance import ProvenanceError, check_resume, read_record, record, text_digest
+    from cellgi.data.batch import iter_batches
     from cellgi.predictors.scoring import gene_labels
 
     if batch_size is not None and batch_size < 1:
@@ -627,7 +615,7 @@ def run_screen(
     counts = [plan.count(i) for i in range(len(plan.queries))]
     ti = targets.index(rank_target)
     t_setup = time.perf_counter()
-    scorer = scorer_for(loaded, batch_size=batch_size)
+    scorer = loaded.scorer(batch_size)
     batch_size = batch_size or scorer.batch_size
     report.setup_seconds = time.perf_counter() - t_setup
     bar = _Progress(plan.total, done_rows) if progress else None
@@ -647,8 +635,8 @@ def run_screen(
             if start and top_k:  # rows of this query written before the interruption
                 arr, names, vals = writer.read_from(first_row, start, rank_target)
                 tracker.add(vals, lambda idx, arr=arr, names=names: [(arr[i], names[i]) for i in idx])
-            for lo in range(start, counts[qi], batch_size):
-                arrays = plan.array_block(qi, lo, min(batch_size, counts[qi] - lo))  # [S, k]
+            for rows in iter_batches(range(start, counts[qi]), batch_size):  # plan rows of this query
+                arrays = plan.array_block(qi, rows.start, len(rows))  # [S, k]
                 sets = np.concatenate([np.broadcast_to(np.asarray(q, dtype=np.int64), (arrays.shape[0], len(q))),
                                        arrays], axis=1)
                 padded = torch.from_numpy(np.ascontiguousarray(sets))

@@ -9,9 +9,12 @@ import os
 import signal
 import sys
 import threading
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from cellgi.errors import CellgiError
+
+if TYPE_CHECKING:  # pragma: no cover - types only: the predictors are imported when a command runs
+    from cellgi.predictors.base import TrainedPredictor
 
 __all__ = [
     "DeviceError",
@@ -53,18 +56,18 @@ def sigterm_raises() -> Iterator[None]:
             signal.signal(signal.SIGTERM, old)
 
 
-def load_on_device(checkpoint: str, device: str) -> Any:
-    """The :class:`~cellgi.training.checkpoint.LoadedModel` of ``checkpoint`` with its model on ``device``.
+def load_on_device(checkpoint: str, device: str) -> TrainedPredictor:
+    """The trained predictor of ``checkpoint`` (:func:`cellgi.predictors.load_predictor`) on ``device``.
 
     Raises:
         CheckpointError: an unusable checkpoint.
         DeviceError: a device that does not exist here (``--device DEVICE: ...``).
     """
-    from cellgi.training.checkpoint import load_model
+    from cellgi.predictors import load_predictor
 
-    loaded = load_model(checkpoint)
+    loaded = load_predictor(checkpoint)
     try:
-        loaded.model.to(device)
+        loaded.to(device)
     except (RuntimeError, AssertionError, ValueError) as exc:  # torch's errors for an absent device
         raise DeviceError(f"--device {device}: {exc}") from None
     return loaded

@@ -11,12 +11,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cellgi.cli._common import add_model_command
 from cellgi.errors import CellgiError
 
 # The work of a command is imported inside its functions, for startup time: building the parser imports
 # every command module, so a module-level import of torch or a layer below would slow every command.
+
+if TYPE_CHECKING:  # pragma: no cover - types only: cellgi.api is imported when the command runs
+    from cellgi.api import Model
 
 __all__ = ["FORMATS", "add_parser", "run", "write_embeddings"]
 
@@ -46,7 +50,7 @@ class EmbedError(CellgiError):
     exit_code = 2
 
 
-def write_embeddings(model: object, path: str | Path, *, kind: str = "wildtype") -> tuple[int, int]:
+def write_embeddings(model: Model, path: str | Path, *, kind: str = "wildtype") -> tuple[int, int]:
     """Write ``model`` (a :class:`cellgi.api.Model`)'s per-gene vectors to ``path`` by suffix; returns
     ``(genes, dims)``."""
     path = Path(path)
@@ -55,7 +59,7 @@ def write_embeddings(model: object, path: str | Path, *, kind: str = "wildtype")
         raise EmbedError(f"{path}: unknown output format {suffix or '(no suffix)'!r}; use one of {', '.join(FORMATS)}")
     from cellgi.api import gene_embeddings
 
-    loaded = model._loaded  # type: ignore[attr-defined]
+    loaded = model.trained_predictor
     emb = gene_embeddings(loaded, kind)
     from cellgi.predictors.scoring import gene_labels
 

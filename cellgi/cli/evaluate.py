@@ -10,12 +10,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cellgi.cli._common import add_model_command
 
 # The work of a command is imported inside its functions, for startup time: building the parser imports
 # every command module, so a module-level import of torch or a layer below would slow every command.
+
+if TYPE_CHECKING:  # pragma: no cover - types only: the predictors are imported when the command runs
+    from cellgi.predictors.base import TrainedPredictor
 
 __all__ = ["add_parser", "evaluate_file", "run"]
 
@@ -67,19 +70,19 @@ def _screen_desc(args: argparse.Namespace, targets: list[str]) -> dict[str, Any]
 
 
 def evaluate_file(
-    checkpoint: Any,
+    checkpoint: str | Path | TrainedPredictor,
     screen: dict[str, Any],
     *,
     batch_size: int | None = None,
     device: str = "cpu",
     predictions: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Evaluate a checkpoint (path, run folder or :class:`~cellgi.training.checkpoint.LoadedModel`) on a
-    screen description; see :func:`cellgi.apps.evaluate.evaluate_screen`."""
+    """Evaluate a checkpoint (a path to anything :func:`cellgi.predictors.load_predictor` loads, or a
+    trained predictor already loaded) on a screen description; see :func:`cellgi.apps.evaluate.evaluate_screen`."""
     from cellgi.apps.evaluate import evaluate_screen
-    from cellgi.training.checkpoint import LoadedModel, load_model
+    from cellgi.predictors import load_predictor
 
-    loaded = checkpoint if isinstance(checkpoint, LoadedModel) else load_model(checkpoint, map_location="cpu")
+    loaded = load_predictor(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
     return evaluate_screen(loaded, screen, batch_size=batch_size, device=device, predictions=predictions)
 
 
@@ -122,8 +125,8 @@ def run(args: argparse.Namespace) -> int:
     """Exit 0 on success, 2 on unusable inputs (checkpoint, data file, no sample or no measured target left:
     cellgi errors that :func:`cellgi.cli.main.main` reports)."""
     from cellgi.apps.evaluate import check_output_file
-    from cellgi.training.checkpoint import load_model
-    from cellgi.training.runs import write_json
+    from cellgi.predictors import load_predictor
+    from cellgi.runfolder.runs import write_json
 
     if args.batch_size is not None and args.batch_size < 1:
         print(f"error: --batch-size must be at least 1, got {args.batch_size}", file=sys.stderr)
@@ -134,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.output, label="-o")
     if args.predictions:
         check_output_file(args.predictions, "--predictions", inputs=[args.data])
-    loaded = load_model(args.checkpoint)
+    loaded = load_predictor(args.checkpoint)
     screen = _screen_desc(args, loaded.target_names)
     report = evaluate_file(loaded, screen, batch_size=args.batch_size, device=args.device,
                            predictions=args.predictions)

@@ -28,15 +28,12 @@ import sys
 
 from cellgi.cli._common import Terminated, add_model_command, add_stream_options, load_on_device, sigterm_raises
 from cellgi.fileio import check_writable, replace_when_done
-from cellgi.apps.predict import predict_sets
 
 # The work of a command is imported inside its functions, for startup time: building the parser imports
 # every command module, so a module-level import of torch or a layer below would slow every command.
 
-__all__ = ["add_parser", "predict_gene_sets", "run"]
 
-#: kept for callers of the former name
-predict_gene_sets = predict_sets
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -52,7 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strict", action="store_true", help="fail (exit 2) if any line cannot be predicted")
     p.add_argument("--batch-size", type=int, default=None,
                    help="gene sets per batch and per write (default: 16384 for models that read only the wildtype "
-                   "cell, 256 for the others; cellgi.predictors.scoring.default_batch_size)")
+                   "cell, 256 for the others: the predictor's default_batch_size)")
     add_stream_options(p, "OUT.tsv")
     p.set_defaults(func=run)
 
@@ -105,8 +102,6 @@ def run(args: argparse.Namespace) -> int:
         msg += f" after the {report.already_written} already there (resumed after input line {report.resumed_after_line})"
     if report.skipped:
         msg += f"; skipped {report.skipped} line(s) with genes the model cannot use (listed above)"
-    from cellgi.apps.evaluate import describe_predictor
-
-    print(f"{msg} (predictor: {describe_predictor(loaded)})")
+    print(f"{msg} (predictor: {loaded.describe()})")
     return 0
 

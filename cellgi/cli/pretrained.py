@@ -50,7 +50,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from cellgi.pretrained import MANIFEST, build
+    from cellgi.pretrained import build
+    from cellgi.runfolder.pretrained import MANIFEST
 
     folder = build(args.name, args.overrides, data_root=args.data_root, force=args.force,
                    progress=not args.no_progress)
@@ -64,7 +65,7 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from cellgi.pretrained import list_pretrained
+    from cellgi.runfolder.pretrained import list_pretrained
 
     items = list_pretrained()
     if args.json:
@@ -83,7 +84,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_path(args: argparse.Namespace) -> int:
-    from cellgi.pretrained import pretrained_path
+    from cellgi.runfolder.pretrained import pretrained_path
 
     print(pretrained_path(args.name))
     return 0

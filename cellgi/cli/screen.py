@@ -46,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rank-target", help="target ranked for the top-K (default: the model's first target)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="gene sets per forward pass and per write (default: 16384 for models that read only the "
-                   "wildtype cell, 256 for the others; cellgi.predictors.scoring.default_batch_size)")
+                   "wildtype cell, 256 for the others: the predictor's default_batch_size)")
     add_stream_options(p, "OUT")
     p.set_defaults(func=run)
 

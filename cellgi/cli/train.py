@@ -113,9 +113,9 @@ def run(args: argparse.Namespace) -> int:
     from cellgi.data.errors import DataError
     from cellgi.fileio import OutputError, check_writable
     from cellgi.nn.model import NonFiniteError
-    from cellgi.training.checkpoint import CheckpointError
+    from cellgi.runfolder.checkpoint import CheckpointError
     from cellgi.training.runner import ModelBuildError, TrainerConfigError, TrainingInterrupted, train
-    from cellgi.training.runs import RunDirError, RunWriteError
+    from cellgi.runfolder.runs import RunDirError, RunWriteError
 
     if args.resume is None:  # before any work: where the run folder goes must be writable
         try:
@@ -186,7 +186,7 @@ def _multirun(args: argparse.Namespace, overrides: list) -> int:
     from cellgi.examples import resolve_spec_path
     from cellgi.experiments.multirun import expand_grid, run_grid
     from cellgi.spec import SpecError
-    from cellgi.training.runs import RunDirError
+    from cellgi.runfolder.runs import RunDirError
 
     clash = [f for f, on in (("--resume", args.resume), ("--seeds", getattr(args, "seeds", None)),
                              ("--print-config", args.print_config)) if on]

@@ -181,7 +181,7 @@ def run_grid(
     from cellgi.nn.model import NonFiniteError
     from cellgi.spec import load_spec
     from cellgi.training.runner import train
-    from cellgi.training.runs import RunDirError, timestamp
+    from cellgi.runfolder.runs import RunDirError, timestamp
 
     notes: list[str] = []
     load = load or (lambda p, ovs: load_spec(p, list(ovs), notes=notes, checks=[check_memory]))
@@ -215,7 +215,7 @@ def run_grid(
 
 def write_table(result: MultirunResult) -> None:
     """``multirun.csv`` (one row per job) and ``multirun.json`` (jobs with every metric)."""
-    from cellgi.training.runs import write_json
+    from cellgi.runfolder.runs import write_json
 
     rows = result.rows()
     cols: list[str] = []

@@ -27,7 +27,7 @@ from rich.rule import Rule
 from rich.table import Table
 
 from cellgi.predictors.ensemble import EnsembleError, LoadedEnsemble, load_ensemble
-from cellgi.training.runs import (
+from cellgi.runfolder.runs import (
     CKPT_DIR,
     PLAN_FILE,
     REPLICATES_FILE,
@@ -187,7 +187,7 @@ def resume_replicates(parent: str | Path, *, progress: bool = True, console: Con
         RunDirError: ``parent`` has no readable plan, or another process holds it.
     """
     from cellgi.spec import SpecError, validate_spec
-    from cellgi.training.runs import RunDirError
+    from cellgi.runfolder.runs import RunDirError
 
     parent = Path(parent)
     try:

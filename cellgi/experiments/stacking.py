@@ -15,8 +15,8 @@ import torch
 from torch import Tensor
 
 from cellgi.predictors.stack import Stack, StackError
-from cellgi.training.checkpoint import atomic_torch_save
-from cellgi.training.runs import STACK_FILE, STACK_SUMMARY_FILE
+from cellgi.runfolder.checkpoint import atomic_torch_save
+from cellgi.runfolder.runs import STACK_FILE, STACK_SUMMARY_FILE
 
 __all__ = ["fit_stack", "fit_weights", "stack_folder"]
 
@@ -69,7 +69,7 @@ def fit_stack(folder: str | Path, spec: Any, loaded: Any, bundle: Any = None,
     from cellgi.baselines import baseline_specs, fit_baselines
     from cellgi.training.callbacks import flatten_metrics
     from cellgi.metrics import InteractionMetrics
-    from cellgi.training.runs import write_json
+    from cellgi.runfolder.runs import write_json
 
     folder = Path(folder)
     cfg = spec.training.stack

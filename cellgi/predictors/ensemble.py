@@ -11,9 +11,11 @@ Why: the message-passing part of a model varies from seed to seed more than the 
 with genes held out, averaging three seeds raised every split's Pearson by 0.02-0.03
 (docs/benchmarks.md). ``train_replicates`` reports the ensemble's metrics beside the per-seed mean.
 
-``cellgi predict``, ``evaluate`` and ``screen`` run each member's fast scorer and average the same way
-(:func:`cellgi.predictors.scoring.scorer_for`); ``cellgi embed``, which needs one model's internals, refuses an
-ensemble (and a stacked folder, :mod:`cellgi.predictors.stack`) and names a member to use instead.
+An ensemble *has* its members (:class:`~cellgi.predictors.network.LoadedModel`s): ``cellgi predict``,
+``evaluate`` and ``screen`` run each member's fast scorer and average the same way
+(:meth:`LoadedEnsemble.scorer`); ``cellgi embed``, which needs one model's internals, refuses an ensemble
+(and a stacked folder, :mod:`cellgi.predictors.stack`) and names a member to use instead
+(:meth:`LoadedEnsemble.one_network`).
 """
 
 from __future__ import annotations
@@ -26,12 +28,20 @@ from typing import Any, ClassVar, Sequence
 import torch
 from torch import Tensor, nn
 
+from cellgi.data.batch import PerturbationBatch
+from cellgi.data.cellgraph import CellGraph
+from cellgi.data.genes import GeneMapper
+from cellgi.data.normalize import TargetNormalizer
 from cellgi.errors import CellgiError
-from cellgi.training.checkpoint import CheckpointError, LoadedModel, load_model
-from cellgi.training.runs import REPLICATES_FILE
+from cellgi.predictors.network import LoadedModel, load_network
+from cellgi.predictors.scoring import EnsembleScorer, Scorer
+from cellgi.provenance import text_digest
+from cellgi.runfolder.checkpoint import CheckpointError
+from cellgi.runfolder.layout import is_series_folder
+from cellgi.runfolder.runs import REPLICATES_FILE
+from cellgi.spec import Spec
 
-__all__ = ["EnsembleError", "EnsembleModule", "LoadedEnsemble", "is_replicates_folder",
-           "load_ensemble", "require_single_model"]
+__all__ = ["EnsembleError", "EnsembleModule", "LoadedEnsemble", "load_ensemble"]
 
 #: representation entries averaged over the members (others are per-model internals: left out)
 AVERAGED_REPS = ("local_interaction", "global_interaction", "gate_weights", "additive")
@@ -52,7 +62,7 @@ class EnsembleModule(nn.Module):
         self.members = nn.ModuleList(members)
         self.num_targets = getattr(members[0], "num_targets", None)
 
-    def forward(self, batch: Any) -> tuple[Tensor, dict[str, Any]]:
+    def forward(self, batch: PerturbationBatch) -> tuple[Tensor, dict[str, Any]]:
         preds, reps = zip(*(m(batch) for m in self.members))
         return torch.stack(preds).mean(0), _mean_reps(reps)
 
@@ -67,27 +77,78 @@ def _mean_reps(reps: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 @dataclass
-class LoadedEnsemble(LoadedModel):
-    """A :class:`~cellgi.training.checkpoint.LoadedModel` whose predictions are the mean of its members'.
+class LoadedEnsemble:
+    """A seed ensemble: its member networks, predictions averaged (a
+    :class:`~cellgi.predictors.base.TrainedPredictor` of kind ``ensemble``).
 
     ``spec``, ``graph``, ``mapper``, ``normalizer`` and ``meta`` are the first member's (all members share
-    genes, targets and normalisation; checked by :func:`load_ensemble`)."""
+    genes, targets and normalisation; checked by :func:`load_ensemble`); ``model`` is the members' modules
+    in one :class:`EnsembleModule`."""
 
-    #: what scorers dispatch on (cellgi.predictors.scoring)
-    predictor_kind: ClassVar[str] = "ensemble"
+    kind: ClassVar[str] = "ensemble"
 
-    members: list[LoadedModel] = field(default_factory=list, repr=False)
+    path: Path
+    members: list[LoadedModel]
+    model: EnsembleModule = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.model = EnsembleModule([m.model for m in self.members])
+
+    @property
+    def spec(self) -> Spec:
+        return self.members[0].spec
+
+    @property
+    def target_names(self) -> list[str]:
+        return list(self.members[0].target_names)
+
+    @property
+    def graph(self) -> CellGraph:
+        return self.members[0].graph
+
+    @property
+    def mapper(self) -> GeneMapper:
+        return self.members[0].mapper
+
+    @property
+    def normalizer(self) -> TargetNormalizer:
+        return self.members[0].normalizer
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.members[0].meta
 
     @torch.no_grad()
-    def predict(self, batch: Any) -> tuple[Tensor, dict[str, Any]]:
+    def predict(self, batch: PerturbationBatch) -> tuple[Tensor, dict[str, Any]]:
         outs = [m.predict(batch) for m in self.members]  # each in original units
         return torch.stack([p for p, _ in outs]).mean(0), _mean_reps([r for _, r in outs])
 
+    def scorer(self, batch_size: int | None = None) -> Scorer:
+        """Each member's scorer, outputs averaged (:class:`~cellgi.predictors.scoring.EnsembleScorer`)."""
+        return EnsembleScorer([m.scorer(batch_size) for m in self.members])
 
-def is_replicates_folder(path: str | Path) -> bool:
-    """True for a folder written by ``cellgi train --seeds`` (it holds ``replicates.json``)."""
-    p = Path(path)
-    return p.is_dir() and (p / REPLICATES_FILE).is_file()
+    def default_batch_size(self) -> int:
+        return min(m.default_batch_size() for m in self.members)
+
+    def networks(self) -> list[LoadedModel]:
+        return list(self.members)
+
+    def one_network(self, command: str) -> LoadedModel:
+        raise EnsembleError(
+            f"{command} needs one model, and {self.path} is a seed ensemble of {len(self.members)} runs; "
+            f"give one member instead, e.g. {self.members[0].path}"
+        )
+
+    def to(self, device: torch.device | str) -> LoadedEnsemble:
+        self.model.to(device)  # holds every member's module
+        return self
+
+    def digest(self) -> str:
+        """The members' digests, in order (``sha256:<hex>``)."""
+        return text_digest("ensemble|" + "|".join(m.digest() for m in self.members))
+
+    def describe(self) -> str:
+        return f"seed ensemble of {len(self.members)} runs"
 
 
 def _member_paths(folder: Path) -> list[Path]:
@@ -102,9 +163,9 @@ def _member_paths(folder: Path) -> list[Path]:
 
 
 def load_ensemble(
-    paths: str | Path | Sequence[str | Path], *, map_location: Any = "cpu", prefer: str = "best"
+    paths: str | Path | Sequence[str | Path], *, map_location: str | torch.device = "cpu", prefer: str = "best"
 ) -> LoadedEnsemble:
-    """An ensemble from a replicates folder or from several run folders / checkpoints.
+    """An ensemble from a seed series' parent folder or from several run folders / checkpoints.
 
     Raises:
         CheckpointError: a member is unusable (its own message, naming it).
@@ -112,7 +173,7 @@ def load_ensemble(
     """
     if isinstance(paths, (str, Path)):
         folder = Path(paths)
-        if not is_replicates_folder(folder):
+        if not is_series_folder(folder):
             raise CheckpointError(folder, f"not a replicates folder (no {REPLICATES_FILE})")
         member_paths, where = _member_paths(folder), folder
     else:
@@ -121,7 +182,7 @@ def load_ensemble(
     if not member_paths:
         raise EnsembleError("an ensemble needs at least one member")
     # members are networks: a member folder's own stack (training.stack) is not part of the average
-    members = [load_model(p, map_location=map_location, prefer=prefer, stack=False) for p in member_paths]
+    members = [load_network(p, map_location=map_location, prefer=prefer) for p in member_paths]
     first = members[0]
     for m in members[1:]:
         problems = []
@@ -134,26 +195,4 @@ def load_ensemble(
             problems.append("target normalisation differs (trained on different splits?)")
         if problems:
             raise EnsembleError(f"{m.path} cannot be averaged with {first.path}: {'; '.join(problems)}")
-    return LoadedEnsemble(
-        path=where, model=EnsembleModule([m.model for m in members]), spec=first.spec,
-        target_names=list(first.target_names), graph=first.graph, mapper=first.mapper,
-        normalizer=first.normalizer, meta=first.meta, members=members,
-    )
-
-
-def require_single_model(loaded: Any, command: str) -> None:
-    """Refuse an ensemble where one model's internals are needed, naming a member to use."""
-    from cellgi.predictors.stack import LoadedStack
-
-    if isinstance(loaded, LoadedStack):
-        net = loaded.network
-        one = net.members[0].path if isinstance(net, LoadedEnsemble) else net.path
-        raise EnsembleError(
-            f"{command} needs one network model, and {loaded.path} blends the network with its baselines "
-            f"(training.stack, stack.json); give a checkpoint file of the network instead, e.g. {one}"
-        )
-    if isinstance(loaded, LoadedEnsemble):
-        raise EnsembleError(
-            f"{command} needs one model, and {loaded.path} is a seed ensemble of {len(loaded.members)} runs; "
-            f"give one member instead, e.g. {loaded.members[0].path}"
-        )
+    return LoadedEnsemble(path=where, members=members)

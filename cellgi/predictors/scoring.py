@@ -1,15 +1,18 @@
-"""Scoring many gene sets with a loaded run: the one batch iterator and the fast scorers.
+"""Scoring many gene sets with a trained predictor: the scorers and the default batch sizes.
 
 ``cellgi predict``, ``cellgi evaluate``, ``cellgi screen``, the stack's fit, the seed ensemble's metrics
-and ``cellgi bench`` score gene sets through this module:
+and ``cellgi bench`` score gene sets through a :class:`Scorer`, which every trained predictor gives
+(:meth:`TrainedPredictor.scorer <cellgi.predictors.base.TrainedPredictor.scorer>`), cut into batches by the
+one batch iterator, :func:`~cellgi.data.batch.iter_batches`:
 
-- :func:`~cellgi.data.batch.iter_batches` cuts a sequence (a list, a tensor of padded sets) or a stream of gene sets into
-  consecutive batches; :func:`default_batch_size` is the batch size every command uses unless told
-  otherwise (:data:`WILDTYPE_BATCH_SIZE` sets for models that read only the wildtype cell,
-  :data:`MESSAGE_PASSING_BATCH_SIZE` for the others, whose batches run message passing).
-- :func:`scorer_for` gives the scorer of a loaded run (one model, a seed ensemble, a stacked folder):
-  ``score(sets)`` (predictions ``[S, T]``, original units) and ``score_padded(padded, mask)`` (the same
-  plus the local and global parts, the gate weights and a stack's members).
+- ``score(sets)``: predictions ``[S, T]`` (original units);
+- ``score_padded(padded, mask)``: the same plus the local and global parts, the gate weights and, for a
+  stack, its members alone.
+
+Batch sizes: :func:`network_batch_size` is what every command uses unless told otherwise
+(:data:`WILDTYPE_BATCH_SIZE` sets for a network that reads only the wildtype cell,
+:data:`MESSAGE_PASSING_BATCH_SIZE` for the others, whose batches run message passing); a predictor's
+:meth:`~cellgi.predictors.base.TrainedPredictor.default_batch_size` is its networks' smallest.
 
 Speed, exactly: a :class:`ModelScorer` computes the model's wildtype cell once
 (:meth:`~cellgi.nn.model.LazyDango.wildtype_states`) and then scores each batch with
@@ -21,22 +24,28 @@ predictions equal the per-batch forward to float rounding (tests/predictors/test
 
 Example::
 
-    from cellgi.predictors.scoring import scorer_for
-    from cellgi.training.checkpoint import load_model
+    from cellgi.predictors import load_predictor
 
-    scorer = scorer_for(load_model("runs/my-run/2026-01-01T00-00-00"))
+    scorer = load_predictor("runs/my-run/2026-01-01T00-00-00").scorer()
     pred = scorer.score([[0, 1], [2, 3]])  # [2, T], original units
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from cellgi.data.batch import iter_batches, pad_sets
+from cellgi.data.batch import PerturbationBatch, iter_batches, pad_sets
+from cellgi.data.genes import GeneMapper
+from cellgi.data.normalize import TargetNormalizer
 from cellgi.errors import CellgiError
+
+if TYPE_CHECKING:  # pragma: no cover - types only: stack.py imports this module (a cycle otherwise)
+    from cellgi.predictors.base import TrainedPredictor
+    from cellgi.predictors.stack import Stack
 
 __all__ = [
     "MESSAGE_PASSING_BATCH_SIZE",
@@ -44,10 +53,12 @@ __all__ = [
     "EnsembleScorer",
     "ModelScorer",
     "PredictScorer",
+    "Scorer",
     "ScoringError",
     "StackScorer",
-    "default_batch_size",
+    "batch_of_sets",
     "gene_labels",
+    "network_batch_size",
     "scorer_for",
 ]
 
@@ -56,13 +67,14 @@ WILDTYPE_BATCH_SIZE = 16384
 #: sets per batch of a model whose batches run message passing (``[N, B+1, H]`` per layer)
 MESSAGE_PASSING_BATCH_SIZE = 256
 
+
 class ScoringError(CellgiError):
     """The model predicted NaN/inf for a gene set (names how many)."""
 
     exit_code = 2
 
 
-def gene_labels(mapper: Any) -> list[str]:
+def gene_labels(mapper: GeneMapper) -> list[str]:
     """The standard name of every gene of ``mapper``'s list, by index (``RAD52`` for ``YML032C``; SGD
     ``SGD_features.tab`` column 5, kept in the checkpoint's mapper), the gene's own name where it has none."""
     labels = list(mapper.genes)
@@ -74,7 +86,7 @@ def gene_labels(mapper: Any) -> list[str]:
     return labels
 
 
-def _batch_of(padded: Tensor, mask: Tensor, num_targets: int) -> Any:
+def batch_of_sets(padded: Tensor, mask: Tensor, num_targets: int) -> PerturbationBatch:
     """A :class:`~cellgi.data.batch.PerturbationBatch` of padded sets (vectorised; targets NaN)."""
     from cellgi.data.batch import collate_flat
 
@@ -84,35 +96,27 @@ def _batch_of(padded: Tensor, mask: Tensor, num_targets: int) -> Any:
     return collate_flat(padded[mask], ptr, torch.full((padded.shape[0], num_targets), float("nan")))
 
 
-def default_batch_size(loaded: Any) -> int:
-    """The batch size the commands use for ``loaded`` (see the module docs)."""
-    models = _networks(loaded)
-    if all(getattr(m, "reads_wildtype_only", False) for m in models):
-        return WILDTYPE_BATCH_SIZE
-    return MESSAGE_PASSING_BATCH_SIZE
+def network_batch_size(model: nn.Module) -> int:
+    """The batch size the commands use for one network (see the module docs): its declared
+    ``reads_wildtype_only`` picks :data:`WILDTYPE_BATCH_SIZE`, else :data:`MESSAGE_PASSING_BATCH_SIZE`."""
+    return WILDTYPE_BATCH_SIZE if getattr(model, "reads_wildtype_only", False) else MESSAGE_PASSING_BATCH_SIZE
 
 
-def _kind(loaded: Any) -> str:
-    """What ``loaded`` declares it is (``predictor_kind``: ``network``, ``ensemble``, ``stack``; anything
-    else is scored through its ``predict``). Declared, so that this module needs no import of the kinds."""
-    return str(getattr(loaded, "predictor_kind", "network"))
+class Scorer(ABC):
+    """Scores padded gene sets (:meth:`score_padded`) and any number of sets in batches (:meth:`score`).
 
-
-def _networks(loaded: Any) -> list[Any]:
-    if _kind(loaded) == "stack":
-        return _networks(loaded.network)
-    if _kind(loaded) == "ensemble":
-        return [m.model for m in loaded.members]
-    return [getattr(loaded, "model", None)]
-
-
-class _Scorer:
-    """Shared driver: ``score_padded`` on one batch, ``score`` over any number of sets."""
+    Attributes:
+        batch_size: sets per batch of :meth:`score` (and the commands' default for this predictor).
+        num_targets: ``T``.
+    """
 
     batch_size: int = WILDTYPE_BATCH_SIZE
+    num_targets: int = 1
 
-    def score_padded(self, padded: Tensor, mask: Tensor) -> dict[str, Any]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def score_padded(self, padded: Tensor, mask: Tensor) -> dict[str, Any]:
+        """``{"pred", "local", "global", "gate"}`` of one batch (``[S, T]``/``[S, 2]`` float32 CPU tensors or
+        None; the first three in original units), plus ``"members"`` for a stack."""
 
     def score(self, sets: Sequence[Sequence[int]] | Tensor, mask: Tensor | None = None) -> Tensor:
         """Predictions ``[S, T]`` (float32, CPU, original units) of index sets, in batches of
@@ -124,33 +128,28 @@ class _Scorer:
             return torch.zeros(0, self.num_targets)
         return torch.cat(outs)
 
-    num_targets: int = 1
 
-
-class ModelScorer(_Scorer):
+class ModelScorer(Scorer):
     """One network model: the wildtype cell once, then :meth:`LazyDango.predict_with_wildtype` per batch.
 
     Args:
         model: a :class:`~cellgi.nn.model.LazyDango` (put in evaluation mode here).
         normalizer: maps predictions back to original units (None: model units).
-        batch_size: sets per forward (default :func:`default_batch_size`'s choice for this model).
+        batch_size: sets per forward (default :func:`network_batch_size`).
     """
 
-    def __init__(self, model: Any, normalizer: Any = None, *, batch_size: int | None = None):
+    def __init__(self, model: nn.Module, normalizer: TargetNormalizer | None = None, *, batch_size: int | None = None):
         self.model, self.normalizer = model.eval(), normalizer
         self.num_targets = int(model.num_targets)
         self.device = next(model.parameters()).device
-        self.batch_size = batch_size or (WILDTYPE_BATCH_SIZE if getattr(model, "reads_wildtype_only", False)
-                                         else MESSAGE_PASSING_BATCH_SIZE)
+        self.batch_size = batch_size or network_batch_size(model)
         with torch.inference_mode():
             self.wildtype = model.wildtype_states()
             if getattr(model, "relations", None) is not None and model.relations.uses_shared_tables:
                 model.relations.shared_tables()  # built here, once, not inside the first batch
 
     def score_padded(self, padded: Tensor, mask: Tensor) -> dict[str, Any]:
-        """``{"pred", "local", "global", "gate"}`` of one batch (``[S, T]``/``[S, 2]`` float32 CPU tensors
-        or None; the first three in original units)."""
-        batch = _batch_of(padded, mask, self.num_targets).to(self.device)
+        batch = batch_of_sets(padded, mask, self.num_targets).to(self.device)
         with torch.inference_mode():
             pred, reps = self.model.predict_with_wildtype(batch, self.wildtype)
             pred = pred.float()
@@ -165,11 +164,11 @@ class ModelScorer(_Scorer):
             return {k: None if v is None else v.float().cpu() for k, v in out.items()}
 
 
-class EnsembleScorer(_Scorer):
-    """A seed ensemble: each member's :class:`ModelScorer`, outputs (original units) averaged, as
+class EnsembleScorer(Scorer):
+    """A seed ensemble: each member's scorer, outputs (original units) averaged, as
     :class:`cellgi.predictors.ensemble.LoadedEnsemble` predicts."""
 
-    def __init__(self, scorers: Sequence[ModelScorer]):
+    def __init__(self, scorers: Sequence[Scorer]):
         self.scorers = list(scorers)
         self.num_targets = self.scorers[0].num_targets
         self.batch_size = min(s.batch_size for s in self.scorers)
@@ -183,18 +182,24 @@ class EnsembleScorer(_Scorer):
         return res
 
 
-class StackScorer(_Scorer):
+class StackScorer(Scorer):
     """A stacked folder (``training.stack``): the network's scorer blended with the stored baselines, as
-    :class:`cellgi.predictors.stack.LoadedStack` predicts; ``members`` holds each member alone (original units)."""
+    :class:`cellgi.predictors.stack.LoadedStack` predicts; ``members`` holds each member alone (original units).
 
-    def __init__(self, network: _Scorer, loaded: Any):
-        self.network, self.loaded = network, loaded
+    Args:
+        network: the scorer of the stack's network predictor (one model or a seed ensemble).
+        stack: the fitted :class:`~cellgi.predictors.stack.Stack`.
+        normalizer: the network's target normaliser (the blend runs in normalised units).
+    """
+
+    def __init__(self, network: Scorer, stack: Stack, normalizer: TargetNormalizer):
+        self.network, self.stack, self.normalizer = network, stack, normalizer
         self.num_targets = network.num_targets
         self.batch_size = network.batch_size
 
     def score_padded(self, padded: Tensor, mask: Tensor) -> dict[str, Any]:
         out = dict(self.network.score_padded(padded, mask))
-        st, norm = self.loaded.stack, self.loaded.normalizer
+        st, norm = self.stack, self.normalizer
         others = st.baseline_predictions_padded(padded, mask)
         net = out["pred"]
         out["members"] = {"network": net, **{name: norm.inverse(o).float()
@@ -203,33 +208,26 @@ class StackScorer(_Scorer):
         return out
 
 
-class PredictScorer(_Scorer):
-    """Scores through ``loaded.predict(batch)`` (``(pred [S, T] original units, representations)``): any
-    trained predictor that is not one of cellgi's own kinds (a plugin's, a test's stand-in) scores the same
-    way, batch by batch, without the wildtype shortcut."""
+class PredictScorer(Scorer):
+    """Scores through ``loaded.predict(batch)`` (``(pred [S, T] original units, representations)``), batch
+    by batch, without the wildtype shortcut: the scorer a plugin's kind of predictor can return from its
+    ``scorer()`` when it has no faster one."""
 
-    def __init__(self, loaded: Any, *, batch_size: int | None = None):
+    def __init__(self, loaded: TrainedPredictor, *, batch_size: int | None = None):
         self.loaded = loaded
         self.num_targets = len(loaded.target_names)
         self.batch_size = int(batch_size or MESSAGE_PASSING_BATCH_SIZE)
 
     def score_padded(self, padded: Tensor, mask: Tensor) -> dict[str, Any]:
         with torch.inference_mode():
-            pred, reps = self.loaded.predict(_batch_of(padded, mask, self.num_targets))
+            pred, reps = self.loaded.predict(batch_of_sets(padded, mask, self.num_targets))
         out: dict[str, Any] = {"pred": pred.float().cpu(), "local": None, "global": None, "gate": None}
         if reps.get("stack_members"):
             out["members"] = {k: v.float().cpu() for k, v in reps["stack_members"].items()}
         return out
 
 
-def scorer_for(loaded: Any, *, batch_size: int | None = None) -> _Scorer:
-    """The fastest exact scorer of what ``loaded`` predicts: one model (:class:`ModelScorer`), a seed
-    ensemble (:class:`EnsembleScorer`) or a stacked folder (:class:`StackScorer`). Its ``score(sets)``
-    equals ``loaded.predict`` on the same sets up to float rounding."""
-    if _kind(loaded) == "stack":
-        return StackScorer(scorer_for(loaded.network, batch_size=batch_size), loaded)
-    if _kind(loaded) == "ensemble":
-        return EnsembleScorer([ModelScorer(m.model, m.normalizer, batch_size=batch_size) for m in loaded.members])
-    if not hasattr(getattr(loaded, "model", None), "predict_with_wildtype"):
-        return PredictScorer(loaded, batch_size=batch_size)
-    return ModelScorer(loaded.model, getattr(loaded, "normalizer", None), batch_size=batch_size)
+def scorer_for(loaded: TrainedPredictor, *, batch_size: int | None = None) -> Scorer:
+    """``loaded.scorer(batch_size)``: the fastest exact scorer of any trained predictor (its ``score(sets)``
+    equals ``loaded.predict`` on the same sets up to float rounding)."""
+    return loaded.scorer(batch_size)

@@ -26,23 +26,39 @@ their blend was above both on pairs with one and with two unseen genes (docs/ben
 
 The set features of the trees are computed from the graph and the per-gene inputs stored in the
 checkpoint, so a stacked run scores files of genes it never saw as the network does.
+
+A :class:`LoadedStack` *has* its network predictor (one network or a seed ensemble, whatever the folder
+loads as without its stack) and the fitted :class:`Stack`; fitting a stack is
+:mod:`cellgi.experiments.stacking`'s.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
-import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from cellgi.baselines import Baseline, BaselineContext, build_baseline
+from cellgi.data.batch import PerturbationBatch
+from cellgi.data.cellgraph import CellGraph
+from cellgi.data.genes import GeneMapper
+from cellgi.data.normalize import TargetNormalizer
 from cellgi.errors import CellgiError
-from cellgi.training.checkpoint import CheckpointError, LoadedModel
-from cellgi.training.runs import STACK_FILE
+from cellgi.predictors.base import TrainedPredictor
+from cellgi.predictors.ensemble import EnsembleError
+from cellgi.predictors.network import LoadedModel
+from cellgi.predictors.scoring import Scorer, StackScorer
+from cellgi.provenance import file_digest, text_digest
+from cellgi.registry import ComponentError
+from cellgi.runfolder.checkpoint import CheckpointError, load_weights_only
+from cellgi.runfolder.runs import STACK_FILE
+from cellgi.spec import Spec
 
-__all__ = ["LoadedStack", "Stack", "StackError", "has_stack", "load_stack"]
+__all__ = ["LoadedStack", "Stack", "StackError", "load_stack"]
 
 #: ``format`` value of ``stack.pt``
 STACK_FORMAT = "cellgi-stack"
@@ -52,12 +68,6 @@ class StackError(CellgiError):
     """A stack that cannot be fitted (no validation rows) or used here."""
 
     exit_code = 2
-
-
-def has_stack(path: str | Path) -> bool:
-    """True for a run or replicates folder that ``cellgi train`` stacked (it holds ``stack.pt``)."""
-    p = Path(path)
-    return p.is_dir() and (p / STACK_FILE).is_file()
 
 
 @dataclass
@@ -76,11 +86,11 @@ class Stack:
     members: list[str]
     weights: Tensor
     intercept: Tensor
-    baselines: dict[str, Any]
+    baselines: dict[str, Baseline]
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
 
-    def baseline_predictions(self, batch: Any) -> list[Tensor]:
+    def baseline_predictions(self, batch: PerturbationBatch) -> list[Tensor]:
         """Each baseline's predictions ``[B, T]`` (normalised, CPU) for a batch's gene sets, in ``members``
         order."""
         return self.baseline_predictions_padded(batch.pert_padded, batch.pert_mask)
@@ -105,14 +115,12 @@ class Stack:
                 "intercept": self.intercept, "baselines": base}
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, Any], context: Any) -> "Stack":
+    def from_state_dict(cls, state: dict[str, Any], context: BaselineContext) -> Stack:
         """Rebuild the stack of a run whose graph and per-gene inputs are ``context``
         (:class:`~cellgi.baselines.BaselineContext`). Each baseline is built from the registry by its
         stored type and params (a plugin's baseline needs its plugin installed) and given its state.
         Files of the first format (the two built-ins' states keyed by member name) load too."""
-        from cellgi.baselines import build_baseline
-
-        base: dict[str, Any] = {}
+        base: dict[str, Baseline] = {}
         params: dict[str, dict[str, Any]] = {}
         for name, st in state["baselines"].items():
             if "params" in st and "state" in st:
@@ -128,18 +136,47 @@ class Stack:
 
 
 @dataclass
-class LoadedStack(LoadedModel):
-    """A loaded run or ensemble (``network``) whose predictions are blended with its fitted baselines
-    (:class:`Stack`). ``spec``, ``graph``, ``mapper``, ``normalizer``, ``meta`` are the network's."""
+class LoadedStack:
+    """A network predictor (one network or a seed ensemble) whose predictions are blended with its fitted
+    baselines (:class:`Stack`); a :class:`~cellgi.predictors.base.TrainedPredictor` of kind ``stack``.
+    ``spec``, ``graph``, ``mapper``, ``normalizer``, ``meta`` and ``model`` are the network's."""
 
-    #: what scorers dispatch on (cellgi.predictors.scoring)
-    predictor_kind: ClassVar[str] = "stack"
+    kind: ClassVar[str] = "stack"
 
-    network: Any = None
-    stack: Any = None
+    path: Path
+    network: TrainedPredictor
+    stack: Stack
+
+    @property
+    def spec(self) -> Spec:
+        return self.network.spec
+
+    @property
+    def target_names(self) -> list[str]:
+        return list(self.network.target_names)
+
+    @property
+    def graph(self) -> CellGraph:
+        return self.network.graph
+
+    @property
+    def mapper(self) -> GeneMapper:
+        return self.network.mapper
+
+    @property
+    def normalizer(self) -> TargetNormalizer:
+        return self.network.normalizer
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.network.meta
+
+    @property
+    def model(self) -> nn.Module:
+        return self.network.model
 
     @torch.no_grad()
-    def predict(self, batch: Any) -> tuple[Tensor, dict[str, Any]]:
+    def predict(self, batch: PerturbationBatch) -> tuple[Tensor, dict[str, Any]]:
         pred, reps = self.network.predict(batch)
         net = self.normalizer.transform(pred.float())
         others = self.stack.baseline_predictions(batch)
@@ -150,29 +187,53 @@ class LoadedStack(LoadedModel):
                                                       for name, o in zip(self.stack.members[1:], others)}}
         return self.normalizer.inverse(self.stack.combine(net, others)).to(pred.device), reps
 
+    def scorer(self, batch_size: int | None = None) -> Scorer:
+        """The network's scorer blended with the baselines (:class:`~cellgi.predictors.scoring.StackScorer`)."""
+        return StackScorer(self.network.scorer(batch_size), self.stack, self.normalizer)
 
-def _gene_features(network: Any) -> Tensor | None:
-    """The per-gene inputs stored with the network (the first member's, for an ensemble)."""
-    from cellgi.predictors.ensemble import LoadedEnsemble
+    def default_batch_size(self) -> int:
+        return self.network.default_batch_size()
 
-    first = network.members[0] if isinstance(network, LoadedEnsemble) else network
-    return getattr(getattr(first.model, "embedding", None), "features", None)
+    def networks(self) -> list[LoadedModel]:
+        return self.network.networks()
+
+    def one_network(self, command: str) -> LoadedModel:
+        raise EnsembleError(
+            f"{command} needs one network model, and {self.path} blends the network with its baselines "
+            f"(training.stack, stack.json); give a checkpoint file of the network instead, e.g. "
+            f"{self.networks()[0].path}"
+        )
+
+    def to(self, device: torch.device | str) -> LoadedStack:
+        self.network.to(device)
+        return self
+
+    def digest(self) -> str:
+        """The network's digest and ``stack.pt``'s bytes (``sha256:<hex>``)."""
+        stack_file = Path(self.path) / STACK_FILE
+        extra = file_digest(stack_file) if stack_file.is_file() else json.dumps(self.stack.info, sort_keys=True)
+        return text_digest(f"stack|{self.network.digest()}|{extra}")
+
+    def describe(self) -> str:
+        """The blend in words: each member with its weight (the first target's)."""
+        inner = self.network.describe()
+        w = self.stack.weights[0].tolist()
+        parts = [f"{wk:.2f} x {inner if name == 'network' else name}" for name, wk in zip(self.stack.members, w)]
+        return "stack (weights fitted on validation): " + " + ".join(parts)
 
 
-def load_stack(folder: str | Path, network: LoadedModel) -> LoadedStack:
+def load_stack(folder: str | Path, network: TrainedPredictor) -> LoadedStack:
     """``network`` (the folder's run or ensemble, loaded) with the folder's stack.
 
     Raises:
         CheckpointError: ``stack.pt`` is unreadable, does not fit the network's genes and features, or
             names a baseline that is not installed.
     """
-    from cellgi.registry import ComponentError
-    from cellgi.baselines import BaselineContext
-    from cellgi.training.checkpoint import load_weights_only
-
     p = Path(folder) / STACK_FILE
     obj = load_weights_only(p)
-    context = BaselineContext(network.graph, _gene_features(network), list(network.meta.get("feature_names") or []),
+    # the per-gene inputs stored with the network (the first member's, for an ensemble)
+    features = getattr(getattr(network.networks()[0].model, "embedding", None), "features", None)
+    context = BaselineContext(network.graph, features, list(network.meta.get("feature_names") or []),
                               len(network.target_names))
     try:
         if not isinstance(obj, dict) or obj.get("format") != STACK_FORMAT:
@@ -182,6 +243,4 @@ def load_stack(folder: str | Path, network: LoadedModel) -> LoadedStack:
             raise ValueError(f"weights of shape {tuple(stack.weights.shape)} for {len(network.target_names)} targets")
     except (KeyError, TypeError, ValueError, AttributeError, ComponentError) as exc:
         raise CheckpointError(p, f"unusable stack: {exc}") from None
-    return LoadedStack(path=Path(folder), model=network.model, spec=network.spec, target_names=list(network.target_names),
-                       graph=network.graph, mapper=network.mapper, normalizer=network.normalizer, meta=network.meta,
-                       network=network, stack=stack)
+    return LoadedStack(path=Path(folder), network=network, stack=stack)

@@ -294,6 +294,14 @@ ROLES: dict[str, Role] = {
         "context",
         Contract(methods=("fit", "predict", "state_dict", "load_state_dict")),
     ),
+    "predictor_kind": Role(
+        "cellgi.predictor_kinds",
+        "a kind of trained predictor a path loads as (network, seed ensemble, stack, or a plugin's own)",
+        "(none)",
+        Contract(methods=("recognises", "load"), attributes=(
+            ("precedence", "kinds are asked in decreasing precedence; the first that recognises a path loads it"),
+        )),
+    ),
     "data_source": Role(
         "cellgi.data_sources",
         "a public data file by name (`cellgi data get NAME`): address, checksum, licence, layout, spec block",

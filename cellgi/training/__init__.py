@@ -2,11 +2,10 @@
 
 Modules: :mod:`~cellgi.training.losses` (registered losses), :mod:`~cellgi.training.task` (the
 LightningModule), :mod:`~cellgi.metrics` (torchmetrics in original units),
-:mod:`~cellgi.baselines` (the baselines), :mod:`~cellgi.training.checkpoint` (safe, self-contained
-checkpoints), :mod:`~cellgi.training.runs` (run folders), :mod:`~cellgi.training.callbacks` (the run's outputs
+:mod:`~cellgi.baselines` (the baselines), :mod:`~cellgi.training.callbacks` (the run's outputs
 as Lightning callbacks), :mod:`~cellgi.training.loggers` (experiment loggers), :mod:`~cellgi.training.plots`,
 :mod:`~cellgi.training.runner` (one run end to end) and :mod:`~cellgi.experiments.series` (seed replicates).
-The data module is :class:`cellgi.data.datamodule.CellDataModule`. Nothing is imported here: ``cellgi.registry`` imports the losses module alone.
+The run folder's layout and checkpoint format are :mod:`cellgi.runfolder`'s. The data module is :class:`cellgi.data.datamodule.CellDataModule`. Nothing is imported here: ``cellgi.registry`` imports the losses module alone.
 """
 
 __all__: list[str] = []

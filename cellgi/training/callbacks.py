@@ -24,8 +24,8 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.utilities import rank_zero_only
 
-from cellgi.training.checkpoint import model_state_of, read_checkpoint, save_model_file
-from cellgi.training.runs import CKPT_DIR, LOG_DIR, PLOTS_DIR, write_error, write_json
+from cellgi.runfolder.checkpoint import model_state_of, read_checkpoint, save_model_file
+from cellgi.runfolder.runs import CKPT_DIR, LOG_DIR, PLOTS_DIR, write_error, write_json
 
 __all__ = [
     "BaselinesCallback",

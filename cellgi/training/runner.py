@@ -57,10 +57,11 @@ from cellgi.training.callbacks import (
     RunCheckpoint,
     flatten_metrics,
 )
-from cellgi.training.checkpoint import AtomicCheckpointIO, CheckpointError, build_metadata, load_model, read_checkpoint
+from cellgi.predictors import load_predictor
+from cellgi.runfolder.checkpoint import AtomicCheckpointIO, CheckpointError, build_metadata, read_checkpoint
 from cellgi.training.loggers import LoggerConfigError, build_loggers, check_loggers, flat_spec, log_spec
 from cellgi.metrics import METRICS
-from cellgi.training.runs import (
+from cellgi.runfolder.runs import (
     CKPT_DIR,
     DATA_REPORT_FILE,
     INPUTS_DIR,
@@ -790,7 +791,7 @@ def _train_in(
 
             # the baselines fitted for the metrics at the start of training, where this process fitted them
             fitted = next((c.fitted for c in cbs if isinstance(c, BaselinesCallback)), None)
-            metrics.update(stack_folder(rdir, spec, load_model(rdir, stack=False), bundle, say, fitted=fitted))
+            metrics.update(stack_folder(rdir, spec, load_predictor(rdir, stack=False), bundle, say, fitted=fitted))
             write_json(rdir / METRICS_FILE, metrics)
         else:
             say("[yellow]warning:[/yellow] training.stack not fitted: the validation split has no measured rows; "

@@ -11,7 +11,7 @@
   predictions (so they are in the units of the data, and gathered correctly under DDP);
 - logs loss and throughput (samples/s over all ranks) to the progress bar;
 - writes the ``cellgi`` metadata (spec, genes, mapper, graph, normaliser, digest) into every checkpoint,
-  so that a checkpoint alone rebuilds the model (:func:`cellgi.training.checkpoint.load_model`).
+  so that a checkpoint alone rebuilds the model (:func:`cellgi.predictors.network.load_network`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from torchmetrics.aggregation import CatMetric, MeanMetric
 
 from cellgi.data.batch import PerturbationBatch
 from cellgi.registry import build
-from cellgi.training.checkpoint import CHECKPOINT_KEY, compute_digest
+from cellgi.runfolder.checkpoint import CHECKPOINT_KEY, compute_digest
 from cellgi.metrics import InteractionMetrics
 
 __all__ = ["RNG_KEY", "InteractionTask", "LayerWeightMean", "lr_lambda"]
@@ -87,7 +87,7 @@ class InteractionTask(L.LightningModule):
         target_names: the ``T`` targets.
         y_mean, y_std: ``[T]`` normaliser statistics (predictions in original units are
             ``pred * y_std + y_mean``).
-        metadata: the ``cellgi`` checkpoint entry (:func:`~cellgi.training.checkpoint.build_metadata`);
+        metadata: the ``cellgi`` checkpoint entry (:func:`~cellgi.runfolder.checkpoint.build_metadata`);
             None disables writing it (then checkpoints cannot rebuild the model).
         final_stages: names of the dataloaders ``trainer.test`` receives, in order.
         reporter: called on the first process after every training epoch with

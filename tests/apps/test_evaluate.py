@@ -10,13 +10,17 @@ import yaml
 
 from cellgi.data.genes import GeneMapper
 from cellgi.apps.evaluate import EvaluateError, evaluate_screen, prediction_columns, screen_description
+from cellgi.predictors.scoring import PredictScorer
 from cellgi.spec import validate_spec
 
 from tiny_specs import tiny_spec
 
 
 class _Stub:
-    """A loaded model that predicts a known function of each sample's genes, for two targets."""
+    """A trained predictor (a plugin's kind, say) that predicts a known function of each sample's genes, for
+    two targets, scored through its ``predict``."""
+
+    kind = "stub"
 
     def __init__(self, genes: list[str], names: dict[str, str], targets: list[str]):
         self.spec = validate_spec(yaml.safe_load(tiny_spec("stub")))
@@ -33,6 +37,12 @@ class _Stub:
     def predict(self, batch):
         s = torch.zeros(batch.num_samples).index_add_(0, batch.pert_batch, (batch.pert_idx + 1).float()) * 1e-3
         return torch.stack([s, -2 * s], 1), {}
+
+    def scorer(self, batch_size=None):
+        return PredictScorer(self, batch_size=batch_size)
+
+    def describe(self):
+        return "a stub"
 
 
 def test_two_targets_names_and_order(tmp_path):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -15,7 +14,9 @@ from cellgi.cli.main import main
 from cellgi.data.batch import collate_index_sets
 from cellgi.data.genes import GeneMapper
 from cellgi.nn.model import LazyDango
-from cellgi.apps.screen import ScreenError, ScreenInterrupted, ScreenScorer, plan_screen, run_screen
+from cellgi.apps.screen import ScreenError, ScreenInterrupted, plan_screen, run_screen
+from cellgi.predictors.network import LoadedModel
+from cellgi.predictors.scoring import ModelScorer
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "nn"))
 from nn_helpers import model_spec_from_yaml, random_graph  # noqa: E402
@@ -39,8 +40,9 @@ aggregator: {{type: {agg}}}
 {heads.strip()}""")
     torch.manual_seed(0)
     model = LazyDango.from_spec(spec, graph, targets).eval()
-    return SimpleNamespace(model=model, normalizer=None, target_names=[f"t{i}" for i in range(targets)],
-                           mapper=GeneMapper(graph.genes))
+    # a network without a spec or normaliser (predictions in model units)
+    return LoadedModel(path=Path("tiny.pt"), model=model, spec=None, target_names=[f"t{i}" for i in range(targets)],
+                       graph=graph, mapper=GeneMapper(graph.genes), normalizer=None, meta={})
 
 
 def forward(model, sets):
@@ -88,7 +90,7 @@ def test_scorer_equals_model_forward(agg, heads):
     """Also a model whose heads read the wildtype states only (local_only: the wildtype is computed once)."""
     loaded = tiny_loaded(agg) if heads is None else tiny_loaded(agg, heads=heads)
     sets = [(1, 2, a) for a in range(3, 20)] + [(4, 7), (9,)]
-    scorer = ScreenScorer(loaded.model)
+    scorer = ModelScorer(loaded.model)
     got = torch.cat([scorer.score(sets[:5]), scorer.score(sets[5:])])
     torch.testing.assert_close(got, forward(loaded.model, sets), atol=1e-5, rtol=1e-5)
 

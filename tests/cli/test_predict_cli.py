@@ -11,7 +11,7 @@ import torch
 from cellgi.cli.main import main
 
 from tiny_specs import tiny_spec
-from cellgi.training.checkpoint import load_model
+from cellgi.predictors import load_predictor
 
 TINY = tiny_spec("tiny-predict")
 
@@ -42,10 +42,10 @@ def test_predict_skips_and_reports_unknown_lines(run, tmp_path, capsys):
     assert rows[1]["genes"] == "SYN0003;SYN0004;SYN0005"
     assert {"gene_interaction", "local_gene_interaction", "global_gene_interaction", "gate_local", "gate_global"} <= set(rows[0])
     # the numbers are the model's predictions for those sets
-    from cellgi.cli.predict import predict_gene_sets
+    from cellgi.apps.predict import predict_sets
 
-    loaded = load_model(run)
-    ref = predict_gene_sets(loaded, [[0, 1], [2, 3, 4], [9, 10]])
+    loaded = load_predictor(run)
+    ref = predict_sets(loaded, [[0, 1], [2, 3, 4], [9, 10]])
     got = torch.tensor([float(r["gene_interaction"]) for r in rows])
     assert torch.allclose(got, ref["pred"][:, 0], rtol=1e-5, atol=1e-7)
 
@@ -207,16 +207,15 @@ def test_resume_refuses_another_model_or_input_and_names_what_differs(run, tmp_p
 
 def test_rows_carry_the_standard_names(run, tmp_path):
     """The `names` column beside the ORFs (RAD52 beside YML032C), from the checkpoint's mapper."""
-    from types import SimpleNamespace
+    from dataclasses import replace
 
     from cellgi.data.genes import GeneMapper
     from cellgi.apps.predict import predict_file
 
-    loaded = load_model(run)
+    loaded = load_predictor(run)
     genes = list(loaded.mapper.genes)
     mapper = GeneMapper(genes, names={"RAD52": genes[0], "NTG1": genes[1]})
-    fake = SimpleNamespace(**{k: getattr(loaded, k) for k in ("model", "spec", "target_names", "graph", "normalizer",
-                                                                "meta", "path")}, mapper=mapper)
+    fake = replace(loaded, mapper=mapper)
     inp = tmp_path / "s.txt"
     inp.write_text(f"rad52;{genes[1]}\n{genes[2]};{genes[3]}\n")
     predict_file(fake, inp, tmp_path / "o.tsv")

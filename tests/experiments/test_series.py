@@ -94,9 +94,9 @@ def test_a_stopped_series_resumes_where_it_stopped(tmp_path, monkeypatch, capsys
     import cellgi.training.runner as runner
     from cellgi.spec import load_spec
     from cellgi.experiments.series import train_replicates
-    from cellgi.training.runs import PLAN_FILE
+    from cellgi.runfolder.runs import PLAN_FILE
     from cellgi.training.runner import TrainingInterrupted
-    from cellgi.training.runs import read_json
+    from cellgi.runfolder.runs import read_json
 
     class _Term(Callback):  # SIGTERM in the middle of the second epoch
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
@@ -136,7 +136,7 @@ def test_a_stopped_series_resumes_where_it_stopped(tmp_path, monkeypatch, capsys
 
 
 def test_a_damaged_series_plan_is_a_clear_error(tmp_path, capsys):
-    from cellgi.training.runs import PLAN_FILE
+    from cellgi.runfolder.runs import PLAN_FILE
 
     parent = tmp_path / "reps"
     parent.mkdir()

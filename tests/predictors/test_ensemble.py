@@ -10,7 +10,7 @@ import torch
 
 from cellgi.cli.main import main
 from cellgi.predictors.ensemble import EnsembleError, LoadedEnsemble, load_ensemble
-from cellgi.training.checkpoint import load_model
+from cellgi.predictors import load_predictor
 
 from run_checks import assert_screen_equals_predict
 from tiny_specs import write_tiny_spec
@@ -39,9 +39,9 @@ def test_the_summary_prints_the_ensemble_verdicts(tmp_path, capsys):
 
 def test_replicates_folder_loads_as_the_mean_of_its_members(reps):
     _, out = reps
-    ens = load_model(out)
+    ens = load_predictor(out)
     assert isinstance(ens, LoadedEnsemble) and len(ens.members) == 2
-    members = [load_model(out / f"seed_{s}") for s in (0, 1)]
+    members = [load_predictor(out / f"seed_{s}") for s in (0, 1)]
     from cellgi.data.batch import collate_index_sets
 
     sets = [torch.tensor([0, 1]), torch.tensor([2, 3, 4]), torch.tensor([5, 9])]

@@ -8,16 +8,16 @@ import torch
 
 from cellgi.cli.main import main
 from cellgi.data.batch import collate_index_sets, iter_batches, pad_sets
+from cellgi.predictors import load_predictor
 from cellgi.predictors.ensemble import LoadedEnsemble
 from cellgi.predictors.scoring import (
     MESSAGE_PASSING_BATCH_SIZE,
     WILDTYPE_BATCH_SIZE,
-    default_batch_size,
+    ModelScorer,
     gene_labels,
-    scorer_for,
+    network_batch_size,
 )
 from cellgi.predictors.stack import LoadedStack
-from cellgi.training.checkpoint import load_model
 
 from cellgi.testing import model_spec_from_yaml, random_graph
 from tiny_specs import write_tiny_spec
@@ -65,46 +65,42 @@ def _sets(n_genes: int, n: int = 700) -> list[list[int]]:
 def test_fast_scorer_equals_the_per_batch_forward(runs, which):
     """Tolerance: 1e-5 absolute + 1e-5 relative (float32 GEMMs over other batch shapes); measured: 0 on the
     real E-MAP run at 6 significant digits (docs/performance.md)."""
-    loaded = load_model(runs[which])
+    loaded = load_predictor(runs[which])
     assert isinstance(loaded, LoadedStack) == (which == "stacked")
     if which == "stacked":
         assert isinstance(loaded.network, LoadedEnsemble) and len(loaded.network.members) == 2
     sets = _sets(len(loaded.mapper.genes))
     old_pred, old_local = _old_predict(loaded, sets)
-    scorer = scorer_for(loaded, batch_size=128)  # several batches, other shapes than the old path's
+    scorer = loaded.scorer(128)  # several batches, other shapes than the old path's
     padded, mask = pad_sets(sets)
     outs = [scorer.score_padded(p, m) for p, m in zip(iter_batches(padded, 128), iter_batches(mask, 128))]
     pred = torch.cat([o["pred"] for o in outs])
     torch.testing.assert_close(pred, old_pred, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(torch.cat([o["local"] for o in outs]), old_local, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(scorer_for(loaded).score(sets), old_pred, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(loaded.scorer().score(sets), old_pred, atol=1e-5, rtol=1e-5)
     if which == "stacked":
         assert set(outs[0]["members"]) == {"network", "baseline_features"}
 
 
 def test_default_batch_sizes_follow_the_model(runs):
-    assert default_batch_size(load_model(runs["single"])) == WILDTYPE_BATCH_SIZE
-    assert default_batch_size(load_model(runs["stacked"])) == WILDTYPE_BATCH_SIZE
-    assert scorer_for(load_model(runs["single"])).batch_size == WILDTYPE_BATCH_SIZE
+    assert load_predictor(runs["single"]).default_batch_size() == WILDTYPE_BATCH_SIZE
+    assert load_predictor(runs["stacked"]).default_batch_size() == WILDTYPE_BATCH_SIZE
+    assert load_predictor(runs["single"]).scorer().batch_size == WILDTYPE_BATCH_SIZE
 
 
 def test_message_passing_model_scorer_equals_forward():
     """A model with a global part: perturbed columns per batch, the stored wildtype column appended."""
-    from types import SimpleNamespace
-
-    from cellgi.data.genes import GeneMapper
     from cellgi.nn.model import LazyDango
 
     graph = random_graph(30)
     spec = model_spec_from_yaml("hidden_dim: 8\nnum_layers: 2\nlocal_predictor: {type: hypergraph_attention, num_heads: 2}")
     torch.manual_seed(0)
     model = LazyDango.from_spec(spec, graph, 2).eval()
-    loaded = SimpleNamespace(model=model, normalizer=None, target_names=["a", "b"], mapper=GeneMapper(graph.genes))
-    assert not model.reads_wildtype_only and default_batch_size(loaded) == MESSAGE_PASSING_BATCH_SIZE
+    assert not model.reads_wildtype_only and network_batch_size(model) == MESSAGE_PASSING_BATCH_SIZE
     sets = [[1, 2, a] for a in range(3, 20)] + [[4, 7], [9]]
     with torch.no_grad():
         want = model(collate_index_sets([torch.tensor(s) for s in sets], torch.zeros(len(sets), 2)))[0]
-    torch.testing.assert_close(scorer_for(loaded, batch_size=6).score(sets), want, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ModelScorer(model, batch_size=6).score(sets), want, atol=1e-5, rtol=1e-5)
 
 
 def test_iter_batches_slices_sequences_and_streams_iterables():

@@ -12,8 +12,9 @@ import torch
 from cellgi.cli.main import main
 from cellgi.experiments.stacking import fit_weights
 from cellgi.predictors.stack import LoadedStack, StackError
-from cellgi.training.runs import STACK_FILE, STACK_SUMMARY_FILE
-from cellgi.training.checkpoint import CheckpointError, load_model
+from cellgi.runfolder.runs import STACK_FILE, STACK_SUMMARY_FILE
+from cellgi.predictors import load_predictor
+from cellgi.runfolder.checkpoint import CheckpointError
 
 from run_checks import assert_screen_equals_predict
 from tiny_specs import write_tiny_spec
@@ -105,11 +106,11 @@ def test_a_stacked_folder_predicts_the_blend_and_its_checkpoint_the_network(stac
     from cellgi.data import build_data
     from cellgi.spec import load_spec
 
-    loaded = load_model(stacked)
+    loaded = load_predictor(stacked)
     assert isinstance(loaded, LoadedStack)
-    net = load_model(stacked / "checkpoints" / "best.ckpt")
+    net = load_predictor(stacked / "checkpoints" / "best.ckpt")
     assert not isinstance(net, LoadedStack)
-    assert not isinstance(load_model(stacked, stack=False), LoadedStack)
+    assert not isinstance(load_predictor(stacked, stack=False), LoadedStack)
     spec = load_spec(stacked / "spec.yaml")
     bundle = build_data(spec.data, progress=False)
     test = bundle.splits["test"]
@@ -169,7 +170,7 @@ def test_a_run_fits_its_baselines_once_and_stacks_those(tmp_path, monkeypatch):
     assert len(calls) == 1
     metrics = json.loads((out / "metrics.json").read_text())
     # the stored trees are the ones reported as baseline_features
-    loaded = load_model(out)
+    loaded = load_predictor(out)
     from cellgi.data import build_data
     from cellgi.spec import load_spec
     from cellgi.metrics import InteractionMetrics
@@ -204,7 +205,7 @@ def test_a_stack_file_of_the_first_format_still_loads(stacked, tmp_path):
     torch.save(old, copy / STACK_FILE)
     from cellgi.data.batch import collate_index_sets
 
-    new, first = load_model(stacked), load_model(copy)
+    new, first = load_predictor(stacked), load_predictor(copy)
     assert isinstance(first, LoadedStack) and first.stack.members == new.stack.members
     batch = collate_index_sets([torch.tensor([0, 5]), torch.tensor([1, 2, 3])], torch.zeros(2, 1))
     torch.testing.assert_close(first.predict(batch)[0], new.predict(batch)[0])
@@ -212,7 +213,7 @@ def test_a_stack_file_of_the_first_format_still_loads(stacked, tmp_path):
                                    for name, entry in state["baselines"].items()}}
     torch.save(gone, copy / STACK_FILE)
     with pytest.raises(CheckpointError, match=rf"{STACK_FILE}.*not_installed"):
-        load_model(copy)
+        load_predictor(copy)
 
 
 def test_a_damaged_stack_file_is_named(stacked, tmp_path):
@@ -223,8 +224,8 @@ def test_a_damaged_stack_file_is_named(stacked, tmp_path):
     data = (copy / STACK_FILE).read_bytes()
     (copy / STACK_FILE).write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match=STACK_FILE):
-        load_model(copy)
-    assert not isinstance(load_model(copy, stack=False), LoadedStack)  # the network is still there
+        load_predictor(copy)
+    assert not isinstance(load_predictor(copy, stack=False), LoadedStack)  # the network is still there
 
 
 # ------------------------------------------------------------------------------------------- a series
@@ -243,7 +244,7 @@ def test_a_stacked_series_blends_its_ensemble_with_both_baselines(series, tmp_pa
     assert "stack.test.pearson" in rep["stack"]
     assert (out / STACK_FILE).is_file()
     assert not any((out / f"seed_{s}" / STACK_FILE).exists() for s in (0, 1))  # members are plain runs
-    loaded = load_model(out)
+    loaded = load_predictor(out)
     assert isinstance(loaded, LoadedStack) and loaded.stack.members == ["network", "baseline_features",
                                                                          "baseline_additive"]
     inp = tmp_path / "sets.txt"
@@ -285,7 +286,7 @@ def test_a_target_without_measured_validation_rows_keeps_the_network_alone(stack
     spec = load_spec(stacked / "spec.yaml")
     bundle = build_data(spec.data, progress=False)
     bundle.dataset.y[bundle.splits["val"]] = float("nan")  # nothing measured on validation
-    fit_stack(tmp_path, spec, load_model(stacked, stack=False), bundle)
+    fit_stack(tmp_path, spec, load_predictor(stacked, stack=False), bundle)
     info = json.loads((tmp_path / STACK_SUMMARY_FILE).read_text())
     assert info["network_alone_for"] == ["gene_interaction"]
     assert info["weights"]["gene_interaction"] == {"network": 1.0, "baseline_features": 0.0}
@@ -302,5 +303,5 @@ def test_the_notebook_api_predicts_the_blend_and_says_so(stacked):
     from cellgi.data.batch import collate_index_sets
 
     batch = collate_index_sets([torch.tensor([0, 1]), torch.tensor([2, 3, 4])], torch.full((2, 1), float("nan")))
-    expect = load_model(stacked).predict(batch)[0][:, 0].tolist()
+    expect = load_predictor(stacked).predict(batch)[0][:, 0].tolist()
     assert df["gene_interaction"].tolist() == pytest.approx(expect, abs=1e-5)

@@ -12,7 +12,7 @@ import torch
 
 from cellgi.data.build import build_data
 from cellgi.spec import load_spec
-from cellgi.training.checkpoint import load_model
+from cellgi.predictors import load_predictor
 from cellgi.metrics import InteractionMetrics
 
 from tiny_specs import tiny_spec
@@ -45,7 +45,7 @@ def test_ddp_two_cpu_processes_gather_metrics_exactly(tmp_path):
     last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert int(last["global_step"]) == 2 * 7
     # the gathered test metrics equal a single-process evaluation of the same checkpoint
-    loaded = load_model(metrics_ckpt := run / "checkpoints" / "best.ckpt")
+    loaded = load_predictor(metrics_ckpt := run / "checkpoints" / "best.ckpt")
     assert metrics_ckpt.is_file()
     idx = bundle.splits["test"]
     ref = InteractionMetrics(loaded.target_names, spec.training.metrics.strong_threshold, sync=False)

@@ -11,7 +11,7 @@ from rich.console import Console
 from cellgi.spec import load_spec
 from cellgi.training.loggers import flat_spec
 from cellgi.training.runner import TrainerConfigError, train
-from cellgi.training.runs import read_json
+from cellgi.runfolder.runs import read_json
 
 from tiny_specs import write_tiny_spec
 

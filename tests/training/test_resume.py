@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from cellgi.cli.main import main
-from cellgi.training.runs import read_json
+from cellgi.runfolder.runs import read_json
 
 from tiny_specs import write_tiny_spec
 

@@ -15,9 +15,9 @@ from rich.console import Console
 
 from cellgi.cli.main import main
 from cellgi.spec import load_spec
-from cellgi.training.checkpoint import read_checkpoint
+from cellgi.runfolder.checkpoint import read_checkpoint
 from cellgi.training.runner import TrainingInterrupted, measured_sizes, train
-from cellgi.training.runs import LOCK_FILE, RunDirError, RunWriteError, claim_run_dir, read_json
+from cellgi.runfolder.runs import LOCK_FILE, RunDirError, RunWriteError, claim_run_dir, read_json
 
 from tiny_specs import write_tiny_spec
 
@@ -148,7 +148,7 @@ def test_second_writer_fails_at_once_before_reading_data(tmp_path, monkeypatch):
 
 
 def test_full_disk_is_a_clear_error_and_keeps_earlier_checkpoints(tmp_path, monkeypatch, capsys):
-    import cellgi.training.checkpoint as ck
+    import cellgi.runfolder.checkpoint as ck
 
     real = ck.atomic_torch_save
     calls = {"n": 0}
@@ -193,7 +193,7 @@ def test_rows_without_a_measured_target_are_not_samples(tmp_path):
 
 
 def test_write_error_names_the_file_and_the_cause(tmp_path):
-    from cellgi.training.runs import write_error
+    from cellgi.runfolder.runs import write_error
 
     err = write_error(tmp_path / "metrics.json", OSError(errno.ENOSPC, "No space left on device"))
     assert isinstance(err, RunWriteError) and "metrics.json" in str(err) and "no space left" in str(err)

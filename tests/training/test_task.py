@@ -11,7 +11,7 @@ import torch
 from cellgi.data.build import build_data
 from cellgi.nn.model import LazyDango
 from cellgi.spec import load_spec
-from cellgi.training.checkpoint import CHECKPOINT_KEY, compute_digest
+from cellgi.runfolder.checkpoint import CHECKPOINT_KEY, compute_digest
 from cellgi.data.datamodule import CellDataModule
 from cellgi.metrics import InteractionMetrics
 from cellgi.training.task import InteractionTask, lr_lambda

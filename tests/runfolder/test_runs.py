@@ -11,7 +11,7 @@ import pytest
 from cellgi import __version__
 from cellgi.data.splits import load_splits
 from cellgi.spec import load_spec
-from cellgi.training.runs import RunDirError, create_run_dir, read_json, write_json
+from cellgi.runfolder.runs import RunDirError, create_run_dir, read_json, write_json
 
 from tiny_specs import write_tiny_spec
 

@@ -1,5 +1,9 @@
 """Run folders: ``runs/<name>/<timestamp>/`` with the resolved spec, splits, checkpoints, logs, metrics, plots.
 
+The file names of a run folder, a seed series' parent and a stacked folder are this module's constants;
+what a given path is (run, checkpoint, series, stack, pretrained name) says
+:func:`cellgi.runfolder.layout.kind_of`.
+
 Layout (names are module constants)::
 
     spec.yaml            resolved spec, written before any data is read, with a header comment
@@ -33,12 +37,15 @@ import platform
 import sys
 import uuid
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import yaml
 
 from cellgi.errors import CellgiError
 from cellgi.fileio import describe_os_error, write_text_atomic
+
+if TYPE_CHECKING:  # pragma: no cover - types only: cellgi.spec is heavier than this module needs
+    from cellgi.spec import Spec
 
 __all__ = [
     "CKPT_DIR",
@@ -227,7 +234,7 @@ def _command_line() -> str:
     return " ".join([prog] + sys.argv[1:])
 
 
-def environment_info(spec: Any) -> dict[str, Any]:
+def environment_info(spec: Spec) -> dict[str, Any]:
     """Versions, plugins, seed and split of a run (for the spec header, ``run.json`` and checkpoints)."""
     from cellgi import __version__
     from cellgi.registry import installed_plugins
@@ -265,7 +272,7 @@ def spec_header(info: Mapping[str, Any]) -> str:
     return "".join(f"# {ln}\n" for ln in lines)
 
 
-def write_spec(run_dir: str | Path, spec: Any, info: Mapping[str, Any]) -> Path:
+def write_spec(run_dir: str | Path, spec: Spec, info: Mapping[str, Any]) -> Path:
     """Write the resolved spec (``spec.model_dump``, absolute ``data.root``) with :func:`spec_header`."""
     body = yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False, default_flow_style=False, width=100)
     return write_text_atomic(Path(run_dir) / SPEC_FILE, spec_header(info) + body)
@@ -302,6 +309,7 @@ def write_error(path: str | Path, exc: OSError) -> RunWriteError:
 
 
 def read_json(path: str | Path) -> dict[str, Any]:
+    """The JSON object in ``path`` (a run's ``run.json``, ``metrics.json``, ...)."""
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
 

@@ -15,11 +15,11 @@ from cellgi.data.genes import GeneMapper
 from cellgi.data.normalize import TargetNormalizer
 from cellgi.nn.model import LazyDango
 from cellgi.spec import load_spec
-from cellgi.training.checkpoint import (
+from cellgi.predictors import load_predictor
+from cellgi.runfolder.checkpoint import (
     CheckpointError,
     atomic_torch_save,
     build_metadata,
-    load_model,
     read_checkpoint,
     resolve_checkpoint,
     save_model_file,
@@ -48,7 +48,7 @@ def test_rebuilt_model_predicts_what_it_predicted_before_saving(tmp_path):
     meta = build_metadata(spec=spec, target_names=bundle.target_names, graph=bundle.graph,
                           mapper=GeneMapper(bundle.graph.genes), normalizer=bundle.normalizer)
     path = save_model_file(tmp_path / "model.pt", model.state_dict(), meta)
-    loaded = load_model(path)
+    loaded = load_predictor(path)
     with torch.no_grad():
         after, reps_after = loaded.model(batch)
     assert torch.equal(before, after)
@@ -62,7 +62,7 @@ def test_rebuilt_model_predicts_what_it_predicted_before_saving(tmp_path):
 def test_checkpoint_alone_reproduces_the_runs_test_metrics(tiny_run: Path, tmp_path):
     alone = tmp_path / "copied.ckpt"
     shutil.copy(tiny_run / "checkpoints" / "best.ckpt", alone)  # no run folder around it
-    loaded = load_model(alone)
+    loaded = load_predictor(alone)
     spec = load_spec(tiny_run / "spec.yaml")
     bundle = build_data(spec.data, progress=False, cache=False)
     idx = bundle.splits["test"]
@@ -71,7 +71,7 @@ def test_checkpoint_alone_reproduces_the_runs_test_metrics(tiny_run: Path, tmp_p
     m.update(pred, bundle.dataset.y[idx])
     stored = json.loads((tiny_run / "metrics.json").read_text())
     assert m.compute()["pearson"] == pytest.approx(stored["test.pearson"], abs=1e-5)
-    via_model_file = load_model(tiny_run)  # run folder -> model.pt
+    via_model_file = load_predictor(tiny_run)  # run folder -> model.pt
     assert via_model_file.path.name == "model.pt"
     p2, _ = via_model_file.predict(bundle.dataset.batch(idx))
     assert torch.allclose(pred, p2)
@@ -82,13 +82,13 @@ def test_truncated_checkpoint_is_a_clear_error(tiny_run: Path, tmp_path):
     bad = tmp_path / "truncated.ckpt"
     bad.write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="truncated.ckpt.*not a readable checkpoint"):
-        load_model(bad)
+        load_predictor(bad)
     junk = tmp_path / "junk.ckpt"
     junk.write_bytes(b"this is not a checkpoint")
     with pytest.raises(CheckpointError, match="junk.ckpt"):
         read_checkpoint(junk)
     with pytest.raises(CheckpointError, match="no such file"):
-        load_model(tmp_path / "missing.ckpt")
+        load_predictor(tmp_path / "missing.ckpt")
 
 
 def test_tampered_weights_fail_the_digest(tiny_run: Path, tmp_path):
@@ -98,7 +98,7 @@ def test_tampered_weights_fail_the_digest(tiny_run: Path, tmp_path):
     bad = tmp_path / "tampered.pt"
     torch.save(obj, bad)
     with pytest.raises(CheckpointError, match="tampered.pt.*digest"):
-        load_model(bad)
+        load_predictor(bad)
 
 
 class _Evil:
@@ -112,7 +112,7 @@ def test_checkpoint_with_code_is_refused_without_running_it(tmp_path):
     bad = tmp_path / "evil.ckpt"
     torch.save({"state_dict": {}, "cellgi": {"payload": _Evil()}}, bad)
     with pytest.raises(CheckpointError, match="evil.ckpt.*refused"):
-        load_model(bad)
+        load_predictor(bad)
     assert not marker.exists()
 
 
@@ -120,7 +120,7 @@ def test_plain_state_dict_is_not_a_cellgi_checkpoint(tmp_path):
     p = tmp_path / "plain.pt"
     torch.save({"weight": torch.zeros(2)}, p)
     with pytest.raises(CheckpointError, match="not a cellgi checkpoint"):
-        load_model(p)
+        load_predictor(p)
 
 
 def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path):

@@ -15,6 +15,10 @@ mapper (common names and aliases), the graph (``edge_index`` per type, directed 
 target normaliser, plus a SHA-256 ``digest`` over the model weights and that metadata. A file that is
 truncated, not a checkpoint, holds code, or whose content no longer matches its digest raises
 :class:`CheckpointError` naming the file.
+
+This module is the file format only; rebuilding the model from a file is
+:func:`cellgi.predictors.network.load_network` (and any trained predictor:
+:func:`cellgi.predictors.load_predictor`).
 """
 
 from __future__ import annotations
@@ -23,9 +27,8 @@ import hashlib
 import json
 import pickle
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
@@ -33,6 +36,13 @@ from torch import Tensor
 
 from cellgi.errors import CellgiError
 from cellgi.fileio import atomic_open
+from cellgi.runfolder.runs import CKPT_DIR, MODEL_FILE, write_error
+
+if TYPE_CHECKING:  # pragma: no cover - types only (the data and spec layers are not needed to read a file)
+    from cellgi.data.cellgraph import CellGraph
+    from cellgi.data.genes import GeneMapper
+    from cellgi.data.normalize import TargetNormalizer
+    from cellgi.spec import Spec
 
 __all__ = [
     "CHECKPOINT_KEY",
@@ -40,11 +50,9 @@ __all__ = [
     "MODEL_FILE_FORMAT",
     "AtomicCheckpointIO",
     "CheckpointError",
-    "LoadedModel",
     "atomic_torch_save",
     "build_metadata",
     "compute_digest",
-    "load_model",
     "load_weights_only",
     "model_state_of",
     "read_checkpoint",
@@ -96,8 +104,6 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         try:
             atomic_torch_save(checkpoint, path)
         except OSError as exc:  # disk full, quota, permissions: the previous file is untouched
-            from cellgi.training.runs import write_error
-
             raise write_error(path, exc) from exc
 
     def load_checkpoint(self, path: Any, map_location: Any | None = None, weights_only: bool | None = None) -> dict[str, Any]:
@@ -138,11 +144,11 @@ def compute_digest(state_dict: Mapping[str, Tensor], meta: Mapping[str, Any]) ->
 
 def build_metadata(
     *,
-    spec: Any,
+    spec: Spec,
     target_names: list[str],
-    graph: Any,
-    mapper: Any,
-    normalizer: Any,
+    graph: CellGraph,
+    mapper: GeneMapper,
+    normalizer: TargetNormalizer,
     extra: Mapping[str, Any] | None = None,
     feature_names: list[str] | None = None,
 ) -> dict[str, Any]:
@@ -177,7 +183,7 @@ def build_metadata(
 
 
 # ------------------------------------------------------------------------------------------ reading
-def load_weights_only(path: str | Path, *, map_location: Any = "cpu") -> Any:
+def load_weights_only(path: str | Path, *, map_location: str | torch.device = "cpu") -> Any:
     """``torch.load(path, weights_only=True)``: tensors and plain containers only, never code.
 
     Raises:
@@ -208,7 +214,7 @@ def load_weights_only(path: str | Path, *, map_location: Any = "cpu") -> Any:
     return obj
 
 
-def read_checkpoint(path: str | Path, *, map_location: Any = "cpu", verify: bool = True) -> dict[str, Any]:
+def read_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu", verify: bool = True) -> dict[str, Any]:
     """Open a checkpoint safely (``weights_only=True``); check it is a cellgi checkpoint and, with
     ``verify``, that its weights and metadata match the stored digest.
 
@@ -255,9 +261,9 @@ def resolve_checkpoint(path: str | Path, prefer: str = "best") -> Path:
         return p
     if not p.exists():
         raise CheckpointError(p, "no such file or run folder")
-    order = ["model.pt", "checkpoints/best.ckpt", "checkpoints/last.ckpt"]
+    order = [MODEL_FILE, f"{CKPT_DIR}/best.ckpt", f"{CKPT_DIR}/last.ckpt"]
     if prefer == "last":
-        order = ["checkpoints/last.ckpt", "checkpoints/best.ckpt", "model.pt"]
+        order = [f"{CKPT_DIR}/last.ckpt", f"{CKPT_DIR}/best.ckpt", MODEL_FILE]
     for name in order:
         if (p / name).is_file():
             return p / name
@@ -278,89 +284,3 @@ def model_state_of(obj: Mapping[str, Any]) -> dict[str, Tensor]:
     if obj.get("format") == MODEL_FILE_FORMAT:
         return dict(sd)
     return {k[len("model."):]: v for k, v in sd.items() if k.startswith("model.")}
-
-
-# ------------------------------------------------------------------------------------------ rebuild
-@dataclass
-class LoadedModel:
-    """A model rebuilt from a checkpoint, with what it needs to map genes and report in original units."""
-
-    #: what scorers dispatch on (cellgi.predictors.scoring): one network
-    predictor_kind: ClassVar[str] = "network"
-
-    path: Path
-    model: Any
-    spec: Any
-    target_names: list[str]
-    graph: Any
-    mapper: Any
-    normalizer: Any
-    meta: dict[str, Any] = field(repr=False)
-
-    @torch.no_grad()
-    def predict(self, batch: Any) -> tuple[Tensor, dict[str, Any]]:
-        """``(pred [B, T] in original units, reps)``; ``reps`` as :meth:`LazyDango.forward` returns them
-        (``local_interaction``/``global_interaction`` also in original units)."""
-        self.model.eval()
-        device = next(self.model.parameters()).device
-        pred, reps = self.model(batch.to(device))
-        reps = dict(reps)
-        for key in ("local_interaction", "global_interaction"):
-            if reps.get(key) is not None:
-                reps[key] = self.normalizer.inverse(reps[key].float())
-        return self.normalizer.inverse(pred.float()), reps
-
-
-def load_model(path: str | Path, *, map_location: Any = "cpu", prefer: str = "best", stack: bool = True) -> LoadedModel:
-    """Rebuild the model from a checkpoint file or run folder alone (see the module docstring). A
-    replicates folder (``cellgi train --seeds``) gives a :class:`cellgi.predictors.ensemble.LoadedEnsemble`; a
-    folder with a stack (``training.stack``) a :class:`cellgi.predictors.stack.LoadedStack` unless ``stack`` is
-    False (a checkpoint file always loads the network alone).
-
-    Raises:
-        CheckpointError: the file is unusable, or its spec no longer validates (e.g. a plugin it
-            names is not installed), or its weights do not fit the rebuilt model.
-    """
-    from cellgi.data.cellgraph import CellGraph
-    from cellgi.data.genes import GeneMapper
-    from cellgi.data.normalize import TargetNormalizer
-    from cellgi.nn.model import LazyDango
-    from cellgi.spec import SpecError, validate_spec
-
-    from cellgi.predictors.ensemble import is_replicates_folder, load_ensemble
-    from cellgi.pretrained import resolve_model_path
-    from cellgi.predictors.stack import has_stack, load_stack
-
-    path = resolve_model_path(path)  # a pretrained name (`cellgi pretrained build NAME`) -> its folder
-    if stack and has_stack(path):  # `training.stack`: the network blended with its fitted baselines
-        return load_stack(path, load_model(path, map_location=map_location, prefer=prefer, stack=False))
-    if is_replicates_folder(path):  # `cellgi train --seeds`: the seed runs, predictions averaged
-        return load_ensemble(path, map_location=map_location, prefer=prefer)
-    p = resolve_checkpoint(path, prefer=prefer)
-    obj = read_checkpoint(p, map_location=map_location)
-    meta = obj[CHECKPOINT_KEY]
-    try:
-        spec = validate_spec(json.loads(meta["spec_json"]))
-    except SpecError as exc:
-        raise CheckpointError(p, f"its stored spec no longer validates here:\n{exc.render(snippet=False)}") from None
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise CheckpointError(p, f"malformed stored spec: {exc}") from None
-    try:
-        graph = CellGraph.from_state_dict(meta["graph"])
-        mapper = GeneMapper.from_dict(meta["mapper"])
-        normalizer = TargetNormalizer.from_state_dict(meta["normalizer"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(p, f"malformed stored graph, mapper or normaliser: {exc}") from None
-    target_names = list(meta["target_names"])
-    state = model_state_of(obj)
-    try:
-        model = LazyDango.from_spec(
-            spec.model, graph, len(target_names), node_features=state.get("embedding.features"),
-            feature_names=meta.get("feature_names"),
-        )
-        model.load_state_dict(state, strict=True)
-    except (RuntimeError, ValueError, KeyError) as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise CheckpointError(p, f"weights do not fit the model its spec describes: {first}") from None
-    model.eval()
-    return LoadedModel(p, model, spec, target_names, graph, mapper, normalizer, meta)

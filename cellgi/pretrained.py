@@ -56,6 +56,7 @@ def build(
     from cellgi import __version__
     from cellgi.api import train
     from cellgi.examples import example_path
+    from cellgi.nn.memory import check_memory
     from cellgi.spec import load_spec
 
     stem = pretrained_name(name)
@@ -67,7 +68,7 @@ def build(
     final = root / stem
     if (final / MANIFEST).is_file() and not force:
         raise PretrainedError(f"pretrained model {stem!r} is already built in {final}; rebuild with --force")
-    spec = load_spec(spec_file, ovr)  # validated before anything is created
+    spec = load_spec(spec_file, ovr, checks=[check_memory])  # validated before anything is created
     if spec.data.synthetic is None and not Path(spec.data.root).is_dir():
         raise PretrainedError(
             f"{stem!r} reads real data from data.root, and {spec.data.root} does not exist: pass the folder "

@@ -28,6 +28,9 @@ from cellgi.errors import CellgiError
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
+    from cellgi.experiments.series import SeriesResult
+    from cellgi.spec import Spec
+
 __all__ = ["FitDataError", "GeneSetError", "Model", "fit", "load", "train"]
 
 
@@ -63,7 +66,7 @@ class Model:
     def __init__(self, loaded: Any, source: str | Path | None = None):
         self._loaded = loaded
         self._source = Path(source) if source is not None else None
-        self.train_result: Any = None  #: what training returned, for a model made by :meth:`fit`
+        self.train_result: SeriesResult | None = None  #: what training returned, for a model made by :meth:`fit`
 
     # ---------------------------------------------------------------------------- constructors
     @classmethod
@@ -516,7 +519,7 @@ def _frame_columns(df: Any, targets: Sequence[str], gene_columns: Sequence[str] 
 def _fit_frame(spec_or_path: Any, df: Any, overrides: Sequence[str], *, gene_columns: Sequence[str] | None,
                genes_column: str | None, target_columns: Mapping[str, str] | None, weight_column: str | None,
                split_column: str | None, source: str | None, run_dir: str | Path | None, runs_root: str | Path,
-               progress: bool) -> Any:
+               progress: bool) -> SeriesResult:
     """Train ``spec_or_path`` on the rows of ``df`` (see :meth:`Model.fit`); returns what :func:`train` does."""
     import hashlib
     import json
@@ -567,13 +570,7 @@ def _fit_frame(spec_or_path: Any, df: Any, overrides: Sequence[str], *, gene_col
         "screen": entry,
     }
     (inputs / "data.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    if spec.training.seeds:
-        from cellgi.experiments.series import ReplicatesResult, train_replicates
-
-        return ReplicatesResult.from_dict(train_replicates(spec, spec.training.seeds, run_dir=rdir, progress=progress))
-    from cellgi.training.runner import train as run_training
-
-    return run_training(spec, run_dir=rdir, progress=progress)
+    return _train_path(spec, run_dir=rdir, runs_root=runs_root, progress=progress)
 
 
 def fit(*args: Any, **kwargs: Any) -> Model:  # signature and docstring: Model.fit's (functools.wraps below)
@@ -590,23 +587,30 @@ def train(
     run_dir: str | Path | None = None,
     runs_root: str | Path = "runs",
     progress: bool = False,
-) -> Any:
-    """Train one run, as ``cellgi train`` does; returns :class:`~cellgi.training.runner.TrainResult`
-    (``run_dir``, ``metrics`` such as ``result.metrics["test.gene_interaction.pearson"]``, checkpoints).
-    A spec with ``training.seeds`` trains one run per seed, as ``cellgi train --seeds``, and returns a
-    :class:`~cellgi.experiments.series.ReplicatesResult` (``run_dir``: the replicates folder, which
-    ``cellgi.load`` loads as the seed ensemble; ``metrics``: the ensemble's).
+) -> SeriesResult:
+    """Train one run, as ``cellgi train`` does (the same path: :func:`cellgi.experiments.series.train_series`);
+    returns a :class:`~cellgi.experiments.series.SeriesResult` (``run_dir``, ``metrics`` such as
+    ``result.metrics["test.gene_interaction.pearson"]``, ``run``: the run's checkpoints and epochs).
+    A spec with ``training.seeds`` trains one run per seed, as ``cellgi train --seeds`` (``run_dir``: the
+    replicates folder, which ``cellgi.load`` loads as the seed ensemble; ``metrics``: the ensemble's).
 
     ``spec_or_path``: a spec file, a shipped example name (``"quickstart"``), a dict of spec data, or a
     validated :class:`~cellgi.spec.Spec`; ``overrides``: ``KEY.PATH=VALUE`` strings as on the command line.
     Raises :class:`~cellgi.spec.SpecError` for an invalid spec or override, before any data is read.
     """
-    from cellgi.training.runner import train as run_training
+    return _train_path(_resolve_spec(spec_or_path, overrides), run_dir=run_dir, runs_root=runs_root, progress=progress)
 
-    spec = _resolve_spec(spec_or_path, overrides)
-    if spec.training.seeds:
-        from cellgi.experiments.series import ReplicatesResult, train_replicates
 
-        return ReplicatesResult.from_dict(
-            train_replicates(spec, spec.training.seeds, run_dir=run_dir, runs_root=runs_root, progress=progress))
-    return run_training(spec, run_dir=run_dir, runs_root=runs_root, progress=progress)
+def _train_path(spec: Spec, *, run_dir: str | Path | None, runs_root: str | Path, progress: bool) -> SeriesResult:
+    """The training path ``cellgi train`` takes (a run, or a series with ``training.seeds``), its report printed."""
+    from rich.console import Console
+
+    from cellgi.experiments.report import report
+    from cellgi.experiments.series import train_series
+
+    console = Console(soft_wrap=True)
+    seeds = list(spec.training.seeds) if spec.training.seeds else None
+    result = train_series(spec, seeds, run_dir=run_dir, runs_root=runs_root, progress=progress, console=console)
+    for part in report(result):
+        console.print(part)
+    return result

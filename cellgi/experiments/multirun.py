@@ -179,7 +179,7 @@ def run_grid(
 
     from cellgi.nn.model import NonFiniteError
     from cellgi.spec import load_spec
-    from cellgi.training.runner import train
+    from cellgi.experiments.series import train_series
     from cellgi.training.runs import RunDirError, timestamp
 
     notes: list[str] = []
@@ -197,7 +197,7 @@ def run_grid(
     try:
         for job, spec in zip(jobs, specs):
             try:
-                res = train(spec, run_dir=job.run_dir, progress=progress, console=console)
+                res = train_series(spec, run_dir=job.run_dir, progress=progress, console=console)  # one run each
                 job.status, job.metrics = "completed", dict(res.metrics)
             except NonFiniteError as exc:
                 job.status, job.error = "failed", f"training diverged: {exc}"

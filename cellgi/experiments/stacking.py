@@ -1,22 +1,31 @@
 """Fitting a stack: the baselines on the training split, the blend's weights on validation.
 
 What a fitted stack is and how a stacked folder predicts: :mod:`cellgi.predictors.stack`. This module
-fits one at the end of ``cellgi train`` (a run, or a seed series for its ensemble) and writes the folder's
-``stack.pt`` and ``stack.json``.
+fits one after training (:func:`cellgi.experiments.series.train_series`: for a run, or for a seed series'
+ensemble) and writes the folder's ``stack.pt`` and ``stack.json``; the ``stack.*`` metrics it returns go
+into the run's ``metrics.json`` (or the series' ``replicates.json``), which that caller writes.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from cellgi.data.build import DataBundle
+from cellgi.data.grid import GridDataset
+from cellgi.data.perturbations import PerturbationDataset
 from cellgi.predictors.stack import Stack, StackError
+from cellgi.spec import Spec
 from cellgi.training.checkpoint import atomic_torch_save
+from cellgi.training.checkpoint import LoadedModel
 from cellgi.training.runs import STACK_FILE, STACK_SUMMARY_FILE
+
+if TYPE_CHECKING:  # annotations only: the baselines load when a stack is fitted
+    from cellgi.baselines import Baseline
 
 __all__ = ["fit_stack", "fit_weights", "stack_folder"]
 
@@ -38,7 +47,8 @@ def fit_weights(columns: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
     return w, float(tm - xm @ w)
 
 
-def _member_columns(stack: Stack, loaded: Any, dataset: Any, idx: Tensor, batch_size: int | None) -> list[Tensor]:
+def _member_columns(stack: Stack, loaded: LoadedModel, dataset: PerturbationDataset | GridDataset, idx: Tensor,
+                    batch_size: int | None) -> list[Tensor]:
     """Each member's predictions ``[S, T]`` (normalised) on ``dataset``'s samples ``idx``: the network
     (``loaded``, a run or an ensemble) first, then the baselines."""
     from cellgi.data.batch import dataset_sets, iter_batches
@@ -53,8 +63,8 @@ def _member_columns(stack: Stack, loaded: Any, dataset: Any, idx: Tensor, batch_
     return [torch.cat(col) for col in zip(*parts)]
 
 
-def fit_stack(folder: str | Path, spec: Any, loaded: Any, bundle: Any = None,
-              fitted: dict[str, Any] | None = None) -> tuple[dict[str, float], dict[str, Any]]:
+def fit_stack(folder: str | Path, spec: Spec, loaded: LoadedModel, bundle: DataBundle | None = None,
+              fitted: dict[str, Baseline] | None = None) -> tuple[dict[str, float], dict[str, Any]]:
     """Fit and write the stack of ``folder`` (a finished run, or a series whose ensemble is ``loaded``):
     the baselines of ``spec.training.stack`` on the training split (those of ``fitted``, the
     ``{"baseline_<type>": Baseline}`` already fitted on this bundle and spec, are used as they are), the
@@ -135,10 +145,10 @@ def fit_stack(folder: str | Path, spec: Any, loaded: Any, bundle: Any = None,
     return metrics, stack.info
 
 
-def stack_folder(folder: str | Path, spec: Any, loaded: Any, bundle: Any = None,
-                 say: Any = print, fitted: dict[str, Any] | None = None) -> dict[str, float]:
-    """:func:`fit_stack` at the end of ``cellgi train`` (a run or a seed series; ``fitted``: the baselines
-    the run already fitted for its metrics): one line on the weights and validation Pearson, or a warning
+def stack_folder(folder: str | Path, spec: Spec, loaded: LoadedModel, bundle: DataBundle | None = None,
+                 say: Callable[..., None] = print, fitted: dict[str, Baseline] | None = None) -> dict[str, float]:
+    """:func:`fit_stack` after training (a run or a seed series; ``fitted``: the baselines the run already
+    fitted for its metrics): one line on the weights and validation Pearson, or a warning
     when the stack cannot be fitted (the folder then predicts without it). Returns the ``stack.*`` metrics
     (empty without a stack)."""
     import time

@@ -77,11 +77,11 @@ def test_spec_seeds_are_validated(tmp_path, seeds, match):
 def test_replicates_refuse_multi_process_strategies_and_say_how_to_run_one_seed(tmp_path):
     from cellgi.spec import load_spec
     from cellgi.training.runner import TrainerConfigError
-    from cellgi.experiments.series import train_replicates
+    from cellgi.experiments.series import train_series
 
     spec = load_spec(write_tiny_spec(tmp_path, epochs=1), ["training.trainer.strategy=ddp", "training.seeds=[0, 1]"])
     with pytest.raises(TrainerConfigError, match=r"seed=S training.seeds=null"):
-        train_replicates(spec, spec.training.seeds, run_dir=tmp_path / "reps")
+        train_series(spec, spec.training.seeds, run_dir=tmp_path / "reps")
     assert not (tmp_path / "reps").exists()
 
 
@@ -93,7 +93,7 @@ def test_a_stopped_series_resumes_where_it_stopped(tmp_path, monkeypatch, capsys
 
     import cellgi.training.runner as runner
     from cellgi.spec import load_spec
-    from cellgi.experiments.series import train_replicates
+    from cellgi.experiments.series import train_series
     from cellgi.training.runs import PLAN_FILE
     from cellgi.training.runner import TrainingInterrupted
     from cellgi.training.runs import read_json
@@ -116,7 +116,7 @@ def test_a_stopped_series_resumes_where_it_stopped(tmp_path, monkeypatch, capsys
     parent = tmp_path / "reps"
     monkeypatch.setattr(runner, "train", train_stopping_seed_1)
     with pytest.raises(TrainingInterrupted) as info:
-        train_replicates(spec, spec.training.seeds, run_dir=parent, progress=False)
+        train_series(spec, spec.training.seeds, run_dir=parent, progress=False)
     assert info.value.run_dir == parent  # the message points at the series
     assert (parent / PLAN_FILE).is_file() and not (parent / "replicates.json").exists()
     assert read_json(parent / "seed_0" / "run.json")["status"] == "completed"

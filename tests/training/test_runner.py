@@ -214,7 +214,7 @@ def test_resume_with_dropout_is_exact(tmp_path):
 
 
 def test_baseline_verdicts_say_ties_at_the_printed_precision():
-    from cellgi.training.runner import baseline_verdicts
+    from cellgi.experiments.report import baseline_verdicts
 
     lines = baseline_verdicts({"test.pearson": 0.09241, "baseline_additive.test.pearson": 0.09238,
                                "baseline_features.test.pearson": 0.0801})

@@ -16,7 +16,12 @@ import itertools
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+if TYPE_CHECKING:  # annotations only: rich and the spec load when a grid runs
+    from rich.console import Console
+
+    from cellgi.spec import Spec
 
 __all__ = ["GridJob", "MultirunResult", "expand_grid", "run_grid", "split_values"]
 
@@ -152,9 +157,9 @@ def run_grid(
     runs_root: str | Path = "runs",
     folder: str | Path | None = None,
     progress: bool = False,
-    console: Any = None,
+    console: Console | None = None,
     on_job: Callable[[GridJob], None] | None = None,
-    load: Callable[[str | Path, Sequence[str]], Any] | None = None,
+    load: Callable[[str | Path, Sequence[str]], Spec] | None = None,
 ) -> MultirunResult:
     """Validate every combination of ``grid`` (lists of override strings), then train one run each.
 

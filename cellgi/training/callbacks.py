@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # annotations only: the baselines and the data load when a ru
     from cellgi.baselines import Baseline
     from cellgi.data.build import DataBundle
     from cellgi.spec import Spec
+    from cellgi.training.task import InteractionTask
 
 __all__ = [
     "BaselinesCallback",
@@ -164,7 +165,7 @@ class ModelFileExport(Callback):
         self.best_epoch: int | None = None
 
     @rank_zero_only
-    def on_test_end(self, trainer: L.Trainer, pl_module: Any) -> None:
+    def on_test_end(self, trainer: L.Trainer, pl_module: InteractionTask) -> None:
         if not trainer.ckpt_path:
             return
         obj = read_checkpoint(trainer.ckpt_path)
@@ -191,7 +192,7 @@ class PlotsCallback(Callback):
         self.written: list[Path] = []
 
     @rank_zero_only
-    def on_test_end(self, trainer: L.Trainer, pl_module: Any) -> None:
+    def on_test_end(self, trainer: L.Trainer, pl_module: InteractionTask) -> None:
         from cellgi.training import plots
         from cellgi.training.loggers import log_figure
 
@@ -226,7 +227,7 @@ class PlotsCallback(Callback):
 class ProgressBar(RichProgressBar):
     """Rich progress bar showing the training loss and the throughput (samples/s over all ranks)."""
 
-    def get_metrics(self, trainer: Any, pl_module: Any) -> dict[str, Any]:
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         items = super().get_metrics(trainer, pl_module)
         items.pop("v_num", None)
         out: dict[str, Any] = {}

@@ -37,11 +37,12 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping
+from lightning.pytorch.loggers import Logger
 from rich.console import Console
 from rich.table import Table
 
@@ -89,8 +90,12 @@ from cellgi.training.runs import (
 )
 from cellgi.training.task import InteractionTask
 
-if TYPE_CHECKING:  # annotations only: cellgi.baselines loads when a run builds its model
+if TYPE_CHECKING:  # annotations only: cellgi.baselines and the model load when a run builds its model
     from cellgi.baselines import Baseline
+    from cellgi.nn.model import LazyDango
+
+#: a print function (rich markup); a no-op on other ranks
+Say = Callable[..., None]
 
 __all__ = [
     "DDP_RUN_DIR_ENV",
@@ -154,7 +159,7 @@ class FiniteGuard(Callback):
     """Stops a run whose loss or error metrics stop being finite (after each training and validation epoch
     and after testing, before ``metrics.json`` is written): :class:`TrainingDiverged`."""
 
-    def _check(self, trainer: Any, when: str, prefixes: tuple[str, ...] | None = None) -> None:
+    def _check(self, trainer: L.Trainer, when: str, prefixes: tuple[str, ...] | None = None) -> None:
         values = {k: float(v) for k, v in trainer.callback_metrics.items()}
         bad = []
         for key, v in values.items():
@@ -170,14 +175,14 @@ class FiniteGuard(Callback):
                 f"training diverged: {', '.join(sorted(bad))} {when} (lower training.optimizer.lr, set "
                 "training.gradient_clip_val, or check the targets' scale)")
 
-    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._check(trainer, f"after epoch {trainer.current_epoch + 1}", ("train/",))
 
-    def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.sanity_checking:
             self._check(trainer, f"in validation after epoch {trainer.current_epoch + 1}", ("val/",))
 
-    def on_test_end(self, trainer: Any, pl_module: Any) -> None:
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._check(trainer, "in the final evaluation")
 
 
@@ -346,7 +351,7 @@ class _Plan:
     trained: dict[str, Any] | None = None
 
 
-def _plan_resume(rdir: Path, given: Spec | None, run_dir: Any, say: Any) -> _Plan:
+def _plan_resume(rdir: Path, given: Spec | None, run_dir: str | Path | None, say: Say) -> _Plan:
     """Check a run folder before resuming it; refuse anything that is not its own."""
     if not rdir.is_dir() or not (rdir / SPEC_FILE).is_file():
         raise RunDirError(f"{rdir} is not a cellgi run folder (no {SPEC_FILE})")
@@ -408,7 +413,7 @@ def _plan_resume(rdir: Path, given: Spec | None, run_dir: Any, say: Any) -> _Pla
     return _Plan(run_spec, rdir, resume_ckpt=ckpt, run_id=run_id or ck_id or new_run_id(), trained=trained)
 
 
-def _plan(spec: Spec | None, run_dir: Any, resume: Any, primary: bool, say: Any) -> _Plan:
+def _plan(spec: Spec | None, run_dir: str | Path | None, resume: str | Path | None, primary: bool, say: Say) -> _Plan:
     if resume is not None:
         return _plan_resume(Path(resume), spec, run_dir, say)
     if spec is None:
@@ -461,7 +466,7 @@ def check_monitors(spec: Spec) -> None:
 
 
 def _build_trainer(
-    spec: Spec, run_dir: Path, *, callbacks: Sequence[Callback], loggers: Any, progress: bool, has_val: bool
+    spec: Spec, run_dir: Path, *, callbacks: Sequence[Callback], loggers: list[Logger] | bool, progress: bool, has_val: bool
 ) -> L.Trainer:
     t, tr = spec.training, spec.training.trainer
     return L.Trainer(
@@ -488,7 +493,7 @@ def _build_trainer(
 
 
 def run_callbacks(
-    spec: Spec, rdir: Path, bundle: DataBundle, *, has_val: bool, progress: bool, say: Any, warn: Any,
+    spec: Spec, rdir: Path, bundle: DataBundle, *, has_val: bool, progress: bool, say: Say, warn: Callable[[str], None],
 ) -> tuple[list[Callback], RunCheckpoint]:
     """The callbacks of a run, each owning one output: checkpoints, early stopping, baselines,
     ``model.pt``, plots (and the progress bar); the second value is the best-checkpoint callback."""
@@ -550,7 +555,7 @@ def train(
                       console=console, callbacks=callbacks)
 
 
-def _train(spec: Spec | None, *, run_dir: Any, runs_root: Any, resume: Any, progress: bool,
+def _train(spec: Spec | None, *, run_dir: str | Path | None, runs_root: str | Path, resume: str | Path | None, progress: bool,
            console: Console | None, callbacks: Sequence[Callback]) -> TrainResult:
     t0 = time.perf_counter()
     _quiet_lightning()
@@ -603,7 +608,7 @@ def _in_run(path: Path | None, rdir: Path) -> str | None:
     return full.relative_to(root).as_posix() if full.is_relative_to(root) else None
 
 
-def _open_run_folder(plan: _Plan, runs_root: Any, primary: bool, *, resumed: bool, say: Any) -> Path:
+def _open_run_folder(plan: _Plan, runs_root: str | Path, primary: bool, *, resumed: bool, say: Say) -> Path:
     """Claim the run folder (new: created with its lock, spec and run.json; resumed: locked)."""
     assert plan.run_dir is not None or primary
     if not primary:
@@ -674,7 +679,7 @@ def _load_data(spec: Spec, rdir: Path, resumed: bool, primary: bool, console: Co
     return bundle
 
 
-def _build_model(spec: Spec, bundle: DataBundle, say: Any) -> Any:
+def _build_model(spec: Spec, bundle: DataBundle, say: Say) -> LazyDango:
     from cellgi.nn.model import LazyDango
 
     try:

@@ -194,13 +194,17 @@ def train_series(
         seeds: ``None``: a single run of the spec's own seed in a plain run folder; a list: a series under
             one parent folder (``run_dir``, default ``runs_root/<name>/<timestamp>``).
         resume: a run folder or a series' parent folder to continue.
-        progress, console, callbacks: as :func:`cellgi.training.runner.train` takes them.
+        progress: show the rich progress bar.
+        console: where progress messages go (default: stdout); the report is the caller's to print.
+        callbacks: more Lightning callbacks for each run's trainer.
+
+    A member that fails stops the series; the members finished before it keep their folders.
 
     Raises:
         TrainerConfigError: a stack without validation split, or a series with a multi-process strategy.
         TrainingInterrupted: SIGINT/SIGTERM (``run_dir``: the run or the series' parent, to resume).
-        RunDirError and whatever :func:`cellgi.training.runner.train` raises. A member that fails stops
-        the series; the members finished before it keep their folders.
+        RunDirError: a run folder that cannot be used; and whatever :func:`cellgi.training.runner.train`
+            raises.
     """
     with runner.global_state_kept(), runner.signals_interrupt():
         if resume is not None and is_replicates_plan(resume) and seeds is None:

@@ -44,7 +44,6 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping
 from lightning.pytorch.loggers import Logger
 from rich.console import Console
-from rich.table import Table
 
 from cellgi.data.build import DataBundle, build_data
 from cellgi.data.datamodule import CellDataModule
@@ -281,8 +280,17 @@ def global_state_kept() -> Iterator[None]:
     """A run (or a series of runs) as a library call leaves the process as it found it: warning filters,
     the level of every logger (Lightning's, the ones it quiets, any a library sets while training),
     environment variables (Lightning's seed variables, the DDP run folder), torch's deterministic-algorithms
-    switch and its thread count; signal handlers: :func:`signals_interrupt`. Nested uses are harmless."""
+    switch, cuDNN's flags and the thread count, and the random number generators that
+    ``seed_everything`` seeds (Python's, NumPy's, torch's; CUDA's when it is initialised); signal
+    handlers: :func:`signals_interrupt`. Nested uses are harmless."""
+    import random
+
+    import numpy as np
+
     env = dict(os.environ)
+    rng = (random.getstate(), np.random.get_state(), torch.get_rng_state())
+    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    cudnn = (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
     manager = logging.root.manager
     levels = {name: lg.level for name, lg in manager.loggerDict.items() if isinstance(lg, logging.Logger)}
     levels.update({name: logging.getLogger(name).level for name in _QUIET_LOGGERS})
@@ -305,6 +313,12 @@ def global_state_kept() -> Iterator[None]:
         torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = cudnn
+        random.setstate(rng[0])
+        np.random.set_state(rng[1])
+        torch.set_rng_state(rng[2])
+        if cuda_rng is not None:
+            torch.cuda.set_rng_state_all(cuda_rng)
 
 
 def _quiet_lightning() -> None:

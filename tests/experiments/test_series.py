@@ -229,7 +229,8 @@ def test_a_run_stopped_after_training_before_its_stack_is_completed_on_resume(tm
 
 def test_a_series_leaves_global_state_as_it_found_it(tmp_path):
     """The series path as a library call (two members, their ensemble and stack): signal handlers,
-    warning filters, environment, logger levels, determinism switch and thread count as before."""
+    warning filters, environment, logger levels, determinism switches, thread count and the global random
+    generator as before."""
     import logging
     import os
     import signal
@@ -246,13 +247,18 @@ def test_a_series_leaves_global_state_as_it_found_it(tmp_path):
                                     "trainer: {accelerator: cpu, devices: 1, deterministic: true}")
     assert "deterministic: true" in text
     spec.write_text(text + "  stack: {baselines: [features]}\n")
+    spec = load_spec(spec)  # before the snapshot: reading a spec imports modules that add warning filters
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     filters = list(warnings.filters)
     env = dict(os.environ)
     levels = {n: logging.getLogger(n).level for n in logging.root.manager.loggerDict}
     deterministic = torch.are_deterministic_algorithms_enabled()
     threads = torch.get_num_threads()
-    result = train_series(load_spec(spec), [0, 1], run_dir=tmp_path / "reps", progress=False,
+    cudnn = (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
+    torch.manual_seed(1234)
+    expect = torch.rand(3)  # what the next draw is when nothing else draws
+    torch.manual_seed(1234)
+    result = train_series(spec, [0, 1], run_dir=tmp_path / "reps", progress=False,
                           console=Console(file=open(tmp_path / "o", "w")))
     assert result.ensemble and result.stack  # the whole path ran
     assert {s: signal.getsignal(s) for s in handlers} == handlers
@@ -261,3 +267,5 @@ def test_a_series_leaves_global_state_as_it_found_it(tmp_path):
     assert {n: logging.getLogger(n).level for n in levels} == levels
     assert torch.are_deterministic_algorithms_enabled() == deterministic
     assert torch.get_num_threads() == threads
+    assert (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic) == cudnn
+    assert torch.equal(torch.rand(3), expect)  # the global generator as it was (the runs seed their own)

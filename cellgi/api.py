@@ -31,6 +31,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from cellgi.experiments.series import SeriesResult
     from cellgi.spec import Spec
 
+    #: what :func:`train` and :meth:`Model.fit` take as a spec: a file, an example name, spec data, a Spec
+    SpecSource = str | Path | Mapping[str, Any] | Spec
+
 __all__ = ["FitDataError", "GeneSetError", "Model", "fit", "load", "train"]
 
 
@@ -78,7 +81,7 @@ class Model:
     @classmethod
     def fit(
         cls,
-        spec: Any,
+        spec: SpecSource,
         data: pd.DataFrame | None = None,
         *,
         overrides: Sequence[str] = (),
@@ -466,7 +469,7 @@ def load(run_or_checkpoint: str | Path, *, device: str = "cpu", prefer: Literal[
     return Model(loaded, source=path)
 
 
-def _resolve_spec(spec_or_path: Any, overrides: Sequence[str]) -> Any:
+def _resolve_spec(spec_or_path: SpecSource, overrides: Sequence[str]) -> Spec:
     """A validated :class:`~cellgi.spec.Spec` from what :func:`train` accepts."""
     from cellgi.spec import Spec
     from cellgi.spec.overrides import validate_with_overrides
@@ -483,7 +486,7 @@ def _resolve_spec(spec_or_path: Any, overrides: Sequence[str]) -> Any:
     raise TypeError(f"spec_or_path: expected a path, example name, dict or Spec, not {type(spec_or_path).__name__}")
 
 
-def _frame_columns(df: Any, targets: Sequence[str], gene_columns: Sequence[str] | None, genes_column: str | None,
+def _frame_columns(df: pd.DataFrame, targets: Sequence[str], gene_columns: Sequence[str] | None, genes_column: str | None,
                    target_columns: Mapping[str, str] | None) -> tuple[dict[str, Any], dict[str, str]]:
     """The screen-table options (gene columns) and target -> column map for a DataFrame."""
     cols = [str(c) for c in df.columns]
@@ -516,7 +519,7 @@ def _frame_columns(df: Any, targets: Sequence[str], gene_columns: Sequence[str] 
     return opts, dict(target_columns)
 
 
-def _fit_frame(spec_or_path: Any, df: Any, overrides: Sequence[str], *, gene_columns: Sequence[str] | None,
+def _fit_frame(spec_or_path: SpecSource, df: pd.DataFrame, overrides: Sequence[str], *, gene_columns: Sequence[str] | None,
                genes_column: str | None, target_columns: Mapping[str, str] | None, weight_column: str | None,
                split_column: str | None, source: str | None, run_dir: str | Path | None, runs_root: str | Path,
                progress: bool) -> SeriesResult:
@@ -581,7 +584,7 @@ fit = functools.wraps(Model.fit)(fit)  # help(cellgi.fit) and tab completion sho
 
 
 def train(
-    spec_or_path: Any,
+    spec_or_path: SpecSource,
     overrides: Sequence[str] = (),
     *,
     run_dir: str | Path | None = None,

@@ -42,10 +42,15 @@ from lightning.pytorch.callbacks import Callback
 from rich.console import Console
 from rich.rule import Rule
 
-from cellgi.data.build import DataBundle
+from cellgi.data.batch import dataset_sets, iter_batches
+from cellgi.data.build import DataBundle, build_data
+from cellgi.experiments.stacking import stack_folder
+from cellgi.metrics import InteractionMetrics
 from cellgi.predictors.ensemble import EnsembleError, LoadedEnsemble, load_ensemble
-from cellgi.spec import Spec
+from cellgi.predictors.scoring import scorer_for
+from cellgi.spec import Spec, SpecError, load_spec, validate_spec
 from cellgi.training import runner
+from cellgi.training.callbacks import flatten_metrics
 from cellgi.training.checkpoint import load_model
 from cellgi.training.runner import TrainerConfigError, TrainingInterrupted, TrainResult
 from cellgi.training.runs import (
@@ -53,6 +58,7 @@ from cellgi.training.runs import (
     METRICS_FILE,
     PLAN_FILE,
     REPLICATES_FILE,
+    SPEC_FILE,
     RunDirError,
     claim_run_dir,
     create_run_dir,
@@ -231,8 +237,6 @@ def train_series(
 
 def _resume_series(parent: Path, *, progress: bool, console: Console | None,
                    callbacks: Sequence[Callback]) -> SeriesResult:
-    from cellgi.spec import SpecError, validate_spec
-
     try:
         plan = read_json(parent / PLAN_FILE)
         spec = validate_spec(plan["spec"])  # SpecError when a plugin it names is gone
@@ -266,62 +270,51 @@ def _run(spec: Spec | None, seeds: list[int] | None, layout: _Layout, *, progres
     """The one path: each seed's run, then the ensemble, the stack, and the files."""
     console = console or Console(soft_wrap=True)
     primary = runner.is_primary_process()
-    series = seeds is not None
-    parent = layout.parent
-    if series and primary:
-        console.print(f"replicates: seeds {', '.join(map(str, seeds))} in [bold]{parent}[/bold]"  # type: ignore[arg-type]
-                      + (" (resumed)" if layout.resumed else ""))
     members: dict[int, TrainResult] = {}
     runs: dict[str, str] = {}
-    for s in (seeds if series else [None]):  # type: ignore[union-attr]
-        if series:
-            assert parent is not None and spec is not None and s is not None
+    if seeds is not None:  # a series: one member folder per seed under the (claimed) parent
+        assert spec is not None and layout.parent is not None
+        parent = layout.parent
+        if primary:
+            console.print(f"replicates: seeds {', '.join(map(str, seeds))} in [bold]{parent}[/bold]"
+                          + (" (resumed)" if layout.resumed else ""))
+        for s in seeds:
             # at most 100 columns: piped output is 4,000 columns wide (no wrapping), a rule would fill them
             if primary:
                 console.print(Rule(f"seed {s}"), width=min(console.width, 100))
-            result = _train_member(spec, s, parent / f"seed_{s}", parent, resumed=layout.resumed,
-                                   progress=progress, console=console, callbacks=callbacks)
-            name = f"seed_{s}"
-        else:
-            result = runner.train(spec, run_dir=layout.run_dir, runs_root=layout.runs_root, resume=layout.resume,
-                                  progress=progress, console=console, callbacks=callbacks)
-            if spec is None or layout.resume is not None:  # a resumed run keeps its own spec
-                from cellgi.spec import load_spec
-                from cellgi.training.runs import SPEC_FILE
-
-                spec = load_spec(result.run_dir / SPEC_FILE)
-            s, name = spec.seed, "."
-        members[s] = result
-        runs[str(s)] = name
-    assert spec is not None
-    order = list(members)
-    out = SeriesResult(parent if series else members[order[0]].run_dir, order, runs,  # type: ignore[arg-type]
-                       summarize({s: r.metrics for s, r in members.items()}), members=members, series=series,
-                       spec_name=spec.name, primary=primary)
+            members[s] = _train_member(spec, s, parent / f"seed_{s}", parent, resumed=layout.resumed,
+                                       progress=progress, console=console, callbacks=callbacks)
+            runs[str(s)] = f"seed_{s}"
+    else:  # a single run: a series of its own seed, in a plain run folder
+        result = runner.train(spec, run_dir=layout.run_dir, runs_root=layout.runs_root, resume=layout.resume,
+                              progress=progress, console=console, callbacks=callbacks)
+        if spec is None or layout.resume is not None:  # a resumed run keeps its own spec
+            spec = load_spec(result.run_dir / SPEC_FILE)
+        members[spec.seed] = result
+        runs[str(spec.seed)] = "."
+    out = SeriesResult(layout.parent if seeds is not None else result.run_dir, list(members), runs, {},
+                       members=members, series=seeds is not None, spec_name=spec.name, primary=primary)
+    if primary and seeds is None and not out.run.complete_before:
+        _finish_run(spec, out.run, console)
+    out.summary = summarize({s: r.metrics for s, r in members.items()})
     if not primary:
         return out
-    if not series:
-        run = out.run
-        out.complete_before = run.complete_before
-        if not run.complete_before:
-            _finish_run(spec, run, console)
-        out.stack = {k: v for k, v in run.metrics.items() if k.startswith("stack.")} or None
+    if seeds is None:
+        out.complete_before = out.run.complete_before
+        out.stack = {k: v for k, v in out.run.metrics.items() if k.startswith("stack.")} or None
         return out
-    assert parent is not None
-    if len(order) > 1 or spec.training.stack is not None:
-        from cellgi.data import build_data
-        from cellgi.experiments.stacking import stack_folder
-
+    parent = layout.parent
+    if len(seeds) > 1 or spec.training.stack is not None:
         # the members and the data once, for the ensemble's metrics and the stack
         ens = load_ensemble([parent / sub for sub in runs.values()])
         bundle = build_data(spec.data, progress=False)
         # the members' own split (one for the series), mapped by sample onto the data as it is now
-        runner.apply_saved_splits(bundle, parent / runs[str(order[0])], console)
-        if len(order) > 1:
+        runner.apply_saved_splits(bundle, parent / runs[str(seeds[0])], console)
+        if len(seeds) > 1:
             out.ensemble = evaluate_ensemble(spec, ens, bundle=bundle)
         if spec.training.stack is not None:
             out.stack = stack_folder(parent, spec, ens, bundle, say=console.print) or None
-    record: dict[str, Any] = {"spec": spec.name, "seeds": order, "runs": runs, "summary": out.summary}
+    record: dict[str, Any] = {"spec": spec.name, "seeds": out.seeds, "runs": runs, "summary": out.summary}
     if out.ensemble is not None:
         record["ensemble"] = out.ensemble
     if out.stack:
@@ -361,8 +354,6 @@ def _finish_run(spec: Spec, run: TrainResult, console: Console) -> None:
     try:
         if spec.training.stack is not None:
             if run.bundle is not None and runner.measured_sizes(run.bundle)["val"] > 0:
-                from cellgi.experiments.stacking import stack_folder
-
                 # the baselines the run fitted for its metrics are the ones blended (fitted once per run)
                 run.metrics.update(stack_folder(rdir, spec, load_model(rdir, stack=False), run.bundle,
                                                 console.print, fitted=run.baselines))
@@ -406,18 +397,11 @@ def evaluate_ensemble(spec: Spec, members: Sequence[str | Path] | LoadedEnsemble
     """Metrics of the averaged predictions of ``members`` (run folders of ``spec`` with other seeds, or
     their :func:`load_ensemble`) on every non-empty split of ``spec``'s data (``bundle`` when the caller
     built it already), keyed as in ``metrics.json`` (``test.pearson``, ...)."""
-    from cellgi.data import build_data
-    from cellgi.training.callbacks import flatten_metrics
-    from cellgi.metrics import InteractionMetrics
-
     ens = members if isinstance(members, LoadedEnsemble) else load_ensemble(members, map_location="cpu")
     ens.model.to(device)
     bundle = build_data(spec.data, progress=False) if bundle is None else bundle
     if list(bundle.graph.genes) != list(ens.mapper.genes) or list(bundle.target_names) != list(ens.target_names):
         raise EnsembleError("the members were not trained on this spec's data (genes or targets differ)")
-    from cellgi.data.batch import dataset_sets, iter_batches
-    from cellgi.predictors.scoring import scorer_for
-
     ds = bundle.dataset
     scorer = scorer_for(ens)
     out: dict[str, float] = {}

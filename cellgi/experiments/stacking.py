@@ -8,24 +8,28 @@ into the run's ``metrics.json`` (or the series' ``replicates.json``), which that
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
+from scipy.optimize import nnls
 from torch import Tensor
 
-from cellgi.data.build import DataBundle
+from cellgi.baselines import Baseline, baseline_specs, fit_baselines
+from cellgi.data.batch import dataset_sets, iter_batches
+from cellgi.data.build import DataBundle, build_data
 from cellgi.data.grid import GridDataset
 from cellgi.data.perturbations import PerturbationDataset
+from cellgi.metrics import InteractionMetrics
+from cellgi.predictors.scoring import scorer_for
 from cellgi.predictors.stack import Stack, StackError
 from cellgi.spec import Spec
-from cellgi.training.checkpoint import atomic_torch_save
-from cellgi.training.checkpoint import LoadedModel
-from cellgi.training.runs import STACK_FILE, STACK_SUMMARY_FILE
-
-if TYPE_CHECKING:  # annotations only: the baselines load when a stack is fitted
-    from cellgi.baselines import Baseline
+from cellgi.training.callbacks import flatten_metrics
+from cellgi.training.checkpoint import LoadedModel, atomic_torch_save
+from cellgi.training.runner import apply_saved_splits
+from cellgi.training.runs import STACK_FILE, STACK_SUMMARY_FILE, write_json
 
 __all__ = ["fit_stack", "fit_weights", "stack_folder"]
 
@@ -33,8 +37,6 @@ __all__ = ["fit_stack", "fit_weights", "stack_folder"]
 def fit_weights(columns: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
     """Non-negative least squares of ``y [n]`` on ``columns [n, K]`` with a free intercept: ``(w [K], b)``.
     Rows where ``y`` or a column is not finite are left out."""
-    from scipy.optimize import nnls
-
     ok = np.isfinite(y) & np.isfinite(columns).all(1)
     x, t = columns[ok].astype(np.float64), y[ok].astype(np.float64)
     if t.size < 2:
@@ -51,9 +53,6 @@ def _member_columns(stack: Stack, loaded: LoadedModel, dataset: PerturbationData
                     batch_size: int | None) -> list[Tensor]:
     """Each member's predictions ``[S, T]`` (normalised) on ``dataset``'s samples ``idx``: the network
     (``loaded``, a run or an ensemble) first, then the baselines."""
-    from cellgi.data.batch import dataset_sets, iter_batches
-    from cellgi.predictors.scoring import scorer_for
-
     scorer = scorer_for(loaded, batch_size=batch_size)
     padded, mask = dataset_sets(dataset, idx)
     parts: list[list[Tensor]] = []
@@ -75,17 +74,9 @@ def fit_stack(folder: str | Path, spec: Spec, loaded: LoadedModel, bundle: DataB
     Raises:
         StackError: the split has no validation rows.
     """
-    from cellgi.data import build_data
-    from cellgi.baselines import baseline_specs, fit_baselines
-    from cellgi.training.callbacks import flatten_metrics
-    from cellgi.metrics import InteractionMetrics
-    from cellgi.training.runs import write_json
-
     folder = Path(folder)
     cfg = spec.training.stack
     if bundle is None:
-        from cellgi.training.runner import apply_saved_splits
-
         bundle = build_data(spec.data, progress=False)
         apply_saved_splits(bundle, folder, None)  # a run folder's own split, mapped by sample (when it has one)
     ds, norm = bundle.dataset, bundle.normalizer
@@ -151,8 +142,6 @@ def stack_folder(folder: str | Path, spec: Spec, loaded: LoadedModel, bundle: Da
     fitted for its metrics): one line on the weights and validation Pearson, or a warning
     when the stack cannot be fitted (the folder then predicts without it). Returns the ``stack.*`` metrics
     (empty without a stack)."""
-    import time
-
     t0 = time.perf_counter()
     try:
         metrics, info = fit_stack(folder, spec, loaded, bundle, fitted)

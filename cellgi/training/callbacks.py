@@ -23,20 +23,18 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.utilities import rank_zero_only
 
+from cellgi.baselines import Baseline, BaselineData, fit_baselines, run_baselines
+from cellgi.data.build import DataBundle
+from cellgi.spec import Spec
 from cellgi.training.checkpoint import model_state_of, read_checkpoint, save_model_file
 from cellgi.training.runs import CKPT_DIR, LOG_DIR, PLOTS_DIR, write_error
-
-if TYPE_CHECKING:  # annotations only: the baselines and the data load when a run starts
-    from cellgi.baselines import Baseline
-    from cellgi.data.build import DataBundle
-    from cellgi.spec import Spec
-    from cellgi.training.task import InteractionTask
+from cellgi.training.task import InteractionTask
 
 __all__ = [
     "BaselinesCallback",
@@ -145,8 +143,6 @@ class BaselinesCallback(Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.results:  # fit then test in one process: fitted once
             return
-        from cellgi.baselines import BaselineData, fit_baselines, run_baselines
-
         t0 = time.perf_counter()
         data = BaselineData.of_bundle(self.bundle, int(self.spec.seed))  # one set-feature pass for all
         self.fitted = fit_baselines(self.bundle, self.spec, data=data)
@@ -193,6 +189,7 @@ class PlotsCallback(Callback):
 
     @rank_zero_only
     def on_test_end(self, trainer: L.Trainer, pl_module: InteractionTask) -> None:
+        # matplotlib loads here, once the run has something to plot (importing it takes about a second)
         from cellgi.training import plots
         from cellgi.training.loggers import log_figure
 

@@ -31,26 +31,31 @@ import json
 import logging
 import math
 import os
+import random
 import signal
 import threading
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping
 from lightning.pytorch.loggers import Logger
 from rich.console import Console
 
+from cellgi.baselines import Baseline, additive_alpha, warm_start_model
 from cellgi.data.build import DataBundle, build_data
 from cellgi.data.datamodule import CellDataModule
 from cellgi.data.genes import GeneMapper
+from cellgi.data.grid import deleted_genes, is_grid
 from cellgi.data.normalize import TargetNormalizer
 from cellgi.data.splits import map_saved_splits, save_splits
 from cellgi.errors import CellgiError
+from cellgi.nn.model import LazyDango
 from cellgi.spec import Spec, load_spec, validate_spec
 from cellgi.spec.training import monitor_problems
 from cellgi.training.callbacks import (
@@ -88,10 +93,6 @@ from cellgi.training.runs import (
     write_spec,
 )
 from cellgi.training.task import InteractionTask
-
-if TYPE_CHECKING:  # annotations only: cellgi.baselines and the model load when a run builds its model
-    from cellgi.baselines import Baseline
-    from cellgi.nn.model import LazyDango
 
 #: a print function (rich markup); a no-op on other ranks
 Say = Callable[..., None]
@@ -230,8 +231,6 @@ class TrainResult:
 def measured_sizes(bundle: DataBundle) -> dict[str, int]:
     """Samples per split that have at least one measured (non-NaN) target: rows with every target
     NaN count for nothing (no loss, no metric) and are not counted as samples."""
-    from cellgi.data.grid import is_grid
-
     if is_grid(bundle.dataset):  # every pair of a grid has a target (listed or neutral)
         return {k: int(v.numel()) for k, v in bundle.splits.items()}
     measured = ~torch.isnan(bundle.dataset.y.reshape(len(bundle.dataset), -1)).all(dim=1)
@@ -283,10 +282,6 @@ def global_state_kept() -> Iterator[None]:
     switch, cuDNN's flags and the thread count, and the random number generators that
     ``seed_everything`` seeds (Python's, NumPy's, torch's; CUDA's when it is initialised); signal
     handlers: :func:`signals_interrupt`. Nested uses are harmless."""
-    import random
-
-    import numpy as np
-
     env = dict(os.environ)
     rng = (random.getstate(), np.random.get_state(), torch.get_rng_state())
     cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
@@ -694,19 +689,13 @@ def _load_data(spec: Spec, rdir: Path, resumed: bool, primary: bool, console: Co
 
 
 def _build_model(spec: Spec, bundle: DataBundle, say: Say) -> LazyDango:
-    from cellgi.nn.model import LazyDango
-
     try:
         model = LazyDango.from_spec(spec.model, bundle.graph, len(bundle.target_names),
                                     node_features=bundle.gene_features, feature_names=bundle.feature_names)
     except (ValueError, TypeError, KeyError) as exc:
         raise ModelBuildError(f"the model cannot be built from this spec and data: {exc}") from exc
     # genes without a training sample use the shared 'unknown' ID vector (docs/model.md)
-    from cellgi.data.grid import deleted_genes
-
     model.set_training_genes(deleted_genes(bundle.dataset, bundle.splits["train"]))
-    from cellgi.baselines import additive_alpha, warm_start_model
-
     prepared = warm_start_model(model, bundle, alpha=additive_alpha(spec))
     if prepared:
         say(f"additive term, from the training split: {'; '.join(prepared)}")

@@ -184,6 +184,7 @@ def run_grid(
 
     from cellgi.nn.model import NonFiniteError
     from cellgi.spec import load_spec
+    from cellgi.experiments.report import report
     from cellgi.experiments.series import train_series
     from cellgi.training.runs import RunDirError, timestamp
 
@@ -203,6 +204,8 @@ def run_grid(
         for job, spec in zip(jobs, specs):
             try:
                 res = train_series(spec, run_dir=job.run_dir, progress=progress, console=console)  # one run each
+                for part in report(res):  # the run's summary, as `cellgi train` prints it
+                    console.print(part)
                 job.status, job.metrics = "completed", dict(res.metrics)
             except NonFiniteError as exc:
                 job.status, job.error = "failed", f"training diverged: {exc}"

@@ -254,6 +254,7 @@ def run_sweep(
     from cellgi.nn.model import NonFiniteError
     from cellgi.spec import load_spec
     from cellgi.spec.overrides import dump_spec_yaml
+    from cellgi.experiments.report import report
     from cellgi.experiments.series import train_series
     from cellgi.training.runner import TrainingInterrupted
 
@@ -301,6 +302,8 @@ def run_sweep(
             cbs.append(_pruning_callback(trial, metric))
         try:
             res = train_series(spec, run_dir=run_dir, progress=False, console=console, callbacks=cbs)
+            for part in report(res):  # the trial's summary, as `cellgi train` prints it
+                console.print(part)
         except TrainingInterrupted as exc:  # SIGINT/SIGTERM: Optuna records a KeyboardInterrupt as failed
             stopped.append(exc)
             raise KeyboardInterrupt from exc

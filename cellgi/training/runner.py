@@ -750,7 +750,7 @@ def _train_in(
         reporter=_epoch_reporter(console, spec.training.checkpoint.monitor) if primary else None,
     )
     cbs, best_cb = run_callbacks(spec, rdir, bundle, has_val=has_val, progress=progress and primary,
-                                         say=say, warn=lambda m: say(f"[yellow]warning:[/yellow] {m}"))
+                                 say=say, warn=lambda m: say(f"[yellow]warning:[/yellow] {m}"))
     # the guard first: its on_test_end runs before model.pt is written
     trainer = _build_trainer(spec, rdir, callbacks=[FiniteGuard(), *cbs, *extra_callbacks], loggers=loggers,
                              progress=progress and primary, has_val=has_val)

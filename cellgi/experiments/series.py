@@ -296,6 +296,8 @@ def _run(spec: Spec | None, seeds: list[int] | None, layout: _Layout, *, progres
                        members=members, series=seeds is not None, spec_name=spec.name, primary=primary)
     if primary and seeds is None and not out.run.complete_before:
         _finish_run(spec, out.run, console)
+    for r in members.values():  # used by the stack only: the result does not keep the data alive
+        r.bundle, r.baselines = None, {}
     out.summary = summarize({s: r.metrics for s, r in members.items()})
     if not primary:
         return out

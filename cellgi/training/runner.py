@@ -208,7 +208,7 @@ class TrainResult:
     (``baseline_additive.test.pearson``, ...): what ``metrics.json`` holds, which the layer above writes
     (with the stack's metrics when it fits one). A run that was complete before (``complete_before``)
     has its ``metrics.json`` read back. ``bundle`` and ``baselines`` (the data and the fitted baselines,
-    in memory only) let the layer above fit a stack without building them again.
+    in memory only) let the layer above fit a stack without building them again; it drops them after.
     """
 
     run_dir: Path

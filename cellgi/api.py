@@ -30,8 +30,12 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from torch import nn
 
+    from cellgi.experiments.series import SeriesResult
     from cellgi.predictors.base import TrainedPredictor
     from cellgi.spec import Spec
+
+    #: what :func:`train` and :meth:`Model.fit` take as a spec: a file, an example name, spec data, a Spec
+    SpecSource = str | Path | Mapping[str, Any] | Spec
 
 __all__ = ["FitDataError", "GeneSetError", "Model", "fit", "load", "train"]
 
@@ -68,7 +72,7 @@ class Model:
     def __init__(self, loaded: TrainedPredictor, source: str | Path | None = None):
         self._loaded = loaded
         self._source = Path(source) if source is not None else None
-        self.train_result: Any = None  #: what training returned, for a model made by :meth:`fit`
+        self.train_result: SeriesResult | None = None  #: what training returned, for a model made by :meth:`fit`
 
     # ---------------------------------------------------------------------------- constructors
     @classmethod
@@ -80,7 +84,7 @@ class Model:
     @classmethod
     def fit(
         cls,
-        spec: Any,
+        spec: SpecSource,
         data: pd.DataFrame | None = None,
         *,
         overrides: Sequence[str] = (),
@@ -474,7 +478,7 @@ def load(run_or_checkpoint: str | Path, *, device: str = "cpu", prefer: Literal[
     return Model(loaded, source=path)
 
 
-def _resolve_spec(spec_or_path: Any, overrides: Sequence[str]) -> Any:
+def _resolve_spec(spec_or_path: SpecSource, overrides: Sequence[str]) -> Spec:
     """A validated :class:`~cellgi.spec.Spec` from what :func:`train` accepts."""
     from cellgi.spec import Spec
     from cellgi.spec.overrides import validate_with_overrides
@@ -492,7 +496,7 @@ def _resolve_spec(spec_or_path: Any, overrides: Sequence[str]) -> Any:
     raise TypeError(f"spec_or_path: expected a path, example name, dict or Spec, not {type(spec_or_path).__name__}")
 
 
-def _frame_columns(df: Any, targets: Sequence[str], gene_columns: Sequence[str] | None, genes_column: str | None,
+def _frame_columns(df: pd.DataFrame, targets: Sequence[str], gene_columns: Sequence[str] | None, genes_column: str | None,
                    target_columns: Mapping[str, str] | None) -> tuple[dict[str, Any], dict[str, str]]:
     """The screen-table options (gene columns) and target -> column map for a DataFrame."""
     cols = [str(c) for c in df.columns]
@@ -525,10 +529,10 @@ def _frame_columns(df: Any, targets: Sequence[str], gene_columns: Sequence[str] 
     return opts, dict(target_columns)
 
 
-def _fit_frame(spec_or_path: Any, df: Any, overrides: Sequence[str], *, gene_columns: Sequence[str] | None,
+def _fit_frame(spec_or_path: SpecSource, df: pd.DataFrame, overrides: Sequence[str], *, gene_columns: Sequence[str] | None,
                genes_column: str | None, target_columns: Mapping[str, str] | None, weight_column: str | None,
                split_column: str | None, source: str | None, run_dir: str | Path | None, runs_root: str | Path,
-               progress: bool) -> Any:
+               progress: bool) -> SeriesResult:
     """Train ``spec_or_path`` on the rows of ``df`` (see :meth:`Model.fit`); returns what :func:`train` does."""
     import hashlib
     import json
@@ -579,13 +583,7 @@ def _fit_frame(spec_or_path: Any, df: Any, overrides: Sequence[str], *, gene_col
         "screen": entry,
     }
     (inputs / "data.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    if spec.training.seeds:
-        from cellgi.experiments.series import ReplicatesResult, train_replicates
-
-        return ReplicatesResult.from_dict(train_replicates(spec, spec.training.seeds, run_dir=rdir, progress=progress))
-    from cellgi.training.runner import train as run_training
-
-    return run_training(spec, run_dir=rdir, progress=progress)
+    return _train_path(spec, run_dir=rdir, runs_root=runs_root, progress=progress)
 
 
 def fit(*args: Any, **kwargs: Any) -> Model:  # signature and docstring: Model.fit's (functools.wraps below)
@@ -596,29 +594,36 @@ fit = functools.wraps(Model.fit)(fit)  # help(cellgi.fit) and tab completion sho
 
 
 def train(
-    spec_or_path: Any,
+    spec_or_path: SpecSource,
     overrides: Sequence[str] = (),
     *,
     run_dir: str | Path | None = None,
     runs_root: str | Path = "runs",
     progress: bool = False,
-) -> Any:
-    """Train one run, as ``cellgi train`` does; returns :class:`~cellgi.training.runner.TrainResult`
-    (``run_dir``, ``metrics`` such as ``result.metrics["test.gene_interaction.pearson"]``, checkpoints).
-    A spec with ``training.seeds`` trains one run per seed, as ``cellgi train --seeds``, and returns a
-    :class:`~cellgi.experiments.series.ReplicatesResult` (``run_dir``: the replicates folder, which
-    ``cellgi.load`` loads as the seed ensemble; ``metrics``: the ensemble's).
+) -> SeriesResult:
+    """Train one run, as ``cellgi train`` does (the same path: :func:`cellgi.experiments.series.train_series`);
+    returns a :class:`~cellgi.experiments.series.SeriesResult` (``run_dir``, ``metrics`` such as
+    ``result.metrics["test.gene_interaction.pearson"]``, ``run``: the run's checkpoints and epochs).
+    A spec with ``training.seeds`` trains one run per seed, as ``cellgi train --seeds`` (``run_dir``: the
+    replicates folder, which ``cellgi.load`` loads as the seed ensemble; ``metrics``: the ensemble's).
 
     ``spec_or_path``: a spec file, a shipped example name (``"quickstart"``), a dict of spec data, or a
     validated :class:`~cellgi.spec.Spec`; ``overrides``: ``KEY.PATH=VALUE`` strings as on the command line.
     Raises :class:`~cellgi.spec.SpecError` for an invalid spec or override, before any data is read.
     """
-    from cellgi.training.runner import train as run_training
+    return _train_path(_resolve_spec(spec_or_path, overrides), run_dir=run_dir, runs_root=runs_root, progress=progress)
 
-    spec = _resolve_spec(spec_or_path, overrides)
-    if spec.training.seeds:
-        from cellgi.experiments.series import ReplicatesResult, train_replicates
 
-        return ReplicatesResult.from_dict(
-            train_replicates(spec, spec.training.seeds, run_dir=run_dir, runs_root=runs_root, progress=progress))
-    return run_training(spec, run_dir=run_dir, runs_root=runs_root, progress=progress)
+def _train_path(spec: Spec, *, run_dir: str | Path | None, runs_root: str | Path, progress: bool) -> SeriesResult:
+    """The training path ``cellgi train`` takes (a run, or a series with ``training.seeds``), its report printed."""
+    from rich.console import Console
+
+    from cellgi.experiments.report import report
+    from cellgi.experiments.series import train_series
+
+    console = Console(soft_wrap=True)
+    seeds = list(spec.training.seeds) if spec.training.seeds else None
+    result = train_series(spec, seeds, run_dir=run_dir, runs_root=runs_root, progress=progress, console=console)
+    for part in report(result):
+        console.print(part)
+    return result

@@ -44,7 +44,7 @@ def tiny_run(tmp_path_factory) -> Path:
     from tiny_specs import write_tiny_spec
 
     from cellgi.spec import load_spec
-    from cellgi.training.runner import train
+    from cellgi.experiments.series import train_series as train
 
     base = tmp_path_factory.mktemp("tiny_run")
     spec = load_spec(write_tiny_spec(base, aggregator="cross_attention"))

@@ -547,7 +547,7 @@ def test_replicate_logs_in_a_file_have_no_wide_rules(tmp_path):
     from rich.console import Console
 
     from cellgi.spec import load_spec
-    from cellgi.experiments.series import train_replicates
+    from cellgi.experiments.series import train_series
 
     log = tmp_path / "log.txt"
     with open(log, "w") as fh:
@@ -557,7 +557,7 @@ def test_replicate_logs_in_a_file_have_no_wide_rules(tmp_path):
         real = rep.Console
         rep.Console = lambda *a, **k: console  # type: ignore[assignment]
         try:
-            train_replicates(load_spec(_run_spec(tmp_path, epochs=1)), [0, 1], run_dir=tmp_path / "reps",
+            train_series(load_spec(_run_spec(tmp_path, epochs=1)), [0, 1], run_dir=tmp_path / "reps",
                              progress=False)
         finally:
             rep.Console = real  # type: ignore[assignment]

@@ -114,7 +114,11 @@ def run(args: argparse.Namespace) -> int:
     from cellgi.fileio import OutputError, check_writable
     from cellgi.nn.model import NonFiniteError
     from cellgi.runfolder.checkpoint import CheckpointError
-    from cellgi.training.runner import ModelBuildError, TrainerConfigError, TrainingInterrupted, train
+    from rich.console import Console
+
+    from cellgi.experiments.report import report
+    from cellgi.experiments.series import parse_seeds, train_series
+    from cellgi.training.runner import ModelBuildError, TrainerConfigError, TrainingInterrupted
     from cellgi.runfolder.runs import RunDirError, RunWriteError
 
     if args.resume is None:  # before any work: where the run folder goes must be writable
@@ -128,17 +132,11 @@ def run(args: argparse.Namespace) -> int:
             return 2
     # a closed output pipe (`cellgi train ... | head -1`) does not stop the run: its results are files
     with stdout_may_close():
+        console = Console(soft_wrap=True)
         try:
-            from cellgi.experiments.series import is_replicates_plan
-
+            seeds = None
             spec_seeds = spec.training.seeds if spec is not None and args.resume is None else None
-            if args.resume is not None and is_replicates_plan(args.resume) and not getattr(args, "seeds", None):
-                from cellgi.experiments.series import resume_replicates
-
-                resume_replicates(args.resume, progress=not args.no_progress)  # the series, where it stopped
-            elif getattr(args, "seeds", None) or spec_seeds:
-                from cellgi.experiments.series import parse_seeds, train_replicates
-
+            if getattr(args, "seeds", None) or spec_seeds:
                 try:
                     seeds = parse_seeds(args.seeds) if getattr(args, "seeds", None) else list(spec_seeds)
                 except ValueError as exc:
@@ -147,10 +145,11 @@ def run(args: argparse.Namespace) -> int:
                 if args.resume is not None or spec is None:
                     print("error: --seeds starts new runs from a SPEC; it does not combine with --resume", file=sys.stderr)
                     return 2
-                train_replicates(spec, seeds, run_dir=args.run_dir, runs_root=args.runs_root, progress=not args.no_progress)
-            else:
-                train(spec, run_dir=args.run_dir, runs_root=args.runs_root, resume=args.resume,
-                      progress=not args.no_progress)
+            # one path for a run, a seed series and their resumes; the result is rendered here
+            result = train_series(spec, seeds, run_dir=args.run_dir, runs_root=args.runs_root, resume=args.resume,
+                                  progress=not args.no_progress)
+            for part in report(result):
+                console.print(part)
         except TrainingInterrupted as exc:
             where = f"; continue with: cellgi train --resume {exc.run_dir}" if exc.run_dir else ""
             if exc.run_dir and not (Path(exc.run_dir) / "checkpoints" / "last.ckpt").is_file() \

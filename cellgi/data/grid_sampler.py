@@ -18,7 +18,7 @@ size and rank ``r`` takes batches ``r, r + world, ...``: every rank runs the sam
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Iterator
 
 import numpy as np
 import torch

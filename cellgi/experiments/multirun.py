@@ -16,7 +16,12 @@ import itertools
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+if TYPE_CHECKING:  # annotations only: rich and the spec load when a grid runs
+    from rich.console import Console
+
+    from cellgi.spec import Spec
 
 __all__ = ["GridJob", "MultirunResult", "expand_grid", "run_grid", "split_values"]
 
@@ -152,9 +157,9 @@ def run_grid(
     runs_root: str | Path = "runs",
     folder: str | Path | None = None,
     progress: bool = False,
-    console: Any = None,
+    console: Console | None = None,
     on_job: Callable[[GridJob], None] | None = None,
-    load: Callable[[str | Path, Sequence[str]], Any] | None = None,
+    load: Callable[[str | Path, Sequence[str]], Spec] | None = None,
 ) -> MultirunResult:
     """Validate every combination of ``grid`` (lists of override strings), then train one run each.
 
@@ -180,7 +185,8 @@ def run_grid(
     from cellgi.nn.memory import check_memory
     from cellgi.nn.model import NonFiniteError
     from cellgi.spec import load_spec
-    from cellgi.training.runner import train
+    from cellgi.experiments.report import report
+    from cellgi.experiments.series import train_series
     from cellgi.runfolder.runs import RunDirError, timestamp
 
     notes: list[str] = []
@@ -198,7 +204,9 @@ def run_grid(
     try:
         for job, spec in zip(jobs, specs):
             try:
-                res = train(spec, run_dir=job.run_dir, progress=progress, console=console)
+                res = train_series(spec, run_dir=job.run_dir, progress=progress, console=console)  # one run each
+                for part in report(res):  # the run's summary, as `cellgi train` prints it
+                    console.print(part)
                 job.status, job.metrics = "completed", dict(res.metrics)
             except NonFiniteError as exc:
                 job.status, job.error = "failed", f"training diverged: {exc}"

@@ -1,22 +1,35 @@
 """Fitting a stack: the baselines on the training split, the blend's weights on validation.
 
 What a fitted stack is and how a stacked folder predicts: :mod:`cellgi.predictors.stack`. This module
-fits one at the end of ``cellgi train`` (a run, or a seed series for its ensemble) and writes the folder's
-``stack.pt`` and ``stack.json``.
+fits one after training (:func:`cellgi.experiments.series.train_series`: for a run, or for a seed series'
+ensemble) and writes the folder's ``stack.pt`` and ``stack.json``; the ``stack.*`` metrics it returns go
+into the run's ``metrics.json`` (or the series' ``replicates.json``), which that caller writes.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
+from scipy.optimize import nnls
 from torch import Tensor
 
+from cellgi.baselines import Baseline, baseline_specs, fit_baselines
+from cellgi.data.batch import dataset_sets, iter_batches
+from cellgi.data.build import DataBundle, build_data
+from cellgi.data.grid import GridDataset
+from cellgi.data.perturbations import PerturbationDataset
+from cellgi.metrics import InteractionMetrics
 from cellgi.predictors.stack import Stack, StackError
+from cellgi.spec import Spec
+from cellgi.training.callbacks import flatten_metrics
+from cellgi.predictors.base import TrainedPredictor
 from cellgi.runfolder.checkpoint import atomic_torch_save
-from cellgi.runfolder.runs import STACK_FILE, STACK_SUMMARY_FILE
+from cellgi.training.runner import apply_saved_splits
+from cellgi.runfolder.runs import STACK_FILE, STACK_SUMMARY_FILE, write_json
 
 __all__ = ["fit_stack", "fit_weights", "stack_folder"]
 
@@ -24,8 +37,6 @@ __all__ = ["fit_stack", "fit_weights", "stack_folder"]
 def fit_weights(columns: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
     """Non-negative least squares of ``y [n]`` on ``columns [n, K]`` with a free intercept: ``(w [K], b)``.
     Rows where ``y`` or a column is not finite are left out."""
-    from scipy.optimize import nnls
-
     ok = np.isfinite(y) & np.isfinite(columns).all(1)
     x, t = columns[ok].astype(np.float64), y[ok].astype(np.float64)
     if t.size < 2:
@@ -38,13 +49,11 @@ def fit_weights(columns: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
     return w, float(tm - xm @ w)
 
 
-def _member_columns(stack: Stack, loaded: Any, dataset: Any, idx: Tensor, batch_size: int | None) -> list[Tensor]:
+def _member_columns(stack: Stack, loaded: TrainedPredictor, dataset: PerturbationDataset | GridDataset, idx: Tensor,
+                    batch_size: int | None) -> list[Tensor]:
     """Each member's predictions ``[S, T]`` (normalised) on ``dataset``'s samples ``idx``: the network
     (``loaded``, a run or an ensemble) first, then the baselines."""
-    from cellgi.data.batch import dataset_sets, iter_batches
-    from cellgi.predictors.scoring import scorer_for
-
-    scorer = scorer_for(loaded, batch_size=batch_size)
+    scorer = loaded.scorer(batch_size)
     padded, mask = dataset_sets(dataset, idx)
     parts: list[list[Tensor]] = []
     for p, m in zip(iter_batches(padded, scorer.batch_size), iter_batches(mask, scorer.batch_size)):
@@ -53,8 +62,8 @@ def _member_columns(stack: Stack, loaded: Any, dataset: Any, idx: Tensor, batch_
     return [torch.cat(col) for col in zip(*parts)]
 
 
-def fit_stack(folder: str | Path, spec: Any, loaded: Any, bundle: Any = None,
-              fitted: dict[str, Any] | None = None) -> tuple[dict[str, float], dict[str, Any]]:
+def fit_stack(folder: str | Path, spec: Spec, loaded: TrainedPredictor, bundle: DataBundle | None = None,
+              fitted: dict[str, Baseline] | None = None) -> tuple[dict[str, float], dict[str, Any]]:
     """Fit and write the stack of ``folder`` (a finished run, or a series whose ensemble is ``loaded``):
     the baselines of ``spec.training.stack`` on the training split (those of ``fitted``, the
     ``{"baseline_<type>": Baseline}`` already fitted on this bundle and spec, are used as they are), the
@@ -65,17 +74,9 @@ def fit_stack(folder: str | Path, spec: Any, loaded: Any, bundle: Any = None,
     Raises:
         StackError: the split has no validation rows.
     """
-    from cellgi.data import build_data
-    from cellgi.baselines import baseline_specs, fit_baselines
-    from cellgi.training.callbacks import flatten_metrics
-    from cellgi.metrics import InteractionMetrics
-    from cellgi.runfolder.runs import write_json
-
     folder = Path(folder)
     cfg = spec.training.stack
     if bundle is None:
-        from cellgi.training.runner import apply_saved_splits
-
         bundle = build_data(spec.data, progress=False)
         apply_saved_splits(bundle, folder, None)  # a run folder's own split, mapped by sample (when it has one)
     ds, norm = bundle.dataset, bundle.normalizer
@@ -135,14 +136,12 @@ def fit_stack(folder: str | Path, spec: Any, loaded: Any, bundle: Any = None,
     return metrics, stack.info
 
 
-def stack_folder(folder: str | Path, spec: Any, loaded: Any, bundle: Any = None,
-                 say: Any = print, fitted: dict[str, Any] | None = None) -> dict[str, float]:
-    """:func:`fit_stack` at the end of ``cellgi train`` (a run or a seed series; ``fitted``: the baselines
-    the run already fitted for its metrics): one line on the weights and validation Pearson, or a warning
+def stack_folder(folder: str | Path, spec: Spec, loaded: TrainedPredictor, bundle: DataBundle | None = None,
+                 say: Callable[..., None] = print, fitted: dict[str, Baseline] | None = None) -> dict[str, float]:
+    """:func:`fit_stack` after training (a run or a seed series; ``fitted``: the baselines the run already
+    fitted for its metrics): one line on the weights and validation Pearson, or a warning
     when the stack cannot be fitted (the folder then predicts without it). Returns the ``stack.*`` metrics
     (empty without a stack)."""
-    import time
-
     t0 = time.perf_counter()
     try:
         metrics, info = fit_stack(folder, spec, loaded, bundle, fitted)

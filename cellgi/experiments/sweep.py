@@ -255,7 +255,9 @@ def run_sweep(
     from cellgi.nn.model import NonFiniteError
     from cellgi.spec import load_spec
     from cellgi.spec.overrides import dump_spec_yaml
-    from cellgi.training.runner import TrainingInterrupted, train
+    from cellgi.experiments.report import report
+    from cellgi.experiments.series import train_series
+    from cellgi.training.runner import TrainingInterrupted
 
     base = load_spec(spec_path, list(overrides), checks=[check_memory])
     sweep = load_space(space) if space is not None else base.sweep
@@ -300,7 +302,9 @@ def run_sweep(
         if has_val and sweep.pruner.type != "none" and metric.startswith("val"):
             cbs.append(_pruning_callback(trial, metric))
         try:
-            res = train(spec, run_dir=run_dir, progress=False, console=console, callbacks=cbs)
+            res = train_series(spec, run_dir=run_dir, progress=False, console=console, callbacks=cbs)
+            for part in report(res):  # the trial's summary, as `cellgi train` prints it
+                console.print(part)
         except TrainingInterrupted as exc:  # SIGINT/SIGTERM: Optuna records a KeyboardInterrupt as failed
             stopped.append(exc)
             raise KeyboardInterrupt from exc

@@ -59,7 +59,6 @@ __all__ = [
     "batch_of_sets",
     "gene_labels",
     "network_batch_size",
-    "scorer_for",
 ]
 
 #: sets per batch of a model that reads only the wildtype cell (gathers and small MLPs: big batches)
@@ -225,9 +224,3 @@ class PredictScorer(Scorer):
         if reps.get("stack_members"):
             out["members"] = {k: v.float().cpu() for k, v in reps["stack_members"].items()}
         return out
-
-
-def scorer_for(loaded: TrainedPredictor, *, batch_size: int | None = None) -> Scorer:
-    """``loaded.scorer(batch_size)``: the fastest exact scorer of any trained predictor (its ``score(sets)``
-    equals ``loaded.predict`` on the same sets up to float rounding)."""
-    return loaded.scorer(batch_size)

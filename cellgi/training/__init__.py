@@ -4,8 +4,9 @@ Modules: :mod:`~cellgi.training.losses` (registered losses), :mod:`~cellgi.train
 LightningModule), :mod:`~cellgi.metrics` (torchmetrics in original units),
 :mod:`~cellgi.baselines` (the baselines), :mod:`~cellgi.training.callbacks` (the run's outputs
 as Lightning callbacks), :mod:`~cellgi.training.loggers` (experiment loggers), :mod:`~cellgi.training.plots`,
-:mod:`~cellgi.training.runner` (one run end to end) and :mod:`~cellgi.experiments.series` (seed replicates).
-The run folder's layout and checkpoint format are :mod:`cellgi.runfolder`'s. The data module is :class:`cellgi.data.datamodule.CellDataModule`. Nothing is imported here: ``cellgi.registry`` imports the losses module alone.
+:mod:`~cellgi.training.runner` (one run end to end, returning its result). What comes after runs
+(seed series, ensemble, stack, ``metrics.json``, the report) is the layer above: :mod:`cellgi.experiments.series`.
+The data module is :class:`cellgi.data.datamodule.CellDataModule`. Nothing is imported here: ``cellgi.registry`` imports the losses module alone.
 """
 
 __all__: list[str] = []

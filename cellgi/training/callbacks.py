@@ -1,17 +1,22 @@
-"""The outputs of a run as Lightning callbacks: each writes one part of the run folder.
+"""The outputs of a run as Lightning callbacks: each owns one output, and none reads or writes another's
+(Lightning's rule: a callback works whichever other callbacks run beside it).
 
 - :class:`RunCheckpoint`: ``checkpoints/best.ckpt`` / ``last.ckpt``; its saved state holds paths
   *relative to the run folder*, so a copied or moved run folder resumes from its own checkpoints;
-- :class:`BaselinesCallback`: fits the baselines at the start of fitting and adds their metrics;
-- :class:`MetricsExport`: ``metrics.json`` after the final evaluation (``trainer.test``);
+- :class:`BaselinesCallback`: the baselines, fitted and evaluated when the trainer is set up (its
+  ``metrics`` and ``fitted``, read by the run when it ends);
 - :class:`ModelFileExport`: ``model.pt`` from the checkpoint that was tested (the best);
 - :class:`PlotsCallback`: ``plots/*.png``, also sent to the experiment loggers as figures; a plot that
-  cannot be drawn is a warning, never a failed run (the metrics are already written);
+  cannot be drawn is a warning, never a failed run;
 - :class:`ProgressBar`: the rich progress bar (loss, samples/s) - the one-line-per-epoch report is the
   task's ``reporter``.
 
+``metrics.json`` is no callback's: the run returns the model's and the baselines' metrics
+(:class:`cellgi.training.runner.TrainResult`), and the layer above writes the file once, with the
+stack's when it fits one (:mod:`cellgi.experiments.series`).
+
 File-writing hooks run on the first process only (``rank_zero_only``); a new output is one more
-callback in :func:`cellgi.training.runner.run_callbacks`.
+callback in :func:`cellgi.training.runner.run_callbacks` (docs/architecture.md, "Adding a new output of a run").
 """
 
 from __future__ import annotations
@@ -24,12 +29,15 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.utilities import rank_zero_only
 
+from cellgi.baselines import Baseline, BaselineData, fit_baselines, run_baselines
+from cellgi.data.build import DataBundle
+from cellgi.spec import Spec
 from cellgi.runfolder.checkpoint import model_state_of, read_checkpoint, save_model_file
-from cellgi.runfolder.runs import CKPT_DIR, LOG_DIR, PLOTS_DIR, write_error, write_json
+from cellgi.runfolder.runs import CKPT_DIR, LOG_DIR, PLOTS_DIR, write_error
+from cellgi.training.task import InteractionTask
 
 __all__ = [
     "BaselinesCallback",
-    "MetricsExport",
     "ModelFileExport",
     "PlotsCallback",
     "ProgressBar",
@@ -101,63 +109,45 @@ class RunCheckpoint(ModelCheckpoint):
 
 
 # ------------------------------------------------------------------------------------------ outputs
-class MetricsExport(Callback):
-    """Writes ``metrics.json``: the task's final results per split (``<split>.<metric>``) and what other
-    callbacks added with :meth:`add` (``baseline_additive.test.pearson``, ...)."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.extra: dict[str, float] = {}
-        #: what was written (first process; empty before the final evaluation)
-        self.metrics: dict[str, float] = {}
-
-    def add(self, prefix: str, values: dict[str, float]) -> None:
-        self.extra.update(flatten_metrics(prefix, values))
-
-    @rank_zero_only
-    def on_test_end(self, trainer: L.Trainer, pl_module: Any) -> None:
-        metrics: dict[str, float] = {}
-        for stage in pl_module.final_stages:
-            metrics.update(flatten_metrics(stage, pl_module.results[stage]))
-        metrics.update(self.extra)
-        try:
-            write_json(self.path, metrics)
-        except OSError as exc:
-            raise write_error(self.path, exc) from exc
-        self.metrics = metrics
-
-
 class BaselinesCallback(Callback):
-    """Fits the run's baselines (``training.baselines``) on the training split when fitting starts (first
-    process), adds their metrics to :class:`MetricsExport` as ``<baseline>.<split>.<metric>``, and keeps the
-    fitted baselines (``fitted``) so that the stack at the end of the run blends them instead of fitting
-    them again.
+    """Fits the run's baselines (``training.baselines``) on the training split and evaluates them on every
+    split, once per process start (first process), when the trainer is set up for fitting or, on a resume
+    whose training had finished, for testing.
+
+    Its output is its own: :attr:`metrics` (``<baseline>.<split>.<metric>``) and :attr:`fitted` (the fitted
+    baselines, which a stack blends instead of fitting them again); the run reads them when it ends
+    (:class:`cellgi.training.runner.TrainResult`). No other callback reads or writes them.
 
     Args:
         bundle: the run's data.
         spec: the run's spec.
-        export: where the metrics go.
         say: a print function for the one-line report.
     """
 
-    def __init__(self, bundle: Any, spec: Any, export: MetricsExport, say: Callable[..., None]):
+    def __init__(self, bundle: DataBundle, spec: Spec, say: Callable[..., None]):
         self.bundle, self.spec = bundle, spec
-        self.export = export
         self.say = say
         self.results: dict[str, dict[str, dict[str, float]]] = {}
-        self.fitted: dict[str, Any] = {}
+        self.fitted: dict[str, Baseline] = {}
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """``{"baseline_additive.test.pearson": r, ...}`` (empty before :meth:`setup`, and on other ranks)."""
+        out: dict[str, float] = {}
+        for name, per_split in self.results.items():
+            for split, values in per_split.items():
+                out.update(flatten_metrics(f"{name}.{split}", values))
+        return out
 
     @rank_zero_only
-    def on_fit_start(self, trainer: L.Trainer, pl_module: Any) -> None:
-        from cellgi.baselines import BaselineData, fit_baselines, run_baselines
-
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.results:  # fit then test in one process: fitted once
+            return
         t0 = time.perf_counter()
         data = BaselineData.of_bundle(self.bundle, int(self.spec.seed))  # one set-feature pass for all
         self.fitted = fit_baselines(self.bundle, self.spec, data=data)
         self.results = run_baselines(self.bundle, self.spec, fitted=self.fitted, data=data)
         for name, per_split in self.results.items():
-            for split, values in per_split.items():
-                self.export.add(f"{name}.{split}", values)
             if "test" in per_split:
                 self.say(f"{name.replace('_', ' ')}: test pearson {per_split['test'].get('pearson', float('nan')):.4f}"
                          f" ({time.perf_counter() - t0:.1f}s)")
@@ -171,7 +161,7 @@ class ModelFileExport(Callback):
         self.best_epoch: int | None = None
 
     @rank_zero_only
-    def on_test_end(self, trainer: L.Trainer, pl_module: Any) -> None:
+    def on_test_end(self, trainer: L.Trainer, pl_module: InteractionTask) -> None:
         if not trainer.ckpt_path:
             return
         obj = read_checkpoint(trainer.ckpt_path)
@@ -187,7 +177,7 @@ class PlotsCallback(Callback):
     """Writes ``plots/`` after the final evaluation and sends each figure to the experiment loggers.
 
     A plot that fails (odd data, a logger that refuses a figure) is reported with ``warn`` and
-    skipped: the metrics and the model file are already written.
+    skipped: the model file is already written.
     """
 
     def __init__(self, run_dir: str | Path, monitor: str | None, num_layers: int, warn: Callable[[str], None]):
@@ -198,7 +188,8 @@ class PlotsCallback(Callback):
         self.written: list[Path] = []
 
     @rank_zero_only
-    def on_test_end(self, trainer: L.Trainer, pl_module: Any) -> None:
+    def on_test_end(self, trainer: L.Trainer, pl_module: InteractionTask) -> None:
+        # matplotlib loads here, once the run has something to plot (importing it takes about a second)
         from cellgi.training import plots
         from cellgi.training.loggers import log_figure
 
@@ -233,7 +224,7 @@ class PlotsCallback(Callback):
 class ProgressBar(RichProgressBar):
     """Rich progress bar showing the training loss and the throughput (samples/s over all ranks)."""
 
-    def get_metrics(self, trainer: Any, pl_module: Any) -> dict[str, Any]:
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         items = super().get_metrics(trainer, pl_module)
         items.pop("v_num", None)
         out: dict[str, Any] = {}

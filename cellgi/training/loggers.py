@@ -18,6 +18,9 @@ from typing import Any, Sequence
 
 from lightning.pytorch.loggers import CSVLogger, Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
 
+from cellgi.spec import Spec
+from cellgi.spec.training import LoggerSpec
+
 __all__ = ["LoggerConfigError", "build_loggers", "check_loggers", "flat_spec", "log_figure", "log_spec"]
 
 #: extra of the optional loggers: type -> (python package, pip extra)
@@ -28,7 +31,7 @@ class LoggerConfigError(Exception):
     """A ``training.loggers`` entry that cannot be used here (its package is not installed, ...)."""
 
 
-def check_loggers(specs: Sequence[Any]) -> None:
+def check_loggers(specs: Sequence[LoggerSpec]) -> None:
     """Raise :class:`LoggerConfigError` for a logger whose optional package is not installed."""
     for i, ls in enumerate(specs):
         need = _EXTRAS.get(ls.type)
@@ -39,7 +42,7 @@ def check_loggers(specs: Sequence[Any]) -> None:
             )
 
 
-def build_loggers(specs: Sequence[Any], log_dir: str | Path, run_name: str) -> list[Logger]:
+def build_loggers(specs: Sequence[LoggerSpec], log_dir: str | Path, run_name: str) -> list[Logger]:
     """The CSV logger first (always), then one logger per ``training.loggers`` entry (a second ``csv``
     entry is the same logger)."""
     check_loggers(specs)
@@ -79,7 +82,7 @@ def flat_spec(d: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: d}
 
 
-def log_spec(loggers: Sequence[Logger], spec: Any) -> None:
+def log_spec(loggers: Sequence[Logger], spec: Spec) -> None:
     """The flattened spec as hyperparameters (lists and None as strings, which every logger takes)."""
     flat = {k: (v if isinstance(v, (int, float, str, bool)) else str(v))
             for k, v in flat_spec(spec.model_dump(mode="json")).items()}

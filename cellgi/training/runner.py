@@ -1,4 +1,7 @@
-"""One training run from a validated spec. ``cellgi train`` is a thin shell around :func:`train`.
+"""One training run from a validated spec: the training layer. It trains ONE run and returns its result
+(:class:`TrainResult`); what is done with runs after that (seed series, the seed ensemble, the stack,
+``metrics.json``, the report) is the layer above, :mod:`cellgi.experiments.series`, which ``cellgi train``
+and :func:`cellgi.train` call. Nothing here imports :mod:`cellgi.experiments`.
 
 :func:`train` reads as the sequence it runs (each step only after the previous succeeded):
 
@@ -7,11 +10,13 @@
    checked (a bad accelerator, or a logger whose package is missing, fails here, before any data is read);
 2. the run folder is claimed atomically (``run.lock``) and the resolved spec written into it;
 3. the data is built, splits saved (or, on resume, read back), the model built;
-4. ``trainer.fit`` (from ``checkpoints/last.ckpt`` on resume) and ``trainer.test`` of the best checkpoint
-   on every split; the outputs are Lightning callbacks (:mod:`cellgi.training.callbacks`): checkpoints,
-   the baselines, ``metrics.json``, ``model.pt``, plots;
-5. the summary table; ``run.json`` says completed, failed or interrupted (SIGINT exits 130, SIGTERM
-   143: :class:`TrainingInterrupted`).
+4. ``trainer.fit`` (from ``checkpoints/last.ckpt`` on resume; skipped when a resumed run had finished
+   training and only its outputs were missing) and ``trainer.test`` of the best checkpoint on every split;
+   the outputs are Lightning callbacks (:mod:`cellgi.training.callbacks`): checkpoints, the baselines,
+   ``model.pt``, plots;
+5. ``run.json`` says completed, failed or interrupted (SIGINT exits 130, SIGTERM 143:
+   :class:`TrainingInterrupted`); the result holds the model's and the baselines' metrics, which the
+   layer above writes to ``metrics.json``.
 
 Distributed runs: Lightning starts the other processes (DDP); they rebuild the same data from the spec
 and receive the run folder through ``CELLGI_DDP_RUN_DIR`` (single node) or ``--run-dir`` (several nodes,
@@ -26,41 +31,43 @@ import json
 import logging
 import math
 import os
+import random
 import signal
 import threading
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping
+from lightning.pytorch.loggers import Logger
 from rich.console import Console
-from rich.table import Table
 
+from cellgi.baselines import Baseline, additive_alpha, warm_start_model
 from cellgi.data.build import DataBundle, build_data
 from cellgi.data.datamodule import CellDataModule
 from cellgi.data.genes import GeneMapper
+from cellgi.data.grid import deleted_genes, is_grid
 from cellgi.data.normalize import TargetNormalizer
 from cellgi.data.splits import map_saved_splits, save_splits
 from cellgi.errors import CellgiError
+from cellgi.nn.model import LazyDango
 from cellgi.spec import Spec, load_spec, validate_spec
 from cellgi.spec.training import monitor_problems
 from cellgi.training.callbacks import (
     BaselinesCallback,
-    MetricsExport,
     ModelFileExport,
     PlotsCallback,
     ProgressBar,
     RunCheckpoint,
     flatten_metrics,
 )
-from cellgi.predictors import load_predictor
 from cellgi.runfolder.checkpoint import AtomicCheckpointIO, CheckpointError, build_metadata, read_checkpoint
 from cellgi.training.loggers import LoggerConfigError, build_loggers, check_loggers, flat_spec, log_spec
-from cellgi.metrics import METRICS
 from cellgi.runfolder.runs import (
     CKPT_DIR,
     DATA_REPORT_FILE,
@@ -69,7 +76,6 @@ from cellgi.runfolder.runs import (
     LOG_DIR,
     METRICS_FILE,
     MODEL_FILE,
-    PLOTS_DIR,
     RUN_FILE,
     SPEC_FILE,
     SPLITS_FILE,
@@ -88,6 +94,9 @@ from cellgi.runfolder.runs import (
 )
 from cellgi.training.task import InteractionTask
 
+#: a print function (rich markup); a no-op on other ranks
+Say = Callable[..., None]
+
 __all__ = [
     "DDP_RUN_DIR_ENV",
     "ModelBuildError",
@@ -98,11 +107,12 @@ __all__ = [
     "TrainResult",
     "apply_saved_splits",
     "flatten_metrics",
+    "global_state_kept",
     "is_primary_process",
     "measured_sizes",
     "resume_differences",
     "run_callbacks",
-    "summary_table",
+    "signals_interrupt",
     "train",
 ]
 
@@ -149,7 +159,7 @@ class FiniteGuard(Callback):
     """Stops a run whose loss or error metrics stop being finite (after each training and validation epoch
     and after testing, before ``metrics.json`` is written): :class:`TrainingDiverged`."""
 
-    def _check(self, trainer: Any, when: str, prefixes: tuple[str, ...] | None = None) -> None:
+    def _check(self, trainer: L.Trainer, when: str, prefixes: tuple[str, ...] | None = None) -> None:
         values = {k: float(v) for k, v in trainer.callback_metrics.items()}
         bad = []
         for key, v in values.items():
@@ -165,14 +175,14 @@ class FiniteGuard(Callback):
                 f"training diverged: {', '.join(sorted(bad))} {when} (lower training.optimizer.lr, set "
                 "training.gradient_clip_val, or check the targets' scale)")
 
-    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._check(trainer, f"after epoch {trainer.current_epoch + 1}", ("train/",))
 
-    def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.sanity_checking:
             self._check(trainer, f"in validation after epoch {trainer.current_epoch + 1}", ("val/",))
 
-    def on_test_end(self, trainer: Any, pl_module: Any) -> None:
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._check(trainer, "in the final evaluation")
 
 
@@ -192,7 +202,14 @@ class TrainingInterrupted(BaseException):
 
 @dataclass
 class TrainResult:
-    """What a run produced (on the first process; other ranks get ``metrics == {}``)."""
+    """What one run produced (on the first process; other ranks get ``metrics == {}``).
+
+    ``metrics`` are the model's final metrics per split (``test.pearson``, ...) and the baselines'
+    (``baseline_additive.test.pearson``, ...): what ``metrics.json`` holds, which the layer above writes
+    (with the stack's metrics when it fits one). A run that was complete before (``complete_before``)
+    has its ``metrics.json`` read back. ``bundle`` and ``baselines`` (the data and the fitted baselines,
+    in memory only) let the layer above fit a stack without building them again; it drops them after.
+    """
 
     run_dir: Path
     metrics: dict[str, float] = field(default_factory=dict)
@@ -204,13 +221,16 @@ class TrainResult:
     complete_before: bool = False
     #: the epoch after which early stopping ended the run (None: it ran its max_epochs)
     stopped_early: int | None = None
+    #: the epoch (0-based) of the checkpoint that was tested
+    best_epoch: int | None = None
+    target_names: list[str] = field(default_factory=list)
+    bundle: DataBundle | None = field(default=None, repr=False)
+    baselines: dict[str, Baseline] = field(default_factory=dict, repr=False)
 
 
 def measured_sizes(bundle: DataBundle) -> dict[str, int]:
     """Samples per split that have at least one measured (non-NaN) target: rows with every target
     NaN count for nothing (no loss, no metric) and are not counted as samples."""
-    from cellgi.data.grid import is_grid
-
     if is_grid(bundle.dataset):  # every pair of a grid has a target (listed or neutral)
         return {k: int(v.numel()) for k, v in bundle.splits.items()}
     measured = ~torch.isnan(bundle.dataset.y.reshape(len(bundle.dataset), -1)).all(dim=1)
@@ -250,56 +270,29 @@ def _epoch_reporter(console: Console, monitor: str | None):
     return report
 
 
-def summary_table(metrics: dict[str, float], target_names: list[str], title: str = "cellgi run") -> Table:
-    """Rich table: rows = the table metrics of :data:`~cellgi.metrics.METRICS`, columns = model
-    train/val/test and each baseline's test."""
-    baselines = sorted({k.split(".")[0] for k in metrics if k.startswith("baseline_") and ".test." in k})
-    table = Table(title=title, show_lines=False)
-    table.add_column("metric")
-    for col in ["train", "val", "test"] + [f"{b.replace('baseline_', '')} test" for b in baselines]:
-        table.add_column(col, justify="right")
-    first = ["pearson", "spearman"]
-    names = first + [e.name for e in METRICS if e.table and e.name not in first]
-
-    def fmt(key: str) -> str:
-        v = metrics.get(key)
-        if v is None or v != v:
-            return "-"
-        return f"{v:.4f}"
-
-    for name in names:
-        if not any(f"{s}.{name}" in metrics for s in ("train", "val", "test")):
-            continue
-        label = name
-        row = [fmt(f"{s}.{name}") for s in ("train", "val", "test")] + [fmt(f"{b}.test.{name}") for b in baselines]
-        if name == "pearson":
-            label = "[bold]pearson[/bold]"
-            row = [f"[bold]{c}[/bold]" for c in row]
-        elif name.startswith("prevalence_"):  # beside its AUPRC: the AUPRC of a random predictor
-            label = f"{name} (chance auprc)"
-        table.add_row(label, *row)
-    if "test.n" in metrics:
-        table.caption = (
-            f"targets: {', '.join(target_names)}; test samples: {int(metrics['test.n'])}; "
-            "metrics in original units; baselines: training.baselines (additive = per-gene ridge, "
-            "features = set-feature trees)"
-        )
-    return table
-
-
 _QUIET_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda",
                   "lightning.fabric.utilities.seed")
 
 
 @contextlib.contextmanager
-def _global_state_kept() -> Iterator[None]:
-    """:func:`train` as a library call leaves the process as it found it: warning filters, the levels of
-    the loggers it quiets, environment variables (Lightning's seed variables, the DDP run folder), torch's
-    deterministic-algorithms switch (signal handlers: :func:`_signals_interrupt`)."""
+def global_state_kept() -> Iterator[None]:
+    """A run (or a series of runs) as a library call leaves the process as it found it: warning filters,
+    the level of every logger (Lightning's, the ones it quiets, any a library sets while training),
+    environment variables (Lightning's seed variables, the DDP run folder), torch's deterministic-algorithms
+    switch, cuDNN's flags and the thread count, and the random number generators that
+    ``seed_everything`` seeds (Python's, NumPy's, torch's; CUDA's when it is initialised); signal
+    handlers: :func:`signals_interrupt`. Nested uses are harmless."""
     env = dict(os.environ)
-    levels = {name: logging.getLogger(name).level for name in _QUIET_LOGGERS}
+    rng = (random.getstate(), np.random.get_state(), torch.get_rng_state())
+    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    cudnn = (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
+    manager = logging.root.manager
+    levels = {name: lg.level for name, lg in manager.loggerDict.items() if isinstance(lg, logging.Logger)}
+    levels.update({name: logging.getLogger(name).level for name in _QUIET_LOGGERS})
+    root_level = logging.root.level
     deterministic = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    threads = torch.get_num_threads()
     try:
         with warnings.catch_warnings():
             yield
@@ -311,7 +304,16 @@ def _global_state_kept() -> Iterator[None]:
                 os.environ[k] = v
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
+        logging.root.setLevel(root_level)
         torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = cudnn
+        random.setstate(rng[0])
+        np.random.set_state(rng[1])
+        torch.set_rng_state(rng[2])
+        if cuda_rng is not None:
+            torch.cuda.set_rng_state_all(cuda_rng)
 
 
 def _quiet_lightning() -> None:
@@ -327,8 +329,9 @@ def _quiet_lightning() -> None:
 
 
 @contextlib.contextmanager
-def _signals_interrupt() -> Iterator[None]:
-    """SIGINT and SIGTERM raise :class:`TrainingInterrupted` while a run is in progress (main thread)."""
+def signals_interrupt() -> Iterator[None]:
+    """SIGINT and SIGTERM raise :class:`TrainingInterrupted` while a run is in progress (main thread); the
+    handlers found are put back after."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -352,9 +355,12 @@ class _Plan:
     resume_ckpt: Path | None = None
     run_id: str = ""
     complete: TrainResult | None = None
+    #: the run had finished training (run.json has ``finished``) but its outputs were not all written
+    #: (stopped while the layer above fitted its stack or wrote metrics.json): test again, do not fit
+    trained: dict[str, Any] | None = None
 
 
-def _plan_resume(rdir: Path, given: Spec | None, run_dir: Any, say: Any) -> _Plan:
+def _plan_resume(rdir: Path, given: Spec | None, run_dir: str | Path | None, say: Say) -> _Plan:
     """Check a run folder before resuming it; refuse anything that is not its own."""
     if not rdir.is_dir() or not (rdir / SPEC_FILE).is_file():
         raise RunDirError(f"{rdir} is not a cellgi run folder (no {SPEC_FILE})")
@@ -393,10 +399,15 @@ def _plan_resume(rdir: Path, given: Spec | None, run_dir: Any, say: Any) -> _Pla
             f"{CKPT_DIR}/last.ckpt in {len(edited)} value(s):\n{lines}\n"
             "restore the file (a resume continues the same run), or start a new run with the edited spec"
         )
-    say(
-        f"resuming [bold]{rdir}[/bold] from {CKPT_DIR}/last.ckpt (epochs completed: {int(state['epoch']) + 1}, "
-        f"step {int(state['global_step'])}); the spec is taken from {rdir / SPEC_FILE}"
-    )
+    trained = status if status.get("finished") and (rdir / MODEL_FILE).is_file() else None
+    if trained is not None:
+        say(f"resuming [bold]{rdir}[/bold]: its training finished ({status.get('epochs', '?')} epochs) and its "
+            f"outputs are completed now (the best checkpoint tested again); the spec is taken from {rdir / SPEC_FILE}")
+    else:
+        say(
+            f"resuming [bold]{rdir}[/bold] from {CKPT_DIR}/last.ckpt (epochs completed: {int(state['epoch']) + 1}, "
+            f"step {int(state['global_step'])}); the spec is taken from {rdir / SPEC_FILE}"
+        )
     ignored = resume_differences(run_spec, given)
     if given is None:
         say("  (a spec file given with --resume would be ignored: the run keeps its own spec, data split and seed)")
@@ -408,10 +419,10 @@ def _plan_resume(rdir: Path, given: Spec | None, run_dir: Any, say: Any) -> _Pla
         say("  the given spec equals the run's spec")
     if run_dir is not None and Path(run_dir).resolve() != rdir.resolve():
         say(f"  ignored: --run-dir {run_dir} (a resume continues in its own folder)")
-    return _Plan(run_spec, rdir, resume_ckpt=ckpt, run_id=run_id or ck_id or new_run_id())
+    return _Plan(run_spec, rdir, resume_ckpt=ckpt, run_id=run_id or ck_id or new_run_id(), trained=trained)
 
 
-def _plan(spec: Spec | None, run_dir: Any, resume: Any, primary: bool, say: Any) -> _Plan:
+def _plan(spec: Spec | None, run_dir: str | Path | None, resume: str | Path | None, primary: bool, say: Say) -> _Plan:
     if resume is not None:
         return _plan_resume(Path(resume), spec, run_dir, say)
     if spec is None:
@@ -447,7 +458,6 @@ def _check_settings(spec: Spec, planned: Path, has_val: bool) -> None:
             f"training.early_stopping.monitor: {es.monitor!r} needs a validation split, and "
             "data.split.fractions gives none (monitor a train/ metric, or add a validation fraction)"
         )
-    check_stack_settings(spec)
     check_monitors(spec)
     try:
         _build_trainer(spec, planned, callbacks=[], loggers=False, progress=False, has_val=has_val)
@@ -464,17 +474,8 @@ def check_monitors(spec: Spec) -> None:
         raise TrainerConfigError(f"{'.'.join(loc)}: {msg}")
 
 
-def check_stack_settings(spec: Spec) -> None:
-    """``training.stack`` needs validation samples to fit its weights: refused before anything runs."""
-    if spec.training.stack is not None and not spec.data.split.has_validation:
-        raise TrainerConfigError(
-            "training.stack: the blend's weights are fitted on the validation split, and data.split gives "
-            "none (add a validation fraction, or drop training.stack)"
-        )
-
-
 def _build_trainer(
-    spec: Spec, run_dir: Path, *, callbacks: Sequence[Callback], loggers: Any, progress: bool, has_val: bool
+    spec: Spec, run_dir: Path, *, callbacks: Sequence[Callback], loggers: list[Logger] | bool, progress: bool, has_val: bool
 ) -> L.Trainer:
     t, tr = spec.training, spec.training.trainer
     return L.Trainer(
@@ -501,10 +502,10 @@ def _build_trainer(
 
 
 def run_callbacks(
-    spec: Spec, rdir: Path, bundle: DataBundle, *, has_val: bool, progress: bool, say: Any, warn: Any,
-) -> tuple[list[Callback], MetricsExport, RunCheckpoint]:
-    """The callbacks of a run, in the order their ``on_test_end`` writes: checkpoints, early stopping,
-    baselines, ``metrics.json``, ``model.pt``, plots (and the progress bar)."""
+    spec: Spec, rdir: Path, bundle: DataBundle, *, has_val: bool, progress: bool, say: Say, warn: Callable[[str], None],
+) -> tuple[list[Callback], RunCheckpoint]:
+    """The callbacks of a run, each owning one output: checkpoints, early stopping, baselines,
+    ``model.pt``, plots (and the progress bar); the second value is the best-checkpoint callback."""
     t = spec.training
     ck = t.checkpoint
     monitor = ck.monitor if has_val or not ck.monitor.startswith("val") else None
@@ -514,19 +515,18 @@ def run_callbacks(
                          enable_version_counter=False, save_on_train_epoch_end=on_train_end)
     last = RunCheckpoint(rdir, filename="last", monitor=None, save_top_k=1, every_n_epochs=1,
                          enable_version_counter=False, save_on_train_epoch_end=on_train_end)
-    export = MetricsExport(rdir / METRICS_FILE)
     cbs: list[Callback] = [best, last]
     if t.early_stopping is not None:
         es = t.early_stopping
         cbs.append(EarlyStopping(monitor=es.monitor, patience=es.patience, mode=es.mode, min_delta=es.min_delta,
                                  check_on_train_epoch_end=not es.monitor.startswith("val/"), check_finite=False))
     if t.baselines:
-        cbs.append(BaselinesCallback(bundle, spec, export, say))
-    cbs += [export, ModelFileExport(rdir / MODEL_FILE),
+        cbs.append(BaselinesCallback(bundle, spec, say))
+    cbs += [ModelFileExport(rdir / MODEL_FILE),
             PlotsCallback(rdir, ck.monitor, spec.model.num_layers, warn)]
     if progress:
         cbs.append(ProgressBar(leave=True))
-    return cbs, export, best
+    return cbs, best
 
 
 def train(
@@ -539,14 +539,16 @@ def train(
     console: Console | None = None,
     callbacks: Sequence[Callback] = (),
 ) -> TrainResult:
-    """Train one run; see the module docstring. Returns the metrics (first process) and paths.
+    """Train one run; see the module docstring. Returns the metrics (first process) and paths; writes
+    no ``metrics.json`` (the layer above does, once: :func:`cellgi.experiments.series.train_series`).
 
     Args:
         spec: the validated spec (with ``resume`` optional: given values differing from the run's own
             spec are reported as ignored).
         run_dir: the new run's folder (default ``runs_root/<name>/<timestamp>``); refused when it exists.
         resume: a run folder to continue from its ``checkpoints/last.ckpt``; a completed run is reported
-            as complete (``TrainResult.complete_before``) and nothing runs.
+            as complete (``TrainResult.complete_before``) and nothing runs; a run whose training finished
+            but whose ``metrics.json`` is missing is tested again (no more training).
         progress: show the rich progress bar.
         console: where messages and the summary go (default: stdout).
         callbacks: more Lightning callbacks for the trainer.
@@ -557,19 +559,19 @@ def train(
         is lost). TrainingDiverged: the loss or mse/mae became NaN or inf (``run.json`` says failed).
         TrainingInterrupted: SIGINT or SIGTERM (``exit_code`` 130 / 143).
     """
-    with _global_state_kept():
+    with global_state_kept():
         return _train(spec, run_dir=run_dir, runs_root=runs_root, resume=resume, progress=progress,
                       console=console, callbacks=callbacks)
 
 
-def _train(spec: Spec | None, *, run_dir: Any, runs_root: Any, resume: Any, progress: bool,
+def _train(spec: Spec | None, *, run_dir: str | Path | None, runs_root: str | Path, resume: str | Path | None, progress: bool,
            console: Console | None, callbacks: Sequence[Callback]) -> TrainResult:
     t0 = time.perf_counter()
     _quiet_lightning()
     primary = is_primary_process()
     console = console or Console(soft_wrap=True)
     say = console.print if primary else (lambda *a, **k: None)
-    with _signals_interrupt():
+    with signals_interrupt():
         plan = _plan(spec, run_dir, resume, primary, say)  # 1. what to run
         if plan.complete is not None:
             return plan.complete
@@ -596,6 +598,8 @@ def _train(spec: Spec | None, *, run_dir: Any, runs_root: Any, resume: Any, prog
             _finish(rdir, primary, status="failed", error=f"{type(exc).__name__}: {exc}")
             raise
         result.seconds = time.perf_counter() - t0
+        if plan.trained is not None:  # tested again: the time and end of its training stay as they were
+            result.seconds = float(plan.trained.get("seconds") or 0.0) + result.seconds
         _finish(rdir, primary, status="completed", finished=environment_info(spec)["created"],
                 epochs=result.epochs, seconds=round(result.seconds, 2),
                 best_checkpoint=_in_run(result.best_checkpoint, rdir),
@@ -613,7 +617,7 @@ def _in_run(path: Path | None, rdir: Path) -> str | None:
     return full.relative_to(root).as_posix() if full.is_relative_to(root) else None
 
 
-def _open_run_folder(plan: _Plan, runs_root: Any, primary: bool, *, resumed: bool, say: Any) -> Path:
+def _open_run_folder(plan: _Plan, runs_root: str | Path, primary: bool, *, resumed: bool, say: Say) -> Path:
     """Claim the run folder (new: created with its lock, spec and run.json; resumed: locked)."""
     assert plan.run_dir is not None or primary
     if not primary:
@@ -684,20 +688,14 @@ def _load_data(spec: Spec, rdir: Path, resumed: bool, primary: bool, console: Co
     return bundle
 
 
-def _build_model(spec: Spec, bundle: DataBundle, say: Any) -> Any:
-    from cellgi.nn.model import LazyDango
-
+def _build_model(spec: Spec, bundle: DataBundle, say: Say) -> LazyDango:
     try:
         model = LazyDango.from_spec(spec.model, bundle.graph, len(bundle.target_names),
                                     node_features=bundle.gene_features, feature_names=bundle.feature_names)
     except (ValueError, TypeError, KeyError) as exc:
         raise ModelBuildError(f"the model cannot be built from this spec and data: {exc}") from exc
     # genes without a training sample use the shared 'unknown' ID vector (docs/model.md)
-    from cellgi.data.grid import deleted_genes
-
     model.set_training_genes(deleted_genes(bundle.dataset, bundle.splits["train"]))
-    from cellgi.baselines import additive_alpha, warm_start_model
-
     prepared = warm_start_model(model, bundle, alpha=additive_alpha(spec))
     if prepared:
         say(f"additive term, from the training split: {'; '.join(prepared)}")
@@ -751,81 +749,53 @@ def _train_in(
         metadata=_metadata(spec, bundle, plan.run_id), final_stages=stages,
         reporter=_epoch_reporter(console, spec.training.checkpoint.monitor) if primary else None,
     )
-    cbs, export, best_cb = run_callbacks(spec, rdir, bundle, has_val=has_val, progress=progress and primary,
-                                         say=say, warn=lambda m: say(f"[yellow]warning:[/yellow] {m}"))
-    # the guard first: its on_test_end runs before metrics.json and model.pt are written
+    cbs, best_cb = run_callbacks(spec, rdir, bundle, has_val=has_val, progress=progress and primary,
+                                 say=say, warn=lambda m: say(f"[yellow]warning:[/yellow] {m}"))
+    # the guard first: its on_test_end runs before model.pt is written
     trainer = _build_trainer(spec, rdir, callbacks=[FiniteGuard(), *cbs, *extra_callbacks], loggers=loggers,
                              progress=progress and primary, has_val=has_val)
     if primary:
         log_spec(trainer.loggers, spec)
-    trainer.fit(task, datamodule=dm, ckpt_path=str(plan.resume_ckpt) if plan.resume_ckpt is not None else None)
-    if trainer.interrupted:
-        raise KeyboardInterrupt
-    # read before testing: loading the best checkpoint for the test restores the callback's older state
-    es_cb = next((c for c in cbs if isinstance(c, EarlyStopping)), None)
-    stopped_early = (es_cb is not None and es_cb.wait_count >= es_cb.patience
-                     and trainer.current_epoch < spec.training.max_epochs)
+    if plan.trained is None:
+        trainer.fit(task, datamodule=dm, ckpt_path=str(plan.resume_ckpt) if plan.resume_ckpt is not None else None)
+        if trainer.interrupted:
+            raise KeyboardInterrupt
+        # read before testing: loading the best checkpoint for the test restores the callback's older state
+        es_cb = next((c for c in cbs if isinstance(c, EarlyStopping)), None)
+        stopped_early = (es_cb is not None and es_cb.wait_count >= es_cb.patience
+                         and trainer.current_epoch < spec.training.max_epochs)
+    else:  # its training finished before: its early stop is the one run.json recorded
+        es_cb = None
+        stopped_early = bool(plan.trained.get("stopped_early"))
     last_path = rdir / CKPT_DIR / "last.ckpt"
     best_path = Path(best_cb.best_model_path) if best_cb.best_model_path else None
     if best_path is None or not best_path.is_file():
         best_path = rdir / CKPT_DIR / "best.ckpt" if (rdir / CKPT_DIR / "best.ckpt").is_file() else last_path
     trainer.test(task, datamodule=dm, ckpt_path=str(best_path), verbose=False)
-    epochs = int(trainer.current_epoch)
-    result = TrainResult(rdir, best_checkpoint=best_path, last_checkpoint=last_path, epochs=epochs, primary=primary)
+    epochs = int(trainer.current_epoch) if plan.trained is None else int(plan.trained.get("epochs") or 0)
+    result = TrainResult(rdir, best_checkpoint=best_path, last_checkpoint=last_path, epochs=epochs, primary=primary,
+                         target_names=list(bundle.target_names))
     for lg in trainer.loggers:
         lg.finalize("success")
     if not primary:
         return result
-    metrics = export.metrics
+    # the run's result, read from the task (the model's final metrics) and the baselines' own callback
+    metrics: dict[str, float] = {}
+    for stage in task.final_stages:
+        metrics.update(flatten_metrics(stage, task.results[stage]))
+    baselines_cb = next((c for c in cbs if isinstance(c, BaselinesCallback)), None)
+    if baselines_cb is not None:
+        metrics.update(baselines_cb.metrics)
+        result.baselines = dict(baselines_cb.fitted)
     result.metrics = metrics
-    best_epoch = next((c.best_epoch for c in cbs if isinstance(c, ModelFileExport)), None)
-    title = f"{spec.name}: best epoch {(best_epoch or 0) + 1} of {epochs}"
-    if stopped_early and es_cb is not None:
+    result.bundle = bundle
+    result.best_epoch = next((c.best_epoch for c in cbs if isinstance(c, ModelFileExport)), None)
+    if stopped_early:
         result.stopped_early = epochs
-        title += " (early stopping)"
-        say(f"early stopping: {es_cb.monitor} did not improve for {es_cb.patience} epoch(s); stopped after "
-            f"epoch {epochs} of {spec.training.max_epochs}")
-    if spec.training.stack is not None:
-        if has_val:
-            from cellgi.experiments.stacking import stack_folder
-
-            # the baselines fitted for the metrics at the start of training, where this process fitted them
-            fitted = next((c.fitted for c in cbs if isinstance(c, BaselinesCallback)), None)
-            metrics.update(stack_folder(rdir, spec, load_predictor(rdir, stack=False), bundle, say, fitted=fitted))
-            write_json(rdir / METRICS_FILE, metrics)
-        else:
-            say("[yellow]warning:[/yellow] training.stack not fitted: the validation split has no measured rows; "
-                "the run folder predicts with the network alone")
-    console.print(summary_table(metrics, bundle.target_names, title=title))
-    for line in baseline_verdicts(metrics):
-        console.print(line)
-    if "stack.test.pearson" in metrics:
-        for line in baseline_verdicts({**metrics, "test.pearson": metrics["stack.test.pearson"]}, "stacked test pearson"):
-            console.print(line)
-    console.print(f"wrote {rdir / METRICS_FILE}, {rdir / MODEL_FILE}, plots in {rdir / PLOTS_DIR}")
+        if es_cb is not None:
+            say(f"early stopping: {es_cb.monitor} did not improve for {es_cb.patience} epoch(s); stopped after "
+                f"epoch {epochs} of {spec.training.max_epochs}")
     return result
-
-
-def baseline_verdicts(metrics: dict[str, float], label: str = "test pearson") -> list[str]:
-    """One line per baseline the metrics hold: does ``test.pearson`` beat ``baseline_<kind>.test.pearson``.
-
-    The values are compared as printed (4 decimals): equal there is ``ties``, never ``beats``."""
-    lines = []
-    kinds = sorted({k.split(".")[0].removeprefix("baseline_") for k in metrics
-                    if k.startswith("baseline_") and k.endswith(".test.pearson")})
-    for kind in kinds:
-        ref = metrics.get(f"baseline_{kind}.test.pearson")
-        value = metrics.get("test.pearson")
-        if value is None or ref is None:
-            continue
-        shown, shown_ref = f"{value:.4f}", f"{ref:.4f}"
-        if float(shown) == float(shown_ref):  # "-0.0000" ties "0.0000"
-            lines.append(f"{label} {shown} ties the {kind} baseline ({shown_ref})")
-            continue
-        diff = float(shown) - float(shown_ref)
-        verdict = "beats" if diff > 0 else "does not beat"
-        lines.append(f"{label} {shown} {verdict} the {kind} baseline ({shown_ref}, {diff:+.4f})")
-    return lines
 
 
 def apply_saved_splits(bundle: DataBundle, run_dir: Path, console: Console | None) -> None:

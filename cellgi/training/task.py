@@ -30,6 +30,7 @@ from cellgi.data.batch import PerturbationBatch
 from cellgi.registry import build
 from cellgi.runfolder.checkpoint import CHECKPOINT_KEY, compute_digest
 from cellgi.metrics import InteractionMetrics
+from cellgi.spec.training import TrainingSpec
 
 __all__ = ["RNG_KEY", "InteractionTask", "LayerWeightMean", "lr_lambda"]
 
@@ -97,7 +98,7 @@ class InteractionTask(L.LightningModule):
     def __init__(
         self,
         model: nn.Module,
-        training: Any,
+        training: TrainingSpec,
         target_names: Sequence[str],
         y_mean: Tensor,
         y_std: Tensor,

@@ -212,15 +212,3 @@ def test_resume_with_dropout_is_exact(tmp_path):
     for k in ("test.pearson", "test.mse", "val.pearson"):
         assert result.metrics[k] == ref.metrics[k], k
 
-
-def test_baseline_verdicts_say_ties_at_the_printed_precision():
-    from cellgi.training.runner import baseline_verdicts
-
-    lines = baseline_verdicts({"test.pearson": 0.09241, "baseline_additive.test.pearson": 0.09238,
-                               "baseline_features.test.pearson": 0.0801})
-    assert lines[0] == "test pearson 0.0924 ties the additive baseline (0.0924)"
-    assert lines[1] == "test pearson 0.0924 beats the features baseline (0.0801, +0.0123)"
-    worse = baseline_verdicts({"test.pearson": 0.30, "baseline_additive.test.pearson": 0.30006})
-    assert worse == ["test pearson 0.3000 does not beat the additive baseline (0.3001, -0.0001)"]
-    exact = baseline_verdicts({"test.pearson": 0.5, "baseline_additive.test.pearson": 0.5})
-    assert "ties" in exact[0] and "beat" not in exact[0]

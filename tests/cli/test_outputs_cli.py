@@ -73,7 +73,7 @@ def test_a_write_error_nobody_foresaw_is_one_line(tmp_path, capsys, monkeypatch)
     def full(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "x.yaml"))
 
-    monkeypatch.setattr("cellgi.fileio.write_text_atomic", full)
+    monkeypatch.setattr("cellgi.cli.spec.write_text_atomic", full)  # where the command looks it up
     assert main(["spec", "example", "quickstart", "-o", str(tmp_path / "x.yaml")]) == 1
     err = capsys.readouterr().err
     assert err == f"error: {tmp_path / 'x.yaml'}: no space left on device\n"

@@ -341,7 +341,8 @@ def sample_keys(ds: PerturbationDataset | GridDataset, gene_names: Sequence[str]
             for lo in range(0, n, step):
                 p = torch.as_tensor(ds.pairs(torch.arange(lo, min(n, lo + step)))).numpy().astype(np.int64)
                 out[lo:lo + p.shape[0]] = per_gene[p[:, 0]] + per_gene[p[:, 1]]
-        return _mix64(out ^ (np.uint64(2) * np.uint64(0x9E3779B97F4A7C15)))
+            size_mix = np.uint64(2) * np.uint64(0x9E3779B97F4A7C15)  # wraps modulo 2**64, as meant
+        return _mix64(out ^ size_mix)
     ptr = torch.as_tensor(ds.ptr).numpy().astype(np.int64)
     idx = torch.as_tensor(ds.pert_idx).numpy().astype(np.int64)
     if ptr.size <= 1:

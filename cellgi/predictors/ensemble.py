@@ -1,7 +1,7 @@
 """Seed ensembles: the runs of ``cellgi train SPEC --seeds 0,1,2`` used together, predictions averaged.
 
 A replicates folder (``replicates.json`` and one run folder per seed, written by
-:func:`cellgi.experiments.series.train_replicates`) loads as one model wherever a run folder is accepted:
+:func:`cellgi.experiments.series.train_series` with seeds) loads as one model wherever a run folder is accepted:
 ``cellgi predict``, ``cellgi evaluate``, :func:`cellgi.load`. Each member predicts in original units
 and the predictions are averaged (likewise the local and global parts and the gate weights); members must
 share genes, targets and target normalisation, which replicates of one spec do (the spec's split and data
@@ -9,7 +9,7 @@ are the same, only the model seed changes).
 
 Why: the message-passing part of a model varies from seed to seed more than the rest; on the real E-MAP
 with genes held out, averaging three seeds raised every split's Pearson by 0.02-0.03
-(docs/benchmarks.md). ``train_replicates`` reports the ensemble's metrics beside the per-seed mean.
+(docs/benchmarks.md). ``train_series`` reports the ensemble's metrics beside the per-seed mean.
 
 An ensemble *has* its members (:class:`~cellgi.predictors.network.LoadedModel`s): ``cellgi predict``,
 ``evaluate`` and ``screen`` run each member's fast scorer and average the same way

@@ -24,14 +24,22 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping, Protocol
 
 from cellgi.errors import CellgiError
 
-if TYPE_CHECKING:  # pragma: no cover - types only: this bottom utility imports no layer above it
-    from cellgi.predictors.base import TrainedPredictor
 
-__all__ = ["ProvenanceError", "check_resume", "file_digest", "model_digest", "read_record", "record", "text_digest"]
+class Digestible(Protocol):
+    """What a record needs of a predictor (a :class:`~cellgi.predictors.base.TrainedPredictor` is one):
+    this bottom module names the two members instead of importing the layer that defines the protocol."""
+
+    path: Path
+
+    def digest(self) -> str:
+        """The predictor's content digest (``sha256:...``)."""
+        ...
+
+__all__ = ["Digestible", "ProvenanceError", "check_resume", "file_digest", "model_digest", "read_record", "record", "text_digest"]
 
 #: ``format`` of a record
 FORMAT = "cellgi-output-provenance"
@@ -57,14 +65,14 @@ def text_digest(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def model_digest(loaded: TrainedPredictor) -> str:
+def model_digest(loaded: Digestible) -> str:
     """The digest of what ``loaded`` predicts with (its :meth:`~cellgi.predictors.base.TrainedPredictor.digest`:
     one model's checkpoint digest, a seed ensemble's members' digests, a stacked folder's network digest and
     ``stack.pt``), ``sha256:<hex>``."""
     return loaded.digest()
 
 
-def record(command: str, loaded: TrainedPredictor, input_digest: str, options: Mapping[str, Any],
+def record(command: str, loaded: Digestible, input_digest: str, options: Mapping[str, Any],
            input_path: str | None = None) -> dict[str, Any]:
     """The record of an output (see the module docs)."""
     from cellgi import __version__

@@ -73,13 +73,15 @@ def evaluate(results: list[Path], rules: list[str], folds_cv: int, seed: int) ->
                 info[rule] = {"weights": [round(float(w), 3) for w in fit.weights],
                               **{k: v for k, v in fit.info.items() if k in ("lambda", "chosen")}}
             for split in ("val", *SPLITS):
+                if f"fold{fold}/seed{seeds[0]}/{split}/y" not in preds:  # e.g. no two-unseen pairs (Kuzmin)
+                    continue
                 x, y = cols(split), get(split, "y")
                 for arm, (w, b) in arms.items():
                     row.setdefault(arm, {})[split] = _pearson(x @ w + b, y)
             row["fits"] = info
             rows.append(row)
             print(f"{path.name} fold {fold}: " + "  ".join(
-                f"{arm} {row[arm]['test_one_unseen']:.3f}/{row[arm]['test_two_unseen']:.3f}" for arm in arms)
+                f"{arm} " + "/".join(f"{row[arm][sp]:.3f}" for sp in SPLITS if sp in row[arm]) for arm in arms)
                 + "  " + " ".join(f"{r}={info[r]}" for r in rules), flush=True)
     return {"rows": rows, "summary": summarize(rows, ["network", "trees", *rules])}
 
@@ -87,6 +89,8 @@ def evaluate(results: list[Path], rules: list[str], folds_cv: int, seed: int) ->
 def summarize(rows: list[dict], arms: list[str]) -> dict:
     out: dict[str, dict] = {}
     for split in ("val", *SPLITS):
+        if any(split not in rows[0][arm] for arm in arms):
+            continue
         for arm in arms:
             v = np.array([r[arm][split] for r in rows])
             d_trees = v - np.array([r["trees"][split] for r in rows])

@@ -164,7 +164,7 @@ class BlendSpec(StrictModel):
     wins out of fold in ``confidence`` of bootstraps over the validation genes."""
 
     rule: Literal["nnls", "average", "shrink", "select"] = Field(
-        "nnls", description="nnls | average | shrink | select (docs/training.md#stacking)")
+        "shrink", description="nnls | average | shrink | select (docs/training.md#stacking)")
     folds: int = Field(5, ge=2, le=50, description="groups of validation genes for cross-fitting (shrink, select)")
     bootstraps: int = Field(200, ge=10, description="resamples of the validation genes (select)")
     confidence: float = Field(0.9, gt=0.5, lt=1.0,

@@ -107,3 +107,24 @@ def test_the_blend_option_is_validated(tmp_path, override, match):
         load_spec(write_tiny_spec(tmp_path), [override])
     spec = load_spec(write_tiny_spec(tmp_path), ["training.stack={baselines: [features], blend: {rule: select, folds: 4}}"])
     assert spec.training.stack.blend.rule == "select" and spec.training.stack.blend.folds == 4
+
+
+def test_a_gene_folds_run_stacks_with_the_shrink_rule_grouped_by_validation_genes(tmp_path):
+    """``cellgi train`` with the default rule on a gene-held-out split: the validation pairs are grouped by
+    their held-out genes, and ``stack.json`` says which ``lam`` the cross-fitting chose."""
+    import json
+
+    from cellgi.cli.main import main
+    from cellgi.training.runs import STACK_SUMMARY_FILE
+    from tiny_specs import write_tiny_spec
+
+    spec = write_tiny_spec(tmp_path, epochs=1)
+    out = tmp_path / "run"
+    assert main(["train", str(spec), "training.stack={baselines: [features]}",
+                 "data.split={kind: gene_folds, val_fraction: 0.2}", "--run-dir", str(out), "--no-progress"]) == 0
+    info = json.loads((out / STACK_SUMMARY_FILE).read_text())
+    how = info["blend"]["gene_interaction"]
+    assert how["rule"] == "shrink" and 0.0 <= how["lambda"] <= 1.0
+    assert how["heldout_genes"] > 5 and 0 < how["scored_rows"] <= info["val_rows"]
+    w = info["weights"]["gene_interaction"]
+    assert all(v >= 0 for v in w.values()) and sum(w.values()) > 0

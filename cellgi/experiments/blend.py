@@ -8,11 +8,12 @@ but judge a blend by how it does on validation genes it was not fitted on:
 
 - ``nnls``: non-negative least squares on all validation rows (the rule before ``blend`` existed).
 - ``average``: the members' plain mean, with one fitted non-negative scale and an intercept.
-- ``shrink``: ``lam * nnls + (1 - lam) * average``, ``lam`` in ``0, 0.1, ..., 1`` chosen by cross-fitting
-  over the validation genes: the validation genes are dealt into ``folds`` groups, the nnls and average
-  fits are refitted without a group's rows and scored (squared error) on them; the ``lam`` with the
-  smallest pooled out-of-fold error wins, then both fits are redone on every row. Pure noise
-  between the members pulls ``lam`` toward 0 (the average).
+- ``shrink``: ``lam * nnls + (1 - lam) * average``, where the average is that of the members nnls on every
+  validation row gives a weight (a member least squares drops is not averaged back in), ``lam`` in ``0, 0.1, ..., 1`` chosen by
+  cross-fitting over the validation genes: the validation genes are dealt into ``folds`` groups, the nnls
+  and average fits are refitted without a group's rows and scored (squared error) on them; the ``lam``
+  with the smallest pooled out-of-fold error wins, then both fits are redone on every row. A ratio between
+  the members that is noise pulls ``lam`` toward 0 (the average).
 - ``select``: the out-of-fold errors of each member alone (scaled), the average and the nnls blend; the
   best single member is kept unless another candidate has the lower error in at least ``confidence`` of
   ``bootstraps`` resamples of the validation genes (a cluster bootstrap: a row counts as often as its
@@ -76,10 +77,13 @@ def _scaled(x: np.ndarray, t: np.ndarray, direction: np.ndarray, w: np.ndarray |
     return coef, float((w @ t) / w.sum() - ((w @ x) / w.sum()) @ coef)
 
 
-def _candidates(x: np.ndarray, t: np.ndarray, rule: str) -> dict[str, tuple[np.ndarray, float]]:
-    """The fits a rule weighs against each other, each refitted on ``x, t``."""
+def _candidates(x: np.ndarray, t: np.ndarray, rule: str, kept: np.ndarray | None = None
+                ) -> dict[str, tuple[np.ndarray, float]]:
+    """The fits a rule weighs against each other, each refitted on ``x, t``; ``kept [K]`` bool: the members
+    the average is taken over (default all)."""
     k = x.shape[1]
-    out = {"nnls": nnls_fit(x, t), "average": _scaled(x, t, np.full(k, 1.0 / k))}
+    kept = np.ones(k, dtype=bool) if kept is None else kept
+    out = {"nnls": nnls_fit(x, t), "average": _scaled(x, t, kept / kept.sum())}
     if rule == "select":
         for j in range(k):
             out[f"member{j}"] = _scaled(x, t, np.eye(k)[j])
@@ -110,7 +114,7 @@ def _row_genes_or_rows(groups: np.ndarray) -> np.ndarray:
 
 
 def _out_of_fold(x: np.ndarray, t: np.ndarray, row_fold: np.ndarray, folds: int, rule: str,
-                 lam: np.ndarray) -> dict[str, np.ndarray]:
+                 lam: np.ndarray, kept: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Out-of-fold predictions of every candidate (and of ``shrink`` at each ``lam``); rows scored in no
     fold stay NaN."""
     n = t.size
@@ -123,7 +127,7 @@ def _out_of_fold(x: np.ndarray, t: np.ndarray, row_fold: np.ndarray, folds: int,
         train = row_fold != f
         if not test.any() or train.sum() < 3:
             continue
-        fits = _candidates(x[train], t[train], rule)
+        fits = _candidates(x[train], t[train], rule, kept)
         for nm, (w, b) in fits.items():
             oof[nm][test] = x[test] @ w + b
         (wn, bn), (wa, ba) = fits["nnls"], fits["average"]
@@ -161,12 +165,14 @@ def fit_blend(columns: np.ndarray, y: np.ndarray, groups: np.ndarray | None = No
         return BlendFit(w, b, {"rule": "average"})
     rng = np.random.default_rng(seed)
     row_fold = _fold_of_rows(g, folds, rng)
-    oof = _out_of_fold(x, t, row_fold, folds, rule, _LAMBDAS)
+    # shrink: toward the mean of the members nnls on every row keeps (one it drops is not averaged back in)
+    kept = nnls_fit(x, t)[0] > 0 if rule == "shrink" else None
+    oof = _out_of_fold(x, t, row_fold, folds, rule, _LAMBDAS, kept)
     scored = np.isfinite(oof["_lam"]).all(0)
     if scored.sum() < 2:  # too few rows or genes to score anything out of fold: the nnls fit
         w, b = nnls_fit(x, t)
         return BlendFit(w, b, {"rule": rule, "fallback": "nnls (too few rows to cross-fit)"})
-    fits = _candidates(x, t, rule)
+    fits = _candidates(x, t, rule, kept)
     n_groups = int(np.unique(g[g >= 0]).size)
     if rule == "shrink":
         err = ((oof["_lam"][:, scored] - t[scored]) ** 2).mean(1)

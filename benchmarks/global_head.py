@@ -7,7 +7,8 @@ genes and ``--arrays`` array genes drawn at random (``--grid-seed``) from those 
 grid's ``query_genes`` / ``array_genes`` lists; ``--cell whole`` keeps the spec's whole cell (every gene
 and edge of ``configs/costanzo_genome.yaml``), ``--cell grid`` cuts the gene list (the cell the global
 head passes messages over) to the sub-grid's genes, which makes several epochs fit on a CPU. Both arms
-train on the same split (gene folds, fold 0), with the same sampler (every listed training pair plus ``--share`` of the neutral ones per epoch, weighted), batch size, epochs,
+train on the same split (gene folds, fold 0), with the same sampler (every listed training pair plus
+``--share`` of the neutral ones per epoch, weighted), batch size, epochs,
 optimiser (AdamW, the spec's learning rate and weight decay, gradient clipping 1.0) and seed; then both
 score the whole validation grid once. Prints, per arm: training wall seconds per epoch and pairs/s,
 validation inference pairs/s, validation AUPRC / AUROC of negative interactions and Pearson.

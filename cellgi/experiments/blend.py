@@ -9,8 +9,8 @@ but judge a blend by how it does on validation genes it was not fitted on:
 - ``nnls``: non-negative least squares on all validation rows (the rule before ``blend`` existed).
 - ``average``: the members' plain mean, with one fitted non-negative scale and an intercept.
 - ``shrink``: ``lam * nnls + (1 - lam) * average``, where the average is that of the members nnls on every
-  validation row gives a weight (a member least squares drops is not averaged back in), ``lam`` in ``0, 0.1, ..., 1`` chosen by
-  cross-fitting over the validation genes: the validation genes are dealt into ``folds`` groups, the nnls
+  validation row gives a weight (a member least squares drops is not averaged back in), ``lam`` in
+  ``0, 0.1, ..., 1`` chosen by cross-fitting over the validation genes: the validation genes are dealt into ``folds`` groups, the nnls
   and average fits are refitted without a group's rows and scored (squared error) on them; the ``lam``
   with the smallest pooled out-of-fold error wins, then both fits are redone on every row. A ratio between
   the members that is noise pulls ``lam`` toward 0 (the average).
@@ -67,7 +67,8 @@ def nnls_fit(x: np.ndarray, t: np.ndarray, w: np.ndarray | None = None) -> tuple
     return coef, float(tm - xm @ coef)
 
 
-def _scaled(x: np.ndarray, t: np.ndarray, direction: np.ndarray, w: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+def _scaled(x: np.ndarray, t: np.ndarray, direction: np.ndarray,
+            w: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """``direction`` (fixed weights) times one non-negative least-squares scale, plus an intercept."""
     s, _ = nnls_fit((x @ direction)[:, None], t, w)
     if s[0] <= 0:  # nnls_fit's fallback for a non-positive scale is 1: keep the direction unscaled
@@ -179,8 +180,8 @@ def fit_blend(columns: np.ndarray, y: np.ndarray, groups: np.ndarray | None = No
         lam = float(_LAMBDAS[int(np.argmin(err))])
         (wn, bn), (wa, ba) = fits["nnls"], fits["average"]
         return BlendFit(lam * wn + (1 - lam) * wa, lam * bn + (1 - lam) * ba,
-                        {"rule": "shrink", "lambda": lam, "folds": folds, "scored_rows": int(scored.sum()),
-                         "heldout_genes": n_groups, "oof_mse": {f"{l:.1f}": float(e) for l, e in zip(_LAMBDAS, err)}})
+                        {"rule": "shrink", "lambda": lam, "average_over": np.flatnonzero(kept).tolist(),
+                         "folds": folds, "scored_rows": int(scored.sum()), "heldout_genes": n_groups, "oof_mse": {f"{l:.1f}": float(e) for l, e in zip(_LAMBDAS, err)}})
     # select: the best member alone unless another candidate wins in `confidence` of the bootstraps
     names = [nm for nm in fits]
     sq = np.stack([(oof[nm][scored] - t[scored]) ** 2 for nm in names])  # [C, rows]

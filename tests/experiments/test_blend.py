@@ -128,3 +128,17 @@ def test_a_gene_folds_run_stacks_with_the_shrink_rule_grouped_by_validation_gene
     assert how["heldout_genes"] > 5 and 0 < how["scored_rows"] <= info["val_rows"]
     w = info["weights"]["gene_interaction"]
     assert all(v >= 0 for v in w.values()) and sum(w.values()) > 0
+
+
+def test_shrink_never_averages_back_a_member_least_squares_drops():
+    rng = np.random.default_rng(4)
+    groups = _pairs(10, rng)
+    good = rng.normal(size=groups.shape[0])
+    y = good + _gene_effects(groups, rng, 1.0)
+    x = np.stack([good, -good + 0.3 * rng.normal(size=good.size)], 1)  # the second member is harmful
+    nnls = fit_blend(x, y, groups, rule="nnls")
+    shrink = fit_blend(x, y, groups, rule="shrink")
+    avg = fit_blend(x, y, groups, rule="average")
+    assert nnls.weights[1] == 0.0 and shrink.weights[1] == 0.0
+    assert shrink.info["average_over"] == [0] and 0.0 <= shrink.info["lambda"] < 1.0
+    assert avg.weights[1] > 0  # the plain average would take it in

@@ -215,9 +215,13 @@ def heldout_genes(dataset: object, rows: Tensor, train_rows: Tensor, chunk: int 
     from cellgi.data.batch import dataset_sets
 
     seen = np.zeros(int(getattr(dataset, "num_genes")), dtype=bool)
-    for lo in range(0, train_rows.numel(), chunk):
-        p, m = dataset_sets(dataset, train_rows[lo : lo + chunk])
-        seen[p[m].numpy()] = True
+    genes_in = getattr(dataset, "genes_in", None)
+    if genes_in is not None:  # a grid: the distinct genes from its cells, no pair materialised
+        seen[genes_in(train_rows).numpy()] = True
+    else:
+        for lo in range(0, train_rows.numel(), chunk):
+            p, m = dataset_sets(dataset, train_rows[lo : lo + chunk])
+            seen[p[m].numpy()] = True
     p, m = dataset_sets(dataset, rows)
     p, m = p.numpy(), m.numpy()
     keep = m & ~seen[p]

@@ -142,3 +142,20 @@ def test_shrink_never_averages_back_a_member_least_squares_drops():
     assert nnls.weights[1] == 0.0 and shrink.weights[1] == 0.0
     assert shrink.info["average_over"] == [0] and 0.0 <= shrink.info["lambda"] < 1.0
     assert avg.weights[1] > 0  # the plain average would take it in
+
+
+def test_heldout_genes_of_a_grid_match_those_of_its_pairs():
+    from cellgi.data.batch import dataset_sets
+    from cellgi.data.grid import GridDataset
+    from cellgi.data.splits import make_splits
+
+    q_genes, a_genes = torch.arange(0, 12), torch.arange(12, 30)  # 12 query x 18 array genes
+    grid = GridDataset(q_genes, a_genes, 0, torch.zeros(0, dtype=torch.long), torch.zeros(0, 1), torch.zeros(1),
+                       ["gene_interaction"], 40)
+    splits = make_splits(grid, "gene_folds", seed=0, num_folds=3, fold=0, val_fraction=0.3).splits
+    g = heldout_genes(grid, splits["val"], splits["train"])
+    p, m = dataset_sets(grid, splits["train"])
+    trained = set(p[m].tolist())
+    vp, vm = dataset_sets(grid, splits["val"])
+    want = np.where(vm.numpy() & ~np.isin(vp.numpy(), list(trained)), vp.numpy(), -1)
+    assert isinstance(grid, GridDataset) and (g == want).all() and (g >= 0).any()

@@ -152,7 +152,8 @@ def test_heldout_genes_of_a_grid_match_those_of_its_pairs():
     q_genes, a_genes = torch.arange(0, 12), torch.arange(12, 30)  # 12 query x 18 array genes
     grid = GridDataset(q_genes, a_genes, 0, torch.zeros(0, dtype=torch.long), torch.zeros(0, 1), torch.zeros(1),
                        ["gene_interaction"], 40)
-    splits = make_splits(grid, "gene_folds", seed=0, num_folds=3, fold=0, val_fraction=0.3).splits
+    splits = make_splits(grid, "gene_folds", seed=0, num_folds=3, fold=0, val_fraction=0.3,
+                         shared_gene_fraction=0.2).splits
     g = heldout_genes(grid, splits["val"], splits["train"])
     p, m = dataset_sets(grid, splits["train"])
     trained = set(p[m].tolist())

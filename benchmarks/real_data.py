@@ -153,23 +153,31 @@ def run_one(spec, *, max_epochs, patience, log=print, model_too=True, prediction
                         index=idx.numpy(), pred=pred.numpy(), y=bundle.dataset.y[idx].numpy())
                 res["model"][s] = _metrics(pred, bundle.dataset.y[idx], bundle.target_names,
                                            spec.training.metrics.strong_threshold)
+        if predictions is not None and bundle.splits["val"].numel():  # the stack's blend groups by these
+            from cellgi.experiments.blend import heldout_genes
+
+            predictions["val"]["heldout"] = heldout_genes(bundle.dataset, bundle.splits["val"], bundle.splits["train"])
         res["best_epoch"] = best_epoch + 1
         res["model_seconds"] = round(time.perf_counter() - t0, 1)
     res["baseline_seconds"] = round(tb, 1)
     return res
 
 
-def stack_fold(members: list[dict], baselines: list[str], targets, threshold) -> dict:
-    """The spec's stack on one fold, as ``cellgi train`` fits it: the seed ensemble's and the baselines'
-    predictions blended with non-negative weights fitted on the validation split (one target)."""
-    from cellgi.experiments.stacking import fit_weights
+def stack_fold(members: list[dict], stack, targets, threshold, seed: int = 0) -> dict:
+    """The spec's stack (``training.stack``) on one fold, as ``cellgi train`` fits it: the seed ensemble's and
+    the baselines' predictions blended with non-negative weights chosen on the validation split by the
+    spec's blend rule (:func:`cellgi.experiments.blend.fit_blend`; one target)."""
+    from cellgi.experiments.blend import fit_blend
 
     def cols(split):
         return np.stack([np.mean([m[split]["pred"][:, 0] for m in members], 0),
-                         *[members[0][split][b][:, 0] for b in baselines]], 1)
+                         *[members[0][split][b][:, 0] for b in stack.baselines]], 1)
 
-    w, b = fit_weights(cols("val"), members[0]["val"]["y"][:, 0])
-    out = {"weights": [round(float(x), 3) for x in w], "model": {}}
+    bl = stack.blend
+    fit = fit_blend(cols("val"), members[0]["val"]["y"][:, 0], members[0]["val"].get("heldout"), rule=bl.rule,
+                    folds=bl.folds, bootstraps=bl.bootstraps, confidence=bl.confidence, seed=seed)
+    w, b = fit.weights, fit.intercept
+    out = {"weights": [round(float(x), 3) for x in w], "rule": bl.rule, "model": {}}
     for split in members[0]:
         pred = torch.from_numpy((b + cols(split) @ w)[:, None]).float()
         out["model"][split] = _metrics(pred, torch.from_numpy(members[0][split]["y"]), targets, threshold)
@@ -311,8 +319,8 @@ def main(argv=None) -> int:
                 f"{sp}={m['pearson']:.3f}" for sp, m in ens["model"].items()
                 if sp != "train" and m.get("pearson") is not None), flush=True)
             if spec.training.stack is not None:
-                st = stack_fold(members, spec.training.stack.baselines, reps[-1]["targets"],
-                                spec.training.metrics.strong_threshold)
+                st = stack_fold(members, spec.training.stack, reps[-1]["targets"],
+                                spec.training.metrics.strong_threshold, seed=int(spec.seed))
                 st.update(fold=fold, seeds=seeds)
                 stack_reps.append(st)
                 print(f"   stack (weights {st['weights']}): " + " ".join(

@@ -124,6 +124,16 @@ def _conv(conv: Any, dim: int) -> Any:
     return conv
 
 
+def _conv_declares(conv: Any, flag: str) -> bool:
+    """The conv's declared capability ``flag``: its registry entry's for a name, else the conv role's
+    contract read off its class (as registration reads it: a conv under test need not be registered)."""
+    from cellgi.registry import ROLES, get_registry
+
+    if isinstance(conv, str):
+        return get_registry("conv").get(conv).declares(flag)
+    return ROLES["conv"].contract.declares(type(conv), flag)
+
+
 def _operator(graph: Any, edge_type: str) -> Any:
     from cellgi.nn.operator import GraphOperator
 
@@ -214,9 +224,9 @@ def check_conv_shared(conv: Any, *, dim: int = 8, seed: int = 7, sets: list[Tens
     every (gene, column) pair (the wildtype row where no removed edge reaches it). ``sets``/``graph``:
     deletions and graph to use (default: random ones)."""
     n = 40
-    conv = _conv(conv, dim).eval()
-    if not getattr(type(conv), "supports_shared", False):
+    if not _conv_declares(conv, "supports_shared"):
         return
+    conv = _conv(conv, dim).eval()
     graph = random_graph(n, seed=seed) if graph is None else graph
     n = graph.num_nodes
     op = _operator(graph, "dir")
@@ -239,9 +249,9 @@ def check_conv_masked_input(conv: Any, *, dim: int = 8, seed: int = 9) -> None:
     from cellgi.nn.convs.base import masked_input
 
     n = 40
-    conv = _conv(conv, dim).eval()
-    if not getattr(type(conv), "supports_masked_input", False):
+    if not _conv_declares(conv, "supports_masked_input"):
         return
+    conv = _conv(conv, dim).eval()
     graph = random_graph(n, seed=seed)
     op = _operator(graph, "dir")
     keep = keep_from_sets(n, random_sets(n, [2, 3, 1], seed=seed))
@@ -349,7 +359,7 @@ def check_first_layer_delta(conv: str = "masked_gin", aggregator: str = "sum", *
     tricky = [torch.tensor([a, b]), torch.tensor([n - 1, 5]), torch.tensor([6, 7, 8])] + random_sets(n, [3, 2], seed=4)
     keep = torch.cat([keep_from_sets(n, tricky[:num_sets]), torch.ones(n, 1, dtype=torch.bool)], 1)
     model.first_layer_delta = True
-    declared = all(w.supports_shared for w in model.layers[0]) and get_registry("aggregator").get(
+    declared = get_registry("conv").get(conv).declares("supports_shared") and get_registry("aggregator").get(
         aggregator).declares("row_independent")
     assert model.uses_first_layer_delta == declared, (
         f"first-layer delta used: {model.uses_first_layer_delta}, declared capabilities say {declared}"

@@ -14,7 +14,6 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from scipy.optimize import nnls
 from torch import Tensor
 
 from cellgi.baselines import Baseline, baseline_specs, fit_baselines
@@ -22,31 +21,25 @@ from cellgi.data.batch import dataset_sets, iter_batches
 from cellgi.data.build import DataBundle, build_data
 from cellgi.data.grid import GridDataset
 from cellgi.data.perturbations import PerturbationDataset
+from cellgi.experiments.blend import fit_blend, heldout_genes
 from cellgi.metrics import InteractionMetrics
+from cellgi.predictors.base import TrainedPredictor
 from cellgi.predictors.stack import Stack, StackError
+from cellgi.runfolder.checkpoint import atomic_torch_save
+from cellgi.runfolder.runs import STACK_FILE, STACK_SUMMARY_FILE, write_json
 from cellgi.spec import Spec
 from cellgi.training.callbacks import flatten_metrics
-from cellgi.predictors.base import TrainedPredictor
-from cellgi.runfolder.checkpoint import atomic_torch_save
 from cellgi.training.runner import apply_saved_splits
-from cellgi.runfolder.runs import STACK_FILE, STACK_SUMMARY_FILE, write_json
 
 __all__ = ["fit_stack", "fit_weights", "stack_folder"]
 
 
 def fit_weights(columns: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
-    """Non-negative least squares of ``y [n]`` on ``columns [n, K]`` with a free intercept: ``(w [K], b)``.
-    Rows where ``y`` or a column is not finite are left out."""
-    ok = np.isfinite(y) & np.isfinite(columns).all(1)
-    x, t = columns[ok].astype(np.float64), y[ok].astype(np.float64)
-    if t.size < 2:
-        raise StackError(f"the stack's weights need validation rows: {t.size} usable")
-    xm, tm = x.mean(0), t.mean()
-    w, _ = nnls(x - xm, t - tm)
-    if not np.any(w > 0):  # nothing correlates positively: keep the network alone
-        w = np.zeros_like(w)
-        w[0] = 1.0
-    return w, float(tm - xm @ w)
+    """Non-negative least squares of ``y [n]`` on ``columns [n, K]`` with a free intercept: ``(w [K], b)``
+    (the ``nnls`` blend rule of :mod:`cellgi.experiments.blend`). Rows where ``y`` or a column is not
+    finite are left out; when nothing correlates positively, the network (column 0) alone."""
+    fit = fit_blend(columns, y, rule="nnls")
+    return fit.weights, fit.intercept
 
 
 def _member_columns(stack: Stack, loaded: TrainedPredictor, dataset: PerturbationDataset | GridDataset, idx: Tensor,
@@ -103,9 +96,15 @@ def fit_stack(folder: str | Path, spec: Spec, loaded: TrainedPredictor, bundle: 
     t = len(bundle.target_names)
     weights, intercept = torch.zeros(t, len(stack.members)), torch.zeros(t)
     alone: list[str] = []  # targets without enough measured validation rows keep the network alone
+    blend = cfg.blend
+    groups = None if blend.rule in ("nnls", "average") else heldout_genes(ds, val, bundle.splits["train"])
+    how: dict[str, Any] = {}
     for j in range(t):
         try:
-            w, b = fit_weights(np.stack([c[:, j].numpy() for c in val_cols], 1), yn[val, j].numpy())
+            fit = fit_blend(np.stack([c[:, j].numpy() for c in val_cols], 1), yn[val, j].numpy(), groups,
+                            rule=blend.rule, folds=blend.folds, bootstraps=blend.bootstraps,
+                            confidence=blend.confidence, seed=int(spec.seed))
+            w, b, how[bundle.target_names[j]] = fit.weights, fit.intercept, fit.info
         except StackError:
             w, b = np.eye(len(stack.members))[0], 0.0
             alone.append(bundle.target_names[j])
@@ -130,7 +129,7 @@ def fit_stack(folder: str | Path, spec: Spec, loaded: TrainedPredictor, bundle: 
     stack.info = {"members": stack.members, "fit_on": "val", "val_rows": int(val.numel()),
                   "weights": {tn: dict(zip(stack.members, weights[j].tolist())) for j, tn in enumerate(bundle.target_names)},
                   "intercept": dict(zip(bundle.target_names, intercept.tolist())), "val_pearson": val_pearson,
-                  "network_alone_for": alone}
+                  "network_alone_for": alone, "blend": how}
     atomic_torch_save(stack.state_dict(), folder / STACK_FILE)
     write_json(folder / STACK_SUMMARY_FILE, stack.info)
     return metrics, stack.info

@@ -243,8 +243,11 @@ class LazyDango(nn.Module):
         self._fusable = [fused.can_fuse(list(layer)) for layer in self.layers]
         self._stacked_cache = fused.StackedOperatorCache()
         # declared capabilities (checked when the members registered), not guessed from attributes
-        self._layer0_supports_shared = all(conv.supports_shared for conv in self.layers[0]) and _entry(
+        conv_entry = _entry("conv", spec.conv)
+        self._layer0_supports_shared = conv_entry.declares("supports_shared") and _entry(
             "aggregator", spec.aggregator).declares("row_independent")
+        #: the conv declares ``supports_masked_input``: the masked input is made once per layer
+        self._conv_masked_input = conv_entry.declares("supports_masked_input")
         self._layer0_dropout = any(w.uses_dropout() for w in self.layers[0]) or self.aggregators[0].uses_dropout()
         labels = self.aggregators[0].weight_labels(self.edge_type_names) if isinstance(
             self.aggregators[0], GraphAggregator) else None
@@ -362,7 +365,7 @@ class LazyDango(nn.Module):
             if fuse and self._fusable[li]:  # one batched pass over the edge types (exact)
                 y, w = self.aggregators[li].forward_stacked(
                     fused.layer_outputs(self.layers[li], self.operators, x, keep, self._stacked_cache))
-            elif all(conv.supports_masked_input for conv in self.layers[li]):  # masked input made once
+            elif self._conv_masked_input:  # masked input made once
                 src = masked_input(x, keep)
                 y, w = self.aggregators[li](
                     [conv.forward_masked(x, src, op) for conv, op in zip(self.layers[li], self.operators)])

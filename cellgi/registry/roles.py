@@ -124,6 +124,14 @@ class Contract:
         return {c.flag: bool(getattr(factory, c.flag)) if hasattr(factory, c.flag) else c.default
                 for c in self.capabilities}
 
+    def declares(self, factory: object, flag: str) -> bool:
+        """``factory``'s declared value of the capability ``flag`` (the role's default where it declares
+        nothing), read as registration reads it; a ``KeyError`` naming the capabilities for an unknown flag."""
+        values = self.declared(factory)
+        if flag not in values:
+            raise KeyError(f"no capability {flag!r} (capabilities: {', '.join(values) or 'none'})")
+        return values[flag]
+
     def check_instance(self, declared: dict[str, bool], obj: object) -> list[str]:
         """Problems of a built member ``obj`` with its per-instance capabilities: each must be a value of
         the capability's type and may narrow the class's declaration (``declared``) but never widen it."""

@@ -19,6 +19,7 @@ __all__ = [
     "logged_metric_keys",
     "monitor_problems",
     "BaselineSpec",
+    "BlendSpec",
     "CheckpointSpec",
     "CSVLoggerSpec",
     "EarlyStoppingSpec",
@@ -161,9 +162,25 @@ class BaselineSpec(StrictModel):
     alpha: float | None = Field(None, gt=0, description="ridge penalty of the per-gene additive model")
 
 
+class BlendSpec(StrictModel):
+    """How the stack's weights are chosen from the validation rows (cellgi/experiments/blend.py): ``nnls``
+    least squares on every row; ``average`` the members' mean, scaled; ``shrink`` nnls shrunk toward the
+    average by cross-fitting over the validation genes; ``select`` the best member alone unless a blend
+    wins out of fold in ``confidence`` of bootstraps over the validation genes."""
+
+    rule: Literal["nnls", "average", "shrink", "select"] = Field(
+        "shrink", description="nnls | average | shrink | select (docs/training.md#stacking)")
+    folds: int = Field(5, ge=2, le=50, description="groups of validation genes for cross-fitting (shrink, select)")
+    bootstraps: int = Field(200, ge=10, description="resamples of the validation genes (select)")
+    confidence: float = Field(0.9, gt=0.5, lt=1.0,
+                              description="share of bootstraps another candidate must win to replace the best member (select)")
+
+
 class StackSpec(StrictModel):
     """Blend the network with baselines after training, weights fitted on the validation split
     (docs/training.md#stacking)."""
+
+    blend: BlendSpec = Field(default_factory=BlendSpec, description="how the weights are chosen on validation")
 
     baselines: list[str] = Field(
         default_factory=lambda: ["features"], min_length=1,

@@ -22,6 +22,7 @@ from torch import Tensor
 
 from cellgi.nn.convs.wrapper import ConvWrapper
 from cellgi.nn.operator import GraphOperator, StackedOperator
+from cellgi.registry import ROLES
 
 __all__ = ["StackedOperatorCache", "can_fuse", "layer_outputs"]
 
@@ -33,7 +34,7 @@ def can_fuse(wrappers: Sequence[ConvWrapper]) -> bool:
     return (
         len(convs) > 0
         and all(type(c) is kind for c in convs)
-        and kind.supports_fused  # declared (MaskedConv declares False), checked when the conv registered
+        and ROLES["conv"].contract.declares(kind, "supports_fused")  # as declared (checked at registration)
         and kind.can_fuse(convs)
         and ConvWrapper.can_fuse_post(list(wrappers))
     )

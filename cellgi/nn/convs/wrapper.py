@@ -78,15 +78,6 @@ class ConvWrapper(nn.Module):
         ``supports_masked_input``)."""
         return self._post(self.conv.forward_masked(x, src, adj), x)
 
-    @property
-    def supports_masked_input(self) -> bool:
-        return bool(self.conv.supports_masked_input)  # declared, checked when the conv registered
-
-    @property
-    def supports_shared(self) -> bool:
-        """Whether the conv has the first-layer entry point ``forward_shared`` (see ``MaskedConv``)."""
-        return bool(self.conv.supports_shared)  # declared, checked when the conv registered
-
     def uses_dropout(self) -> bool:
         """Whether the conv or this wrapper's dropout makes training-mode outputs random."""
         return self.conv.uses_dropout() or (self.drop is not None and self.drop.p > 0)

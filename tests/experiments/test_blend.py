@@ -115,7 +115,7 @@ def test_a_gene_folds_run_stacks_with_the_shrink_rule_grouped_by_validation_gene
     import json
 
     from cellgi.cli.main import main
-    from cellgi.training.runs import STACK_SUMMARY_FILE
+    from cellgi.runfolder.runs import STACK_SUMMARY_FILE
     from tiny_specs import write_tiny_spec
 
     spec = write_tiny_spec(tmp_path, epochs=1)

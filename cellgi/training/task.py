@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence
 import lightning as L
 import torch
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 from torchmetrics import Metric
 from torchmetrics.aggregation import CatMetric, MeanMetric
 
@@ -149,8 +150,6 @@ class InteractionTask(L.LightningModule):
         and DDP cannot broadcast sparse CSR tensors: tell DDP to leave them alone."""
         names = [n for n, b in self.named_buffers() if b.layout != torch.strided]
         if names:
-            from torch.nn.parallel import DistributedDataParallel
-
             DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(self, names)
 
     # ------------------------------------------------------------------------------------ basics

@@ -25,7 +25,8 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping, Sequence, overload
 
 from rich.console import Console
 
@@ -46,6 +47,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from torch import nn
 
+    from cellgi.apps.screen import ScreenReport
     from cellgi.experiments.series import SeriesResult
     from cellgi.predictors.base import TrainedPredictor
 
@@ -65,7 +67,7 @@ class FitDataError(CellgiError, ValueError):
     exit_code = 2
 
 
-def _pandas() -> Any:
+def _pandas() -> ModuleType:
     import pandas as pd  # a core dependency; imported on first use (startup time, the comment at the top)
 
     return pd
@@ -213,7 +215,12 @@ class Model:
         """The model's genes (ORFs), in embedding order."""
         return list(self._loaded.mapper.genes)
 
-    def name_of(self, genes: str | Iterable[str]) -> Any:
+    @overload
+    def name_of(self, genes: str) -> str: ...
+    @overload
+    def name_of(self, genes: Iterable[str]) -> list[str]: ...
+
+    def name_of(self, genes: str | Iterable[str]) -> str | list[str]:
         """Standard name(s) of ORFs (``"YML032C" -> "RAD52"``), from the gene list the model was trained
         with (SGD_features.tab). A str gives a str, a list gives a list; an ORF without a standard name
         gives the ORF itself. Any identifier the model maps (alias, lower case) is accepted.
@@ -228,7 +235,12 @@ class Model:
             out.append(self._standard_names().get(orf, orf))
         return out[0] if one else out
 
-    def orf_of(self, names: str | Iterable[str]) -> Any:
+    @overload
+    def orf_of(self, names: str) -> str: ...
+    @overload
+    def orf_of(self, names: Iterable[str]) -> list[str]: ...
+
+    def orf_of(self, names: str | Iterable[str]) -> str | list[str]:
         """ORF(s) of gene names, standard names or aliases (``"rad52" -> "YML032C"``); a str gives a str, a
         list a list.
 
@@ -395,7 +407,7 @@ class Model:
         overwrite: bool = False,
         resume: bool = False,
         progress: bool = False,
-    ) -> Any:
+    ) -> pd.DataFrame | ScreenReport:
         """Predict a whole screen, as ``cellgi screen`` does: every query gene set with every array gene
         (``arrays``; default every model gene), or with every pair of ``pairs_of`` (trigenic screens);
         with no query and ``pairs_of``, every pair of that list.

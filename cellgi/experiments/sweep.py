@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+import matplotlib
+import matplotlib.pyplot as plt
 import yaml
 from pydantic import ValidationError
 from rich.console import Console
@@ -407,11 +409,9 @@ PLOTS = {
 def _save_plots(study: optuna.Study, folder: Path) -> tuple[list[Path], dict[str, str]]:
     """Save each of :data:`PLOTS` as PNG; a plot the study cannot make yet (too few trials) is skipped
     with Optuna's reason."""
-    import matplotlib
+    from optuna.visualization import matplotlib as ovm  # optional (the module comment at the top)
 
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    from optuna.visualization import matplotlib as ovm
 
     folder.mkdir(parents=True, exist_ok=True)
     saved: list[Path] = []

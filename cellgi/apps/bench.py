@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 import torch
+from torch import Tensor
 
 from cellgi.data.batch import PerturbationBatch, collate_index_sets, iter_batches
 from cellgi.data.cellgraph import CellGraph
@@ -177,7 +178,7 @@ def _sync(device: torch.device) -> None:
 PATHS = ("shared", "shared_no_delta", "fused", "unfused", "reference")
 
 
-def _forward_fn(model, path: str) -> Callable:
+def _forward_fn(model: LazyDango, path: str) -> Callable[[PerturbationBatch], tuple[Tensor, dict[str, Tensor | None]]]:
     if path == "shared":
         return model
     if path == "shared_no_delta":

@@ -197,7 +197,7 @@ def _storage(url: str) -> optuna.storages.RDBStorage:
         raise SweepConfigError(f"--storage {url}: {type(exc).__name__}: {exc}") from None
 
 
-def _pruning_callback(trial: optuna.Trial, monitor: str) -> Any:
+def _pruning_callback(trial: optuna.Trial, monitor: str) -> Any:  # a local Callback subclass (.pruned)
     """Optuna's Lightning pruning callback, made to stop training instead of raising mid-fit, so the run
     folder of a pruned trial is a finished (short) run; :func:`run_sweep` then marks the trial pruned."""
     import optuna

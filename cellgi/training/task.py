@@ -169,7 +169,7 @@ class InteractionTask(L.LightningModule):
         self._t_epoch = time.perf_counter()
         self._val_values = {}
 
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(self, batch: PerturbationBatch, batch_idx: int) -> None:
         self._t_step = time.perf_counter()
 
     def training_step(self, batch: PerturbationBatch, batch_idx: int) -> Tensor:

@@ -20,19 +20,36 @@ first called.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import shutil
+import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping, Sequence, overload
+
+from rich.console import Console
 
 from cellgi.errors import CellgiError
+from cellgi.examples import resolve_spec_path
+from cellgi.predictors import load_predictor
+from cellgi.runfolder.pretrained import resolve_model_path
+from cellgi.runfolder.runs import INPUTS_DIR, create_run_dir, release_run_dir
+from cellgi.spec import Spec, load_spec
+from cellgi.spec.overrides import validate_with_overrides
+
+# `import cellgi; cellgi.load` imports this module (the lazy attributes of cellgi/__init__.py) and must not
+# pull torch, Lightning or pandas (startup time; tests/test_api.py::test_import_is_light): the modules that
+# do (cellgi.apps.*, cellgi.experiments.*, cellgi.nn.memory, torch, pandas) are imported where they are used.
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import pandas as pd
     from torch import nn
 
+    from cellgi.apps.screen import ScreenReport
     from cellgi.experiments.series import SeriesResult
     from cellgi.predictors.base import TrainedPredictor
-    from cellgi.spec import Spec
 
     #: what :func:`train` and :meth:`Model.fit` take as a spec: a file, an example name, spec data, a Spec
     SpecSource = str | Path | Mapping[str, Any] | Spec
@@ -50,8 +67,8 @@ class FitDataError(CellgiError, ValueError):
     exit_code = 2
 
 
-def _pandas() -> Any:
-    import pandas as pd  # a core dependency (pyproject.toml); imported on first use only
+def _pandas() -> ModuleType:
+    import pandas as pd  # a core dependency; imported on first use (startup time, the comment at the top)
 
     return pd
 
@@ -157,8 +174,6 @@ class Model:
         Raises:
             FileExistsError: ``path`` exists and ``overwrite`` is False.
         """
-        import shutil
-
         dest = Path(path).expanduser()
         if dest.exists():
             if not overwrite:
@@ -200,7 +215,12 @@ class Model:
         """The model's genes (ORFs), in embedding order."""
         return list(self._loaded.mapper.genes)
 
-    def name_of(self, genes: str | Iterable[str]) -> Any:
+    @overload
+    def name_of(self, genes: str) -> str: ...
+    @overload
+    def name_of(self, genes: Iterable[str]) -> list[str]: ...
+
+    def name_of(self, genes: str | Iterable[str]) -> str | list[str]:
         """Standard name(s) of ORFs (``"YML032C" -> "RAD52"``), from the gene list the model was trained
         with (SGD_features.tab). A str gives a str, a list gives a list; an ORF without a standard name
         gives the ORF itself. Any identifier the model maps (alias, lower case) is accepted.
@@ -215,7 +235,12 @@ class Model:
             out.append(self._standard_names().get(orf, orf))
         return out[0] if one else out
 
-    def orf_of(self, names: str | Iterable[str]) -> Any:
+    @overload
+    def orf_of(self, names: str) -> str: ...
+    @overload
+    def orf_of(self, names: Iterable[str]) -> list[str]: ...
+
+    def orf_of(self, names: str | Iterable[str]) -> str | list[str]:
         """ORF(s) of gene names, standard names or aliases (``"rad52" -> "YML032C"``); a str gives a str, a
         list a list.
 
@@ -382,7 +407,7 @@ class Model:
         overwrite: bool = False,
         resume: bool = False,
         progress: bool = False,
-    ) -> Any:
+    ) -> pd.DataFrame | ScreenReport:
         """Predict a whole screen, as ``cellgi screen`` does: every query gene set with every array gene
         (``arrays``; default every model gene), or with every pair of ``pairs_of`` (trigenic screens);
         with no query and ``pairs_of``, every pair of that list.
@@ -412,8 +437,6 @@ class Model:
         if output is not None:
             return run_screen(self._loaded, plan, output, top_k=top_k, batch_size=batch_size,
                               rank_target=rank_target, resume=resume, overwrite=overwrite, progress=progress)
-        import tempfile
-
         pd = _pandas()
         with tempfile.TemporaryDirectory(prefix="cellgi-screen-") as tmp:
             report = run_screen(self._loaded, plan, Path(tmp) / "screen.tsv", top_k=0, batch_size=batch_size,
@@ -469,9 +492,6 @@ def load(run_or_checkpoint: str | Path, *, device: str = "cpu", prefer: Literal[
     :class:`cellgi.runfolder.pretrained.PretrainedNotBuiltError` (naming the command to run) for a name not
     built yet.
     """
-    from cellgi.predictors import load_predictor
-    from cellgi.runfolder.pretrained import resolve_model_path
-
     path = resolve_model_path(run_or_checkpoint)
     loaded = load_predictor(path, map_location="cpu", prefer=prefer)
     loaded.to(device)
@@ -480,13 +500,8 @@ def load(run_or_checkpoint: str | Path, *, device: str = "cpu", prefer: Literal[
 
 def _resolve_spec(spec_or_path: SpecSource, overrides: Sequence[str]) -> Spec:
     """A validated :class:`~cellgi.spec.Spec` from what :func:`train` accepts."""
-    from cellgi.spec import Spec
-    from cellgi.spec.overrides import validate_with_overrides
-
     if isinstance(spec_or_path, (str, Path)):
-        from cellgi.examples import resolve_spec_path
         from cellgi.nn.memory import check_memory
-        from cellgi.spec import load_spec
 
         return load_spec(resolve_spec_path(spec_or_path), list(overrides), checks=[check_memory])
     if isinstance(spec_or_path, Spec):
@@ -534,9 +549,6 @@ def _fit_frame(spec_or_path: SpecSource, df: pd.DataFrame, overrides: Sequence[s
                split_column: str | None, source: str | None, run_dir: str | Path | None, runs_root: str | Path,
                progress: bool) -> SeriesResult:
     """Train ``spec_or_path`` on the rows of ``df`` (see :meth:`Model.fit`); returns what :func:`train` does."""
-    import hashlib
-    import json
-
     pd = _pandas()
     if not isinstance(df, pd.DataFrame):
         raise FitDataError(f"data: expected a pandas DataFrame, not {type(df).__name__}")
@@ -554,8 +566,6 @@ def _fit_frame(spec_or_path: SpecSource, df: pd.DataFrame, overrides: Sequence[s
     keep += [c for c in (weight_column, split_column) if c is not None]
     table = df[keep]
 
-    from cellgi.runfolder.runs import INPUTS_DIR, create_run_dir, release_run_dir
-
     rdir = create_run_dir(base.name, runs_root=runs_root, run_dir=run_dir)
     inputs = rdir / INPUTS_DIR
     inputs.mkdir()
@@ -569,8 +579,6 @@ def _fit_frame(spec_or_path: SpecSource, df: pd.DataFrame, overrides: Sequence[s
         entry["split_column"] = split_column
     data = base.model_dump(mode="json", exclude_none=True)
     data["data"]["screens"] = [entry]
-    from cellgi.spec.overrides import validate_with_overrides
-
     spec = validate_with_overrides(data, [])
     record = {
         "source": source or "a pandas DataFrame",
@@ -616,8 +624,6 @@ def train(
 
 def _train_path(spec: Spec, *, run_dir: str | Path | None, runs_root: str | Path, progress: bool) -> SeriesResult:
     """The training path ``cellgi train`` takes (a run, or a series with ``training.seeds``), its report printed."""
-    from rich.console import Console
-
     from cellgi.experiments.report import report
     from cellgi.experiments.series import train_series
 

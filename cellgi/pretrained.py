@@ -26,7 +26,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
+from cellgi import __version__
+from cellgi.api import train
+from cellgi.examples import example_path
+from cellgi.nn.memory import check_memory
 from cellgi.runfolder.pretrained import MANIFEST, PretrainedError, pretrained_dir, pretrained_name
+from cellgi.spec import load_spec
 
 __all__ = ["build"]
 
@@ -53,11 +58,6 @@ def build(
         cellgi.runfolder.pretrained.PretrainedError: unknown name, or already built and ``force`` is False.
         cellgi.spec.SpecError / cellgi.data.errors.DataError: the spec or its data files (before training).
     """
-    from cellgi import __version__
-    from cellgi.api import train
-    from cellgi.examples import example_path
-    from cellgi.nn.memory import check_memory
-    from cellgi.spec import load_spec
 
     stem = pretrained_name(name)
     spec_file = example_path(stem)

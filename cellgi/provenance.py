@@ -26,6 +26,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping, Protocol
 
+from cellgi import __version__
 from cellgi.errors import CellgiError
 
 
@@ -75,8 +76,6 @@ def model_digest(loaded: Digestible) -> str:
 def record(command: str, loaded: Digestible, input_digest: str, options: Mapping[str, Any],
            input_path: str | None = None) -> dict[str, Any]:
     """The record of an output (see the module docs)."""
-    from cellgi import __version__
-
     return {"format": FORMAT, "command": command, "cellgi_version": __version__,
             "model": {"digest": model_digest(loaded), "path": str(getattr(loaded, "path", ""))},
             "input": {"digest": input_digest, "path": input_path},

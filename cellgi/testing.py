@@ -28,10 +28,25 @@ Example (a plugin's test)::
 
 from __future__ import annotations
 
+import io
 from typing import Any, Sequence
 
 import torch
+import yaml
 from torch import Tensor
+from torch_geometric.data import Batch, Data
+
+from cellgi.baselines import BaselineContext, BaselineData, build_baseline
+from cellgi.data.batch import PerturbationBatch, collate_index_sets
+from cellgi.data.cellgraph import CellGraph
+from cellgi.data.perturbations import PerturbationDataset
+from cellgi.nn.aggregators import GraphAggregator
+from cellgi.nn.convs.base import MaskedConv, masked_input
+from cellgi.nn.model import LazyDango
+from cellgi.nn.operator import GraphOperator
+from cellgi.registry import ROLES, get_registry
+from cellgi.spec import parse_spec
+from cellgi.spec.model import ModelSpec
 
 __all__ = [
     "check_aggregator_rows_independent",
@@ -57,11 +72,9 @@ MODEL_ROLES = ("conv", "aggregator", "pooling", "local_predictor", "global_predi
 
 
 # ------------------------------------------------------------------------------------------ inputs
-def random_graph(num_nodes: int = 40, seed: int = 0) -> Any:
+def random_graph(num_nodes: int = 40, seed: int = 0) -> CellGraph:
     """A :class:`~cellgi.data.cellgraph.CellGraph` with two undirected edge types (``und_a``, ``und_b``)
     and one directed (``dir``), self-loops and isolated genes in the mix."""
-    from cellgi.data.cellgraph import CellGraph
-
     g = torch.Generator().manual_seed(seed)
     genes = [f"G{i:03d}" for i in range(num_nodes)]
     und = torch.randint(0, num_nodes - 3, (2, 3 * num_nodes), generator=g)  # last 3 genes isolated
@@ -77,10 +90,8 @@ def random_sets(num_nodes: int, sizes: Sequence[int], seed: int = 1) -> list[Ten
     return [torch.randperm(num_nodes, generator=g)[:k] for k in sizes]
 
 
-def make_batch(sets: list[Tensor], num_targets: int = 1, seed: int = 2) -> Any:
+def make_batch(sets: list[Tensor], num_targets: int = 1, seed: int = 2) -> PerturbationBatch:
     """A :class:`~cellgi.data.batch.PerturbationBatch` of ``sets`` with random targets."""
-    from cellgi.data.batch import collate_index_sets
-
     y = torch.randn(len(sets), num_targets, generator=torch.Generator().manual_seed(seed))
     return collate_index_sets(sets, y)
 
@@ -93,10 +104,8 @@ def keep_from_sets(num_nodes: int, sets: list[Tensor]) -> Tensor:
     return keep
 
 
-def per_sample_reference(conv: Any, x: Tensor, edge_index: Tensor, keep: Tensor) -> Tensor:
+def per_sample_reference(conv: MaskedConv, x: Tensor, edge_index: Tensor, keep: Tensor) -> Tensor:
     """B per-sample copies with the deleted genes' edges removed, batched by PyG ``Batch`` -> [N, B, H]."""
-    from torch_geometric.data import Batch, Data
-
     n, b = keep.shape
     data = []
     for i in range(b):
@@ -107,42 +116,34 @@ def per_sample_reference(conv: Any, x: Tensor, edge_index: Tensor, keep: Tensor)
     return out.view(b, n, -1).transpose(0, 1)
 
 
-def model_spec_from_yaml(model_yaml: str) -> Any:
+def model_spec_from_yaml(model_yaml: str) -> ModelSpec:
     """Validate a ``model:`` section given as YAML (indented body, without the ``model:`` line)."""
-    from cellgi.spec import parse_spec
-
     body = "\n".join("  " + line if line.strip() else line for line in model_yaml.strip("\n").splitlines())
     text = f"name: t\ndata:\n  synthetic: {{}}\ntraining: {{}}\nmodel:\n{body}\n"
     return parse_spec(text).model
 
 
-def _conv(conv: Any, dim: int) -> Any:
+def _conv(conv: str | MaskedConv, dim: int) -> MaskedConv:
     if isinstance(conv, str):
-        from cellgi.registry import get_registry
-
         return get_registry("conv").build({"type": conv}, in_dim=dim, out_dim=dim)
     return conv
 
 
-def _conv_declares(conv: Any, flag: str) -> bool:
+def _conv_declares(conv: str | MaskedConv, flag: str) -> bool:
     """The conv's declared capability ``flag``: its registry entry's for a name, else the conv role's
     contract read off its class (as registration reads it: a conv under test need not be registered)."""
-    from cellgi.registry import ROLES, get_registry
-
     if isinstance(conv, str):
         return get_registry("conv").get(conv).declares(flag)
     return ROLES["conv"].contract.declares(type(conv), flag)
 
 
-def _operator(graph: Any, edge_type: str) -> Any:
-    from cellgi.nn.operator import GraphOperator
-
+def _operator(graph: CellGraph, edge_type: str) -> GraphOperator:
     return GraphOperator.from_graph(graph, edge_type)
 
 
 # ------------------------------------------------------------------------------------------- convs
 def check_conv_batched_equals_copies(
-    conv: Any, *, edge_type: str = "dir", sizes: Sequence[int] = (3, 2, 3, 1), dim: int = 8, seed: int = 3,
+    conv: str | MaskedConv, *, edge_type: str = "dir", sizes: Sequence[int] = (3, 2, 3, 1), dim: int = 8, seed: int = 3,
     atol: float = 1e-5,
 ) -> None:
     """Shared-adjacency message passing equals message passing on each sample's own graph (its deleted
@@ -168,7 +169,7 @@ def check_conv_batched_equals_copies(
     assert not torch.allclose(full[keep], shared[keep]), "deleting genes changed no kept gene's output"
 
 
-def check_conv_batchmates_independent(conv: Any, *, dim: int = 8, seed: int = 11) -> None:
+def check_conv_batchmates_independent(conv: str | MaskedConv, *, dim: int = 8, seed: int = 11) -> None:
     """A sample's outputs do not depend on the other samples of the batch (their inputs or deletions)."""
     n = 40
     conv = _conv(conv, dim).eval()
@@ -192,7 +193,7 @@ def check_conv_batchmates_independent(conv: Any, *, dim: int = 8, seed: int = 11
                                msg=lambda m: f"sample 0 alone != sample 0 in a batch: {m}")
 
 
-def check_conv_gradients(conv: Any, *, dim: int = 8, seed: int = 5) -> None:
+def check_conv_gradients(conv: str | MaskedConv, *, dim: int = 8, seed: int = 5) -> None:
     """Gradients through ``forward_batched`` equal those of the per-sample copies; a deleted gene's input
     reaches no kept gene's output."""
     n = 30
@@ -218,8 +219,8 @@ def check_conv_gradients(conv: Any, *, dim: int = 8, seed: int = 5) -> None:
     assert torch.count_nonzero(g1[keep]) > 0, "no gradient reaches the kept genes"  # type: ignore[index]
 
 
-def check_conv_shared(conv: Any, *, dim: int = 8, seed: int = 7, sets: list[Tensor] | None = None,
-                      graph: Any = None) -> None:
+def check_conv_shared(conv: str | MaskedConv, *, dim: int = 8, seed: int = 7, sets: list[Tensor] | None = None,
+                      graph: CellGraph | None = None) -> None:
     """For a conv declaring ``supports_shared``: ``forward_shared`` gives ``forward_batched``'s output at
     every (gene, column) pair (the wildtype row where no removed edge reaches it). ``sets``/``graph``:
     deletions and graph to use (default: random ones)."""
@@ -243,11 +244,9 @@ def check_conv_shared(conv: Any, *, dim: int = 8, seed: int = 7, sets: list[Tens
                                msg=lambda m: f"forward_shared != forward_batched: {m}")
 
 
-def check_conv_masked_input(conv: Any, *, dim: int = 8, seed: int = 9) -> None:
+def check_conv_masked_input(conv: str | MaskedConv, *, dim: int = 8, seed: int = 9) -> None:
     """For a conv declaring ``supports_masked_input``: ``forward_masked(x, masked_input(x, keep), adj)``
     equals ``forward_batched(x, adj, keep)``, outputs and input gradients."""
-    from cellgi.nn.convs.base import masked_input
-
     n = 40
     if not _conv_declares(conv, "supports_masked_input"):
         return
@@ -276,12 +275,10 @@ def check_conv(conv: str) -> None:
 
 
 # ------------------------------------------------------------------------------------ aggregators
-def check_aggregator_rows_independent(aggregator: Any, *, dim: int = 8, num_graphs: int = 3, seed: int = 0) -> None:
+def check_aggregator_rows_independent(aggregator: str | GraphAggregator, *, dim: int = 8, num_graphs: int = 3, seed: int = 0) -> None:
     """Each output row depends on the same row of the inputs only: permuting the rows of every input
     permutes the output (and weights) the same way, and rows computed alone equal rows computed together."""
     if isinstance(aggregator, str):
-        from cellgi.registry import get_registry
-
         aggregator = get_registry("aggregator").build({"type": aggregator}, dim=dim, num_graphs=num_graphs)
     aggregator = aggregator.eval()
     g = torch.Generator().manual_seed(seed)
@@ -299,8 +296,6 @@ def check_aggregator_rows_independent(aggregator: Any, *, dim: int = 8, num_grap
 
 # ------------------------------------------------------------------------------------------ model
 def _model_yaml(role: str, name: str, hidden: int = 16) -> str:
-    from cellgi.registry import get_registry
-
     lines = [f"hidden_dim: {hidden}", "num_layers: 2", f"{role}: {{type: {name}}}"]
     if role == "combiner" and not get_registry("combiner").get(name).declares("uses_local"):
         lines.append("local_predictor: null")
@@ -310,8 +305,6 @@ def _model_yaml(role: str, name: str, hidden: int = 16) -> str:
 def check_component(role: str, name: str, *, num_targets: int = 2) -> None:
     """A model component built from spec YAML inside the model: forward gives finite predictions of the
     right shape, a backward pass gives finite gradients, and the built part has a real ``repr``."""
-    from cellgi.nn.model import LazyDango
-
     if role not in MODEL_ROLES:
         raise ValueError(f"check_component covers the model roles {MODEL_ROLES}, not {role!r}")
     spec = model_spec_from_yaml(_model_yaml(role, name))
@@ -342,9 +335,6 @@ def check_first_layer_delta(conv: str = "masked_gin", aggregator: str = "sum", *
                             num_sets: int = 5, atol: float = 1e-5) -> None:
     """The model's first-layer delta (wildtype once + affected (gene, column) pairs) gives the gene
     states, aggregation weights and parameter gradients of the full first layer."""
-    from cellgi.nn.model import LazyDango
-    from cellgi.registry import get_registry
-
     n = 40
     spec = model_spec_from_yaml(
         f"hidden_dim: 16\nnum_layers: 2\nconv: {{type: {conv}}}\n"
@@ -388,8 +378,6 @@ def check_first_layer_delta(conv: str = "masked_gin", aggregator: str = "sum", *
 def check_documented(role: str, name: str) -> None:
     """The component has a summary and a docstring, and every parameter a description (what
     ``cellgi registry show`` prints)."""
-    from cellgi.registry import get_registry
-
     entry = get_registry(role).get(name)
     assert entry.summary, f"{role} {name}: no summary"
     assert entry.factory is not None and entry.factory.__doc__, f"{role} {name}: no docstring"
@@ -398,13 +386,10 @@ def check_documented(role: str, name: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------- baselines
-def baseline_data(num_genes: int = 40, num_targets: int = 2, seed: int = 0) -> Any:
+def baseline_data(num_genes: int = 40, num_targets: int = 2, seed: int = 0) -> BaselineData:
     """A small :class:`~cellgi.baselines.BaselineData`: :func:`random_graph`, two per-gene inputs
     (``t.a``, ``t.b``), pairs and triples whose targets depend on the genes' inputs (plus noise; the first
     rows of the last target unmeasured), split into train / val / test with the last 8 genes in test only."""
-    from cellgi.data.perturbations import PerturbationDataset
-    from cellgi.baselines import BaselineContext, BaselineData
-
     g = torch.Generator().manual_seed(seed)
     graph = random_graph(num_genes, seed)
     feats = torch.randn(num_genes, 2, generator=g)
@@ -422,19 +407,12 @@ def baseline_data(num_genes: int = 40, num_targets: int = 2, seed: int = 0) -> A
     return BaselineData(ds, splits, (y - y[train].nanmean(0)) / 2.0, ctx, seed)
 
 
-def check_baseline(name: str, params: dict[str, Any] | None = None, *, data: Any = None) -> None:
+def check_baseline(name: str, params: dict[str, Any] | None = None, *, data: BaselineData | None = None) -> None:
     """The ``baseline`` role's contract for the member ``name`` (with ``params``): built from a spec's
     ``training.baselines`` YAML, fitted on :func:`baseline_data` (or ``data``), it predicts finite
     ``[S, T]`` values for every set, sets of genes never seen in training included; the set order and the
     padding slots do not matter; :meth:`predict_samples` equals :meth:`predict`; and a ``state_dict`` saved
     with ``torch.save`` and read back with ``weights_only=True`` into a fresh member predicts the same."""
-    import io
-
-    import yaml
-
-    from cellgi.spec import parse_spec
-    from cellgi.baselines import build_baseline
-
     entry_yaml = yaml.safe_dump({"type": name, **(params or {})}, default_flow_style=True).strip()
     spec = parse_spec(f"name: t\ndata:\n  synthetic: {{}}\ntraining:\n  baselines: [{entry_yaml}]\nmodel: {{}}\n")
     (entry,) = spec.training.baselines

@@ -29,16 +29,24 @@ import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 import torch
+from torch import Tensor
 
+from cellgi.data.batch import PerturbationBatch, collate_index_sets, iter_batches
+from cellgi.data.cellgraph import CellGraph
+from cellgi.data.synthetic import generate_graph
 from cellgi.errors import CellgiError
-
+from cellgi.nn.model import LazyDango
+from cellgi.predictors.scoring import MESSAGE_PASSING_BATCH_SIZE, ModelScorer
 from cellgi.runtime import host_allocator_state
+from cellgi.spec import validate_spec
+from cellgi.spec.model import ModelSpec
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     from cellgi.predictors.base import TrainedPredictor
@@ -118,9 +126,7 @@ class BenchSpecError(CellgiError):
     exit_code = 2
 
 
-def _model_spec(cfg: BenchConfig):
-    from cellgi.spec import validate_spec
-
+def _model_spec(cfg: BenchConfig) -> ModelSpec:
     if cfg.spec_model is None:
         section = published_model_section(cfg.aggregator)
     else:
@@ -139,10 +145,8 @@ def _model_spec(cfg: BenchConfig):
     return spec.model
 
 
-def make_workload(cfg: BenchConfig):
+def make_workload(cfg: BenchConfig) -> tuple[CellGraph, ModelSpec]:
     """(graph, model spec) of the benchmark, deterministic given the config."""
-    from cellgi.data.synthetic import generate_graph
-
     counts = cfg.edge_counts()
     # generate_graph takes gene pairs for undirected types (it stores both directions)
     pairs = {k: (v if k in PUBLISHED_DIRECTED else max(5, v // 2)) for k, v in counts.items()}
@@ -154,18 +158,14 @@ def make_workload(cfg: BenchConfig):
     return graph, _model_spec(cfg)
 
 
-def _batch(num_genes: int, batch_size: int, k: int, seed: int):
-    from cellgi.data.batch import collate_index_sets
-
+def _batch(num_genes: int, batch_size: int, k: int, seed: int) -> PerturbationBatch:
     g = torch.Generator().manual_seed(seed)
     sets = [torch.randperm(num_genes, generator=g)[:k] for _ in range(batch_size)]
     y = torch.randn(batch_size, 1, generator=g)
     return collate_index_sets(sets, y)
 
 
-def _build_model(cfg: BenchConfig, graph, spec_model, device: torch.device):
-    from cellgi.nn.model import LazyDango
-
+def _build_model(cfg: BenchConfig, graph: CellGraph, spec_model: ModelSpec, device: torch.device) -> LazyDango:
     torch.manual_seed(cfg.seed)
     return LazyDango.from_spec(spec_model, graph, num_targets=1).to(device)
 
@@ -178,7 +178,7 @@ def _sync(device: torch.device) -> None:
 PATHS = ("shared", "shared_no_delta", "fused", "unfused", "reference")
 
 
-def _forward_fn(model, path: str) -> Callable:
+def _forward_fn(model: LazyDango, path: str) -> Callable[[PerturbationBatch], tuple[Tensor, dict[str, Tensor | None]]]:
     if path == "shared":
         return model
     if path == "shared_no_delta":
@@ -206,7 +206,8 @@ def _rss_gib() -> float:
     return peak / (1024**3 if sys.platform == "darwin" else 1024**2)
 
 
-def measure(cfg: BenchConfig, path: str, batch_size: int, graph=None, spec_model=None) -> dict[str, Any]:
+def measure(cfg: BenchConfig, path: str, batch_size: int, graph: CellGraph | None = None,
+            spec_model: ModelSpec | None = None) -> dict[str, Any]:
     """One row: training and inference samples/s and peak memory of ``path`` at ``batch_size``."""
     device = torch.device(cfg.device)
     if graph is None:
@@ -267,8 +268,6 @@ def measure(cfg: BenchConfig, path: str, batch_size: int, graph=None, spec_model
 
 def _measure_in_child(cfg: BenchConfig, path: str, batch_size: int) -> dict[str, Any]:
     """Run :func:`measure` in a fresh interpreter so that peak RSS belongs to this measurement alone."""
-    import subprocess
-
     # the child allocates like this process: tuned if and only if this one is
     tune = host_allocator_state() != "default"
     payload = json.dumps({"cfg": asdict(cfg), "path": path, "batch_size": batch_size, "tune": tune})
@@ -288,7 +287,7 @@ def _measure_in_child(cfg: BenchConfig, path: str, batch_size: int) -> dict[str,
     raise RuntimeError(f"benchmark child failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
 
 
-def equivalence(cfg: BenchConfig, graph, spec_model) -> float:
+def equivalence(cfg: BenchConfig, graph: CellGraph, spec_model: ModelSpec) -> float:
     """max |shared - reference| over predictions of one batch, same weights, eval mode."""
     device = torch.device(cfg.device)
     model = _build_model(cfg, graph, spec_model, device).eval()
@@ -301,8 +300,6 @@ def equivalence(cfg: BenchConfig, graph, spec_model) -> float:
 
 def data_path_ms(cfg: BenchConfig, num_genes: int, batch_size: int, reps: int = 50) -> float:
     """Median milliseconds to collate a batch of index sets and move it to the device."""
-    from cellgi.data.batch import collate_index_sets
-
     device = torch.device(cfg.device)
     g = torch.Generator().manual_seed(cfg.seed)
     sets_all = [torch.randperm(num_genes, generator=g)[: cfg.genes_per_sample] for _ in range(batch_size)]
@@ -395,9 +392,6 @@ def screen_benchmark(cfg: BenchConfig, num_arrays: int = 256, progress: Callable
     weights, same batch size (``cfg.batch_sizes[0]``), in this process. Reports predictions/s of both, their
     ratio, the largest difference between their predictions, and the projected time of a full screen of
     the query against every gene (wildtype pass + genes / rate)."""
-    from cellgi.data.batch import collate_index_sets
-    from cellgi.predictors.scoring import ModelScorer
-
     say = progress or (lambda _msg: None)
     device = torch.device(cfg.device)
     graph, spec_model = make_workload(cfg)
@@ -409,8 +403,6 @@ def screen_benchmark(cfg: BenchConfig, num_arrays: int = 256, progress: Callable
     arrays = order[2 : 2 + min(num_arrays, n - 2)]
     sets = [query + (a,) for a in arrays]
     bs = cfg.batch_sizes[0]
-    from cellgi.data.batch import iter_batches
-
     chunks = list(iter_batches(sets, bs))
     say(f"screen: query pair {query} x {len(arrays)} array genes, batch size {bs}, {cfg.aggregator}")
 
@@ -466,9 +458,6 @@ def predict_benchmark(loaded: TrainedPredictor, num_pairs: int = 262_144, plain_
     predictions, the setup time (wildtype pass and relation tables), and the projected wall time of a
     whole-genome pairs screen of ``genome_genes`` genes (default: every gene of the model) at the
     measured rate (scoring only; ``cellgi screen`` also writes the rows)."""
-    from cellgi.data.batch import collate_index_sets, iter_batches
-    from cellgi.predictors.scoring import MESSAGE_PASSING_BATCH_SIZE
-
     say = progress or (lambda _msg: None)
     n = len(loaded.mapper.genes)
     g = torch.Generator().manual_seed(seed)

@@ -29,11 +29,18 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence, TextIO
 
+import torch
+from torch import Tensor
+
+from cellgi.data.batch import dataset_sets, iter_batches
+from cellgi.data.readers._table import read_table
+from cellgi.data.readers.kuzmin import _ARRAY, _QUERY, _pick, strain_genes
+from cellgi.data.screens import load_screen
 from cellgi.errors import CellgiError
+from cellgi.fileio import atomic_open
+from cellgi.metrics import InteractionMetrics
 
-if TYPE_CHECKING:  # pragma: no cover - types only: torch is imported when evaluating, not on import
-    from torch import Tensor
-
+if TYPE_CHECKING:  # pragma: no cover - types only
     from cellgi.data.genes import GeneMapper
     from cellgi.predictors.base import TrainedPredictor
 
@@ -149,12 +156,6 @@ def evaluate_screen(
             ``predictions`` cannot be written (checked before any work).
         DataError: the file is unusable (named, with the line).
     """
-    import torch
-
-    from cellgi.data.screens import load_screen
-    from cellgi.fileio import atomic_open
-    from cellgi.metrics import InteractionMetrics
-
     if predictions is not None:
         check_output_file(predictions, "predictions", inputs=[screen["path"]])
 
@@ -185,8 +186,6 @@ def evaluate_screen(
             f"{n_no_target} with no measured value of {provided}"
         )
         raise EvaluateError(f"{screen['path']}: no sample can be evaluated ({why}; skipped: {skipped})")
-    from cellgi.data.batch import dataset_sets, iter_batches
-
     scorer = loaded.scorer(batch_size)  # the wildtype once; big batches for local-only models
     bs = scorer.batch_size
     padded, pmask = dataset_sets(ds, keep)
@@ -260,16 +259,12 @@ class _InputGenes:
     are written, with the standard names of their genes (the ORF where the gene list has no name)."""
 
     def __init__(self, screen: dict[str, Any], mapper: GeneMapper):
-        from cellgi.data.readers._table import read_table
-
         path = screen["path"]
         self._mapper = mapper
         self._std = {orf: name for name, orf in mapper.names.items()}  # ORF -> standard name (SGD column 5)
         self._names: dict[str, str] = {}
         self._split: Callable[[str], list[str]]
         if screen["format"] == "kuzmin":
-            from cellgi.data.readers.kuzmin import _ARRAY, _QUERY, _pick, strain_genes
-
             t = read_table(path, None, "Kuzmin screen")
             cols = [_pick(t, _QUERY, None, "query strain", True), _pick(t, _ARRAY, None, "array strain", True)]
             self._split, self._sep = (lambda c: strain_genes(c) if c.strip() else []), "+"

@@ -16,12 +16,16 @@ import itertools
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Callable, Sequence
 
-if TYPE_CHECKING:  # annotations only: rich and the spec load when a grid runs
-    from rich.console import Console
+from rich.console import Console
 
-    from cellgi.spec import Spec
+from cellgi.experiments.report import report
+from cellgi.experiments.series import train_series
+from cellgi.nn.memory import check_memory
+from cellgi.nn.model import NonFiniteError
+from cellgi.runfolder.runs import RunDirError, timestamp, write_json
+from cellgi.spec import Spec, load_spec
 
 __all__ = ["GridJob", "MultirunResult", "expand_grid", "run_grid", "split_values"]
 
@@ -180,15 +184,6 @@ def run_grid(
         SpecError: a combination is invalid (nothing was trained).
         RunDirError: ``folder`` exists.
     """
-    from rich.console import Console
-
-    from cellgi.nn.memory import check_memory
-    from cellgi.nn.model import NonFiniteError
-    from cellgi.spec import load_spec
-    from cellgi.experiments.report import report
-    from cellgi.experiments.series import train_series
-    from cellgi.runfolder.runs import RunDirError, timestamp
-
     notes: list[str] = []
     load = load or (lambda p, ovs: load_spec(p, list(ovs), notes=notes, checks=[check_memory]))
     specs = [load(spec_path, combo) for combo in grid]  # all validated before anything runs
@@ -223,8 +218,6 @@ def run_grid(
 
 def write_table(result: MultirunResult) -> None:
     """``multirun.csv`` (one row per job) and ``multirun.json`` (jobs with every metric)."""
-    from cellgi.runfolder.runs import write_json
-
     rows = result.rows()
     cols: list[str] = []
     for r in rows:

@@ -24,11 +24,32 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+import matplotlib
+import matplotlib.pyplot as plt
 import yaml
+from pydantic import ValidationError
+from rich.console import Console
 
 from cellgi.errors import CellgiError
+from cellgi.experiments.report import report
+from cellgi.experiments.series import train_series
+from cellgi.nn.memory import check_memory
+from cellgi.nn.model import NonFiniteError
+from cellgi.spec import load_spec
+from cellgi.spec.errors import SpecError, SpecIssue, issues_from_validation
+from cellgi.spec.overrides import dump_spec_yaml
+from cellgi.spec.sweep import CategoricalParam, FloatParam, IntParam, Scalar, SweepSpec
+from cellgi.spec.yamlio import Located, SpecSyntaxError, load_yaml
+from cellgi.training.runner import TrainingInterrupted
+
+# optuna and optuna-integration are optional (the sweep extra): imported inside the functions that use them,
+# so that a missing one is the clear SweepConfigError of run_sweep, not an ImportError of this module
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import optuna
+    from lightning.pytorch import LightningModule, Trainer
+    from optuna.trial import FrozenTrial
 
 __all__ = [
     "SweepConfigError",
@@ -89,26 +110,18 @@ def default_storage(runs_root: str | Path, name: str) -> str:
     return f"sqlite:///{folder / 'study.db'}"
 
 
-def load_space(path: str | Path) -> Any:
+def load_space(path: str | Path) -> SweepSpec:
     """A :class:`~cellgi.spec.sweep.SweepSpec` from its own YAML file (the ``sweep`` block's content).
 
     Raises:
         SpecError: unreadable YAML or an invalid space (``FILE:LINE: path: message``).
     """
-    from pydantic import ValidationError
-
-    from cellgi.spec.errors import SpecError, SpecIssue, issues_from_validation
-    from cellgi.spec.sweep import SweepSpec
-    from cellgi.spec.yamlio import SpecSyntaxError, load_yaml
-
     try:
         located = load_yaml(path)
     except SpecSyntaxError as exc:
         raise SpecError([SpecIssue(exc.file, exc.line, "", exc.message)]) from None
     data = located.data
     if isinstance(data, dict) and set(data) == {"sweep"}:  # a file holding the block under its key
-        from cellgi.spec.yamlio import Located
-
         data = data["sweep"]
         located = Located(data, {k[1:]: v for k, v in located.lines.items() if k[:1] == ("sweep",)},
                           located.file, located.text)
@@ -132,7 +145,7 @@ def trial_overrides(params: dict[str, Any]) -> list[str]:
     return [f"{k}={_value_text(v)}" for k, v in params.items()]
 
 
-def _suggest(trial: Any, key: str, p: Any) -> Any:
+def _suggest(trial: optuna.Trial, key: str, p: FloatParam | IntParam | CategoricalParam) -> Scalar:
     if p.type == "float":
         return trial.suggest_float(key, p.low, p.high, log=p.log, step=p.step)
     if p.type == "int":
@@ -140,7 +153,7 @@ def _suggest(trial: Any, key: str, p: Any) -> Any:
     return trial.suggest_categorical(key, p.choices)
 
 
-def _pruner(spec: Any) -> Any:
+def _pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
     import optuna
 
     p = spec.pruner
@@ -154,7 +167,7 @@ def _pruner(spec: Any) -> Any:
     return optuna.pruners.NopPruner()
 
 
-def _sampler(spec: Any) -> Any:
+def _sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
     import optuna
 
     s = spec.sampler
@@ -165,7 +178,7 @@ def _sampler(spec: Any) -> Any:
     return optuna.samplers.TPESampler(seed=s.seed)
 
 
-def _storage(url: str) -> Any:
+def _storage(url: str) -> optuna.storages.RDBStorage:
     """Optuna storage for ``url``: RDB URLs get heartbeats, so a killed process's trial is retried."""
     import optuna
     from optuna import storages
@@ -184,7 +197,7 @@ def _storage(url: str) -> Any:
         raise SweepConfigError(f"--storage {url}: {type(exc).__name__}: {exc}") from None
 
 
-def _pruning_callback(trial: Any, monitor: str) -> Any:
+def _pruning_callback(trial: optuna.Trial, monitor: str) -> Any:  # a local Callback subclass (.pruned)
     """Optuna's Lightning pruning callback, made to stop training instead of raising mid-fit, so the run
     folder of a pruned trial is a finished (short) run; :func:`run_sweep` then marks the trial pruned."""
     import optuna
@@ -193,7 +206,7 @@ def _pruning_callback(trial: Any, monitor: str) -> Any:
     class StopWhenPruned(PyTorchLightningPruningCallback):
         pruned = ""
 
-        def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+        def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
             try:
                 super().on_validation_end(trainer, pl_module)
             except optuna.TrialPruned as exc:
@@ -203,7 +216,7 @@ def _pruning_callback(trial: Any, monitor: str) -> Any:
     return StopWhenPruned(trial, monitor)
 
 
-def _row(t: Any, metric_key: str) -> TrialRow:
+def _row(t: FrozenTrial, metric_key: str) -> TrialRow:
     secs = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
     value = t.value if t.values is not None and len(t.values) == 1 else None
     return TrialRow(t.number, t.state.name.lower(), value, dict(t.params), t.user_attrs.get("run_dir", ""),
@@ -220,7 +233,7 @@ def run_sweep(
     study_name: str | None = None,
     runs_root: str | Path = "runs",
     on_trial: Callable[[TrialRow], None] | None = None,
-    console: Any = None,
+    console: Console | None = None,
     plots: bool = True,
 ) -> SweepResult:
     """Run (or resume) the Optuna study of ``spec_path`` until it holds ``n_trials`` finished trials.
@@ -249,16 +262,6 @@ def run_sweep(
         raise SweepConfigError(
             f"cellgi sweep needs optuna and optuna-integration ({exc.name} is missing): pip install 'cellgi[sweep]'"
         ) from None
-    from rich.console import Console
-
-    from cellgi.nn.memory import check_memory
-    from cellgi.nn.model import NonFiniteError
-    from cellgi.spec import load_spec
-    from cellgi.spec.overrides import dump_spec_yaml
-    from cellgi.experiments.report import report
-    from cellgi.experiments.series import train_series
-    from cellgi.training.runner import TrainingInterrupted
-
     base = load_spec(spec_path, list(overrides), checks=[check_memory])
     sweep = load_space(space) if space is not None else base.sweep
     if sweep is None:
@@ -291,7 +294,7 @@ def run_sweep(
     study.set_user_attr("metric", metric)
     has_val = base.data.split.has_validation
 
-    def objective(trial: Any) -> float:
+    def objective(trial: optuna.Trial) -> float:
         values = {k: _suggest(trial, k, p) for k, p in sweep.params.items()}
         # a sampled component type drops the old type's parameters by design: no note per trial
         spec = load_spec(spec_path, [*overrides, *trial_overrides(values)], notes=[], checks=[check_memory])
@@ -321,7 +324,7 @@ def run_sweep(
         value = float(res.metrics[metric_key])
         return value if math.isfinite(value) else math.nan
 
-    def after(study_: Any, frozen: Any) -> None:
+    def after(study_: optuna.Study, frozen: FrozenTrial) -> None:
         if on_trial is not None:
             on_trial(_row(frozen, metric_key))
 
@@ -370,11 +373,8 @@ def run_sweep(
     return SweepResult(name, url, folder, metric, direction, trials, new, best_row, best_spec, table, saved, skipped)
 
 
-def _check_space(spec_path: str | Path, overrides: Sequence[str], sweep: Any) -> None:
+def _check_space(spec_path: str | Path, overrides: Sequence[str], sweep: SweepSpec) -> None:
     """Every range end and choice must make a valid spec (one key at a time), before any trial runs."""
-    from cellgi.nn.memory import check_memory
-    from cellgi.spec import load_spec
-
     for key, p in sweep.params.items():
         candidates = p.choices if p.type == "categorical" else [p.low, p.high]
         for v in candidates:
@@ -406,14 +406,12 @@ PLOTS = {
 }
 
 
-def _save_plots(study: Any, folder: Path) -> tuple[list[Path], dict[str, str]]:
+def _save_plots(study: optuna.Study, folder: Path) -> tuple[list[Path], dict[str, str]]:
     """Save each of :data:`PLOTS` as PNG; a plot the study cannot make yet (too few trials) is skipped
     with Optuna's reason."""
-    import matplotlib
+    from optuna.visualization import matplotlib as ovm  # optional (the module comment at the top)
 
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    from optuna.visualization import matplotlib as ovm
 
     folder.mkdir(parents=True, exist_ok=True)
     saved: list[Path] = []

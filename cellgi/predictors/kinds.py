@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from cellgi.predictors.loader import load_predictor
 from cellgi.registry import register
 from cellgi.runfolder.layout import is_series_folder, is_stacked_folder
 
@@ -37,8 +38,7 @@ class StackKind:
         return is_stacked_folder(path)
 
     def load(self, path: Path, *, map_location: str | torch.device = "cpu", prefer: str = "best") -> LoadedStack:
-        from cellgi.predictors.loader import load_predictor  # startup time (module docstring)
-        from cellgi.predictors.stack import load_stack
+        from cellgi.predictors.stack import load_stack  # startup time (module docstring)
 
         return load_stack(path, load_predictor(path, map_location=map_location, prefer=prefer, stack=False))
 

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import torch
 from torch import Tensor, nn
 
-from cellgi.data.batch import PerturbationBatch, iter_batches, pad_sets
+from cellgi.data.batch import PerturbationBatch, collate_flat, iter_batches, pad_sets
 from cellgi.data.genes import GeneMapper
 from cellgi.data.normalize import TargetNormalizer
 from cellgi.errors import CellgiError
@@ -87,8 +87,6 @@ def gene_labels(mapper: GeneMapper) -> list[str]:
 
 def batch_of_sets(padded: Tensor, mask: Tensor, num_targets: int) -> PerturbationBatch:
     """A :class:`~cellgi.data.batch.PerturbationBatch` of padded sets (vectorised; targets NaN)."""
-    from cellgi.data.batch import collate_flat
-
     sizes = mask.sum(1)
     ptr = torch.zeros(padded.shape[0] + 1, dtype=torch.long)
     ptr[1:] = torch.cumsum(sizes, 0)

@@ -34,6 +34,7 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from torch import Tensor
 
+from cellgi import __version__
 from cellgi.errors import CellgiError
 from cellgi.fileio import atomic_open
 from cellgi.runfolder.runs import CKPT_DIR, MODEL_FILE, write_error
@@ -164,8 +165,6 @@ def build_metadata(
         feature_names: names of the per-gene feature columns (``DataBundle.feature_names``): components
             that read feature columns by name (``gene_values`` of the pair head) are rebuilt from them.
     """
-    from cellgi import __version__
-
     meta: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "cellgi_version": __version__,

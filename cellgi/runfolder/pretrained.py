@@ -24,7 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from platformdirs import user_cache_dir
+
 from cellgi.errors import CellgiError
+from cellgi.examples import UnknownExampleError, example_path, list_examples
 
 __all__ = [
     "MANIFEST",
@@ -58,15 +61,11 @@ def pretrained_dir() -> Path:
     env = os.environ.get("CELLGI_PRETRAINED_DIR")
     if env:
         return Path(env).expanduser()
-    from platformdirs import user_cache_dir
-
     return Path(user_cache_dir("cellgi")) / "pretrained"
 
 
 def pretrained_name(name: str) -> str:
     """``name`` when it is a shipped example spec; else :class:`PretrainedError` with the choices."""
-    from cellgi.examples import UnknownExampleError, example_path
-
     stem = name[:-5] if name.endswith(".yaml") else name
     try:
         example_path(stem)
@@ -98,8 +97,6 @@ def is_pretrained_name(path: str | Path) -> bool:
     text = str(path)
     if p.exists() or "/" in text or os.sep in text or text.endswith((".ckpt", ".pt")):
         return False
-    from cellgi.examples import UnknownExampleError, example_path
-
     try:
         example_path(text)
     except UnknownExampleError:
@@ -129,8 +126,6 @@ class PretrainedModel:
 
 def list_pretrained() -> list[PretrainedModel]:
     """Every shipped spec name with the folder it builds into and its record when built."""
-    from cellgi.examples import list_examples
-
     out = []
     for ex in list_examples():
         folder = pretrained_dir() / ex.name

@@ -36,13 +36,16 @@ import os
 import platform
 import sys
 import uuid
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 import yaml
 
+from cellgi import __version__
 from cellgi.errors import CellgiError
 from cellgi.fileio import describe_os_error, write_text_atomic
+from cellgi.registry import installed_plugins
 
 if TYPE_CHECKING:  # pragma: no cover - types only: cellgi.spec is heavier than this module needs
     from cellgi.spec import Spec
@@ -217,8 +220,6 @@ def create_run_dir(name: str, *, runs_root: str | Path = "runs", run_dir: str | 
 
 
 def _version(dist: str) -> str:
-    from importlib import metadata
-
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
@@ -236,9 +237,6 @@ def _command_line() -> str:
 
 def environment_info(spec: Spec) -> dict[str, Any]:
     """Versions, plugins, seed and split of a run (for the spec header, ``run.json`` and checkpoints)."""
-    from cellgi import __version__
-    from cellgi.registry import installed_plugins
-
     split = spec.data.split
     return {
         "cellgi": __version__,

@@ -28,12 +28,15 @@ from typing import Any, Callable
 import lightning as L
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.utilities import rank_zero_only
+from matplotlib.figure import Figure
 
 from cellgi.baselines import Baseline, BaselineData, fit_baselines, run_baselines
 from cellgi.data.build import DataBundle
 from cellgi.spec import Spec
 from cellgi.runfolder.checkpoint import model_state_of, read_checkpoint, save_model_file
 from cellgi.runfolder.runs import CKPT_DIR, LOG_DIR, PLOTS_DIR, write_error
+from cellgi.training import plots
+from cellgi.training.loggers import log_figure
 from cellgi.training.task import InteractionTask
 
 __all__ = [
@@ -189,14 +192,10 @@ class PlotsCallback(Callback):
 
     @rank_zero_only
     def on_test_end(self, trainer: L.Trainer, pl_module: InteractionTask) -> None:
-        # matplotlib loads here, once the run has something to plot (importing it takes about a second)
-        from cellgi.training import plots
-        from cellgi.training.loggers import log_figure
-
         pdir = self.run_dir / PLOTS_DIR
         step = int(trainer.global_step)
 
-        def to_loggers(name: str, fig: Any) -> None:
+        def to_loggers(name: str, fig: Figure) -> None:
             log_figure(trainer.loggers, name, fig, step)
 
         jobs: list[tuple[str, Callable[[], Path | None]]] = []

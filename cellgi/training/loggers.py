@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from lightning.pytorch.loggers import CSVLogger, Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
+from matplotlib.figure import Figure
 
 from cellgi.spec import Spec
 from cellgi.spec.training import LoggerSpec
@@ -90,13 +91,13 @@ def log_spec(loggers: Sequence[Logger], spec: Spec) -> None:
         lg.log_hyperparams(flat)
 
 
-def log_figure(loggers: Sequence[Logger], name: str, fig: Any, step: int = 0) -> None:
+def log_figure(loggers: Sequence[Logger], name: str, fig: Figure, step: int = 0) -> None:
     """Send a matplotlib figure to TensorBoard (``add_figure``), W&B (an image) and MLflow (an artifact)."""
     for lg in loggers:
         if isinstance(lg, TensorBoardLogger):
             lg.experiment.add_figure(f"plots/{name}", fig, global_step=step, close=False)
         elif isinstance(lg, WandbLogger):
-            import wandb
+            import wandb  # optional (the wandb extra): only a W&B logger, which needs it, gets here
 
             lg.experiment.log({f"plots/{name}": wandb.Image(fig)})
         elif isinstance(lg, MLFlowLogger):

@@ -13,28 +13,30 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from types import ModuleType
+from typing import Callable, Sequence
 
+import matplotlib
+import matplotlib.pyplot as plt
 import torch
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
 __all__ = ["plot_aggregation_weights", "plot_learning_curves", "plot_test_scatter", "read_csv_logs"]
 
 #: ``on_figure(name, figure)``: called with each finished figure before it is closed (e.g. to send it
 #: to the experiment loggers); ``name`` is the PNG's stem
-FigureHook = Callable[[str, Any], None]
+FigureHook = Callable[[str, Figure], None]
 
 
-def _plt():
-    import matplotlib
-
+def _plt() -> ModuleType:
+    """pyplot, on the headless Agg backend (chosen when a plot is drawn, as before)."""
     matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
     return plt
 
 
-def _save(fig, path: str | Path, on_figure: FigureHook | None = None) -> Path:
+def _save(fig: Figure, path: str | Path, on_figure: FigureHook | None = None) -> Path:
     """Lay out, write as PNG (folder created), hand to ``on_figure``, close the figure; returns the path."""
     out = Path(path)
     try:
@@ -149,8 +151,6 @@ def plot_learning_curves(
     axes[2].set_ylabel("Pearson r (original units)")
     axes[2].set_title("correlation per epoch")
     axes[2].legend()
-    from matplotlib.ticker import MaxNLocator
-
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence
 import lightning as L
 import torch
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 from torchmetrics import Metric
 from torchmetrics.aggregation import CatMetric, MeanMetric
 
@@ -149,8 +150,6 @@ class InteractionTask(L.LightningModule):
         and DDP cannot broadcast sparse CSR tensors: tell DDP to leave them alone."""
         names = [n for n, b in self.named_buffers() if b.layout != torch.strided]
         if names:
-            from torch.nn.parallel import DistributedDataParallel
-
             DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(self, names)
 
     # ------------------------------------------------------------------------------------ basics
@@ -170,7 +169,7 @@ class InteractionTask(L.LightningModule):
         self._t_epoch = time.perf_counter()
         self._val_values = {}
 
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(self, batch: PerturbationBatch, batch_idx: int) -> None:
         self._t_step = time.perf_counter()
 
     def training_step(self, batch: PerturbationBatch, batch_idx: int) -> Tensor:

@@ -9,6 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from cellgi.cli._common import add_spec_command
+
 # The work of a command is imported inside its functions, for startup time: building the parser imports
 # every command module, so a module-level import of torch or a layer below would slow every command.
 
@@ -35,19 +37,15 @@ Distributed: set training.trainer (accelerator, devices, num_nodes, strategy); s
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "train",
+    p = add_spec_command(
+        sub, "train", spec_nargs="?", overrides_help="spec overrides, e.g. model.hidden_dim=128",
+        spec_help="spec YAML or a shipped example name (optional with --resume: the run keeps its own spec)",
         help="train a model from a spec (or resume a run)",
         description="Validate SPEC (no data is read when it is invalid), build data and model from the "
         "registries, train with Lightning and write a run folder.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "spec", nargs="?", metavar="SPEC",
-        help="spec YAML or a shipped example name (optional with --resume: the run keeps its own spec)",
-    )
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="spec overrides, e.g. model.hidden_dim=128")
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved spec (overrides applied, defaults filled in) as YAML and exit")
     p.add_argument("--accelerator", metavar="NAME", help="sets training.trainer.accelerator (cpu, gpu, auto, ...)")

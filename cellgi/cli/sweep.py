@@ -61,8 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from cellgi.experiments.sweep import SweepConfigError, run_sweep
-    from cellgi.spec import SpecError
+    from cellgi.experiments.sweep import run_sweep
     from cellgi.training.runner import TrainingInterrupted
 
     con = Console(soft_wrap=True)
@@ -83,12 +82,7 @@ def run(args: argparse.Namespace) -> int:
         res = run_sweep(path, overrides=args.overrides, space=args.space, n_trials=args.n_trials,
                         storage=args.storage, study_name=args.study_name, runs_root=args.runs_root,
                         on_trial=on_trial, plots=not args.no_plots)
-    except SpecError as exc:
-        print(exc.render(), file=sys.stderr)
-        return 2
-    except SweepConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    # a SpecError or SweepConfigError reaches cellgi.cli.main, which prints it and exits 2
     except TrainingInterrupted as exc:
         print(f"{exc}: the trial is recorded as failed; run the same command again to resume the study",
               file=sys.stderr)

@@ -182,8 +182,6 @@ def _multirun(args: argparse.Namespace, overrides: list) -> int:
 
     from cellgi.examples import resolve_spec_path
     from cellgi.experiments.multirun import expand_grid, run_grid
-    from cellgi.spec import SpecError
-    from cellgi.runfolder.runs import RunDirError
 
     clash = [f for f, on in (("--resume", args.resume), ("--seeds", getattr(args, "seeds", None)),
                              ("--print-config", args.print_config)) if on]
@@ -205,15 +203,9 @@ def _multirun(args: argparse.Namespace, overrides: list) -> int:
         con.print(f"job {job.number}: {job.status} {' '.join(job.overrides)}"
                   + (f" | val pearson {val:.4f}" if val == val else "") + (f" | {job.error}" if job.error else ""))
 
-    try:
-        res = run_grid(path, grid, runs_root=args.runs_root, folder=args.run_dir,
-                       progress=not args.no_progress, console=con, on_job=on_job)
-    except SpecError as exc:
-        print(exc.render(), file=sys.stderr)
-        return 2
-    except RunDirError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    # a SpecError or RunDirError reaches cellgi.cli.main, which prints it and exits 2
+    res = run_grid(path, grid, runs_root=args.runs_root, folder=args.run_dir,
+                   progress=not args.no_progress, console=con, on_job=on_job)
     for line in res.notes:
         print(f"note: {line}", file=sys.stderr)
     rows = res.rows()

@@ -28,10 +28,14 @@ Example (a plugin's test)::
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:  # pragma: no cover - types only: the checks import the layers they test when they run
+    from cellgi.data.cellgraph import CellGraph
+    from cellgi.nn.operator import GraphOperator
 
 __all__ = [
     "check_aggregator_rows_independent",
@@ -57,7 +61,7 @@ MODEL_ROLES = ("conv", "aggregator", "pooling", "local_predictor", "global_predi
 
 
 # ------------------------------------------------------------------------------------------ inputs
-def random_graph(num_nodes: int = 40, seed: int = 0) -> Any:
+def random_graph(num_nodes: int = 40, seed: int = 0) -> CellGraph:
     """A :class:`~cellgi.data.cellgraph.CellGraph` with two undirected edge types (``und_a``, ``und_b``)
     and one directed (``dir``), self-loops and isolated genes in the mix."""
     from cellgi.data.cellgraph import CellGraph
@@ -124,7 +128,7 @@ def _conv(conv: Any, dim: int) -> Any:
     return conv
 
 
-def _operator(graph: Any, edge_type: str) -> Any:
+def _operator(graph: CellGraph, edge_type: str) -> GraphOperator:
     from cellgi.nn.operator import GraphOperator
 
     return GraphOperator.from_graph(graph, edge_type)
@@ -209,7 +213,7 @@ def check_conv_gradients(conv: Any, *, dim: int = 8, seed: int = 5) -> None:
 
 
 def check_conv_shared(conv: Any, *, dim: int = 8, seed: int = 7, sets: list[Tensor] | None = None,
-                      graph: Any = None) -> None:
+                      graph: CellGraph | None = None) -> None:
     """For a conv declaring ``supports_shared``: ``forward_shared`` gives ``forward_batched``'s output at
     every (gene, column) pair (the wildtype row where no removed edge reaches it). ``sets``/``graph``:
     deletions and graph to use (default: random ones)."""

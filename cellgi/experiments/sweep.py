@@ -24,11 +24,17 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import yaml
 
 from cellgi.errors import CellgiError
+
+if TYPE_CHECKING:  # pragma: no cover - types only: optuna and the spec are imported when a sweep runs
+    from optuna.pruners import BasePruner
+    from optuna.samplers import BaseSampler
+
+    from cellgi.spec.sweep import SweepSpec
 
 __all__ = [
     "SweepConfigError",
@@ -140,7 +146,7 @@ def _suggest(trial: Any, key: str, p: Any) -> Any:
     return trial.suggest_categorical(key, p.choices)
 
 
-def _pruner(spec: Any) -> Any:
+def _pruner(spec: SweepSpec) -> BasePruner:
     import optuna
 
     p = spec.pruner
@@ -154,7 +160,7 @@ def _pruner(spec: Any) -> Any:
     return optuna.pruners.NopPruner()
 
 
-def _sampler(spec: Any) -> Any:
+def _sampler(spec: SweepSpec) -> BaseSampler:
     import optuna
 
     s = spec.sampler

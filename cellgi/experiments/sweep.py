@@ -30,12 +30,6 @@ import yaml
 
 from cellgi.errors import CellgiError
 
-if TYPE_CHECKING:  # pragma: no cover - types only: optuna and the spec are imported when a sweep runs
-    from optuna.pruners import BasePruner
-    from optuna.samplers import BaseSampler
-
-    from cellgi.spec.sweep import SweepSpec
-
 __all__ = [
     "SweepConfigError",
     "SweepResult",
@@ -49,6 +43,12 @@ __all__ = [
 #: seconds between a running trial's heartbeats, and how long a silent trial is trusted (RDB storage)
 HEARTBEAT_S = 30
 GRACE_S = 120
+
+if TYPE_CHECKING:  # pragma: no cover - types only: optuna and the spec are imported when a sweep runs
+    from optuna.pruners import BasePruner
+    from optuna.samplers import BaseSampler
+
+    from cellgi.spec.sweep import SweepSpec
 
 
 class SweepConfigError(CellgiError):

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
+from cellgi.apps.interrupt import RowsInterrupted
 from cellgi.errors import CellgiError
 
 if TYPE_CHECKING:  # pragma: no cover - types only: torch is imported when predicting, not on import
@@ -69,12 +70,10 @@ class PredictError(CellgiError):
     exit_code = 2
 
 
-class PredictInterrupted(KeyboardInterrupt):
+class PredictInterrupted(RowsInterrupted):
     """Ctrl-C (or a signal turned into it) during :func:`predict_file`; ``report`` says what was kept."""
 
-    def __init__(self, report: "PredictReport"):
-        super().__init__(f"interrupted after writing {report.written} rows to {report.output}")
-        self.report = report
+    report: PredictReport
 
 
 def _category(reason: str) -> str:

@@ -65,6 +65,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from cellgi.apps.interrupt import RowsInterrupted
 from cellgi.errors import CellgiError
 
 if TYPE_CHECKING:  # pragma: no cover - types only: torch is imported when screening, not on import
@@ -90,12 +91,10 @@ class ScreenError(CellgiError):
     exit_code = 2
 
 
-class ScreenInterrupted(KeyboardInterrupt):
+class ScreenInterrupted(RowsInterrupted):
     """Ctrl-C (or a signal turned into it) during :func:`run_screen`; ``report`` says what was kept."""
 
-    def __init__(self, report: "ScreenReport"):
-        super().__init__(f"interrupted after writing {report.written} rows to {report.output}")
-        self.report = report
+    report: ScreenReport
 
 
 # ------------------------------------------------------------------------------------------------ plan

@@ -114,7 +114,7 @@ def warm_start_model(model: LazyDango, bundle: DataBundle, *, alpha: float = 1.0
     start of its per-gene effects (``wants_ridge_init``: ``pair_values`` with ``gene_bias_init: ridge``) and
     the memory of the training samples (``wants_memory``: ``pair_values`` with ``partner_memory``). Targets
     normalised as the model predicts them. Returns what was set (empty: nothing)."""
-    term = getattr(model, "additive_term", None)
+    term = model.additive_term
     done: list[str] = []
     if term is None:
         return done

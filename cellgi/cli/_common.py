@@ -21,6 +21,7 @@ __all__ = [
     "PipeSafeStdout",
     "Terminated",
     "add_model_command",
+    "add_spec_command",
     "add_stream_options",
     "load_on_device",
     "sigterm_raises",
@@ -86,6 +87,27 @@ def add_model_command(sub: argparse._SubParsersAction, name: str, **kwargs: Any)
     a run folder or a checkpoint file (``args.checkpoint``)."""
     p = sub.add_parser(name, **kwargs)
     p.add_argument("checkpoint", metavar="RUN_DIR_OR_CKPT", help="run folder, checkpoint file, or pretrained name (cellgi pretrained list)")
+    return p
+
+
+def add_spec_command(
+    sub: argparse._SubParsersAction,
+    name: str,
+    *,
+    overrides_help: str,
+    spec: str = "spec",
+    spec_metavar: str = "SPEC",
+    spec_help: str = "spec YAML or a shipped example name",
+    spec_nargs: str | None = None,
+    **kwargs: Any,
+) -> argparse.ArgumentParser:
+    """Add command ``name`` (``kwargs`` go to ``add_parser``) whose arguments start with the spec to read
+    (``args.<spec>``; ``spec_nargs="?"`` makes it optional) and its ``KEY=VALUE`` overrides
+    (``args.overrides``)."""
+    p = sub.add_parser(name, **kwargs)
+    nargs = {} if spec_nargs is None else {"nargs": spec_nargs}
+    p.add_argument(spec, metavar=spec_metavar, help=spec_help, **nargs)
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=overrides_help)
     return p
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cellgi.cli import command_group
+from cellgi.cli._common import add_spec_command
 from cellgi.registry import UnknownComponentError
 
 # The work of a command is imported inside its functions, for startup time: building the parser imports
@@ -23,14 +24,12 @@ __all__ = ["add_parser", "run_get", "run_list", "run_summary"]
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     dsub = command_group(sub, "data", "inspect the data a spec reads (genes, graphs, screens)")
-    sp = dsub.add_parser(
-        "summary",
+    sp = add_spec_command(
+        dsub, "summary", overrides_help="spec overrides, e.g. data.root=/data/yeast",
         help="genes, edges per type, samples per kind, unmapped identifiers",
         description="Build (or load from the cache) the spec's data and print what was read. "
         "Exit 0 on success, 1 on a data error, 2 on an invalid spec.",
     )
-    sp.add_argument("spec", metavar="SPEC", help="spec YAML or a shipped example name")
-    sp.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="spec overrides, e.g. data.root=/data/yeast")
     sp.add_argument("--unmapped", action="store_true", help="list every unmapped identifier")
     sp.add_argument("--json", action="store_true", help="print the report as JSON")
     sp.add_argument("--no-cache", action="store_true", help="rebuild without reading or writing the cache")

@@ -11,6 +11,7 @@ import argparse
 import json
 
 from cellgi.cli import command_group
+from cellgi.cli._common import add_spec_command
 
 # The work of a command is imported inside its functions, for startup time: building the parser imports
 # every command module, so a module-level import of torch or a layer below would slow every command.
@@ -20,8 +21,9 @@ __all__ = ["add_parser", "run_build", "run_list", "run_path"]
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     psub = command_group(sub, "pretrained", "build and list the pretrained models (shipped specs trained once, used by name)")
-    b = psub.add_parser(
-        "build",
+    b = add_spec_command(
+        psub, "build", spec="name", spec_metavar="NAME", spec_help="a shipped spec name (emap_real, quickstart, ...)",
+        overrides_help="spec overrides, recorded in pretrained.json",
         help="train a shipped spec into the user cache, once",
         description="Train the shipped spec NAME (cellgi spec example lists them) into the pretrained folder; "
         "afterwards every command that takes a run folder accepts NAME. The folder appears only when "
@@ -30,8 +32,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "  cellgi pretrained build emap_real --data-root /data/yeast 'training.seeds=[0]'",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    b.add_argument("name", metavar="NAME", help="a shipped spec name (emap_real, quickstart, ...)")
-    b.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="spec overrides, recorded in pretrained.json")
     b.add_argument("--data-root", metavar="DIR", help="folder of the yeast data files (data.root) when the spec "
                    "does not find them where it expects them")
     b.add_argument("--force", action="store_true", help="rebuild a model that is already built")

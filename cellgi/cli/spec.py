@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from cellgi import __version__
 from cellgi.cli import command_group
+from cellgi.cli._common import add_spec_command
 from cellgi.examples import example_path, list_examples, resolve_spec_path
 from cellgi.fileio import check_writable, write_text_atomic
 
@@ -41,14 +42,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ssub = command_group(
         sub, "spec", "validate a spec, print the spec's JSON Schema, list or write the shipped example specs"
     )
-    vp = ssub.add_parser(
-        "validate",
+    vp = add_spec_command(
+        ssub, "validate", spec="file", overrides_help="spec overrides, e.g. model.hidden_dim=128",
         help="validate a spec file (no data is read)",
         description="Exit 0 with a summary when valid; otherwise FILE:LINE: path: message lines (or "
         "'override N (KEY=VALUE): path: message' for an override) and exit 2.",
     )
-    vp.add_argument("file", metavar="SPEC", help="spec YAML or a shipped example name")
-    vp.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="spec overrides, e.g. model.hidden_dim=128")
     vp.add_argument("--quiet", action="store_true", help="no snippet under each error")
     vp.add_argument("--print-config", action="store_true", help="print the resolved spec as YAML")
     vp.set_defaults(func=run_validate)

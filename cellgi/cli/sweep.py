@@ -7,6 +7,7 @@ import math
 import sys
 from typing import Any
 
+from cellgi.cli._common import add_spec_command
 from cellgi.examples import resolve_spec_path
 
 # The work of a command is imported inside its functions, for startup time: building the parser imports
@@ -30,16 +31,14 @@ several processes at once to work on it in parallel. Outputs: RUNS_ROOT/<name>/s
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "sweep",
+    p = add_spec_command(
+        sub, "sweep", overrides_help="overrides applied to every trial",
         help="hyperparameter search with Optuna (resumable, parallel)",
         description="Run or resume an Optuna study: each trial trains SPEC with sampled overrides; "
         "pruning from the per-epoch metric; a table, the best spec and Optuna's plots at the end.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("spec", metavar="SPEC", help="spec YAML or a shipped example name")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides applied to every trial")
     p.add_argument("--space", metavar="FILE", help="search space YAML (instead of the spec's sweep block)")
     p.add_argument("--n-trials", type=int, metavar="N", help="finished trials the study should hold (sweep.n_trials)")
     p.add_argument("--storage", metavar="URL", help="Optuna storage URL (default sqlite:///RUNS_ROOT/<name>/study.db)")
@@ -62,8 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from cellgi.experiments.sweep import SweepConfigError, run_sweep
-    from cellgi.spec import SpecError
+    from cellgi.experiments.sweep import run_sweep
     from cellgi.training.runner import TrainingInterrupted
 
     con = Console(soft_wrap=True)
@@ -84,12 +82,7 @@ def run(args: argparse.Namespace) -> int:
         res = run_sweep(path, overrides=args.overrides, space=args.space, n_trials=args.n_trials,
                         storage=args.storage, study_name=args.study_name, runs_root=args.runs_root,
                         on_trial=on_trial, plots=not args.no_plots)
-    except SpecError as exc:
-        print(exc.render(), file=sys.stderr)
-        return 2
-    except SweepConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    # a SpecError or SweepConfigError reaches cellgi.cli.main, which prints it and exits 2
     except TrainingInterrupted as exc:
         print(f"{exc}: the trial is recorded as failed; run the same command again to resume the study",
               file=sys.stderr)

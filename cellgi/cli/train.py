@@ -9,6 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from cellgi.cli._common import add_spec_command
+
 # The work of a command is imported inside its functions, for startup time: building the parser imports
 # every command module, so a module-level import of torch or a layer below would slow every command.
 
@@ -35,19 +37,15 @@ Distributed: set training.trainer (accelerator, devices, num_nodes, strategy); s
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "train",
+    p = add_spec_command(
+        sub, "train", spec_nargs="?", overrides_help="spec overrides, e.g. model.hidden_dim=128",
+        spec_help="spec YAML or a shipped example name (optional with --resume: the run keeps its own spec)",
         help="train a model from a spec (or resume a run)",
         description="Validate SPEC (no data is read when it is invalid), build data and model from the "
         "registries, train with Lightning and write a run folder.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "spec", nargs="?", metavar="SPEC",
-        help="spec YAML or a shipped example name (optional with --resume: the run keeps its own spec)",
-    )
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="spec overrides, e.g. model.hidden_dim=128")
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved spec (overrides applied, defaults filled in) as YAML and exit")
     p.add_argument("--accelerator", metavar="NAME", help="sets training.trainer.accelerator (cpu, gpu, auto, ...)")
@@ -184,8 +182,6 @@ def _multirun(args: argparse.Namespace, overrides: list) -> int:
 
     from cellgi.examples import resolve_spec_path
     from cellgi.experiments.multirun import expand_grid, run_grid
-    from cellgi.spec import SpecError
-    from cellgi.runfolder.runs import RunDirError
 
     clash = [f for f, on in (("--resume", args.resume), ("--seeds", getattr(args, "seeds", None)),
                              ("--print-config", args.print_config)) if on]
@@ -207,15 +203,9 @@ def _multirun(args: argparse.Namespace, overrides: list) -> int:
         con.print(f"job {job.number}: {job.status} {' '.join(job.overrides)}"
                   + (f" | val pearson {val:.4f}" if val == val else "") + (f" | {job.error}" if job.error else ""))
 
-    try:
-        res = run_grid(path, grid, runs_root=args.runs_root, folder=args.run_dir,
-                       progress=not args.no_progress, console=con, on_job=on_job)
-    except SpecError as exc:
-        print(exc.render(), file=sys.stderr)
-        return 2
-    except RunDirError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    # a SpecError or RunDirError reaches cellgi.cli.main, which prints it and exits 2
+    res = run_grid(path, grid, runs_root=args.runs_root, folder=args.run_dir,
+                   progress=not args.no_progress, console=con, on_job=on_job)
     for line in res.notes:
         print(f"note: {line}", file=sys.stderr)
     rows = res.rows()

@@ -65,7 +65,6 @@ __all__ = [
 HEARTBEAT_S = 30
 GRACE_S = 120
 
-
 class SweepConfigError(CellgiError):
     """A sweep that cannot start: no search space, a study with another direction, no optuna."""
 

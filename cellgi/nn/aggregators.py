@@ -121,12 +121,8 @@ class CrossAttentionParams(Params):
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout on the attention weights")
 
 
-@register(
-    "aggregator",
-    "cross_attention",
-    summary="self-attention across the G graph outputs of each gene, then mean-pooled",
-    params=CrossAttentionParams,
-)
+@register("aggregator", "cross_attention", params=CrossAttentionParams,
+          summary="self-attention across the G graph outputs of each gene, then mean-pooled")
 class CrossAttentionAggregator(GraphAggregator):
     r"""Multi-head self-attention across the per-graph states of each gene (Vaswani et al., 2017).
 
@@ -202,12 +198,8 @@ class PairwiseInteractionParams(Params):
     norm: NormName = Field("none", description="per-node norm after the weighted sum (layer, rms, none)")
 
 
-@register(
-    "aggregator",
-    "pairwise_interaction",
-    summary="an MLP per unordered graph pair (and self-pairs), softmax-weighted per gene",
-    params=PairwiseInteractionParams,
-)
+@register("aggregator", "pairwise_interaction", params=PairwiseInteractionParams,
+          summary="an MLP per unordered graph pair (and self-pairs), softmax-weighted per gene")
 class PairwiseInteractionAggregator(GraphAggregator):
     r"""Pairwise interactions between edge types, scored and softmax-mixed per gene.
 

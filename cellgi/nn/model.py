@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, TypedDict, Union
 
 import torch
 from pydantic import BaseModel
@@ -45,7 +45,10 @@ from cellgi.errors import CellgiError
 from cellgi.registry import ComponentEntry, get_registry
 from cellgi.spec.model import ModelSpec
 
-__all__ = ["LazyDango", "NonFiniteError", "REPRESENTATION_KEYS", "WildtypeStates"]
+if TYPE_CHECKING:  # pragma: no cover - typing.Unpack is Python 3.11+; the annotation is never evaluated
+    from typing_extensions import Unpack
+
+__all__ = ["LazyDango", "ModelInputs", "NonFiniteError", "REPRESENTATION_KEYS", "WildtypeStates"]
 
 #: keys of the representation dict returned by :meth:`LazyDango.forward`
 REPRESENTATION_KEYS = (
@@ -99,6 +102,14 @@ def _build(role: str, spec_obj: ComponentSpec, **context: int | list[str]) -> An
 def _entry(role: str, spec_obj: ComponentSpec) -> ComponentEntry:
     """The registry entry a spec block names (its declared capabilities are what the model reads)."""
     return get_registry(role).get(_type_name(spec_obj))
+
+
+class ModelInputs(TypedDict, total=False):
+    """The optional keyword arguments of :class:`LazyDango` and :meth:`LazyDango.from_spec`."""
+
+    node_features: Tensor | None
+    feature_names: list[str] | None
+    base_dir: str | Path | None
 
 
 class LazyDango(nn.Module):
@@ -256,18 +267,11 @@ class LazyDango(nn.Module):
     # ------------------------------------------------------------------------------ construction
     @classmethod
     def from_spec(
-        cls,
-        spec: ModelSpec,
-        graph: CellGraph,
-        num_targets: int,
-        *,
-        node_features: Tensor | None = None,
-        feature_names: list[str] | None = None,
-        base_dir: str | Path | None = None,
+        cls, spec: ModelSpec, graph: CellGraph, num_targets: int, **inputs: Unpack[ModelInputs]
     ) -> "LazyDango":
-        """Build every part through the registries from a validated ``ModelSpec`` (see the class docs)."""
-        return cls(spec, graph, num_targets, node_features=node_features, feature_names=feature_names,
-                   base_dir=base_dir)
+        """Build every part through the registries from a validated ``ModelSpec`` (see the class docs);
+        ``inputs`` are the constructor's keyword arguments (:class:`ModelInputs`)."""
+        return cls(spec, graph, num_targets, **inputs)
 
     @staticmethod
     def _select_edge_types(wanted: list[str] | None, graph: CellGraph) -> list[str]:
@@ -458,6 +462,13 @@ class LazyDango(nn.Module):
             z_p=z_p,
         )
 
+    def _with_additive(self, pred: Tensor, hin: HeadInput) -> tuple[Tensor, Tensor | None]:
+        """``(pred, additive)``: the additive term's part (None without one) combined into ``pred``."""
+        if self.additive_term is None:
+            return pred, None
+        additive = self.additive_term(hin)
+        return self.additive_term.combine(additive, pred, hin), additive
+
     def _readout(
         self, x: Tensor, keep: Tensor, batch: PerturbationBatch, layer_w: list[Tensor], stages: list | None,
         x0: Tensor,
@@ -468,10 +479,7 @@ class LazyDango(nn.Module):
         glob = self.global_predictor(hin)
         local = None if self.local_predictor is None else self.local_predictor(hin)
         pred, gate = self.combiner(local, glob, hin)
-        additive = None
-        if self.additive_term is not None:
-            additive = self.additive_term(hin)
-            pred = self.additive_term.combine(additive, pred, hin)
+        pred, additive = self._with_additive(pred, hin)
         if stages is not None:
             stages += [("pooling", z), ("global_predictor", glob[0])]
             if local is not None:
@@ -532,10 +540,7 @@ class LazyDango(nn.Module):
         assert self.local_predictor is not None  # a combiner without a global part uses the local head
         local = self.local_predictor(hin)
         pred, gate = self.combiner(local, None, hin)
-        additive = None
-        if self.additive_term is not None:
-            additive = self.additive_term(hin)
-            pred = self.additive_term.combine(additive, pred, hin)
+        pred, additive = self._with_additive(pred, hin)
         if stages is not None:
             stages += [("local_predictor", local[0]), ("combiner", pred)]
             self._raise_if_not_finite(stages)

@@ -32,12 +32,7 @@ __all__ = ["GraphOperator", "RemovedEdges", "StackedOperator", "spmm"]
 
 
 def _csr(rows: Tensor, cols: Tensor, values: Tensor, n: int) -> Tensor:
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
-        coo = torch.sparse_coo_tensor(
-            torch.stack([rows, cols]), values, (n, n), check_invariants=False
-        ).coalesce()
-        return coo.to_sparse_csr()
+    return _csr_rect(rows, cols, values, n, n)
 
 
 class _SpMM(torch.autograd.Function):

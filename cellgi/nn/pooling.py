@@ -44,12 +44,8 @@ class AttentionalParams(Params):
     activation: str = Field("gelu", description="activation of both MLPs")
 
 
-@register(
-    "pooling",
-    "attentional",
-    summary="gated softmax attention over each sample's kept genes (PyG AttentionalAggregation, masked)",
-    params=AttentionalParams,
-)
+@register("pooling", "attentional", params=AttentionalParams,
+          summary="gated softmax attention over each sample's kept genes (PyG AttentionalAggregation, masked)")
 class AttentionalPooling(Pooling):
     r"""Global soft attention pooling of Li et al., "Gated Graph Sequence Neural Networks" (ICLR 2016),
     as PyG's ``AttentionalAggregation``, restricted to each sample's kept genes.

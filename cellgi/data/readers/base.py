@@ -11,9 +11,13 @@ declaration, so a reader can never read a file the cache does not watch. Adding 
         sep: str = Field("\\t", description="column separator")
 
     @register("graph_format", "my_edges", summary="ORF pairs, my lab's layout", params=MyParams)
-    class MyEdges(GraphFormat):
-        def read(self, spec, files):
+    class MyEdges(GraphFormat[MyParams]):
+        def read(self, spec: MyParams, files: dict[str, Path]) -> RawEdges:
             ...  # files["path"] is the data file; return RawEdges
+
+The validated entry :meth:`read` gets is an instance of the format's params model (and of
+``GraphEntryBase``/``ScreenEntryBase``, for the shared fields): a format is generic in the entry type it
+reads, its params model, or a ``Protocol`` naming the fields it reads where it also reads a shared one.
 
 The entry in a spec then reads ``{name: ..., format: my_edges, path: ..., sep: ","}``.
 """
@@ -21,7 +25,7 @@ The entry in a spec then reads ``{name: ..., format: my_edges, path: ..., sep: "
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from cellgi.data.errors import DataError
 from cellgi.data.readers._edges import RawEdges
@@ -33,10 +37,13 @@ from cellgi.spec.data import GraphEntryBase, ScreenEntryBase
 #: a validated ``data.graphs`` or ``data.screens`` entry (the model built for its format: base fields + params)
 FormatEntry = GraphEntryBase | ScreenEntryBase
 
-__all__ = ["DataFormat", "FormatEntry", "GraphFormat", "ScreenFormat", "format_input_files", "format_reader", "read_entry"]
+#: the entry type a format's :meth:`~DataFormat.read` takes (see the module docstring)
+EntryT = TypeVar("EntryT", contravariant=True)
+
+__all__ = ["DataFormat", "EntryT", "FormatEntry", "GraphFormat", "ScreenFormat", "format_input_files", "format_reader", "read_entry"]
 
 
-class DataFormat:
+class DataFormat(Generic[EntryT]):
     """Common part of the format roles (see the module docstring)."""
 
     #: fields of the spec entry that name input files (None-valued optional ones are skipped)
@@ -60,29 +67,29 @@ class DataFormat:
         """Every file the entry reads (the cache key watches these)."""
         return list(self.files(spec, root).values())
 
-    def read(self, spec: FormatEntry, files: dict[str, Path]) -> object:  # pragma: no cover - abstract
+    def read(self, spec: EntryT, files: dict[str, Path]) -> object:  # pragma: no cover - abstract
         raise NotImplementedError
 
 
-class GraphFormat(DataFormat):
+class GraphFormat(DataFormat[EntryT]):
     """Base of the ``graph_format`` role: :meth:`read` returns :class:`RawEdges`."""
 
     yields = RawEdges
 
-    def read(self, spec: GraphEntryBase, files: dict[str, Path]) -> RawEdges:  # pragma: no cover - abstract
+    def read(self, spec: EntryT, files: dict[str, Path]) -> RawEdges:  # pragma: no cover - abstract
         raise NotImplementedError
 
 
-class ScreenFormat(DataFormat):
+class ScreenFormat(DataFormat[EntryT]):
     """Base of the ``screen_format`` role: :meth:`read` returns :class:`RawScreen`."""
 
     yields = RawScreen
 
-    def read(self, spec: ScreenEntryBase, files: dict[str, Path]) -> RawScreen:  # pragma: no cover - abstract
+    def read(self, spec: EntryT, files: dict[str, Path]) -> RawScreen:  # pragma: no cover - abstract
         raise NotImplementedError
 
 
-def format_reader(role: str, spec: FormatEntry) -> DataFormat:
+def format_reader(role: str, spec: FormatEntry) -> DataFormat[FormatEntry]:
     """The reader registered in ``role`` (``graph_format``/``screen_format``) under ``spec.format``."""
     return get_registry(role).get(spec.format).factory()  # type: ignore[misc]
 

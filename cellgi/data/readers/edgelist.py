@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from pydantic import Field
 
@@ -41,8 +40,8 @@ class EdgeListParams(Params):
 
 
 @register("graph_format", "edgelist", summary="whitespace-separated 'ORF ORF [weight]' lines", params=EdgeListParams)
-class EdgeListFormat(GraphFormat):
+class EdgeListFormat(GraphFormat[EdgeListParams]):
     """Plain edge list (see :func:`read_edgelist`)."""
 
-    def read(self, spec: Any, files: dict[str, Path]) -> RawEdges:
+    def read(self, spec: EdgeListParams, files: dict[str, Path]) -> RawEdges:
         return read_edgelist(files["path"], weighted=spec.weighted)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Iterable, Literal
 
 from pydantic import Field
 
@@ -155,12 +155,12 @@ class KuzminParams(Params):
 
 @register("screen_format", "kuzmin", summary="Kuzmin 2018 Data S1 screen layout (query x array strains)",
           params=KuzminParams)
-class KuzminFormat(ScreenFormat):
+class KuzminFormat(ScreenFormat[KuzminParams]):
     """Data S1 layout (see :func:`read_kuzmin`); ``strains`` is a second input file when set."""
 
     path_fields = ("path", "strains")
 
-    def read(self, spec: Any, files: dict[str, Path]) -> RawScreen:
+    def read(self, spec: KuzminParams, files: dict[str, Path]) -> RawScreen:
         strains = read_strain_table(files["strains"]) if "strains" in files else None
         return read_kuzmin(
             files["path"],

@@ -8,7 +8,6 @@ Both columns may be common names (``Abf1``) or mixed-case ORFs (``YKL112w``); th
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from pydantic import Field
 
@@ -51,8 +50,8 @@ class RegulatoryParams(Params):
 
 @register("graph_format", "regulatory", summary="'TF<TAB>target' lines (common names, mixed case), directed",
           params=RegulatoryParams)
-class RegulatoryFormat(GraphFormat):
+class RegulatoryFormat(GraphFormat[RegulatoryParams]):
     """Transcription-factor -> target layout (see :func:`read_regulatory`)."""
 
-    def read(self, spec: Any, files: dict[str, Path]) -> RawEdges:
+    def read(self, spec: RegulatoryParams, files: dict[str, Path]) -> RawEdges:
         return read_regulatory(files["path"])

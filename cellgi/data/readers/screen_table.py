@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from pydantic import Field, model_validator
 
@@ -100,10 +100,10 @@ class ScreenTableParams(Params):
 
 
 @register("screen_format", "table", summary="CSV/TSV/Parquet with gene and target columns", params=ScreenTableParams)
-class ScreenTableFormat(ScreenFormat):
+class ScreenTableFormat(ScreenFormat[ScreenTableParams]):
     """Column-named screen table (see :func:`read_screen_table`)."""
 
-    def read(self, spec: Any, files: dict[str, Path]) -> RawScreen:
+    def read(self, spec: ScreenTableParams, files: dict[str, Path]) -> RawScreen:
         return read_screen_table(
             files["path"],
             spec.target_columns,

@@ -257,13 +257,13 @@ class SgaGridParams(Params):
 
 @register("screen_format", "sga_grid", summary="genome-wide SGA screen as a query x array grid; unlisted pairs "
           "neutral (Costanzo 2010 listing, Costanzo 2016 full matrix)", params=SgaGridParams)
-class SgaGridFormat(ScreenFormat):
+class SgaGridFormat(ScreenFormat[SgaGridParams]):
     """Costanzo 2010/2016 SGA files (see :func:`read_sga_grid`); ``query_genes``/``array_genes`` are inputs too."""
 
     path_fields = ("path", "query_genes", "array_genes")
     yields = RawGrid
 
-    def read(self, spec: Any, files: dict[str, Path]) -> RawGrid:
+    def read(self, spec: SgaGridParams, files: dict[str, Path]) -> RawGrid:
         return read_sga_grid(files["path"], query_genes=files.get("query_genes"),
                              array_genes=files.get("array_genes"), query_column=spec.query_column,
                              array_column=spec.array_column, score_column=spec.score_column)

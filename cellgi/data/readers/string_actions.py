@@ -9,7 +9,7 @@ undirected graph ignores orientation. Weights are ``score / 1000``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable, Protocol
 
 from pydantic import Field
 
@@ -112,12 +112,21 @@ class StringActionsParams(Params):
     actions: list[str] | None = Field(None, description="keep only these actions")
 
 
+class _StringActionsEntry(Protocol):
+    """The fields of a ``string_actions`` entry the reader reads (its params and the shared ``directed``)."""
+
+    directed: bool
+    min_score: int
+    modes: list[str] | None
+    actions: list[str] | None
+
+
 @register("graph_format", "string_actions",
           summary="STRING v11 actions TSV ('4932.' ids, score, mode, direction)", params=StringActionsParams)
-class StringActionsFormat(GraphFormat):
+class StringActionsFormat(GraphFormat[_StringActionsEntry]):
     """STRING actions layout (see :func:`read_string_actions`)."""
 
-    def read(self, spec: Any, files: dict[str, Path]) -> RawEdges:
+    def read(self, spec: _StringActionsEntry, files: dict[str, Path]) -> RawEdges:
         return read_string_actions(
             files["path"], directed=spec.directed, min_score=spec.min_score, modes=spec.modes, actions=spec.actions
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from pydantic import Field
 
@@ -57,10 +56,10 @@ class StringV9Params(Params):
 
 @register("graph_format", "string_v9", summary="STRING v9.1 'id_a id_b weight' + genes.txt (1-based ids)",
           params=StringV9Params)
-class StringV9Format(GraphFormat):
+class StringV9Format(GraphFormat[StringV9Params]):
     """STRING v9.1 layout (see :func:`read_string_v9`)."""
 
     path_fields = ("path", "genes_path")
 
-    def read(self, spec: Any, files: dict[str, Path]) -> RawEdges:
+    def read(self, spec: StringV9Params, files: dict[str, Path]) -> RawEdges:
         return read_string_v9(files["path"], files["genes_path"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from pydantic import Field
 
@@ -58,8 +57,8 @@ class EdgeTableParams(Params):
 
 @register("graph_format", "table", summary="CSV/TSV/Parquet with named source/target/weight columns",
           params=EdgeTableParams)
-class EdgeTableFormat(GraphFormat):
+class EdgeTableFormat(GraphFormat[EdgeTableParams]):
     """Column-named edge table (see :func:`read_edge_table`)."""
 
-    def read(self, spec: Any, files: dict[str, Path]) -> RawEdges:
+    def read(self, spec: EdgeTableParams, files: dict[str, Path]) -> RawEdges:
         return read_edge_table(files["path"], spec.source_column, spec.target_column, spec.weight_column, spec.sep)

@@ -29,12 +29,8 @@ class MaskedGATv2Params(Params):
     share_weights: bool = Field(False, description="one linear map for sources and targets")
 
 
-@register(
-    "conv",
-    "masked_gatv2",
-    summary="GATv2 attention; masked edges get zero weight (logits masked before the softmax)",
-    params=MaskedGATv2Params,
-)
+@register("conv", "masked_gatv2", params=MaskedGATv2Params,
+          summary="GATv2 attention; masked edges get zero weight (logits masked before the softmax)")
 class MaskedGATv2(MaskedConv):
     r"""The GATv2 operator of Brody et al., "How Attentive are Graph Attention Networks?" (ICLR 2022),
     with edge masks applied to the attention logits.

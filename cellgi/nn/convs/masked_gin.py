@@ -24,12 +24,8 @@ class MaskedGINParams(Params):
     mlp_norm: NormName = Field("none", description="per-node norm inside the MLP (layer, rms, none)")
 
 
-@register(
-    "conv",
-    "masked_gin",
-    summary="GIN (sum aggregation + MLP); batched as one sparse x dense product over [N, B*H]",
-    params=MaskedGINParams,
-)
+@register("conv", "masked_gin", params=MaskedGINParams,
+          summary="GIN (sum aggregation + MLP); batched as one sparse x dense product over [N, B*H]")
 class MaskedGIN(MaskedConv):
     r"""The graph isomorphism operator of Xu et al., "How Powerful are Graph Neural Networks?" (ICLR 2019),
     with per-sample node masks over one shared adjacency.

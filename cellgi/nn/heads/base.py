@@ -80,7 +80,25 @@ class HeadInput:
 
 
 # --------------------------------------------------------------------------------------------- bases
-class LocalPredictor(nn.Module):
+class _Member(nn.Module):
+    """What every head member shares: the keyword-only ``dim`` and ``num_targets`` it is built with."""
+
+    def __init__(self, *, dim: int, num_targets: int):
+        super().__init__()
+        self.dim, self.num_targets = dim, num_targets
+
+    def reset_parameters(self) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+
+class _Predictor(_Member):
+    """A head that predicts: ``forward(x: HeadInput) -> (pred [B, T], repr [B, dim])``."""
+
+    def forward(self, x: HeadInput) -> Head:  # pragma: no cover
+        raise NotImplementedError
+
+
+class LocalPredictor(_Predictor):
     """Base of the ``local_predictor`` role (see the module docstring).
 
     Capability (checked at registration): ``uses_relations`` (default False): the model fills
@@ -88,16 +106,6 @@ class LocalPredictor(nn.Module):
     """
 
     uses_relations: ClassVar[bool] = False
-
-    def __init__(self, *, dim: int, num_targets: int):
-        super().__init__()
-        self.dim, self.num_targets = dim, num_targets
-
-    def forward(self, x: HeadInput) -> Head:  # pragma: no cover
-        raise NotImplementedError
-
-    def reset_parameters(self) -> None:  # pragma: no cover
-        raise NotImplementedError
 
     @staticmethod
     def check_inputs(emb: Tensor, mask: Tensor) -> None:
@@ -110,21 +118,11 @@ class LocalPredictor(nn.Module):
             raise ValueError("local head got no perturbed genes (K = 0): pert_padded is empty")
 
 
-class GlobalPredictor(nn.Module):
+class GlobalPredictor(_Predictor):
     """Base of the ``global_predictor`` role (see the module docstring)."""
 
-    def __init__(self, *, dim: int, num_targets: int):
-        super().__init__()
-        self.dim, self.num_targets = dim, num_targets
 
-    def forward(self, x: HeadInput) -> Head:  # pragma: no cover
-        raise NotImplementedError
-
-    def reset_parameters(self) -> None:  # pragma: no cover
-        raise NotImplementedError
-
-
-class Combiner(nn.Module):
+class Combiner(_Member):
     """Base of the ``combiner`` role (see the module docstring).
 
     Capabilities (checked at registration; the model reads the declared values): ``uses_local`` (True:
@@ -137,10 +135,6 @@ class Combiner(nn.Module):
     uses_local: ClassVar[bool] = True
     uses_global: ClassVar[bool] = True
 
-    def __init__(self, *, dim: int, num_targets: int):
-        super().__init__()
-        self.dim, self.num_targets = dim, num_targets
-
     def _check(self, local: Head | None, global_: Head | None) -> None:
         """The heads' outputs against the declared ``uses_local`` and ``uses_global``."""
         if self.uses_local and local is None:
@@ -151,6 +145,12 @@ class Combiner(nn.Module):
             raise ValueError(f"combiner {type(self).__name__} needs the global head's output, got None")
         if not self.uses_global and global_ is not None:
             raise ValueError(f"combiner {type(self).__name__} uses no global head but was given a global prediction")
+
+    def _both(self, local: Head | None, global_: Head | None) -> tuple[Head, Head]:
+        """Both heads' outputs, checked (for a combiner declaring ``uses_local`` and ``uses_global``)."""
+        self._check(local, global_)
+        assert local is not None and global_ is not None
+        return local, global_
 
     def reset_parameters(self) -> None:
         pass

@@ -28,6 +28,27 @@ __all__ = [
 ]
 
 
+class _MLPCombiner(Combiner):
+    """A combiner whose parameters are one MLP, ``self.mlp``."""
+
+    mlp: MLP
+
+    def reset_parameters(self) -> None:
+        self.mlp.reset_parameters()
+
+
+class _OneHeadCombiner(Combiner):
+    """A combiner that returns the prediction of the one head it declares (no parameters, no gate)."""
+
+    def forward(
+        self, local: Head | None, global_: Head | None, x: HeadInput
+    ) -> tuple[Tensor, Tensor | None]:
+        self._check(local, global_)
+        head = global_ if self.uses_global else local
+        assert head is not None
+        return head[0], None
+
+
 class GateParams(Params):
     num_layers: int = Field(2, ge=1, description="layers of the gate MLP")
     hidden_dim: int | None = Field(None, ge=1, description="gate MLP width (default: dim)")
@@ -37,13 +58,9 @@ class GateParams(Params):
     activation: str = Field("gelu", description="activation of the gate MLP")
 
 
-@register(
-    "combiner",
-    "gate",
-    summary="learned per-sample softmax weights over the local and global predictions",
-    params=GateParams,
-)
-class GateCombiner(Combiner):
+@register("combiner", "gate", params=GateParams,
+          summary="learned per-sample softmax weights over the local and global predictions")
+class GateCombiner(_MLPCombiner):
     r"""Gated mixture of the two heads, as in lazy Dango.
 
     .. math::
@@ -82,14 +99,10 @@ class GateCombiner(Combiner):
         in_dim = 2 * (num_targets if gate_input == "predictions" else dim)
         self.mlp = MLP(in_dim, hidden_dim or dim, 2, num_layers, activation=activation)
 
-    def reset_parameters(self) -> None:
-        self.mlp.reset_parameters()
-
     def forward(
         self, local: Head | None, global_: Head | None, x: HeadInput
     ) -> tuple[Tensor, Tensor | None]:
-        self._check(local, global_)
-        assert local is not None and global_ is not None
+        local, global_ = self._both(local, global_)
         i = 0 if self.gate_input == "predictions" else 1
         w = torch.softmax(self.mlp(torch.cat([local[i], global_[i]], dim=-1)), dim=-1)  # [B, 2]
         return w[:, :1] * local[0] + w[:, 1:] * global_[0], w
@@ -105,13 +118,8 @@ class ConcatParams(Params):
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout after hidden activations")
 
 
-@register(
-    "combiner",
-    "concat",
-    summary="MLP on the concatenated local and global representations",
-    params=ConcatParams,
-)
-class ConcatCombiner(Combiner):
+@register("combiner", "concat", params=ConcatParams, summary="MLP on the concatenated local and global representations")
+class ConcatCombiner(_MLPCombiner):
     r"""Joint readout: :math:`\hat{y} = \mathrm{MLP}([\mathbf{r}_l \,\|\, \mathbf{r}_g])`; no gate weights.
 
     Shapes: ``(pred, repr [B, dim])`` twice -> ``(pred [B, T], None)``
@@ -132,24 +140,16 @@ class ConcatCombiner(Combiner):
         super().__init__(dim=dim, num_targets=num_targets)
         self.mlp = MLP(2 * dim, hidden_dim or dim, num_targets, num_layers, activation=activation, dropout=dropout)
 
-    def reset_parameters(self) -> None:
-        self.mlp.reset_parameters()
-
     def forward(
         self, local: Head | None, global_: Head | None, x: HeadInput
     ) -> tuple[Tensor, Tensor | None]:
-        self._check(local, global_)
-        assert local is not None and global_ is not None
+        local, global_ = self._both(local, global_)
         return self.mlp(torch.cat([local[1], global_[1]], dim=-1)), None
 
 
-@register(
-    "combiner",
-    "global_only",
-    summary="the global prediction alone (requires local_predictor: null)",
-    params=NoParams,
-)
-class GlobalOnlyCombiner(Combiner):
+@register("combiner", "global_only", params=NoParams,
+          summary="the global prediction alone (requires local_predictor: null)")
+class GlobalOnlyCombiner(_OneHeadCombiner):
     """Returns the global head's prediction. Refuses a local head: configure ``local_predictor: null``
     (a local head that is built, run and never used would be silent dead weight).
 
@@ -158,21 +158,10 @@ class GlobalOnlyCombiner(Combiner):
 
     uses_local: ClassVar[bool] = False
 
-    def forward(
-        self, local: Head | None, global_: Head | None, x: HeadInput
-    ) -> tuple[Tensor, Tensor | None]:
-        self._check(local, global_)
-        assert global_ is not None
-        return global_[0], None
 
-
-@register(
-    "combiner",
-    "local_only",
-    summary="the local prediction alone; the model then runs message passing on the wildtype only (fast)",
-    params=NoParams,
-)
-class LocalOnlyCombiner(Combiner):
+@register("combiner", "local_only", params=NoParams,
+          summary="the local prediction alone; the model then runs message passing on the wildtype only (fast)")
+class LocalOnlyCombiner(_OneHeadCombiner):
     """Returns the local head's prediction. With it the model computes only the wildtype gene states (one
     column instead of ``B + 1``), builds no pooling or global head, and reads the deleted genes' wildtype
     states, their relations and the additive term: the cheap choice when what matters is how the deleted
@@ -182,10 +171,3 @@ class LocalOnlyCombiner(Combiner):
     """
 
     uses_global: ClassVar[bool] = False
-
-    def forward(
-        self, local: Head | None, global_: Head | None, x: HeadInput
-    ) -> tuple[Tensor, Tensor | None]:
-        self._check(local, global_)
-        assert local is not None
-        return local[0], None

@@ -38,12 +38,8 @@ class MLPGlobalParams(Params):
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout after hidden activations")
 
 
-@register(
-    "global_predictor",
-    "mlp",
-    summary="MLP on the perturbation difference z_p = z_w - z_i (optionally also z_w, z_i)",
-    params=MLPGlobalParams,
-)
+@register("global_predictor", "mlp", params=MLPGlobalParams,
+          summary="MLP on the perturbation difference z_p = z_w - z_i (optionally also z_w, z_i)")
 class MLPGlobalPredictor(GlobalPredictor):
     r"""Global head: an MLP on the pooled cell states.
 

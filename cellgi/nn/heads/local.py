@@ -74,12 +74,8 @@ class _SetAttention(nn.Module):
         return x + self.alpha_ff * self.ff(x)
 
 
-@register(
-    "local_predictor",
-    "hypergraph_attention",
-    summary="Dango-style hypergraph self-attention over the deleted genes (dynamic - static embeddings)",
-    params=HypergraphAttentionParams,
-)
+@register("local_predictor", "hypergraph_attention", params=HypergraphAttentionParams,
+          summary="Dango-style hypergraph self-attention over the deleted genes (dynamic - static embeddings)")
 class HypergraphAttention(LocalPredictor):
     r"""The hypergraph self-attention head of Dango (Zhang et al., "DANGO: Predicting higher-order genetic
     interactions", 2020), after Hyper-SAGNN (Zhang et al., ICLR 2020).

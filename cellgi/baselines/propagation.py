@@ -440,7 +440,7 @@ class PropagationTreesBaseline(FeatureTreesBaseline):
     def state_dict(self) -> dict[str, Any]:
         if self.known is None:
             raise RuntimeError("the propagation baseline is not fitted")
-        return {"trees": self._fit().state_dict(), "known": dict(self.known)}
+        return {"trees": self._fit().state_dict(), "known": dict(self.known), "two_hop": list(self.two_hop)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         known = {k: torch.as_tensor(v) for k, v in state["known"].items()}
@@ -448,6 +448,12 @@ class PropagationTreesBaseline(FeatureTreesBaseline):
         if known["pairs"].numel() and int(known["pairs"].max()) >= n:
             raise ValueError(f"the propagation baseline knows genes beyond this run's {n}")
         self.known = known
+        # the parts the trees were fitted with decide (a state written before the two-hop terms has none)
+        two_hop = [str(p) for p in state.get("two_hop", [])]
+        bad = [p for p in two_hop if p not in _PARTS]
+        if bad:
+            raise ValueError(f"the propagation state names two-hop parts {bad}; known parts: {list(_PARTS)}")
+        self.two_hop = two_hop
         self._prop = None
         self.fitted = FeatureBaseline.from_state_dict(state["trees"])
 

@@ -220,3 +220,15 @@ def test_two_hop_state_saved_and_read_weights_only(tmp_path):
     te = data.splits["test"]
     torch.testing.assert_close(b.predict_samples(data, te), c.predict_samples(data, te))
     assert any("two_hop_hit" in n for n in c._fit().feature_names)
+    # the fitted state decides which two-hop terms are computed; a state from before them (no "two_hop"
+    # key: a run folder written earlier) loads as one hop only
+    d = PropagationTreesBaseline(min_samples_leaf=5, max_iter=20, context=data.context)
+    d.load_state_dict(b.state_dict())
+    torch.testing.assert_close(b.predict_samples(data, te), d.predict_samples(data, te))
+    one = PropagationTreesBaseline(min_samples_leaf=5, max_iter=20, two_hop=[], context=data.context)
+    one.fit(data)
+    old = {k: v for k, v in one.state_dict().items() if k != "two_hop"}
+    e = PropagationTreesBaseline(min_samples_leaf=5, max_iter=20, context=data.context)
+    e.load_state_dict(old)
+    assert e.two_hop == []
+    torch.testing.assert_close(one.predict_samples(data, te), e.predict_samples(data, te))

@@ -298,9 +298,11 @@ class PropagationParams(Params):
     max_leaf_nodes: int = Field(15, ge=2, description="leaves per tree")
     min_samples_leaf: int = Field(200, ge=1, description="training rows per leaf at least")
     l2_regularization: float = Field(10.0, ge=0, description="L2 penalty on the leaf values")
-    two_hop: list[Part] = Field(default_factory=lambda: ["neg", "pos", "hit"],
+    two_hop: list[Part] = Field(default_factory=lambda: ["hit"],
                                 description="parts of the screen that also get the two-hop term (the mean screen "
-                                "value between the two genes' screened neighbours, module docs); [] for one hop only")
+                                "value between the two genes' screened neighbours, module docs); [] for one hop only. "
+                                "Default: the 0/1 negative mark only, chosen on the Costanzo 2010 validation grid "
+                                "(docs/benchmarks.md)")
 
 
 def _pairs_of(padded: Tensor, mask: Tensor) -> np.ndarray:
@@ -322,7 +324,7 @@ class PropagationTreesBaseline(FeatureTreesBaseline):
     def __init__(self, graphs: list[str] | None = None, inner_folds: int = 5, neutral_share: float = 0.05,
                  max_iter: int = 300, learning_rate: float = 0.05, max_leaf_nodes: int = 15,
                  min_samples_leaf: int = 200, l2_regularization: float = 10.0,
-                 two_hop: Sequence[str] = ("neg", "pos", "hit"), *, context: BaselineContext):
+                 two_hop: Sequence[str] = ("hit",), *, context: BaselineContext):
         super().__init__(max_iter=max_iter, learning_rate=learning_rate, max_leaf_nodes=max_leaf_nodes,
                          min_samples_leaf=min_samples_leaf, l2_regularization=l2_regularization, context=context)
         known = set(context.graph.edge_type_names)

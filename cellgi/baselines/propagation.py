@@ -173,7 +173,8 @@ class ScreenPropagation:
 
     @property
     def names(self) -> list[str]:
-        """Feature names (per target block: hubness min/max per part, then per graph and part min/mean/max)."""
+        """Feature names (per target block: hubness min/max per part, then per graph: per part min/mean/max of the
+        one-hop term, and the two-hop term of each part in ``two_hop``)."""
         out = ["screened_genes"]
         for t in range(self.num_targets):
             pre = f"t{t}." if self.num_targets > 1 else ""
@@ -316,7 +317,8 @@ def _pairs_of(padded: Tensor, mask: Tensor) -> np.ndarray:
 class PropagationTreesBaseline(FeatureTreesBaseline):
     """Gradient-boosted trees on the feature trees' set features plus :class:`ScreenPropagation` features
     (module docstring). Stores the training pairs and their targets (the propagation is rebuilt from them
-    and the run's graph when a run folder is loaded) and the trees as node arrays. The trees' settings and
+    and the run's graph when a run folder is loaded), the two-hop parts the trees were fitted with (a state
+    written before the two-hop terms has none and loads as one hop only) and the trees as node arrays. The trees' settings and
     the set featurizer are :class:`~cellgi.baselines.FeatureTreesBaseline`'s."""
 
     kind = "propagation"

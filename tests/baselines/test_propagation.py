@@ -164,6 +164,12 @@ def test_two_hop_terms_equal_the_dense_definition():
     # without two_hop the columns are absent; a part that does not exist is refused
     assert not any("two_hop" in x for x in ScreenPropagation(graph, torch.from_numpy(pairs),
                                                              torch.from_numpy(vals[:, None]), torch.tensor([0.0])).names)
+    from pydantic import ValidationError
+
+    from cellgi.baselines.propagation import PropagationParams
+
+    with pytest.raises(ValidationError, match="two_hop"):
+        PropagationParams(two_hop=["nope"])
     with pytest.raises(ValueError, match="two_hop names parts"):
         ScreenPropagation(graph, torch.from_numpy(pairs), torch.from_numpy(vals[:, None]), torch.tensor([0.0]),
                           two_hop=["nope"])

@@ -33,12 +33,27 @@ splits) gets features from all training pairs, as a test file does, and drives e
 grid), each inner fold keeps every non-neutral row and a share ``neutral_share`` of the neutral ones, the
 kept neutral rows weighted ``1 / neutral_share`` so that the fit stays unbiased.
 
+**Two hops.** For a pair of two genes nobody screened, ``v_k`` has nothing to carry. The two-hop term
+
+.. math::
+
+    w_k(a, b) = \\frac{(P_k E P_k^T)[a, b]}{(P_k O P_k^T)[a, b]}
+
+is the mean screen value between the screened neighbours of ``a`` and the screened neighbours of ``b``
+(symmetric in ``a`` and ``b``), and exists when both genes have screened neighbours that were screened
+against each other. It is never materialised as an ``N x N`` matrix: with ``D = P_k O`` (``N x G``, ``G``
+screened genes, the one-hop denominator) and ``R`` the one-hop ratio, ``P_k E = R * D`` and
+``w_k(a, b) = sum_j P_k[b, j] R[a, j] D[a, j] / sum_j P_k[b, j] D[a, j]``: a row gather of ``R`` and ``D``
+and a sparse dot with ``b``'s row of ``P_k`` (whichever of the two genes has fewer screened neighbours
+plays ``b``). Stored per graph: ``D`` (float16) beside the per-part ``R`` the one-hop terms use already,
+and ``P_k``'s columns of screened genes (sparse). Cross-fitting covers it like the one-hop terms.
+
 Sets of three or more genes get the mean and minimum of their pairs' features; a gene alone has none.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 import torch
@@ -59,6 +74,10 @@ __all__ = ["PropagationParams", "PropagationTreesBaseline", "ScreenPropagation"]
 #: what is propagated of a centred target: its negative part, its positive part, and whether it is negative (a
 #: 0/1 "hit": on a listing-only screen, a listed negative interaction)
 _PARTS = ("neg", "pos", "hit")
+Part = Literal["neg", "pos", "hit"]
+#: smallest positive one-hop denominator stored (float16 keeps it distinct from 0, so that "has a screened
+#: neighbour measured against this gene" survives the cast)
+_DEN_FLOOR = 2.0 ** -14
 
 
 class ScreenPropagation:
@@ -70,14 +89,19 @@ class ScreenPropagation:
         values: ``[P, T]`` their targets (NaN = not measured for that target).
         center: ``[T]`` the neutral value of each target (subtracted before splitting into parts).
         graphs: the edge types to propagate over (default: all of the graph's).
+        two_hop: the parts that also get the two-hop term (module docstring); empty: none.
     """
 
     def __init__(self, graph: Any, pairs: Tensor, values: Tensor, center: Tensor,
-                 graphs: Sequence[str] | None = None) -> None:
+                 graphs: Sequence[str] | None = None, two_hop: Sequence[str] = ()) -> None:
         import scipy.sparse as sp
 
         self.n = int(graph.num_nodes)
         self.graphs = list(graphs) if graphs else list(graph.edge_type_names)
+        bad = [p for p in two_hop if p not in _PARTS]
+        if bad:
+            raise ValueError(f"two_hop names parts {bad}; known parts: {list(_PARTS)}")
+        self.two_hop = [p for p in _PARTS if p in set(two_hop)]
         pairs = torch.as_tensor(pairs, dtype=torch.long).reshape(-1, 2).numpy()
         values = torch.as_tensor(values, dtype=torch.float64).reshape(pairs.shape[0], -1).numpy()
         center = torch.as_tensor(center, dtype=torch.float64).reshape(-1).numpy()
@@ -101,10 +125,14 @@ class ScreenPropagation:
             deg = np.asarray(m.sum(1)).ravel()
             deg[deg == 0] = 1.0
             adj[name] = (sp.diags(1.0 / deg) @ m).tocsr()[:, self.screened].tocsr().astype(np.float32) if g else None
+        # the two-hop terms' sparse dot runs over these rows (N x G, screened columns only)
+        self.adj = adj if self.two_hop else {}
         # per target: gene "hubness" [N] and per graph the propagated parts [N, G] (float32, NaN where no
         # screened neighbour of the row gene was measured with the column gene)
         self.hub: list[dict[str, np.ndarray]] = []
         self.prop: list[dict[tuple[str, str], np.ndarray]] = []
+        # per target and graph: the one-hop denominator P O [N, G] (float16; kept only for the two-hop terms)
+        self.den: list[dict[str, np.ndarray]] = []
         for t in range(self.num_targets):
             y = values[:, t]
             ok = np.isfinite(y)
@@ -134,14 +162,19 @@ class ScreenPropagation:
                         prop[(name, "_den")] = den
                     with np.errstate(invalid="ignore", divide="ignore"):
                         prop[(name, part)] = np.where(den > 0, num / den, np.nan).astype(np.float16)  # half: N x G per graph
+            den16 = {}
             for name in self.graphs:
-                prop.pop((name, "_den"), None)
+                d = prop.pop((name, "_den"), None)
+                if d is not None and self.two_hop:
+                    den16[name] = np.where(d > 0, np.maximum(d, _DEN_FLOOR), 0.0).astype(np.float16)
             self.hub.append(hub)
             self.prop.append(prop)
+            self.den.append(den16)
 
     @property
     def names(self) -> list[str]:
-        """Feature names (per target block: hubness min/max per part, then per graph and part min/mean/max)."""
+        """Feature names (per target block: hubness min/max per part, then per graph: per part min/mean/max of the
+        one-hop term, and the two-hop term of each part in ``two_hop``)."""
         out = ["screened_genes"]
         for t in range(self.num_targets):
             pre = f"t{t}." if self.num_targets > 1 else ""
@@ -151,6 +184,32 @@ class ScreenPropagation:
                 for part in _PARTS:
                     out += [f"{pre}prop_{part}.{name}.min", f"{pre}prop_{part}.{name}.mean",
                             f"{pre}prop_{part}.{name}.max"]
+                out += [f"{pre}two_hop_{part}.{name}" for part in self.two_hop]
+        return out
+
+    def _two_hop(self, t: int, name: str, a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
+        """The two-hop terms ``[M]`` of target ``t`` over graph ``name``, one per part of ``two_hop``."""
+        adj, den = self.adj.get(name), self.den[t].get(name)
+        if adj is None or den is None:
+            return [np.full(a.size, np.nan, np.float32) for _ in self.two_hop]
+        deg = np.diff(adj.indptr)
+        # the sum is symmetric in a and b: run it over the neighbours of whichever gene has fewer
+        swap = deg[a] < deg[b]
+        a, b = np.where(swap, b, a), np.where(swap, a, b)
+        lens = deg[b]
+        row = np.repeat(np.arange(a.size), lens)  # the pair of each (pair, screened neighbour of b) entry
+        start = np.repeat(adj.indptr[b] - (np.cumsum(lens) - lens), lens)
+        k = np.arange(row.size) + start  # positions in adj.indices / adj.data
+        j, w = adj.indices[k], adj.data[k]
+        ar = a[row]
+        wd = w * den[ar, j].astype(np.float32)
+        dd = np.bincount(row, wd, minlength=a.size)
+        out = []
+        for part in self.two_hop:
+            r = np.nan_to_num(self.prop[t][(name, part)][ar, j].astype(np.float32), nan=0.0)
+            num = np.bincount(row, wd * r, minlength=a.size)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out.append(np.where(dd > 0, num / dd, np.nan).astype(np.float32))
         return out
 
     def _pair(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -171,6 +230,8 @@ class ScreenPropagation:
                         v1 = np.where(ca >= 0, m[b, np.maximum(ca, 0)].astype(np.float32), np.nan)  # a against b's neighbours
                         v2 = np.where(cb >= 0, m[a, np.maximum(cb, 0)].astype(np.float32), np.nan)  # b against a's neighbours
                         cols += [np.fmin(v1, v2), np.nanmean(np.stack([v1, v2]), 0), np.fmax(v1, v2)]
+                    if self.two_hop:
+                        cols += self._two_hop(t, name, a, b)
         return np.stack(cols, 1).astype(np.float32) if cols else np.zeros((a.size, 0), np.float32)
 
     def __call__(self, padded: Tensor, mask: Tensor) -> np.ndarray:
@@ -238,6 +299,11 @@ class PropagationParams(Params):
     max_leaf_nodes: int = Field(15, ge=2, description="leaves per tree")
     min_samples_leaf: int = Field(200, ge=1, description="training rows per leaf at least")
     l2_regularization: float = Field(10.0, ge=0, description="L2 penalty on the leaf values")
+    two_hop: list[Part] = Field(default_factory=lambda: ["hit"],
+                                description="parts of the screen that also get the two-hop term (the mean screen "
+                                "value between the two genes' screened neighbours, module docs); [] for one hop only. "
+                                "Default: the 0/1 negative mark only, chosen on the Costanzo 2010 validation grid "
+                                "(docs/benchmarks.md)")
 
 
 def _pairs_of(padded: Tensor, mask: Tensor) -> np.ndarray:
@@ -251,14 +317,16 @@ def _pairs_of(padded: Tensor, mask: Tensor) -> np.ndarray:
 class PropagationTreesBaseline(FeatureTreesBaseline):
     """Gradient-boosted trees on the feature trees' set features plus :class:`ScreenPropagation` features
     (module docstring). Stores the training pairs and their targets (the propagation is rebuilt from them
-    and the run's graph when a run folder is loaded) and the trees as node arrays. The trees' settings and
+    and the run's graph when a run folder is loaded), the two-hop parts the trees were fitted with (a state
+    written before the two-hop terms has none and loads as one hop only) and the trees as node arrays. The trees' settings and
     the set featurizer are :class:`~cellgi.baselines.FeatureTreesBaseline`'s."""
 
     kind = "propagation"
 
     def __init__(self, graphs: list[str] | None = None, inner_folds: int = 5, neutral_share: float = 0.05,
                  max_iter: int = 300, learning_rate: float = 0.05, max_leaf_nodes: int = 15,
-                 min_samples_leaf: int = 200, l2_regularization: float = 10.0, *, context: BaselineContext):
+                 min_samples_leaf: int = 200, l2_regularization: float = 10.0,
+                 two_hop: Sequence[str] = ("hit",), *, context: BaselineContext):
         super().__init__(max_iter=max_iter, learning_rate=learning_rate, max_leaf_nodes=max_leaf_nodes,
                          min_samples_leaf=min_samples_leaf, l2_regularization=l2_regularization, context=context)
         known = set(context.graph.edge_type_names)
@@ -268,12 +336,16 @@ class PropagationTreesBaseline(FeatureTreesBaseline):
         self.graphs = list(graphs) if graphs else None
         self.inner_folds = int(inner_folds)
         self.neutral_share = float(neutral_share)
+        bad = [p for p in two_hop if p not in _PARTS]
+        if bad:
+            raise ValueError(f"propagation.two_hop names parts {bad}; known parts: {list(_PARTS)}")
+        self.two_hop = [p for p in _PARTS if p in set(two_hop)]
         self.known: dict[str, Tensor] | None = None
         self._prop: ScreenPropagation | None = None
 
     # ------------------------------------------------------------------------------------------ helpers
     def _propagation(self, pairs: Tensor, values: Tensor, center: Tensor) -> ScreenPropagation:
-        return ScreenPropagation(self.context.graph, pairs, values, center, self.graphs)
+        return ScreenPropagation(self.context.graph, pairs, values, center, self.graphs, self.two_hop)
 
     @property
     def propagation(self) -> ScreenPropagation:
@@ -372,7 +444,7 @@ class PropagationTreesBaseline(FeatureTreesBaseline):
     def state_dict(self) -> dict[str, Any]:
         if self.known is None:
             raise RuntimeError("the propagation baseline is not fitted")
-        return {"trees": self._fit().state_dict(), "known": dict(self.known)}
+        return {"trees": self._fit().state_dict(), "known": dict(self.known), "two_hop": list(self.two_hop)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         known = {k: torch.as_tensor(v) for k, v in state["known"].items()}
@@ -380,9 +452,16 @@ class PropagationTreesBaseline(FeatureTreesBaseline):
         if known["pairs"].numel() and int(known["pairs"].max()) >= n:
             raise ValueError(f"the propagation baseline knows genes beyond this run's {n}")
         self.known = known
+        # the parts the trees were fitted with decide (a state written before the two-hop terms has none)
+        two_hop = [str(p) for p in state.get("two_hop", [])]
+        bad = [p for p in two_hop if p not in _PARTS]
+        if bad:
+            raise ValueError(f"the propagation state names two-hop parts {bad}; known parts: {list(_PARTS)}")
+        self.two_hop = two_hop
         self._prop = None
         self.fitted = FeatureBaseline.from_state_dict(state["trees"])
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v}" for k, v in self.hyper.items())
-        return f"PropagationTreesBaseline(graphs={self.graphs}, inner_folds={self.inner_folds}, {args})"
+        return (f"PropagationTreesBaseline(graphs={self.graphs}, inner_folds={self.inner_folds}, "
+                f"two_hop={self.two_hop}, {args})")

@@ -111,3 +111,130 @@ def test_a_graph_the_run_lacks_is_a_named_component_error():
     data = _modules(2)
     with pytest.raises(CellgiError, match=r"baseline 'propagation': propagation.graphs names \['nope'\]"):
         get_registry("baseline").build({"type": "propagation", "graphs": ["nope"]}, context=data.context)
+
+
+def _brute_two_hop(n: int, edges: list[tuple[int, int, float]], pairs: np.ndarray, vals: np.ndarray):
+    """``(P E P^T) / (P O P^T)`` over all ``n`` genes, dense, per part: the definition, by hand."""
+    adj = np.zeros((n, n))
+    for i, j, w in edges:
+        adj[i, j] = adj[j, i] = max(adj[i, j], w)
+    np.fill_diagonal(adj, 0)
+    deg = adj.sum(1)
+    p = adj / np.where(deg > 0, deg, 1)[:, None]
+    o = np.zeros((n, n))
+    o[pairs[:, 0], pairs[:, 1]] = o[pairs[:, 1], pairs[:, 0]] = 1
+    out = {}
+    for part, v in (("neg", np.minimum(vals, 0)), ("pos", np.maximum(vals, 0)), ("hit", (vals < 0) * 1.0)):
+        e = np.zeros((n, n))
+        e[pairs[:, 0], pairs[:, 1]] = e[pairs[:, 1], pairs[:, 0]] = v
+        num, den = p @ e @ p.T, p @ o @ p.T
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[part] = np.where(den > 0, num / den, np.nan)
+    return out
+
+
+def test_two_hop_terms_equal_the_dense_definition():
+    rng = np.random.default_rng(3)
+    n = 40
+    edges = [(i, j, float(rng.uniform(0.2, 2.0))) for i in range(n) for j in range(i + 1, n) if rng.random() < 0.12]
+    screened = np.arange(25)  # genes 25..39 never screened
+    all_pairs = np.array([(i, j) for i in screened for j in screened if i < j])
+    pairs = all_pairs[rng.random(len(all_pairs)) < 0.6]
+    vals = np.where(rng.random(len(pairs)) < 0.3, rng.normal(0, 1, len(pairs)), 0.0)
+    ei = torch.tensor([(i, j) for i, j, _ in edges]).t()
+    graph = CellGraph.from_edges([f"G{i}" for i in range(n)],
+                                 [("g", ei, False, torch.tensor([w for *_, w in edges]))])
+    prop = ScreenPropagation(graph, torch.from_numpy(pairs), torch.from_numpy(vals[:, None]), torch.tensor([0.0]),
+                             two_hop=["neg", "pos", "hit"])
+    want = _brute_two_hop(n, edges, pairs, vals)
+    a, b = np.triu_indices(n, 1)
+    got = prop(torch.from_numpy(np.stack([a, b], 1)), torch.ones(a.size, 2, dtype=torch.bool))
+    names = prop.names
+    for part in ("neg", "pos", "hit"):
+        g = got[:, names.index(f"two_hop_{part}.g")]
+        w = want[part][a, b]
+        np.testing.assert_array_equal(np.isnan(g), np.isnan(w))
+        np.testing.assert_allclose(g[~np.isnan(g)], w[~np.isnan(w)], rtol=2e-3, atol=2e-3)
+    # pairs of two unscreened genes get the term where both have screened neighbours
+    both_new = (a >= 25) & (b >= 25)
+    assert np.isfinite(got[both_new, names.index("two_hop_hit.g")]).any()
+    # symmetric: (b, a) gives the same bits
+    rev = prop(torch.from_numpy(np.stack([b, a], 1)), torch.ones(a.size, 2, dtype=torch.bool))
+    np.testing.assert_array_equal(np.nan_to_num(got, nan=9.0), np.nan_to_num(rev, nan=9.0))
+    # without two_hop the columns are absent; a part that does not exist is refused
+    assert not any("two_hop" in x for x in ScreenPropagation(graph, torch.from_numpy(pairs),
+                                                             torch.from_numpy(vals[:, None]), torch.tensor([0.0])).names)
+    from pydantic import ValidationError
+
+    from cellgi.baselines.propagation import PropagationParams
+
+    with pytest.raises(ValidationError, match="two_hop"):
+        PropagationParams(two_hop=["nope"])
+    with pytest.raises(ValueError, match="two_hop names parts"):
+        ScreenPropagation(graph, torch.from_numpy(pairs), torch.from_numpy(vals[:, None]), torch.tensor([0.0]),
+                          two_hop=["nope"])
+
+
+def test_cross_fitting_hides_each_training_row_gene_from_its_own_features(monkeypatch):
+    """Every training row's features come from a propagation that never saw one of its genes (the gene of
+    the inner fold the row belongs to): no known pair of that gene, one-hop and two-hop terms alike. The
+    validation rows get the propagation of every training pair."""
+    data = _modules(4)
+    b = PropagationTreesBaseline(min_samples_leaf=5, max_iter=20, inner_folds=4, context=data.context)
+    seen: list[tuple[np.ndarray, ScreenPropagation, np.ndarray]] = []
+    built = b._propagation
+    features = b._features
+
+    def propagation(pairs, values, center):
+        prop = built(pairs, values, center)
+        prop.known_pairs = torch.as_tensor(pairs).numpy()  # recorded for the check below
+        return prop
+
+    def record(base, padded, mask, prop):
+        seen.append((padded.numpy(), prop))
+        return features(base, padded, mask, prop)
+
+    monkeypatch.setattr(b, "_propagation", propagation)
+    monkeypatch.setattr(b, "_features", record)
+    b.fit(data)
+    inner, final = seen[:4], seen[4:]
+    assert len(inner) == 4 and final
+    rows = 0
+    for padded, prop in inner:
+        known = set(map(tuple, np.sort(prop.known_pairs, 1).tolist()))
+        hidden = prop.col[padded] < 0  # [R, 2]: genes the propagation never saw
+        assert hidden.any(1).all()
+        assert not any(tuple(sorted(r)) in known for r in padded[:, :2].tolist())
+        for row, h in zip(padded, hidden):
+            for g in row[h]:
+                assert not (prop.known_pairs == g).any()
+        rows += padded.shape[0]
+    assert rows > 0
+    _, prop = final[0]
+    assert prop.known_pairs.shape[0] == data.splits["train"].numel()
+
+
+def test_two_hop_state_saved_and_read_weights_only(tmp_path):
+    """The fitted baseline's state (what a stack file holds for it) is tensors and plain containers: read
+    back with ``torch.load(weights_only=True)``, a fresh baseline predicts the same."""
+    data = _modules(5)
+    b = PropagationTreesBaseline(min_samples_leaf=5, max_iter=20, two_hop=["hit"], context=data.context)
+    b.fit(data)
+    torch.save(b.state_dict(), tmp_path / "state.pt")
+    c = PropagationTreesBaseline(min_samples_leaf=5, max_iter=20, two_hop=["hit"], context=data.context)
+    c.load_state_dict(torch.load(tmp_path / "state.pt", weights_only=True))
+    te = data.splits["test"]
+    torch.testing.assert_close(b.predict_samples(data, te), c.predict_samples(data, te))
+    assert any("two_hop_hit" in n for n in c._fit().feature_names)
+    # the fitted state decides which two-hop terms are computed; a state from before them (no "two_hop"
+    # key: a run folder written earlier) loads as one hop only
+    d = PropagationTreesBaseline(min_samples_leaf=5, max_iter=20, context=data.context)
+    d.load_state_dict(b.state_dict())
+    torch.testing.assert_close(b.predict_samples(data, te), d.predict_samples(data, te))
+    one = PropagationTreesBaseline(min_samples_leaf=5, max_iter=20, two_hop=[], context=data.context)
+    one.fit(data)
+    old = {k: v for k, v in one.state_dict().items() if k != "two_hop"}
+    e = PropagationTreesBaseline(min_samples_leaf=5, max_iter=20, context=data.context)
+    e.load_state_dict(old)
+    assert e.two_hop == []
+    torch.testing.assert_close(one.predict_samples(data, te), e.predict_samples(data, te))

@@ -60,6 +60,7 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
+from cellgi.data.cellgraph import CellGraph
 from cellgi.registry import Params, register
 from cellgi.baselines import (
     BaselineContext,
@@ -92,7 +93,7 @@ class ScreenPropagation:
         two_hop: the parts that also get the two-hop term (module docstring); empty: none.
     """
 
-    def __init__(self, graph: Any, pairs: Tensor, values: Tensor, center: Tensor,
+    def __init__(self, graph: CellGraph, pairs: Tensor, values: Tensor, center: Tensor,
                  graphs: Sequence[str] | None = None, two_hop: Sequence[str] = ()) -> None:
         import scipy.sparse as sp
 
@@ -383,7 +384,7 @@ class PropagationTreesBaseline(FeatureTreesBaseline):
         pk = pairs.numpy()
         in_fold = np.stack([((fold_of[p_np] == i) & m_np).any(1) for i in range(self.inner_folds)], 1)  # [S, F]
         copies = np.maximum(in_fold.sum(1), 1)
-        base_all, names = None, None
+        names = None
         xs, ys, ws = [], [], []
         for i in range(self.inner_folds):
             rows = np.flatnonzero(in_fold[:, i])

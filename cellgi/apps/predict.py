@@ -35,17 +35,21 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from torch import Tensor
 
 from cellgi.apps.interrupt import RowsInterrupted
+from cellgi.data.batch import iter_batches, pad_sets
+from cellgi.data.genes import GeneMapper
 from cellgi.errors import CellgiError
-
-if TYPE_CHECKING:  # pragma: no cover - types only: torch is imported when predicting, not on import
-    from torch import Tensor
-
-    from cellgi.data.genes import GeneMapper
-    from cellgi.predictors.base import TrainedPredictor
-    from cellgi.predictors.scoring import Scorer
+from cellgi.fileio import write_text_atomic
+from cellgi.predictors.base import TrainedPredictor
+from cellgi.predictors.scoring import Scorer, gene_labels
+from cellgi.provenance import check_resume, file_digest, read_record, record
 
 __all__ = [
     "PredictError",
@@ -140,9 +144,6 @@ def predict_sets(loaded: TrainedPredictor, sets: Sequence[Sequence[int]], *, bat
     Scored by the predictor's scorer (:meth:`~cellgi.predictors.base.TrainedPredictor.scorer`: the wildtype
     cell once; ``scorer``: one already made for ``loaded``), in batches of ``batch_size`` (default the
     predictor's :meth:`~cellgi.predictors.base.TrainedPredictor.default_batch_size`)."""
-    import torch
-
-    from cellgi.data.batch import iter_batches, pad_sets
 
     scorer = scorer if scorer is not None else loaded.scorer(batch_size)
     bs = batch_size or scorer.batch_size
@@ -330,9 +331,6 @@ def predict_file(
             that does not match this model's columns, ``strict`` failures, or no predictable line.
         ProvenanceError: ``resume`` of an output another model, input or column set made.
     """
-    from cellgi.provenance import check_resume, file_digest, read_record, record
-    from cellgi.data.batch import iter_batches, pad_sets
-    from cellgi.predictors.scoring import gene_labels
 
     gp, op = Path(genes_path), Path(out_path)
     if op.is_dir():
@@ -406,13 +404,11 @@ def predict_file(
             if old_header is not None:
                 fh = op.open("a", encoding="utf-8", newline="")
             else:
-                from cellgi.fileio import write_text_atomic
 
                 write_text_atomic(prov_path, json.dumps(prov, indent=1) + "\n")
                 fh = op.open("w", encoding="utf-8", newline="")
                 fh.write("\t".join(header) + "\n")
         cols = [out["pred"]] + [out[k] for k in ("local", "global", "gate") if out[k] is not None]
-        import torch
 
         values = _format_table(torch.cat(cols, dim=1).numpy())
         fh.write("".join(
@@ -447,8 +443,6 @@ class _Bar:
 
     def __enter__(self) -> "_Bar":
         if self.enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
             self._progress = Progress(
                 TextColumn("predict {task.description}"),

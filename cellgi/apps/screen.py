@@ -58,19 +58,29 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from cellgi.apps.interrupt import RowsInterrupted
+from cellgi.data.batch import iter_batches
+from cellgi.data.genes import GeneMapper
 from cellgi.errors import CellgiError
+from cellgi.fileio import write_text_atomic
+from cellgi.predictors.base import TrainedPredictor
+from cellgi.predictors.scoring import gene_labels
+from cellgi.provenance import ProvenanceError, check_resume, read_record, record, text_digest
 
-if TYPE_CHECKING:  # pragma: no cover - types only: torch is imported when screening, not on import
-    from cellgi.data.genes import GeneMapper
-    from cellgi.predictors.base import TrainedPredictor
+# pyarrow is optional (the parquet extra): the Parquet writer imports it where it is used, so that a TSV
+# screen runs without it and a Parquet one without it is a clear ScreenError
 
 __all__ = [
     "ScreenError",
@@ -373,8 +383,6 @@ class _ParquetRows:
         return rows
 
     def open(self, fresh: bool) -> None:
-        import shutil
-
         if fresh:
             if self.path.exists():
                 shutil.rmtree(self.path) if self.path.is_dir() else self.path.unlink()
@@ -392,7 +400,6 @@ class _ParquetRows:
         return cols[0] if len(cols) == 1 else pc.binary_join_element_wise(*cols, ";")
 
     def append(self, query: Sequence[int], arrays: Any, values: Any) -> None:
-        import numpy as np
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -410,8 +417,6 @@ class _ParquetRows:
             self._finish_part()
 
     def _finish_part(self) -> None:
-        import os
-
         if self._writer is None:
             return
         self._writer.close()
@@ -459,8 +464,6 @@ class _TopK:
     vectorised; ties keep the earlier row)."""
 
     def __init__(self, k: int):
-        import numpy as np
-
         self.k = k
         self.low_v, self.high_v = np.zeros(0), np.zeros(0)
         self.low_r: list[Any] = []
@@ -469,7 +472,6 @@ class _TopK:
     def add(self, values: Any, rows: Callable[[Any], list[Any]]) -> None:
         """``values [S]`` of a batch; ``rows(indices)`` gives the row keys of the batch's chosen indices (so
         labels are made for candidates only)."""
-        import numpy as np
 
         if self.k <= 0:
             return
@@ -563,9 +565,6 @@ def run_screen(
             bad header).
         ScreenInterrupted: Ctrl-C; every finished batch is kept.
     """
-    from cellgi.provenance import ProvenanceError, check_resume, read_record, record, text_digest
-    from cellgi.data.batch import iter_batches
-    from cellgi.predictors.scoring import gene_labels
 
     if batch_size is not None and batch_size < 1:
         raise ScreenError(f"batch size must be at least 1, got {batch_size}")
@@ -602,7 +601,6 @@ def run_screen(
             done_queries = {line.split("\t", 1)[0] for line in top_lines}
         writer.open(fresh=False)
     else:
-        from cellgi.fileio import write_text_atomic
 
         write_text_atomic(state_path, json.dumps(state, indent=1) + "\n")
         writer.open(fresh=True)
@@ -620,7 +618,6 @@ def run_screen(
     bar = _Progress(plan.total, done_rows) if progress else None
     t0 = time.perf_counter()
     try:
-        import torch
 
         first_row = 0
         for qi, q in enumerate(plan.queries):
@@ -666,8 +663,6 @@ def run_screen(
 
 
 def _write_top(path: Path, target: str, lines: list[str]) -> None:
-    from cellgi.fileio import write_text_atomic
-
     write_text_atomic(path, "\t".join(["query", "query_names", "direction", "rank", "array", "array_names", target])
                       + "\n" + "".join(line + "\n" for line in lines))
 
@@ -676,9 +671,6 @@ class _Progress:
     """A rich progress bar on stderr: predictions done of the plan, predictions/s, time left."""
 
     def __init__(self, total: int, done: int):
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
         self._p = Progress(
             TextColumn("[bold]screen[/] {task.fields[query]}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=Console(stderr=True),

@@ -53,15 +53,15 @@ Sets of three or more genes get the mean and minimum of their pairs' features; a
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Literal, Sequence
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from pydantic import Field
 from torch import Tensor
 
-from cellgi.data.cellgraph import CellGraph
-from cellgi.registry import Params, register
 from cellgi.baselines import (
     BaselineContext,
     BaselineData,
@@ -69,6 +69,8 @@ from cellgi.baselines import (
     FeatureTreesBaseline,
     fit_feature_baseline,
 )
+from cellgi.data.cellgraph import CellGraph
+from cellgi.registry import Params, register
 
 __all__ = ["PropagationParams", "PropagationTreesBaseline", "ScreenPropagation"]
 
@@ -95,7 +97,6 @@ class ScreenPropagation:
 
     def __init__(self, graph: CellGraph, pairs: Tensor, values: Tensor, center: Tensor,
                  graphs: Sequence[str] | None = None, two_hop: Sequence[str] = ()) -> None:
-        import scipy.sparse as sp
 
         self.n = int(graph.num_nodes)
         self.graphs = list(graphs) if graphs else list(graph.edge_type_names)
@@ -279,8 +280,6 @@ class _quiet:
     """Silence numpy's "mean of empty slice" warning of :func:`numpy.nanmean` (an all-NaN pair is expected)."""
 
     def __enter__(self) -> None:
-        import warnings
-
         self._w = warnings.catch_warnings()
         self._w.__enter__()
         warnings.simplefilter("ignore", category=RuntimeWarning)

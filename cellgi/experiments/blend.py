@@ -30,8 +30,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+from scipy.optimize import nnls
 from torch import Tensor
 
+from cellgi.data.batch import dataset_sets
 from cellgi.predictors.stack import StackError
 
 __all__ = ["BLEND_RULES", "BlendFit", "BlendRule", "fit_blend", "heldout_genes", "nnls_fit"]
@@ -54,7 +56,6 @@ class BlendFit:
 def nnls_fit(x: np.ndarray, t: np.ndarray, w: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Non-negative least squares of ``t [n]`` on ``x [n, K]`` with a free intercept (row weights ``w``):
     ``(weights [K], intercept)``. When nothing correlates positively, the first column alone."""
-    from scipy.optimize import nnls
 
     w = np.ones(t.size) if w is None else w
     sw = w.sum()
@@ -212,7 +213,6 @@ def fit_blend(columns: np.ndarray, y: np.ndarray, groups: np.ndarray | None = No
 def heldout_genes(dataset: object, rows: Tensor, train_rows: Tensor, chunk: int = 1_000_000) -> np.ndarray:
     """Each of ``rows``' genes that no ``train_rows`` sample has, as ``[len(rows), m]`` gene indices padded
     with ``-1`` (all ``-1`` for a row whose genes all train, as on a random split)."""
-    from cellgi.data.batch import dataset_sets
 
     seen = np.zeros(int(getattr(dataset, "num_genes")), dtype=bool)
     genes_in = getattr(dataset, "genes_in", None)

@@ -28,13 +28,13 @@ give the same values bitwise: the counts are exact integers in float32 either wa
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+import hashlib
+from typing import Sequence
 
+import numpy as np
+import scipy.sparse as sp
 import torch
 from torch import Tensor, nn
-
-if TYPE_CHECKING:
-    import numpy as np
 
 __all__ = ["PairRelations", "RELATION_FEATURES", "SHARED_TABLE_BYTES"]
 
@@ -208,10 +208,6 @@ _TABLES: dict[tuple[int, str], Tensor] = {}
 
 def _shared_table(n: int, crow: "np.ndarray", col: "np.ndarray") -> Tensor:
     """``[n, n]`` int16 common-neighbour counts of the binary adjacency in CSR form ``(crow, col)``."""
-    import hashlib
-
-    import numpy as np
-    import scipy.sparse as sp
 
     key = (n, hashlib.sha1(crow.tobytes() + col.tobytes()).hexdigest())
     if key in _TABLES:

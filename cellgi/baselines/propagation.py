@@ -48,6 +48,18 @@ and a sparse dot with ``b``'s row of ``P_k`` (whichever of the two genes has few
 plays ``b``). Stored per graph: ``D`` (float16) beside the per-part ``R`` the one-hop terms use already,
 and ``P_k``'s columns of screened genes (sparse). Cross-fitting covers it like the one-hop terms.
 
+**Interaction profiles.** With ``profile > 0``, the centred 0/1 matrix of negative marks among the
+screened genes, ``C = H - mu O`` (``mu``: the screen's share of negative marks, so an unmeasured pair is 0,
+"no information"), is reduced to its ``profile`` leading eigenpairs ``C ~ Q diag(lam) Q^T``
+(:func:`scipy.sparse.linalg.eigsh`, a fixed start vector). A screened gene's row of ``Q`` is its
+interaction profile in a few dimensions; a gene's profile through graph ``k`` is the mean of its screened
+neighbours' rows, ``Z_k = P_k Q`` (``P_k`` normalised over screened neighbours), and ``Z_mix`` the mean of
+``Z_k`` over the graphs where the gene has screened neighbours. For a pair the terms are, per graph and for
+``mix``, ``Z_k[a] diag(lam) Z_k[b]`` (a denoised two-hop term), the same with one gene's own profile against
+the other's neighbours (the larger of the two ways; the one-hop term's low-rank cousin) and the cosine of
+the two ``Z_mix`` profiles. Unlike the two-hop term it mixes every graph and exists for a pair of two
+unscreened genes whenever each has screened neighbours in some graph.
+
 Sets of three or more genes get the mean and minimum of their pairs' features; a gene alone has none.
 """
 
@@ -59,6 +71,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import scipy.sparse as sp
 import torch
+from scipy.sparse.linalg import ArpackNoConvergence, eigsh
 from pydantic import Field
 from torch import Tensor
 
@@ -93,10 +106,11 @@ class ScreenPropagation:
         center: ``[T]`` the neutral value of each target (subtracted before splitting into parts).
         graphs: the edge types to propagate over (default: all of the graph's).
         two_hop: the parts that also get the two-hop term (module docstring); empty: none.
+        profile: rank of the interaction-profile terms (module docstring); 0: none.
     """
 
     def __init__(self, graph: CellGraph, pairs: Tensor, values: Tensor, center: Tensor,
-                 graphs: Sequence[str] | None = None, two_hop: Sequence[str] = ()) -> None:
+                 graphs: Sequence[str] | None = None, two_hop: Sequence[str] = (), profile: int = 0) -> None:
 
         self.n = int(graph.num_nodes)
         self.graphs = list(graphs) if graphs else list(graph.edge_type_names)
@@ -104,6 +118,9 @@ class ScreenPropagation:
         if bad:
             raise ValueError(f"two_hop names parts {bad}; known parts: {list(_PARTS)}")
         self.two_hop = [p for p in _PARTS if p in set(two_hop)]
+        if profile < 0:
+            raise ValueError(f"profile must be 0 (none) or a positive rank, not {profile}")
+        self.profile = int(profile)
         pairs = torch.as_tensor(pairs, dtype=torch.long).reshape(-1, 2).numpy()
         values = torch.as_tensor(values, dtype=torch.float64).reshape(pairs.shape[0], -1).numpy()
         center = torch.as_tensor(center, dtype=torch.float64).reshape(-1).numpy()
@@ -135,6 +152,11 @@ class ScreenPropagation:
         self.prop: list[dict[tuple[str, str], np.ndarray]] = []
         # per target and graph: the one-hop denominator P O [N, G] (float16; kept only for the two-hop terms)
         self.den: list[dict[str, np.ndarray]] = []
+        # per target: the profile terms' eigenvalues [r], own profiles [N, r] (0 for an unscreened gene) and
+        # per graph (and "mix") the neighbours' mean profile [N, r] with its 0/1 coverage [N]
+        self.lam: list[np.ndarray] = []
+        self.own: list[np.ndarray] = []
+        self.nbr: list[dict[str, tuple[np.ndarray, np.ndarray]]] = []
         for t in range(self.num_targets):
             y = values[:, t]
             ok = np.isfinite(y)
@@ -172,11 +194,78 @@ class ScreenPropagation:
             self.hub.append(hub)
             self.prop.append(prop)
             self.den.append(den16)
+            if self.profile:
+                hit = np.zeros((g, g), dtype=np.float64)
+                hit[at, bt] = yt < 0
+                hit[bt, at] = yt < 0
+                self._profiles(hit, obs, adj)
+
+    def _profiles(self, hit: np.ndarray, obs: np.ndarray, adj: dict[str, sp.csr_matrix | None]) -> None:
+        """The interaction-profile state of one target (module docstring) from the ``[G, G]`` 0/1 negative marks
+        ``hit`` and measured marks ``obs`` of the screened genes."""
+        g, r = hit.shape[0], self.profile
+        lam, own = np.zeros(r), np.zeros((self.n, r), np.float32)
+        nbr: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        if g > r + 1 and obs.any():
+            c = hit - (hit.sum() / obs.sum()) * obs
+            v0 = np.full(g, 1.0 / np.sqrt(g))  # a fixed start vector: the same eigenvectors on every run
+            try:
+                lam, q = eigsh(c, k=r, which="LM", v0=v0)
+            except ArpackNoConvergence as exc:  # keep what converged; a missing pair is a zero column
+                lam = np.zeros(r)
+                q = np.zeros((g, r))
+                k = exc.eigenvalues.size
+                lam[:k], q[:, :k] = exc.eigenvalues, exc.eigenvectors
+            own[self.screened] = q
+            for name in self.graphs:
+                a = adj[name]
+                if a is None:
+                    continue
+                d = np.asarray(a.sum(1), dtype=np.float64).ravel()
+                z = np.asarray(a @ q) / np.maximum(d, 1e-12)[:, None]
+                nbr[name] = (z.astype(np.float32), (d > 0).astype(np.float32))
+        if nbr:
+            cov = np.stack([c for _, c in nbr.values()])
+            z = np.einsum("knr,kn->nr", np.stack([z for z, _ in nbr.values()]), cov) / np.maximum(cov.sum(0), 1)[:, None]
+            nbr["mix"] = (z.astype(np.float32), (cov.sum(0) > 0).astype(np.float32))
+        self.lam.append(lam.astype(np.float32))
+        self.own.append(own)
+        self.nbr.append(nbr)
+
+    def _profile_terms(self, t: int, a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
+        """The profile terms ``[M]`` of target ``t`` (see :attr:`names`)."""
+        lam, own, nbr = self.lam[t], self.own[t], self.nbr[t]
+        missing = np.full(a.size, np.nan, np.float32)
+
+        def dot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+            return np.einsum("mr,r,mr->m", x, lam, y)
+
+        out = []
+        for name in [*self.graphs, "mix"]:
+            if name not in nbr:
+                out.append(missing)
+                continue
+            z, cov = nbr[name]
+            out.append(np.where((cov[a] > 0) & (cov[b] > 0), dot(z[a], z[b]), np.nan).astype(np.float32))
+        if "mix" not in nbr:
+            return out + [missing, missing]
+        z, cov = nbr["mix"]
+        sa, sb = self.col[a] >= 0, self.col[b] >= 0
+        one_a = np.where(sa & (cov[b] > 0), dot(own[a], z[b]), np.nan)  # a's own profile against b's neighbours
+        one_b = np.where(sb & (cov[a] > 0), dot(own[b], z[a]), np.nan)
+        with np.errstate(invalid="ignore"):
+            out.append(np.fmax(one_a, one_b).astype(np.float32))
+            s = np.sqrt(np.abs(lam))
+            za, zb = z[a] * s, z[b] * s
+            norm = np.linalg.norm(za, axis=1) * np.linalg.norm(zb, axis=1)
+            out.append(np.where(norm > 0, (za * zb).sum(1) / np.where(norm > 0, norm, 1.0), np.nan).astype(np.float32))
+        return out
 
     @property
     def names(self) -> list[str]:
         """Feature names (per target block: hubness min/max per part, then per graph: per part min/mean/max of the
-        one-hop term, and the two-hop term of each part in ``two_hop``)."""
+        one-hop term, and the two-hop term of each part in ``two_hop``; then with ``profile`` the profile terms
+        per graph and ``mix``, the own-against-neighbours term and the profiles' cosine)."""
         out = ["screened_genes"]
         for t in range(self.num_targets):
             pre = f"t{t}." if self.num_targets > 1 else ""
@@ -187,6 +276,9 @@ class ScreenPropagation:
                     out += [f"{pre}prop_{part}.{name}.min", f"{pre}prop_{part}.{name}.mean",
                             f"{pre}prop_{part}.{name}.max"]
                 out += [f"{pre}two_hop_{part}.{name}" for part in self.two_hop]
+            if self.profile:
+                out += [f"{pre}profile.{name}" for name in [*self.graphs, "mix"]]
+                out += [f"{pre}profile.own_vs_neighbours", f"{pre}profile.cosine"]
         return out
 
     def _two_hop(self, t: int, name: str, a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
@@ -234,6 +326,8 @@ class ScreenPropagation:
                         cols += [np.fmin(v1, v2), np.nanmean(np.stack([v1, v2]), 0), np.fmax(v1, v2)]
                     if self.two_hop:
                         cols += self._two_hop(t, name, a, b)
+                if self.profile:
+                    cols += self._profile_terms(t, a, b)
         return np.stack(cols, 1).astype(np.float32) if cols else np.zeros((a.size, 0), np.float32)
 
     def __call__(self, padded: Tensor, mask: Tensor) -> np.ndarray:
@@ -304,6 +398,8 @@ class PropagationParams(Params):
                                 "value between the two genes' screened neighbours, module docs); [] for one hop only. "
                                 "Default: the 0/1 negative mark only, chosen on the Costanzo 2010 validation grid "
                                 "(docs/benchmarks.md)")
+    profile: int = Field(0, ge=0, le=256, description="rank of the interaction-profile terms (the screen's leading "
+                         "eigenvectors carried over every graph, module docs); 0: none")
 
 
 def _pairs_of(padded: Tensor, mask: Tensor) -> np.ndarray:
@@ -326,7 +422,7 @@ class PropagationTreesBaseline(FeatureTreesBaseline):
     def __init__(self, graphs: list[str] | None = None, inner_folds: int = 5, neutral_share: float = 0.05,
                  max_iter: int = 300, learning_rate: float = 0.05, max_leaf_nodes: int = 15,
                  min_samples_leaf: int = 200, l2_regularization: float = 10.0,
-                 two_hop: Sequence[str] = ("hit",), *, context: BaselineContext):
+                 two_hop: Sequence[str] = ("hit",), profile: int = 0, *, context: BaselineContext):
         super().__init__(max_iter=max_iter, learning_rate=learning_rate, max_leaf_nodes=max_leaf_nodes,
                          min_samples_leaf=min_samples_leaf, l2_regularization=l2_regularization, context=context)
         known = set(context.graph.edge_type_names)
@@ -340,12 +436,14 @@ class PropagationTreesBaseline(FeatureTreesBaseline):
         if bad:
             raise ValueError(f"propagation.two_hop names parts {bad}; known parts: {list(_PARTS)}")
         self.two_hop = [p for p in _PARTS if p in set(two_hop)]
+        self.profile = int(profile)
         self.known: dict[str, Tensor] | None = None
         self._prop: ScreenPropagation | None = None
 
     # ------------------------------------------------------------------------------------------ helpers
     def _propagation(self, pairs: Tensor, values: Tensor, center: Tensor) -> ScreenPropagation:
-        return ScreenPropagation(self.context.graph, pairs, values, center, self.graphs, self.two_hop)
+        return ScreenPropagation(self.context.graph, pairs, values, center, self.graphs, self.two_hop,
+                                 self.profile)
 
     @property
     def propagation(self) -> ScreenPropagation:
@@ -444,7 +542,8 @@ class PropagationTreesBaseline(FeatureTreesBaseline):
     def state_dict(self) -> dict[str, Any]:
         if self.known is None:
             raise RuntimeError("the propagation baseline is not fitted")
-        return {"trees": self._fit().state_dict(), "known": dict(self.known), "two_hop": list(self.two_hop)}
+        return {"trees": self._fit().state_dict(), "known": dict(self.known), "two_hop": list(self.two_hop),
+                "profile": int(self.profile)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         known = {k: torch.as_tensor(v) for k, v in state["known"].items()}
@@ -458,10 +557,11 @@ class PropagationTreesBaseline(FeatureTreesBaseline):
         if bad:
             raise ValueError(f"the propagation state names two-hop parts {bad}; known parts: {list(_PARTS)}")
         self.two_hop = two_hop
+        self.profile = int(state.get("profile", 0))  # a state written before the profile terms has none
         self._prop = None
         self.fitted = FeatureBaseline.from_state_dict(state["trees"])
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v}" for k, v in self.hyper.items())
         return (f"PropagationTreesBaseline(graphs={self.graphs}, inner_folds={self.inner_folds}, "
-                f"two_hop={self.two_hop}, {args})")
+                f"two_hop={self.two_hop}, profile={self.profile}, {args})")

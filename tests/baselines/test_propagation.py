@@ -238,3 +238,101 @@ def test_two_hop_state_saved_and_read_weights_only(tmp_path):
     e.load_state_dict(old)
     assert e.two_hop == []
     torch.testing.assert_close(one.predict_samples(data, te), e.predict_samples(data, te))
+
+
+def test_profile_terms_equal_the_dense_definition():
+    """The profile terms (module docstring) against a full eigendecomposition of the centred negative marks,
+    by hand: per graph and mixed over graphs, own profile against neighbours, cosine; symmetric in the pair,
+    NaN where a gene has no screened neighbour, and absent with ``profile=0``."""
+    rng = np.random.default_rng(7)
+    n, r = 40, 4
+    screened = np.arange(28)
+    all_pairs = np.array([(i, j) for i in screened for j in screened if i < j])
+    pairs = all_pairs[rng.random(len(all_pairs)) < 0.7]
+    vals = np.where(rng.random(len(pairs)) < 0.25, -1.0, 0.0)
+    edge_sets = {k: [(i, j) for i in range(n) for j in range(i + 1, n) if rng.random() < p]
+                 for k, p in (("g", 0.1), ("h", 0.05))}
+    graph = CellGraph.from_edges([f"G{i}" for i in range(n)],
+                                 [(k, torch.tensor(e).t(), False) for k, e in edge_sets.items()])
+    prop = ScreenPropagation(graph, torch.from_numpy(pairs), torch.from_numpy(vals[:, None]), torch.tensor([0.0]),
+                             profile=r)
+    # the definition, dense, over the screened genes (all of 0..27 appear in some pair here)
+    g = screened.size
+    hit, obs = np.zeros((g, g)), np.zeros((g, g))
+    hit[pairs[:, 0], pairs[:, 1]] = hit[pairs[:, 1], pairs[:, 0]] = vals < 0
+    obs[pairs[:, 0], pairs[:, 1]] = obs[pairs[:, 1], pairs[:, 0]] = 1
+    lam, q = np.linalg.eigh(hit - hit.sum() / obs.sum() * obs)
+    top = np.argsort(-np.abs(lam))[:r]
+    lam, q = lam[top], q[:, top]
+    own = np.zeros((n, r))
+    own[screened] = q
+    z, cov = {}, {}
+    for k, e in edge_sets.items():
+        adj = np.zeros((n, n))
+        for i, j in e:
+            adj[i, j] = adj[j, i] = 1
+        nb = adj[:, screened]
+        cnt = nb.sum(1)
+        z[k], cov[k] = (nb @ q) / np.where(cnt > 0, cnt, 1)[:, None], cnt > 0
+    c = np.stack([cov[k] for k in edge_sets]).astype(float)
+    z["mix"] = np.einsum("knr,kn->nr", np.stack([z[k] for k in edge_sets]), c) / np.maximum(c.sum(0), 1)[:, None]
+    cov["mix"] = c.sum(0) > 0
+    a, b = np.triu_indices(n, 1)
+    got = prop(torch.from_numpy(np.stack([a, b], 1)), torch.ones(a.size, 2, dtype=torch.bool))
+    names = prop.names
+
+    def col(name):
+        return got[:, names.index(name)]
+
+    for k in [*edge_sets, "mix"]:
+        want = np.where(cov[k][a] & cov[k][b], np.einsum("mr,r,mr->m", z[k][a], lam, z[k][b]), np.nan)
+        np.testing.assert_array_equal(np.isnan(col(f"profile.{k}")), np.isnan(want))
+        np.testing.assert_allclose(col(f"profile.{k}")[~np.isnan(want)], want[~np.isnan(want)], rtol=1e-3, atol=1e-5)
+    sa, sb = a < g, b < g
+    one_a = np.where(sa & cov["mix"][b], np.einsum("mr,r,mr->m", own[a], lam, z["mix"][b]), np.nan)
+    one_b = np.where(sb & cov["mix"][a], np.einsum("mr,r,mr->m", own[b], lam, z["mix"][a]), np.nan)
+    want = np.fmax(one_a, one_b)
+    np.testing.assert_array_equal(np.isnan(col("profile.own_vs_neighbours")), np.isnan(want))
+    np.testing.assert_allclose(col("profile.own_vs_neighbours")[~np.isnan(want)], want[~np.isnan(want)],
+                               rtol=1e-3, atol=1e-5)
+    s = np.sqrt(np.abs(lam))
+    za, zb = z["mix"][a] * s, z["mix"][b] * s
+    nrm = np.linalg.norm(za, axis=1) * np.linalg.norm(zb, axis=1)
+    want = np.where(nrm > 0, (za * zb).sum(1) / np.where(nrm > 0, nrm, 1), np.nan)
+    np.testing.assert_allclose(col("profile.cosine")[~np.isnan(want)], want[~np.isnan(want)], rtol=1e-3, atol=1e-4)
+    # pairs of two unscreened genes get the mixed term where both have screened neighbours
+    both_new = (a >= g) & (b >= g)
+    assert np.isfinite(col("profile.mix")[both_new]).any()
+    # symmetric, and the same bits on a second build (fixed start vector)
+    rev = prop(torch.from_numpy(np.stack([b, a], 1)), torch.ones(a.size, 2, dtype=torch.bool))
+    np.testing.assert_array_equal(np.nan_to_num(got, nan=9.0), np.nan_to_num(rev, nan=9.0))
+    again = ScreenPropagation(graph, torch.from_numpy(pairs), torch.from_numpy(vals[:, None]), torch.tensor([0.0]),
+                              profile=r)(torch.from_numpy(np.stack([a, b], 1)), torch.ones(a.size, 2, dtype=torch.bool))
+    np.testing.assert_array_equal(np.nan_to_num(got, nan=9.0), np.nan_to_num(again, nan=9.0))
+    # profile=0: no such column; a negative rank is refused
+    plain = ScreenPropagation(graph, torch.from_numpy(pairs), torch.from_numpy(vals[:, None]), torch.tensor([0.0]))
+    assert not any(x.startswith("profile.") for x in plain.names)
+    with pytest.raises(ValueError, match="profile must be"):
+        ScreenPropagation(graph, torch.from_numpy(pairs), torch.from_numpy(vals[:, None]), torch.tensor([0.0]),
+                          profile=-1)
+
+
+def test_profile_state_saved_and_read_weights_only(tmp_path):
+    """A baseline fitted with profile terms keeps its rank in its state (weights-only): a fresh baseline built
+    without the option predicts the same after loading; a state from before the option loads with none."""
+    data = _modules(6)
+    b = PropagationTreesBaseline(min_samples_leaf=5, max_iter=20, profile=3, context=data.context)
+    b.fit(data)
+    assert any(n.endswith("profile.mix") for n in b._fit().feature_names)
+    torch.save(b.state_dict(), tmp_path / "state.pt")
+    c = PropagationTreesBaseline(min_samples_leaf=5, max_iter=20, context=data.context)
+    c.load_state_dict(torch.load(tmp_path / "state.pt", weights_only=True))
+    assert c.profile == 3
+    te = data.splits["test"]
+    torch.testing.assert_close(b.predict_samples(data, te), c.predict_samples(data, te))
+    d = PropagationTreesBaseline(min_samples_leaf=5, max_iter=20, profile=3, context=data.context)
+    plain = PropagationTreesBaseline(min_samples_leaf=5, max_iter=20, context=data.context)
+    plain.fit(data)
+    d.load_state_dict({k: v for k, v in plain.state_dict().items() if k != "profile"})
+    assert d.profile == 0
+    torch.testing.assert_close(plain.predict_samples(data, te), d.predict_samples(data, te))

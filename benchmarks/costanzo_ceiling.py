@@ -15,7 +15,7 @@ This script measures, on the gene folds of ``configs/costanzo_genome.yaml`` (the
   the training genes' shares: a legitimate predictor of hubness;
 
 and prints AUPRC of negative interactions (label ``epsilon < -0.08``, the metrics' default threshold) and
-Pearson per kind of pair, with the fold's prevalence, beside the shipped stack's numbers from
+Pearson per kind of pair, with the fold's prevalence, beside the stack's numbers (``stack_of_results_file``) from
 ``benchmarks/results/costanzo_folds.json`` when that file has the fold.
 
     python benchmarks/costanzo_ceiling.py configs/costanzo_genome.yaml --folds 0,1,2,3,4 \
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         shipped = stack.get(str(fold), {}).get("members", {}).get("stack")
         for kind in KINDS:
             if shipped:
-                res[kind]["shipped_stack"] = {m: shipped[kind][m] for m in ("auprc_neg", "pearson", "prevalence_neg")}
+                res[kind]["stack_of_results_file"] = {m: shipped[kind][m] for m in ("auprc_neg", "pearson", "prevalence_neg")}
             for name, m in res[kind].items():
                 print(f"fold {fold} {kind:16s} {name:24s} AUPRC neg {m['auprc_neg']:.4f}  Pearson {m['pearson']:+.3f}"
                       f"  prevalence {m['prevalence_neg']:.4f}", flush=True)

@@ -118,6 +118,11 @@ def fold_ceiling(spec_path: str, fold: int, overrides: list[str]) -> dict[str, d
     return out
 
 
+def _mean_sd(vals: list[float]) -> str:
+    """``mean ± sd`` over folds (sample sd, as benchmarks/costanzo_folds.py reports; 0 for one fold)."""
+    return f"{statistics.mean(vals):.4f} ± {statistics.stdev(vals) if len(vals) > 1 else 0.0:.4f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("spec")
@@ -147,10 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         names = sorted({k for f in result["folds"].values() for k in f[kind]})
         for name in names:
             vals = [f[kind][name] for f in result["folds"].values() if name in f[kind]]
-            summary.setdefault(kind, {})[name] = {
-                m: f"{statistics.mean(v[m] for v in vals):.4f} ± {statistics.pstdev(v[m] for v in vals):.4f}"
-                for m in ("auprc_neg", "pearson")
-            }
+            summary.setdefault(kind, {})[name] = {m: _mean_sd([v[m] for v in vals]) for m in ("auprc_neg", "pearson")}
             print(f"mean over {len(vals)} folds {kind:16s} {name:24s} {summary[kind][name]}")
     result["summary"] = summary
     if args.output:

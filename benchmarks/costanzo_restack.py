@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs-root", required=True, help="the --runs-root of benchmarks/costanzo_folds.py")
     ap.add_argument("--folds", default="0,1,2,3,4")
     ap.add_argument("--out-root", required=True, help="where each fold's refitted stack is written")
-    ap.add_argument("-o", "--output", required=True, help="JSON of every fold and the means")
+    ap.add_argument("-o", "--output", required=True, help="JSON of every fold and the means and sample sd over folds")
     ap.add_argument("overrides", nargs="*", help="KEY=VALUE overrides of the runs' specs")
     args = ap.parse_args(argv)
     path = Path(args.output)
@@ -95,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         for s in SPLITS:
             for m in METRICS:
                 vals = [f[who][s][m] for f in folds]
-                summary.setdefault(who, {})[f"{s}.{m}"] = (f"{statistics.mean(vals):.4f} ± "
-                                                           f"{statistics.pstdev(vals):.4f}")
+                sd = statistics.stdev(vals) if len(vals) > 1 else 0.0  # sample sd, as costanzo_folds.py
+                summary.setdefault(who, {})[f"{s}.{m}"] = f"{statistics.mean(vals):.4f} ± {sd:.4f}"
         print(f"mean over {len(folds)} folds, {who}: {summary[who]}")
     result["summary"] = summary
     path.write_text(json.dumps(result, indent=1) + "\n")

@@ -60,6 +60,13 @@ the other's neighbours (the larger of the two ways; the one-hop term's low-rank 
 the two ``Z_mix`` profiles. Unlike the two-hop term it mixes every graph and exists for a pair of two
 unscreened genes whenever each has screened neighbours in some graph.
 
+**Predicted hubness.** A pair of two unscreened genes has no hubness feature, yet how often each of the
+two genes interacts decides most of its ranking. With ``hub_trees: true``, gradient-boosted trees fitted on
+the screened genes predict each gene's share of negative marks from its per-gene inputs (the set
+featurizer's per-gene columns and GO-slim terms); a pair gets the min, max and product of the predicted
+shares, and of the shares with the known ones put in for screened genes. Cross-fitting covers it like the
+other terms (the trees of an inner fold never see that fold's genes).
+
 Sets of three or more genes get the mean and minimum of their pairs' features; a gene alone has none.
 """
 
@@ -72,6 +79,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from scipy.sparse.linalg import ArpackNoConvergence, eigsh
+from sklearn.ensemble import HistGradientBoostingRegressor
 from pydantic import Field
 from torch import Tensor
 
@@ -107,10 +115,13 @@ class ScreenPropagation:
         graphs: the edge types to propagate over (default: all of the graph's).
         two_hop: the parts that also get the two-hop term (module docstring); empty: none.
         profile: rank of the interaction-profile terms (module docstring); 0: none.
+        gene_inputs: ``[N, F]`` per-gene inputs for the predicted-hubness terms (module docstring); None: none.
+        seed: the predicted-hubness trees' random state.
     """
 
     def __init__(self, graph: CellGraph, pairs: Tensor, values: Tensor, center: Tensor,
-                 graphs: Sequence[str] | None = None, two_hop: Sequence[str] = (), profile: int = 0) -> None:
+                 graphs: Sequence[str] | None = None, two_hop: Sequence[str] = (), profile: int = 0,
+                 gene_inputs: np.ndarray | None = None, seed: int = 0) -> None:
 
         self.n = int(graph.num_nodes)
         self.graphs = list(graphs) if graphs else list(graph.edge_type_names)
@@ -157,6 +168,10 @@ class ScreenPropagation:
         self.lam: list[np.ndarray] = []
         self.own: list[np.ndarray] = []
         self.nbr: list[dict[str, tuple[np.ndarray, np.ndarray]]] = []
+        # per target with gene_inputs: the predicted share of negative marks [N] and the same with the known
+        # shares put in for screened genes
+        self.hub_pred: list[tuple[np.ndarray, np.ndarray]] = []
+        self.hub_trees = gene_inputs is not None
         for t in range(self.num_targets):
             y = values[:, t]
             ok = np.isfinite(y)
@@ -194,6 +209,8 @@ class ScreenPropagation:
             self.hub.append(hub)
             self.prop.append(prop)
             self.den.append(den16)
+            if gene_inputs is not None:
+                self.hub_pred.append(_predicted_share(gene_inputs, hub["hit"], seed))
             if self.profile:
                 hit = np.zeros((g, g), dtype=np.float64)
                 hit[at, bt] = yt < 0
@@ -276,6 +293,8 @@ class ScreenPropagation:
                     out += [f"{pre}prop_{part}.{name}.min", f"{pre}prop_{part}.{name}.mean",
                             f"{pre}prop_{part}.{name}.max"]
                 out += [f"{pre}two_hop_{part}.{name}" for part in self.two_hop]
+            if self.hub_trees:
+                out += [f"{pre}hub_pred.{k}.{f}" for k in ("predicted", "filled") for f in ("min", "max", "product")]
             if self.profile:
                 out += [f"{pre}profile.{name}" for name in [*self.graphs, "mix"]]
                 out += [f"{pre}profile.own_vs_neighbours", f"{pre}profile.cosine"]
@@ -326,6 +345,9 @@ class ScreenPropagation:
                         cols += [np.fmin(v1, v2), np.nanmean(np.stack([v1, v2]), 0), np.fmax(v1, v2)]
                     if self.two_hop:
                         cols += self._two_hop(t, name, a, b)
+                if self.hub_trees:
+                    for h in self.hub_pred[t]:
+                        cols += [np.fmin(h[a], h[b]), np.fmax(h[a], h[b]), (h[a] * h[b]).astype(np.float32)]
                 if self.profile:
                     cols += self._profile_terms(t, a, b)
         return np.stack(cols, 1).astype(np.float32) if cols else np.zeros((a.size, 0), np.float32)
@@ -370,6 +392,20 @@ class ScreenPropagation:
         return out
 
 
+def _predicted_share(inputs: np.ndarray, share: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(predicted [N], filled [N])``: trees on the per-gene ``inputs [N, F]`` fitted on the genes whose
+    ``share`` is known (not NaN), their prediction for every gene, and the same with the known shares put
+    in (float32). Fewer than 20 known genes: the mean known share for every gene."""
+    known = np.flatnonzero(np.isfinite(share))
+    if known.size < 20:
+        pred = np.full(share.shape, float(np.nanmean(share)) if known.size else np.nan)
+    else:
+        trees = HistGradientBoostingRegressor(max_iter=300, learning_rate=0.05, min_samples_leaf=20,
+                                              early_stopping=False, random_state=seed)
+        pred = trees.fit(inputs[known], share[known]).predict(inputs)
+    return pred.astype(np.float32), np.where(np.isfinite(share), share, pred).astype(np.float32)
+
+
 class _quiet:
     """Silence numpy's "mean of empty slice" warning of :func:`numpy.nanmean` (an all-NaN pair is expected)."""
 
@@ -400,6 +436,8 @@ class PropagationParams(Params):
                                 "(docs/benchmarks.md)")
     profile: int = Field(0, ge=0, le=256, description="rank of the interaction-profile terms (the screen's leading "
                          "eigenvectors carried over every graph, module docs); 0: none")
+    hub_trees: bool = Field(False, description="add each gene's share of negative interactions as predicted from its "
+                            "per-gene inputs by trees fitted on the screened genes (module docs)")
 
 
 def _pairs_of(padded: Tensor, mask: Tensor) -> np.ndarray:
@@ -422,7 +460,8 @@ class PropagationTreesBaseline(FeatureTreesBaseline):
     def __init__(self, graphs: list[str] | None = None, inner_folds: int = 5, neutral_share: float = 0.05,
                  max_iter: int = 300, learning_rate: float = 0.05, max_leaf_nodes: int = 15,
                  min_samples_leaf: int = 200, l2_regularization: float = 10.0,
-                 two_hop: Sequence[str] = ("hit",), profile: int = 0, *, context: BaselineContext):
+                 two_hop: Sequence[str] = ("hit",), profile: int = 0, hub_trees: bool = False, *,
+                 context: BaselineContext):
         super().__init__(max_iter=max_iter, learning_rate=learning_rate, max_leaf_nodes=max_leaf_nodes,
                          min_samples_leaf=min_samples_leaf, l2_regularization=l2_regularization, context=context)
         known = set(context.graph.edge_type_names)
@@ -437,13 +476,18 @@ class PropagationTreesBaseline(FeatureTreesBaseline):
             raise ValueError(f"propagation.two_hop names parts {bad}; known parts: {list(_PARTS)}")
         self.two_hop = [p for p in _PARTS if p in set(two_hop)]
         self.profile = int(profile)
+        self.hub_trees = bool(hub_trees)
         self.known: dict[str, Tensor] | None = None
         self._prop: ScreenPropagation | None = None
 
     # ------------------------------------------------------------------------------------------ helpers
     def _propagation(self, pairs: Tensor, values: Tensor, center: Tensor) -> ScreenPropagation:
+        inputs = None
+        if self.hub_trees:
+            f = self.featurizer
+            inputs = f.per_gene.numpy() if f.go is None else np.concatenate([f.per_gene.numpy(), f.go.numpy()], 1)
         return ScreenPropagation(self.context.graph, pairs, values, center, self.graphs, self.two_hop,
-                                 self.profile)
+                                 self.profile, inputs)
 
     @property
     def propagation(self) -> ScreenPropagation:
@@ -543,7 +587,7 @@ class PropagationTreesBaseline(FeatureTreesBaseline):
         if self.known is None:
             raise RuntimeError("the propagation baseline is not fitted")
         return {"trees": self._fit().state_dict(), "known": dict(self.known), "two_hop": list(self.two_hop),
-                "profile": int(self.profile)}
+                "profile": int(self.profile), "hub_trees": bool(self.hub_trees)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         known = {k: torch.as_tensor(v) for k, v in state["known"].items()}
@@ -558,10 +602,11 @@ class PropagationTreesBaseline(FeatureTreesBaseline):
             raise ValueError(f"the propagation state names two-hop parts {bad}; known parts: {list(_PARTS)}")
         self.two_hop = two_hop
         self.profile = int(state.get("profile", 0))  # a state written before the profile terms has none
+        self.hub_trees = bool(state.get("hub_trees", False))
         self._prop = None
         self.fitted = FeatureBaseline.from_state_dict(state["trees"])
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v}" for k, v in self.hyper.items())
         return (f"PropagationTreesBaseline(graphs={self.graphs}, inner_folds={self.inner_folds}, "
-                f"two_hop={self.two_hop}, profile={self.profile}, {args})")
+                f"two_hop={self.two_hop}, profile={self.profile}, hub_trees={self.hub_trees}, {args})")

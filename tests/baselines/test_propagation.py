@@ -336,3 +336,48 @@ def test_profile_state_saved_and_read_weights_only(tmp_path):
     d.load_state_dict({k: v for k, v in plain.state_dict().items() if k != "profile"})
     assert d.profile == 0
     torch.testing.assert_close(plain.predict_samples(data, te), d.predict_samples(data, te))
+
+
+def test_predicted_hubness_reads_the_per_gene_inputs():
+    """With ``gene_inputs``, a gene nobody screened gets the share of negative marks that trees fitted on the
+    screened genes read from its inputs; a screened gene's known share is put in for the "filled" terms."""
+    rng = np.random.default_rng(11)
+    n = 120
+    share = rng.uniform(0.0, 0.5, n)  # each gene's propensity to interact
+    screened = np.arange(90)  # genes 90..119 never screened
+    pairs = np.array([(i, j) for i in screened for j in screened if i < j])
+    hit = rng.random(len(pairs)) < (share[pairs[:, 0]] + share[pairs[:, 1]]) / 2
+    vals = np.where(hit, -1.0, 0.0)
+    graph = _graph(n, [(i, i + 1) for i in range(n - 1)])
+    inputs = np.stack([share, rng.normal(size=n)], 1)  # the first column tells the share, the second is noise
+    prop = ScreenPropagation(graph, torch.from_numpy(pairs), torch.from_numpy(vals[:, None]), torch.tensor([0.0]),
+                             gene_inputs=inputs)
+    predicted, filled = prop.hub_pred[0]
+    known = prop.hub[0]["hit"]
+    np.testing.assert_array_equal(filled[screened], known[screened].astype(np.float32))
+    np.testing.assert_array_equal(filled[90:], predicted[90:])
+    # the unscreened genes' predicted shares follow their true propensity (the known shares are noisy
+    # estimates of (share + mean share) / 2, so compare ranks)
+    assert np.corrcoef(np.argsort(np.argsort(predicted[90:])), np.argsort(np.argsort(share[90:])))[0, 1] > 0.8
+    names = prop.names
+    a, b = np.array([95, 3]), np.array([100, 4])
+    f = prop(torch.from_numpy(np.stack([a, b], 1)), torch.ones(2, 2, dtype=torch.bool))
+    got = f[:, names.index("hub_pred.predicted.product")]
+    np.testing.assert_allclose(got, predicted[a] * predicted[b], rtol=1e-6)
+    np.testing.assert_allclose(f[:, names.index("hub_pred.filled.max")], np.maximum(filled[a], filled[b]))
+    # without gene inputs the columns are absent
+    plain = ScreenPropagation(graph, torch.from_numpy(pairs), torch.from_numpy(vals[:, None]), torch.tensor([0.0]))
+    assert not any(x.startswith("hub_pred.") for x in plain.names)
+
+
+def test_hub_trees_option_fits_saves_and_loads(tmp_path):
+    data = _modules(8)
+    b = PropagationTreesBaseline(min_samples_leaf=5, max_iter=20, hub_trees=True, context=data.context)
+    b.fit(data)
+    assert any("hub_pred.predicted.product" in n for n in b._fit().feature_names)
+    torch.save(b.state_dict(), tmp_path / "state.pt")
+    c = PropagationTreesBaseline(min_samples_leaf=5, max_iter=20, context=data.context)
+    c.load_state_dict(torch.load(tmp_path / "state.pt", weights_only=True))
+    assert c.hub_trees
+    te = data.splits["test"]
+    torch.testing.assert_close(b.predict_samples(data, te), c.predict_samples(data, te))

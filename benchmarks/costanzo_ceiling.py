@@ -11,8 +11,9 @@ This script measures, on the gene folds of ``configs/costanzo_genome.yaml`` (the
   two genes' shares (for a one-unseen pair: the seen gene's training share times the unseen gene's oracle
   share);
 - ``predicted rate product``: the same with each unseen gene's share predicted from its per-gene inputs
-  (the spec's ``data.features`` and the log1p degree in every graph) by gradient-boosted trees fitted on
-  the training genes' shares: a legitimate predictor of hubness;
+  (the log1p degree in every graph, the spec's ``data.features``, GO-slim terms) by gradient-boosted trees
+  fitted on the training genes' shares: a legitimate predictor of hubness, the inputs and trees of the
+  ``propagation`` baseline's ``hub_trees`` (:func:`cellgi.baselines.propagation.predicted_share`);
 
 and prints AUPRC of negative interactions (label ``epsilon < -0.08``, the metrics' default threshold) and
 Pearson per kind of pair, with the fold's prevalence, beside the stack's numbers (``stack_of_results_file``) from
@@ -32,8 +33,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.ensemble import HistGradientBoostingRegressor
 
+from cellgi.baselines import SetFeaturizer
+from cellgi.baselines.propagation import hub_inputs, predicted_share
 from cellgi.data import build_data
 from cellgi.metrics import DEFAULT_THRESHOLDS
 from cellgi.metrics.interaction import weighted_average_precision, weighted_pearson
@@ -49,18 +51,6 @@ def negative_share(pairs: np.ndarray, negative: np.ndarray, num_genes: int) -> n
     hits = np.bincount(pairs.ravel(), weights=np.repeat(negative.astype(np.float64), 2), minlength=num_genes)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, hits / count, np.nan)
-
-
-def _gene_inputs(bundle) -> np.ndarray:
-    graph = bundle.graph
-    cols = []
-    for t in graph.edge_type_names:
-        ei = graph.edge_types[t].edge_index.to(torch.long)
-        cols.append(np.log1p(torch.bincount(torch.cat([ei[0], ei[1]]), minlength=graph.num_nodes).numpy()))
-    x = np.stack(cols, 1)
-    if bundle.gene_features is not None and bundle.gene_features.numel():
-        x = np.concatenate([x, bundle.gene_features.numpy()], 1)
-    return x
 
 
 def _scores(pairs: np.ndarray, share: np.ndarray) -> np.ndarray:
@@ -96,12 +86,9 @@ def fold_ceiling(spec_path: str, fold: int, overrides: list[str]) -> dict[str, d
     # the oracle: each test gene's share over its held-out pairs with training genes
     one_train = seen[one_p[:, 0]] | seen[one_p[:, 1]]
     oracle = negative_share(one_p[one_train], one_y[one_train] < threshold, n)
-    # predicted: trees on per-gene inputs, fitted on the training genes' shares
-    x = _gene_inputs(bundle)
-    fit = np.flatnonzero(seen)
-    model = HistGradientBoostingRegressor(max_iter=300, learning_rate=0.05, min_samples_leaf=20, random_state=0)
-    model.fit(x[fit], train_share[fit])
-    predicted = model.predict(x)
+    # predicted: the hub_trees of the propagation baseline, fitted on the training genes' shares
+    x = hub_inputs(SetFeaturizer(bundle.graph, bundle.gene_features, bundle.feature_names))
+    predicted = predicted_share(x, train_share)[0].astype(np.float64)
     out: dict[str, dict[str, dict[str, float]]] = {}
     for kind in KINDS:
         p, y = rows(kind)

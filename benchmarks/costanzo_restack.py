@@ -37,6 +37,11 @@ SPLITS = ("val", "test_one_unseen", "test_two_unseen")
 METRICS = ("pearson", "auprc_neg")
 
 
+def _predictors(fold: dict) -> list[str]:
+    """The predictors of one fold's result (``baseline_<type>``, ``stack``), not its run, weights and times."""
+    return [k for k, v in fold.items() if isinstance(v, dict) and "val" in v]
+
+
 def _run_of(root: Path, fold: int) -> Path:
     runs = sorted(p.parent for p in (root / f"fold{fold}").glob("*/stack.pt"))
     if not runs:
@@ -88,10 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         r = result["folds"][str(fold)]
         print(f"fold {fold}: " + "; ".join(
             f"{who} {s} {r[who][s]['pearson']:.3f} / {r[who][s]['auprc_neg']:.4f}"
-            for who in r if isinstance(r[who], dict) and "val" in r[who] for s in SPLITS[1:]), flush=True)
+            for who in _predictors(r) for s in SPLITS[1:]), flush=True)
     folds = list(result["folds"].values())
     summary: dict[str, dict[str, str]] = {}
-    for who in (k for k in folds[0] if isinstance(folds[0][k], dict) and "val" in folds[0][k]):
+    for who in _predictors(folds[0]):
         for s in SPLITS:
             for m in METRICS:
                 vals = [f[who][s][m] for f in folds]

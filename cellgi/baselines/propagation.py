@@ -88,12 +88,13 @@ from cellgi.baselines import (
     BaselineData,
     FeatureBaseline,
     FeatureTreesBaseline,
+    SetFeaturizer,
     fit_feature_baseline,
 )
 from cellgi.data.cellgraph import CellGraph
 from cellgi.registry import Params, register
 
-__all__ = ["PropagationParams", "PropagationTreesBaseline", "ScreenPropagation"]
+__all__ = ["PropagationParams", "PropagationTreesBaseline", "ScreenPropagation", "hub_inputs", "predicted_share"]
 
 #: what is propagated of a centred target: its negative part, its positive part, and whether it is negative (a
 #: 0/1 "hit": on a listing-only screen, a listed negative interaction)
@@ -115,13 +116,13 @@ class ScreenPropagation:
         graphs: the edge types to propagate over (default: all of the graph's).
         two_hop: the parts that also get the two-hop term (module docstring); empty: none.
         profile: rank of the interaction-profile terms (module docstring); 0: none.
-        gene_inputs: ``[N, F]`` per-gene inputs for the predicted-hubness terms (module docstring); None: none.
-        seed: the predicted-hubness trees' random state.
+        gene_inputs: ``[N, F]`` per-gene inputs for the predicted-hubness terms (module docstring,
+            :func:`hub_inputs`); None: none.
     """
 
     def __init__(self, graph: CellGraph, pairs: Tensor, values: Tensor, center: Tensor,
                  graphs: Sequence[str] | None = None, two_hop: Sequence[str] = (), profile: int = 0,
-                 gene_inputs: np.ndarray | None = None, seed: int = 0) -> None:
+                 gene_inputs: np.ndarray | None = None) -> None:
 
         self.n = int(graph.num_nodes)
         self.graphs = list(graphs) if graphs else list(graph.edge_type_names)
@@ -177,6 +178,7 @@ class ScreenPropagation:
             ok = np.isfinite(y)
             at, bt, yt = col[a[ok]], col[b[ok]], y[ok] - center[t]
             hub, prop = {}, {}
+            hit = None  # the 0/1 negative marks [G, G] of the "hit" part, kept for the profile terms
             obs = np.zeros((g, g), dtype=np.float32)
             obs[at, bt] = 1.0
             obs[bt, at] = 1.0
@@ -188,6 +190,8 @@ class ScreenPropagation:
                 e = np.zeros((g, g), dtype=np.float32)
                 e[at, bt] = v
                 e[bt, at] = v
+                if part == "hit":
+                    hit = e
                 s = np.zeros(self.n)
                 np.add.at(s, a[ok], v)
                 np.add.at(s, b[ok], v)
@@ -210,12 +214,9 @@ class ScreenPropagation:
             self.prop.append(prop)
             self.den.append(den16)
             if gene_inputs is not None:
-                self.hub_pred.append(_predicted_share(gene_inputs, hub["hit"], seed))
+                self.hub_pred.append(predicted_share(gene_inputs, hub["hit"]))
             if self.profile:
-                hit = np.zeros((g, g), dtype=np.float64)
-                hit[at, bt] = yt < 0
-                hit[bt, at] = yt < 0
-                self._profiles(hit, obs, adj)
+                self._profiles(hit.astype(np.float64), obs, adj)
 
     def _profiles(self, hit: np.ndarray, obs: np.ndarray, adj: dict[str, sp.csr_matrix | None]) -> None:
         """The interaction-profile state of one target (module docstring) from the ``[G, G]`` 0/1 negative marks
@@ -392,7 +393,14 @@ class ScreenPropagation:
         return out
 
 
-def _predicted_share(inputs: np.ndarray, share: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def hub_inputs(featurizer: SetFeaturizer) -> np.ndarray:
+    """``[N, F]`` the per-gene inputs the predicted-hubness trees read: the set featurizer's per-gene columns
+    (log1p degree per graph, ``data.features``) and its GO-slim terms."""
+    parts = [featurizer.per_gene.numpy()] + ([] if featurizer.go is None else [featurizer.go.numpy()])
+    return np.concatenate(parts, 1)
+
+
+def predicted_share(inputs: np.ndarray, share: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(predicted [N], filled [N])``: trees on the per-gene ``inputs [N, F]`` fitted on the genes whose
     ``share`` is known (not NaN), their prediction for every gene, and the same with the known shares put
     in (float32). Fewer than 20 known genes: the mean known share for every gene."""
@@ -401,7 +409,7 @@ def _predicted_share(inputs: np.ndarray, share: np.ndarray, seed: int) -> tuple[
         pred = np.full(share.shape, float(np.nanmean(share)) if known.size else np.nan)
     else:
         trees = HistGradientBoostingRegressor(max_iter=300, learning_rate=0.05, min_samples_leaf=20,
-                                              early_stopping=False, random_state=seed)
+                                              early_stopping=False, random_state=0)
         pred = trees.fit(inputs[known], share[known]).predict(inputs)
     return pred.astype(np.float32), np.where(np.isfinite(share), share, pred).astype(np.float32)
 
@@ -482,12 +490,8 @@ class PropagationTreesBaseline(FeatureTreesBaseline):
 
     # ------------------------------------------------------------------------------------------ helpers
     def _propagation(self, pairs: Tensor, values: Tensor, center: Tensor) -> ScreenPropagation:
-        inputs = None
-        if self.hub_trees:
-            f = self.featurizer
-            inputs = f.per_gene.numpy() if f.go is None else np.concatenate([f.per_gene.numpy(), f.go.numpy()], 1)
         return ScreenPropagation(self.context.graph, pairs, values, center, self.graphs, self.two_hop,
-                                 self.profile, inputs)
+                                 self.profile, hub_inputs(self.featurizer) if self.hub_trees else None)
 
     @property
     def propagation(self) -> ScreenPropagation:

@@ -111,6 +111,9 @@ def feature_report_lines(infos: Sequence[dict[str, Any]], num_genes: int) -> lis
         if info.get("rows_of_other_strains_set_aside"):
             lines.append(f"{where}: {info['rows_of_other_strains_set_aside']:,} rows of less preferred strains "
                          "set aside (strain_priority)")
+        if info.get("rows_of_other_strain_kinds"):
+            lines.append(f"{where}: {info['rows_of_other_strain_kinds']:,} rows of strains of other kinds set aside "
+                         "(strain_kinds)")
         if info.get("genes_with_several_rows"):
             lines.append(f"{where}: {info['genes_with_several_rows']:,} genes have several rows; their values "
                          f"were averaged ({info['rows_averaged']:,} extra rows)")

@@ -44,10 +44,18 @@ class TableFeaturesParams(Params):
         "its rows (default: every row, averaged)",
     )
 
+    strain_kinds: list[str] | None = Field(
+        None, min_length=1,
+        description="with strip_suffix: use only the rows of these strain kinds (matched on the start of the "
+        "suffix: tsq matches YAL001C_tsq508) and set the others aside; a gene without such a strain is "
+        "missing, so the missing indicator marks it (e.g. [tsq, tsa, damp]: the alleles of essential genes)",
+    )
+
     @model_validator(mode="after")
     def _priority_needs_suffixes(self) -> "TableFeaturesParams":
-        if self.strain_priority is not None and not self.strip_suffix:
-            raise ValueError("strain_priority reads the strain suffix: set strip_suffix: true")
+        for name in ("strain_priority", "strain_kinds"):
+            if getattr(self, name) is not None and not self.strip_suffix:
+                raise ValueError(f"{name} reads the strain suffix: set strip_suffix: true")
         return self
 
     @field_validator("columns", "column_names")
@@ -68,7 +76,9 @@ class TableFeaturesParams(Params):
 class TableFeatures(GeneFeatureSource):
     """Rows name a gene (mapped with the run's :class:`GeneMapper`: ORFs, case variants, common names,
     aliases; strain ids with ``strip_suffix``). Several rows of one gene (e.g. strains of several alleles)
-    are averaged, or with ``strain_priority`` only the rows of the gene's most preferred strain kind. Rows whose gene is not in the gene list are counted, not used. A non-numeric cell in a
+    are averaged, or with ``strain_priority`` only the rows of the gene's most preferred strain kind;
+    ``strain_kinds`` keeps only the rows of the kinds listed (a gene with none is missing). Rows whose gene
+    is not in the gene list are counted, not used. A non-numeric cell in a
     used column is an error naming the line; an empty cell or ``NA``/``NaN`` is a missing value."""
 
     kind = "table"
@@ -76,12 +86,14 @@ class TableFeatures(GeneFeatureSource):
     def __init__(self, path: str, gene_column: str | None = None, columns: list[str] | None = None,
                  header: bool = True, column_names: list[str] | None = None, sep: str | None = None,
                  strip_suffix: bool = False, prefix: str | None = None, standardize: bool = True,
-                 impute: str = "median", missing_indicator: bool = True, strain_priority: list[str] | None = None):
+                 impute: str = "median", missing_indicator: bool = True, strain_priority: list[str] | None = None,
+                 strain_kinds: list[str] | None = None):
         self.path, self.gene_column, self.columns = path, gene_column, columns
         self.header, self.column_names, self.sep = header, column_names, sep
         self.strip_suffix, self.prefix, self.standardize = strip_suffix, prefix, standardize
         self.impute, self.missing_indicator = impute, missing_indicator
         self.strain_priority = [p.lower() for p in strain_priority] if strain_priority else None
+        self.strain_kinds = [k.lower() for k in strain_kinds] if strain_kinds else None
 
     def input_files(self, root: Path) -> list[Path]:
         return [resolve_path(root, self.path)]
@@ -157,7 +169,7 @@ class TableFeatures(GeneFeatureSource):
         sums = np.zeros((n, len(use)))
         counts = np.zeros((n, len(use)))
         bad_col = np.zeros(len(use), dtype=bool)
-        rows_read = unmapped = 0
+        rows_read = unmapped = other_kind = 0
         unmapped_examples: list[str] = []
         parsed: list[tuple[int, list[float], int]] = []
         for lineno, f in rows:
@@ -190,6 +202,9 @@ class TableFeatures(GeneFeatureSource):
                 if len(unmapped_examples) < 5:
                     unmapped_examples.append(ident)
                 continue
+            if self.strain_kinds is not None and not suffix.lower().startswith(tuple(self.strain_kinds)):
+                other_kind += 1
+                continue
             parsed.append((index[gene], vals, self._strain_rank(suffix)))
         set_aside = 0
         if self.strain_priority is not None:  # keep each gene's rows of its best-ranked strain kind
@@ -212,7 +227,8 @@ class TableFeatures(GeneFeatureSource):
             if empty:
                 raise DataError(f"feature column(s) {empty} have no value for any gene of the gene list", p)
         if not keep:
-            raise DataError("no numeric feature column with a value for a gene of the gene list", p)
+            kinds = f" of the strain kinds {self.strain_kinds}" if self.strain_kinds is not None else ""
+            raise DataError(f"no numeric feature column with a value{kinds} for a gene of the gene list", p)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = sums[:, keep] / counts[:, keep]
         mean[counts[:, keep] == 0] = np.nan
@@ -229,6 +245,7 @@ class TableFeatures(GeneFeatureSource):
             "genes_with_several_rows": int((rows_per_gene > 1).sum()),
             "rows_averaged": int(np.clip(rows_per_gene - 1, 0, None).sum()),
             "rows_of_other_strains_set_aside": set_aside,
+            "rows_of_other_strain_kinds": other_kind,
             "columns": colnames, "skipped_non_numeric_columns": [names[use[k]] for k in range(len(use)) if bad_col[k]],
         }
         return GeneFeatureBlock(values, colnames, info)

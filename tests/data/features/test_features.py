@@ -150,3 +150,27 @@ def test_every_source_is_registered_and_built_from_yaml(name, tmp_path):
                           "training": {}, "model": {}})
     assert spec.data.features[0].type == name
     assert name in get_registry("gene_features").names()
+
+
+def test_strain_kinds_keeps_only_the_kinds_listed_and_marks_genes_without_them(tmp_path):
+    from cellgi.data.errors import DataError
+    from cellgi.data.features import feature_report_lines
+    from cellgi.spec import SpecError, validate_spec
+
+    (tmp_path / "smf.txt").write_text("YA_dma1 1.0\nYA_tsq2 0.25\nYA_tsq7 0.75\nYB_dma1 0.9\nYC_DAmP9 0.4\n")
+    spec = {"type": "table", "path": "smf.txt", "header": False, "strip_suffix": True, "column_names": ["fit"],
+            "standardize": False, "prefix": "ess", "strain_kinds": ["tsq", "damp"]}
+    x, names, infos = _run([spec], tmp_path)
+    # YA: mean of its two tsq rows (dma set aside); YB: no tsq/damp strain -> imputed (median) and marked;
+    # YC: its DAmP row (kinds match case-insensitively on the start of the suffix)
+    assert names == ["ess.fit", "ess.missing"]
+    np.testing.assert_allclose(x[:3, 0].numpy(), [0.5, 0.45, 0.4])
+    np.testing.assert_array_equal(x[:3, 1].numpy(), [0.0, 1.0, 0.0])
+    assert infos[0]["rows_of_other_strain_kinds"] == 2
+    assert any("2 rows of strains of other kinds set aside (strain_kinds)" in line
+               for line in feature_report_lines(infos, 4))
+    with pytest.raises(SpecError, match="strain_kinds reads the strain suffix: set strip_suffix: true"):
+        validate_spec({"name": "t", "data": {"synthetic": {}, "features": [{**spec, "strip_suffix": False}]},
+                       "training": {}, "model": {}})
+    with pytest.raises(DataError, match=r"of the strain kinds \['tsa'\]"):
+        _run([{**spec, "strain_kinds": ["tsa"]}], tmp_path)

@@ -464,6 +464,9 @@ class PropagationTreesBaseline(FeatureTreesBaseline):
     the set featurizer are :class:`~cellgi.baselines.FeatureTreesBaseline`'s."""
 
     kind = "propagation"
+    #: rows whose features are computed at once in fit and predict (memory, not results: a row's features
+    #: depend on that row alone)
+    feature_batch = 65536
 
     def __init__(self, graphs: list[str] | None = None, inner_folds: int = 5, neutral_share: float = 0.05,
                  max_iter: int = 300, learning_rate: float = 0.05, max_leaf_nodes: int = 15,
@@ -505,6 +508,16 @@ class PropagationTreesBaseline(FeatureTreesBaseline):
     def _features(self, base: np.ndarray, padded: Tensor, mask: Tensor, prop: ScreenPropagation) -> np.ndarray:
         return np.concatenate([base.astype(np.float32), prop(padded, mask)], 1)
 
+    def _features_of(self, padded: Tensor, mask: Tensor, prop: ScreenPropagation,
+                     batch_size: int = 65536) -> np.ndarray:
+        """Every row's features, computed ``batch_size`` rows at a time: the propagation's gathers over the
+        screened genes are ``rows x G`` per graph, which for hundreds of thousands of training rows would
+        cost gigabytes at once (each row's features depend on that row alone)."""
+        parts = [self._features(self.featurizer(padded[lo:lo + batch_size], mask[lo:lo + batch_size]),
+                                padded[lo:lo + batch_size], mask[lo:lo + batch_size], prop)
+                 for lo in range(0, padded.shape[0], batch_size)]
+        return np.concatenate(parts, 0)
+
     # ------------------------------------------------------------------------------------------ the role
     def fit(self, data: BaselineData) -> dict[str, Any]:
         tr = torch.as_tensor(data.splits["train"], dtype=torch.long)
@@ -530,7 +543,7 @@ class PropagationTreesBaseline(FeatureTreesBaseline):
         in_fold = np.stack([((fold_of[p_np] == i) & m_np).any(1) for i in range(self.inner_folds)], 1)  # [S, F]
         copies = np.maximum(in_fold.sum(1), 1)
         names = None
-        xs, ys, ws = [], [], []
+        plan = []  # (inner fold, its rows, their weight scale): drawn first, so the matrix is allocated once
         for i in range(self.inner_folds):
             rows = np.flatnonzero(in_fold[:, i])
             if sparse_screen:
@@ -539,18 +552,30 @@ class PropagationTreesBaseline(FeatureTreesBaseline):
                 scale = np.where(neutral[rows], 1.0 / self.neutral_share, 1.0)
             else:
                 scale = np.ones(rows.size)
-            if rows.size == 0:
-                continue
+            if rows.size:
+                plan.append((i, rows, scale))
+        # float64, as the trees read it: no float32 list, concatenated copy and float64 copy side by side
+        # (at half of the Costanzo grid's neutral pairs, about 700,000 rows, those were gigabytes each)
+        x_train: np.ndarray | None = None
+        at = 0
+        ys, ws = [], []
+        for i, rows, scale in plan:
             # the known pairs of this fold: no gene of fold i
             ok = (fold_of[pk[:, 0]] != i) & (fold_of[pk[:, 1]] != i)
             prop = self._propagation(pairs[torch.from_numpy(ok)], pvals[torch.from_numpy(ok)], center)
             rt = torch.from_numpy(rows)
-            base = self.featurizer(padded[rt], mask[rt])
-            xs.append(self._features(base, padded[rt], mask[rt], prop))
+            for lo in range(0, rows.size, self.feature_batch):
+                part = rt[lo:lo + self.feature_batch]
+                chunk = self._features(self.featurizer(padded[part], mask[part]), padded[part], mask[part], prop)
+                if x_train is None:
+                    x_train = np.empty((sum(r.size for _, r, _ in plan), chunk.shape[1]), dtype=np.float64)
+                x_train[at:at + chunk.shape[0]] = chunk
+                at += chunk.shape[0]
             ys.append(y[rt])
             ws.append(w[rows] * scale / copies[rows])
             names = list(self.featurizer.names) + [f"{s}.{n}" for s in ("mean", "min") for n in prop.names]
             del prop
+        assert x_train is not None and at == x_train.shape[0]  # is_pair.any() above: some fold has rows
         self.known = {"pairs": pairs.to(torch.int32), "values": pvals.to(torch.float32), "center": center}
         self._prop = None
         prop = self.propagation
@@ -561,13 +586,13 @@ class PropagationTreesBaseline(FeatureTreesBaseline):
             if sparse_screen and va.numel() > 200_000:  # a uniform sample of a large validation grid
                 va = va[torch.from_numpy(np.sort(rng.choice(va.numel(), 200_000, replace=False)))]
             vp, vm = data.sets(va)
-            x_val = self._features(self.featurizer(vp, vm), vp, vm, prop)
+            x_val = self._features_of(vp, vm, prop, self.feature_batch)
             y_val = data.y[va]
         self.fitted = fit_feature_baseline(
-            np.concatenate(xs, 0), torch.cat(ys, 0), torch.from_numpy(np.concatenate(ws)), x_val, y_val,
+            x_train, torch.cat(ys, 0), torch.from_numpy(np.concatenate(ws)), x_val, y_val,
             feature_names=names or [], seed=data.seed, **self.hyper)
         info = dict(self.fitted.info)
-        info.update(known_pairs=int(pairs.shape[0]), training_rows=int(sum(x.shape[0] for x in xs)),
+        info.update(known_pairs=int(pairs.shape[0]), training_rows=int(x_train.shape[0]),
                     sparse_screen=bool(sparse_screen))
         return info
 
@@ -576,7 +601,7 @@ class PropagationTreesBaseline(FeatureTreesBaseline):
         out = []
         for lo in range(0, padded.shape[0], batch_size):
             p, m = padded[lo:lo + batch_size], mask[lo:lo + batch_size]
-            out.append(fit.predict(self._features(self.featurizer(p, m), p, m, self.propagation)))
+            out.append(fit.predict(self._features_of(p, m, self.propagation, batch_size)))
         return torch.cat(out, 0) if out else torch.zeros(0, self.context.num_targets, dtype=torch.float64)
 
     def predict_samples(self, data: BaselineData, idx: Tensor) -> Tensor:

@@ -198,7 +198,7 @@ def fit_feature_baseline(
             yv = y_val.view(y_val.shape[0], -1)[:, j].double().numpy()
             vr = ~np.isnan(yv)
             if vr.sum() >= 20:
-                kw.update(X_val=x_val[vr], y_val=yv[vr])
+                kw.update(X_val=x_val if vr.all() else x_val[vr], y_val=yv[vr])
                 use_val = True
         model = HistGradientBoostingRegressor(
             learning_rate=learning_rate, max_iter=max_iter, max_leaf_nodes=max_leaf_nodes,
@@ -206,7 +206,8 @@ def fit_feature_baseline(
             early_stopping=True, n_iter_no_change=20, validation_fraction=None if use_val else 0.1,
             random_state=seed,
         )
-        model.fit(x_train[rows], yj[rows], **kw)
+        # all rows labelled (the usual case): the matrix itself, not a boolean-indexed copy of it
+        model.fit(x_train if rows.all() else x_train[rows], yj[rows], **kw)
         models.append(model)
         info["iterations"].append(int(model.n_iter_))
     return FeatureBaseline(models, list(feature_names), info)

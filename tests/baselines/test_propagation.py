@@ -381,3 +381,24 @@ def test_hub_trees_option_fits_saves_and_loads(tmp_path):
     assert c.hub_trees
     te = data.splits["test"]
     torch.testing.assert_close(b.predict_samples(data, te), c.predict_samples(data, te))
+
+
+def test_features_computed_in_batches_fit_and_predict_the_same(monkeypatch):
+    """fit and predict compute the rows' features ``feature_batch`` rows at a time (memory); the result must
+    not depend on the batch size: the same trees, the same predictions, to the bit."""
+    data = _modules(9)
+    te = data.splits["test"]
+
+    def fitted(batch: int) -> tuple[PropagationTreesBaseline, torch.Tensor]:
+        monkeypatch.setattr(PropagationTreesBaseline, "feature_batch", batch)
+        b = PropagationTreesBaseline(min_samples_leaf=5, max_iter=20, profile=4, hub_trees=True, context=data.context)
+        b.fit(data)
+        return b, b.predict(*data.sets(te), batch_size=batch)
+
+    whole, p_whole = fitted(1 << 20)
+    small, p_small = fitted(7)  # several batches per inner fold, one row left over
+    assert data.splits["train"].numel() > 7 * 3
+    a, b = whole._fit().state_dict(), small._fit().state_dict()
+    assert a["feature_names"] == b["feature_names"]
+    torch.testing.assert_close(b["models"], a["models"], rtol=0, atol=0)  # every tree's node arrays
+    torch.testing.assert_close(p_small, p_whole, rtol=0, atol=0)

@@ -505,16 +505,16 @@ class PropagationTreesBaseline(FeatureTreesBaseline):
             self._prop = self._propagation(k["pairs"], k["values"], k["center"])
         return self._prop
 
-    def _features(self, base: np.ndarray, padded: Tensor, mask: Tensor, prop: ScreenPropagation) -> np.ndarray:
-        return np.concatenate([base.astype(np.float32), prop(padded, mask)], 1)
+    def _features(self, padded: Tensor, mask: Tensor, prop: ScreenPropagation) -> np.ndarray:
+        """The rows' set features followed by their propagation features (float32)."""
+        return np.concatenate([self.featurizer(padded, mask).astype(np.float32), prop(padded, mask)], 1)
 
     def _features_of(self, padded: Tensor, mask: Tensor, prop: ScreenPropagation,
                      batch_size: int = 65536) -> np.ndarray:
         """Every row's features, computed ``batch_size`` rows at a time: the propagation's gathers over the
         screened genes are ``rows x G`` per graph, which for hundreds of thousands of training rows would
         cost gigabytes at once (each row's features depend on that row alone)."""
-        parts = [self._features(self.featurizer(padded[lo:lo + batch_size], mask[lo:lo + batch_size]),
-                                padded[lo:lo + batch_size], mask[lo:lo + batch_size], prop)
+        parts = [self._features(padded[lo:lo + batch_size], mask[lo:lo + batch_size], prop)
                  for lo in range(0, padded.shape[0], batch_size)]
         return np.concatenate(parts, 0)
 
@@ -566,7 +566,7 @@ class PropagationTreesBaseline(FeatureTreesBaseline):
             rt = torch.from_numpy(rows)
             for lo in range(0, rows.size, self.feature_batch):
                 part = rt[lo:lo + self.feature_batch]
-                chunk = self._features(self.featurizer(padded[part], mask[part]), padded[part], mask[part], prop)
+                chunk = self._features(padded[part], mask[part], prop)
                 if x_train is None:
                     x_train = np.empty((sum(r.size for _, r, _ in plan), chunk.shape[1]), dtype=np.float64)
                 x_train[at:at + chunk.shape[0]] = chunk
@@ -601,7 +601,7 @@ class PropagationTreesBaseline(FeatureTreesBaseline):
         out = []
         for lo in range(0, padded.shape[0], batch_size):
             p, m = padded[lo:lo + batch_size], mask[lo:lo + batch_size]
-            out.append(fit.predict(self._features_of(p, m, self.propagation, batch_size)))
+            out.append(fit.predict(self._features(p, m, self.propagation)))
         return torch.cat(out, 0) if out else torch.zeros(0, self.context.num_targets, dtype=torch.float64)
 
     def predict_samples(self, data: BaselineData, idx: Tensor) -> Tensor:

@@ -190,9 +190,9 @@ def test_cross_fitting_hides_each_training_row_gene_from_its_own_features(monkey
         prop.known_pairs = torch.as_tensor(pairs).numpy()  # recorded for the check below
         return prop
 
-    def record(base, padded, mask, prop):
+    def record(padded, mask, prop):
         seen.append((padded.numpy(), prop))
-        return features(base, padded, mask, prop)
+        return features(padded, mask, prop)
 
     monkeypatch.setattr(b, "_propagation", propagation)
     monkeypatch.setattr(b, "_features", record)

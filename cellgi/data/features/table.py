@@ -222,12 +222,12 @@ class TableFeatures(GeneFeatureSource):
             counts[i, ok] += 1
             rows_per_gene[i] += 1
         keep = [k for k in range(len(use)) if not bad_col[k] and counts[:, k].sum() > 0]
+        kinds = f" of the strain kinds {self.strain_kinds}" if self.strain_kinds is not None else ""
         if self.columns is not None:
             empty = [names[use[k]] for k in range(len(use)) if counts[:, k].sum() == 0]
             if empty:
-                raise DataError(f"feature column(s) {empty} have no value for any gene of the gene list", p)
+                raise DataError(f"feature column(s) {empty} have no value{kinds} for any gene of the gene list", p)
         if not keep:
-            kinds = f" of the strain kinds {self.strain_kinds}" if self.strain_kinds is not None else ""
             raise DataError(f"no numeric feature column with a value{kinds} for a gene of the gene list", p)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = sums[:, keep] / counts[:, keep]

@@ -174,3 +174,5 @@ def test_strain_kinds_keeps_only_the_kinds_listed_and_marks_genes_without_them(t
                        "training": {}, "model": {}})
     with pytest.raises(DataError, match=r"of the strain kinds \['tsa'\]"):
         _run([{**spec, "strain_kinds": ["tsa"]}], tmp_path)
+    with pytest.raises(DataError, match=r"\['fit'\] have no value of the strain kinds \['tsa'\]"):
+        _run([{**spec, "strain_kinds": ["tsa"], "columns": ["fit"]}], tmp_path)
